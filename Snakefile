@@ -1,0 +1,22 @@
+# ketameta: meta-analyses of ketamine and esketamine trials, from data/raw/*.csv to reports/.
+# Rules live in workflow/rules/ by stage (ingest, meta, report); all statistics in the
+# ketameta package (src/ketameta). What is analysed is set in config/config.yaml only.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/meta.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "reports/index.html",
+        expand("reports/{condition}.html", condition=CONDITIONS),
+    default_target: True

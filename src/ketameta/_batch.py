@@ -1,0 +1,274 @@
+"""Batch helpers for the meta-analysis engine: padding, masking, weighted sums, root finding.
+
+Every function here works on a batch of ``m`` meta-analyses stored as ``(m, k)`` arrays.
+Ragged rows are padded: a study is present where ``mask`` is True. Padded cells of ``y``
+hold 0 and padded cells of ``v`` hold 1 so that arithmetic on them is harmless; every
+sum over studies multiplies by the mask (or by weights that are 0 at pads).
+
+These helpers are internal to :mod:`ketameta` but stable: :mod:`ketameta.models`,
+:mod:`ketameta.bias` and :mod:`ketameta.sensitivity` build on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = np.finfo(float).eps
+
+__all__ = [
+    "Batch",
+    "as_batch",
+    "weighted_fit",
+    "weight_traces",
+    "zeroin",
+]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Padded batch of meta-analyses.
+
+    Attributes
+    ----------
+    y, v : ndarray, shape (m, k)
+        Effect sizes and sampling variances; 0 and 1 at padded cells.
+    mask : ndarray of bool, shape (m, k)
+        True where a study is present (both ``yi`` and ``vi`` finite).
+    k : ndarray of int, shape (m,)
+        Number of studies per row.
+    squeeze : bool
+        True when the input was 1-D (a single meta-analysis).
+    yi, vi : ndarray
+        The input as float arrays, in the caller's shape (NaN kept).
+    """
+
+    y: np.ndarray
+    v: np.ndarray
+    mask: np.ndarray
+    k: np.ndarray
+    squeeze: bool
+    yi: np.ndarray
+    vi: np.ndarray
+
+
+def as_batch(yi, vi, mask=None) -> Batch:
+    """Validate ``yi``/``vi`` and return them as a padded :class:`Batch`.
+
+    Parameters
+    ----------
+    yi, vi : array_like, 1-D (one meta-analysis) or 2-D (one meta-analysis per row)
+        Effect sizes and their sampling variances. NaN in either marks a missing study
+        (a pad), as metafor omits studies with missing values.
+    mask : array_like of bool, optional
+        Extra mask of the same shape: studies where it is False are left out (used for
+        leave-one-out style batches). Combined with the NaN mask by logical and.
+
+    Returns
+    -------
+    Batch
+
+    Raises
+    ------
+    ValueError
+        If shapes differ or are not 1-D/2-D, if a value is infinite, if a present study
+        has ``vi <= 0``, or if a 1-D input has no study at all. These are invalid inputs,
+        not numerical failures.
+    """
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    if yi.shape != vi.shape:
+        raise ValueError(f"yi and vi must have the same shape, got {yi.shape} and {vi.shape}")
+    if yi.ndim not in (1, 2):
+        raise ValueError(f"yi and vi must be 1-D or 2-D arrays, got {yi.ndim} dimensions")
+    if np.isinf(yi).any() or np.isinf(vi).any():
+        raise ValueError("yi and vi must not contain infinite values (use NaN for missing)")
+    squeeze = yi.ndim == 1
+    y2 = np.atleast_2d(yi)
+    v2 = np.atleast_2d(vi)
+    present = ~(np.isnan(y2) | np.isnan(v2))
+    if mask is not None:
+        extra = np.asarray(mask, dtype=bool)
+        if extra.shape != yi.shape:
+            raise ValueError(f"mask must have the shape of yi {yi.shape}, got {extra.shape}")
+        present &= np.atleast_2d(extra)
+    bad = present & (v2 <= 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        where = f"position {col}" if squeeze else f"row {row}, column {col}"
+        raise ValueError(
+            f"sampling variances must be positive; vi = {v2[row, col]!r} at {where}"
+        )
+    k = present.sum(axis=1)
+    if squeeze and k[0] == 0:
+        raise ValueError("no study has both yi and vi present (k = 0)")
+    y = np.where(present, y2, 0.0)
+    v = np.where(present, v2, 1.0)
+    return Batch(y=y, v=v, mask=present, k=k, squeeze=squeeze, yi=yi, vi=vi)
+
+
+def _complement_sums(x: np.ndarray) -> np.ndarray:
+    """Return ``sum_j x_j - x_i`` per row, computed without cancellation.
+
+    ``x`` is non-negative with zeros at pads. Only the largest element of a row can exceed
+    half of the row total; for it the complement is summed directly, for the others the
+    difference ``total - x_i`` loses no significant digits.
+    """
+    total = x.sum(axis=1, keepdims=True)
+    comp = total - x
+    rows = np.arange(x.shape[0])
+    top = np.argmax(x, axis=1)
+    rest = x.copy()
+    rest[rows, top] = 0.0
+    comp[rows, top] = rest.sum(axis=1)
+    return comp
+
+
+def weight_traces(w: np.ndarray):
+    """Traces of ``P = W - w w' / sum(w)`` for diagonal weights ``w`` (0 at pads).
+
+    ``P`` is the residual-forming matrix of the intercept-only weighted model (metafor's
+    ``P``). Cancellation-free forms are used so that a dominant weight (variance ratios of
+    1e5 and more) does not wipe out the result.
+
+    Returns
+    -------
+    sw : ndarray (m,)
+        ``sum(w)``.
+    trP : ndarray (m,)
+        ``tr(P) = sum(w) - sum(w^2)/sum(w)``.
+    trPP : ndarray (m,)
+        ``tr(PP) = sum_ij P_ij^2``.
+    """
+    sw = w.sum(axis=1)
+    others = _complement_sums(w)
+    w2 = w * w
+    others2 = _complement_sums(w2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        trP = (w * others).sum(axis=1) / sw
+        trPP = ((w2 * others * others).sum(axis=1) + (w2 * others2).sum(axis=1)) / sw**2
+    return sw, trP, trPP
+
+
+def weighted_fit(y: np.ndarray, w: np.ndarray):
+    """Weighted mean and residual sum of squares per row.
+
+    Parameters
+    ----------
+    y : ndarray (m, k)
+    w : ndarray (m, k)
+        Weights, 0 at pads.
+
+    Returns
+    -------
+    sw, mu, rss : ndarray (m,)
+        ``sum(w)``, ``sum(w y)/sum(w)`` and ``sum(w (y - mu)^2)``.
+    resid : ndarray (m, k)
+        ``y - mu`` (garbage at pads, where the weight is 0).
+    """
+    sw = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mu = (w * y).sum(axis=1) / sw
+    resid = y - mu[:, None]
+    rss = (w * resid * resid).sum(axis=1)
+    return sw, mu, rss, resid
+
+
+def zeroin(f, lower, upper, f_lower, f_upper, tol, maxiter):
+    """Vectorised Brent root search, step for step as R's ``uniroot()``.
+
+    This reproduces R's ``R_zeroin2`` (``src/library/stats/src/zeroin.c``; Brent 1973,
+    *Algorithms for Minimization without Derivatives*, ch. 4, as adapted from NETLIB by
+    R core): the same bisection / secant / inverse quadratic interpolation decisions, the
+    same tolerance ``2 * eps * |b| + tol / 2`` and the same stopping rule. Fed the same
+    function values it visits the same points, so a root found with metafor's coarse
+    ``tol = .Machine$double.eps^0.25`` equals metafor's value, not the exact root.
+
+    Parameters
+    ----------
+    f : callable ``f(x, rows) -> ndarray``
+        Evaluates the function for the rows ``rows`` (integer index array) at ``x``
+        (same length as ``rows``).
+    lower, upper, f_lower, f_upper : ndarray (n,)
+        Interval ends and the function at them; the signs must differ (or one be 0).
+    tol : float
+        Absolute tolerance (R's ``tol``).
+    maxiter : int
+        Iteration limit (R's ``maxiter``).
+
+    Returns
+    -------
+    root : ndarray (n,)
+    converged : ndarray of bool (n,)
+        False where the iteration limit was reached (R's ``uniroot`` then warns and still
+        returns the last iterate).
+    """
+    a = np.array(lower, dtype=float, copy=True)
+    b = np.array(upper, dtype=float, copy=True)
+    fa = np.array(f_lower, dtype=float, copy=True)
+    fb = np.array(f_upper, dtype=float, copy=True)
+    c = a.copy()
+    fc = fa.copy()
+    n = a.shape[0]
+    root = np.full(n, np.nan)
+    converged = np.zeros(n, dtype=bool)
+    at_a = fa == 0.0
+    at_b = ~at_a & (fb == 0.0)
+    root[at_a] = a[at_a]
+    root[at_b] = b[at_b]
+    converged[at_a | at_b] = True
+    active = ~(at_a | at_b)
+    with np.errstate(all="ignore"):
+        for _ in range(maxiter + 1):
+            if not active.any():
+                break
+            prev_step = b - a
+            swap = active & (np.abs(fc) < np.abs(fb))
+            a = np.where(swap, b, a)
+            b = np.where(swap, c, b)
+            c = np.where(swap, a, c)
+            fa = np.where(swap, fb, fa)
+            fb = np.where(swap, fc, fb)
+            fc = np.where(swap, fa, fc)
+            tol_act = 2.0 * EPS * np.abs(b) + tol / 2.0
+            new_step = (c - b) / 2.0
+            done = active & ((np.abs(new_step) <= tol_act) | (fb == 0.0))
+            root[done] = b[done]
+            converged[done] = True
+            active &= ~done
+            if not active.any():
+                break
+            interp = active & (np.abs(prev_step) >= tol_act) & (np.abs(fa) > np.abs(fb))
+            cb = c - b
+            linear = a == c
+            t1_lin = fb / fa
+            p_lin = cb * t1_lin
+            q_lin = 1.0 - t1_lin
+            qq = fa / fc
+            t1 = fb / fc
+            t2 = fb / fa
+            p_quad = t2 * (cb * qq * (qq - t1) - (b - a) * (t1 - 1.0))
+            q_quad = (qq - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            p = np.where(linear, p_lin, p_quad)
+            q = np.where(linear, q_lin, q_quad)
+            q = np.where(p > 0.0, -q, q)
+            p = np.where(p > 0.0, p, -p)
+            accept = (
+                interp
+                & (p < 0.75 * cb * q - np.abs(tol_act * q) / 2.0)
+                & (p < np.abs(prev_step * q / 2.0))
+            )
+            new_step = np.where(accept, p / q, new_step)
+            small = np.abs(new_step) < tol_act
+            new_step = np.where(small, np.where(new_step > 0.0, tol_act, -tol_act), new_step)
+            a = np.where(active, b, a)
+            fa = np.where(active, fb, fa)
+            b = np.where(active, b + new_step, b)
+            rows = np.nonzero(active)[0]
+            fb[rows] = f(b[rows], rows)
+            same_sign = active & (((fb > 0) & (fc > 0)) | ((fb < 0) & (fc < 0)))
+            c = np.where(same_sign, a, c)
+            fc = np.where(same_sign, fa, fc)
+    root[active] = b[active]
+    return root, converged

@@ -1,0 +1,574 @@
+"""Configured analyses: select rows, resolve multi-arm trials, compute, write the outputs.
+
+This module is what the workflow calls. It has two halves:
+
+* **Checking** (:func:`check_inputs`, :func:`prepare`): everything that can be wrong with
+  the data or the configuration of an analysis is found here, before any statistic is
+  computed, and raised as :class:`~ketameta.io.DataError` naming the file, line and column
+  (or the configuration key). The workflow runs it once when it starts, so a bad input
+  never produces a result.
+* **Computing** (:func:`run_condition`): all analyses of one condition in one process. The
+  main random-effects fits of analyses that share method, test, level and prediction
+  interval are one 2-D batch of :func:`ketameta.models.rma`; each analysis then gets its
+  small-study tests and sensitivity analyses, and its ``effects.csv`` and ``summary.json``
+  (CONTRACT §3, plus the extras of docs/architecture.md) are written atomically.
+
+Selecting rows
+--------------
+An analysis takes the rows whose ``condition``, ``outcome`` and ``timepoint`` equal its own
+and whose data can give its ``measure``: continuous arms give SMD and MD; dichotomous arms
+RR, OR and RD; a single arm PLO, PFT and PR; a reported effect the measure its
+``effect_type`` is on the scale of (SMD: SMD, d; MD: MD; RR: RR, logRR; OR: OR, logOR;
+RD: RD), and any type for GEN (one scale per analysis). Matching rows that cannot give the
+measure are left out and listed under ``excluded`` in ``summary.json`` with a warning; if
+none can, the analysis is an error. After multi-arm resolution each study label may enter
+an analysis once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ketameta.effects import _REPORTED_FOR, _SCALE, escalc
+from ketameta.io import (
+    DESCRIPTIVE_COLUMNS,
+    DataError,
+    read_data,
+    read_table,
+)
+from ketameta.multiarm import check_unique_studies, resolve_multiarm
+from ketameta.profiles import effective_config
+
+__all__ = [
+    "MEASURE_KIND",
+    "Prepared",
+    "check_inputs",
+    "prepare",
+    "run_condition",
+    "summarise",
+    "write_json",
+    "write_csv",
+]
+
+#: The arm-level data kind each measure is computed from (GEN: reported effects only).
+MEASURE_KIND = {
+    "SMD": "continuous",
+    "MD": "continuous",
+    "RR": "dichotomous",
+    "OR": "dichotomous",
+    "RD": "dichotomous",
+    "PLO": "single",
+    "PFT": "single",
+    "PR": "single",
+    "GEN": None,
+}
+_KIND_GIVES = {
+    "continuous": "continuous arms give SMD or MD",
+    "dichotomous": "dichotomous arms give RR, OR or RD",
+    "single": "a single arm gives PLO, PFT or PR",
+}
+_EFFECT_COLUMNS = ("study", "year", "yi", "vi", "sei", "ci_low", "ci_high", "weight")
+_DATA_COLUMNS = (
+    "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl",
+    "events_treat", "events_ctrl", "effect_type",
+)  # fmt: skip
+_INTERNAL = (
+    "kind", "source_file", "source_line", "source_lines", "source_sha256",
+    "vi_reported", "sei", "ci_low", "ci_high", "ci_level",
+)  # fmt: skip
+
+
+@dataclass
+class Prepared:
+    """One analysis ready to compute: its effective configuration and its rows.
+
+    Attributes
+    ----------
+    config : dict
+        Effective configuration (:func:`ketameta.profiles.effective_config`).
+    rows : pandas.DataFrame
+        One row per comparison after multi-arm resolution, in input order.
+    excluded : list of dict
+        Rows that matched condition, outcome and time point but cannot give the measure:
+        ``{study, source, line, reason}``.
+    multiarm : list of dict
+        What :func:`ketameta.multiarm.resolve_multiarm` did with each shared-control group.
+    warnings : list of str
+        Messages for ``summary.json`` (left-out rows, dropped reported arms).
+    """
+
+    config: dict
+    rows: pd.DataFrame
+    excluded: list = field(default_factory=list)
+    multiarm: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+def check_inputs(config: Mapping, config_path: str = "config/config.yaml", root=".") -> pd.DataFrame:
+    """Read and check all data against a schema-validated configuration.
+
+    Parameters
+    ----------
+    config : mapping
+        Configuration after JSON-schema validation (defaults filled in).
+    config_path : str
+        How messages name the configuration file.
+    root : path-like
+        Workflow directory that ``data_dir`` is relative to.
+
+    Returns
+    -------
+    pandas.DataFrame
+        All rows of all input files (:func:`ketameta.io.read_data`).
+
+    Raises
+    ------
+    DataError
+        The first problem: a malformed file or row, an analysis whose condition or outcome
+        is not declared, an analysis that selects no rows or none that can give its
+        measure, a multi-arm group that does not share its control arm, a study that enters
+        an analysis twice.
+    """
+    for name, entry in config["analyses"].items():
+        for key, declared in (("condition", "conditions"), ("outcome", "outcomes")):
+            if entry[key] not in config[declared]:
+                raise DataError(
+                    config_path,
+                    f"{key} {entry[key]!r} is not declared under {declared} (declared: "
+                    f"{', '.join(config[declared])})",
+                    column=f"analyses.{name}.{key}",
+                )
+        vtype = entry.get("escalc", {}).get("vtype")
+        if vtype == "RevMan" and entry["measure"] != "SMD":
+            raise DataError(
+                config_path,
+                f"vtype RevMan applies to measure SMD only (measure is {entry['measure']})",
+                column=f"analyses.{name}.escalc.vtype",
+            )
+    trials = read_data(config["data_dir"], root)
+    for name in config["analyses"]:
+        prepare(trials, effective_config(name, config), config_path)
+    return trials
+
+
+def prepare(trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/config.yaml") -> Prepared:
+    """Select, check and resolve the rows of one analysis.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        Rows as :func:`ketameta.io.read_data` or :func:`ketameta.io.read_table` return them.
+    cfg : mapping
+        Effective configuration of the analysis.
+    config_path : str
+        How messages name the configuration file.
+
+    Returns
+    -------
+    Prepared
+
+    Raises
+    ------
+    DataError
+        See :func:`check_inputs`.
+    """
+    name, measure = cfg["analysis"], cfg["measure"]
+    match = (
+        (trials["condition"] == cfg["condition"])
+        & (trials["outcome"] == cfg["outcome"])
+        & (trials["timepoint"] == cfg["timepoint"])
+    ).to_numpy(dtype=bool)
+    if not match.any():
+        raise DataError(
+            config_path,
+            f"no rows in the data have condition {cfg['condition']}, outcome "
+            f"{cfg['outcome']} and timepoint {cfg['timepoint']}; check the analysis or the "
+            "data",
+            column=f"analyses.{name}",
+        )
+    rows = trials[match]
+    kinds = rows["kind"].to_numpy(dtype=object)
+    etype = rows["effect_type"].astype(object).to_numpy()
+    usable = (kinds == MEASURE_KIND[measure]) | (
+        (kinds == "reported") & np.isin(etype, _REPORTED_FOR[measure])
+    )
+    if not usable.any():
+        first = rows.iloc[0]
+        kind = first["kind"]
+        gives = (
+            f"a reported {first['effect_type']} needs measure GEN"
+            + (f" or {_measure_of(first['effect_type'])}" if _measure_of(first["effect_type"])
+               else "")
+            if kind == "reported"
+            else _KIND_GIVES[kind]
+        )
+        raise DataError(
+            first["source_file"],
+            f"analysis {name} has measure {measure}, which none of its {len(rows)} rows can "
+            f"give ({gives})",
+            line=int(first["source_line"]),
+            column="effect_type" if kind == "reported" else _marker(kind),
+        )
+    excluded, messages = [], []
+    for _, row in rows[~usable].iterrows():
+        reason = (
+            f"reported {row['effect_type']} cannot give {measure}"
+            if row["kind"] == "reported"
+            else f"{_KIND_GIVES[row['kind']]}, not {measure}"
+        )
+        excluded.append(
+            {"study": row["study"], "source": row["source_file"],
+             "line": int(row["source_line"]), "reason": reason}
+        )
+        messages.append(
+            f"{row['study']} ({row['source_file']}, line {row['source_line']}) left out: "
+            f"{reason}"
+        )
+    rows = rows[usable]
+    if measure == "GEN":
+        _check_one_scale(rows, name)
+    resolved, notes = resolve_multiarm(rows, cfg["multiarm"])
+    check_unique_studies(resolved, name)
+    messages += [n["warning"] for n in notes if n["warning"]]
+    return Prepared(dict(cfg), resolved, excluded, notes, messages)
+
+
+def _measure_of(effect_type: str) -> str | None:
+    for measure in ("SMD", "MD", "RR", "OR", "RD"):
+        if effect_type in _REPORTED_FOR[measure]:
+            return measure
+    return None
+
+
+def _marker(kind: str) -> str:
+    return {"continuous": "mean_treat", "dichotomous": "events_ctrl", "single": "events_treat"}[
+        kind
+    ]
+
+
+def _check_one_scale(rows: pd.DataFrame, name: str) -> None:
+    first = rows.iloc[0]
+    scale = _SCALE[first["effect_type"]]
+    for _, row in rows.iloc[1:].iterrows():
+        if _SCALE[row["effect_type"]] != scale:
+            raise DataError(
+                row["source_file"],
+                f"analysis {name} (measure GEN) pools one scale, but this row is on the "
+                f"{_SCALE[row['effect_type']]} scale and line {first['source_line']} of "
+                f"{first['source_file']} on the {scale} scale",
+                line=int(row["source_line"]),
+                column="effect_type",
+            )
+
+
+# ----------------------------------------------------------------------------- computing
+
+
+def run_condition(
+    table: str | Path,
+    analyses: Mapping[str, Mapping],
+    effects: Sequence[str | Path],
+    summaries: Sequence[str | Path],
+) -> None:
+    """Compute every analysis of one condition and write its outputs.
+
+    Parameters
+    ----------
+    table : path-like
+        The condition's validated rows (``data/interim/{condition}.csv``).
+    analyses : mapping
+        Analysis id to effective configuration, in config order.
+    effects, summaries : sequence of path-like
+        Output paths, one per analysis in the order of ``analyses``.
+    """
+    trials = read_table(table)
+    inputs = dict(
+        sorted(zip(trials["source_file"], trials["source_sha256"], strict=True))
+    )
+    prepared = [prepare(trials, cfg) for cfg in analyses.values()]
+    results = summarise(prepared, inputs)
+    for (summary, frame), effects_path, summary_path in zip(
+        results, effects, summaries, strict=True
+    ):
+        write_csv(frame, effects_path)
+        write_json(summary, summary_path)
+
+
+def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
+    """Fit prepared analyses; return ``(summary dict, effects frame)`` for each.
+
+    The random-effects and equal-effects fits of analyses that share (method, test, level,
+    pi) run as one 2-D batch of :func:`ketameta.models.rma` each.
+    """
+    from ketameta.models import rma
+
+    items = [_sized(prep) for prep in prepared]
+    fitted: list = [None] * len(items)
+    groups: dict[tuple, list[int]] = {}
+    for i, (prep, frame, _, _) in enumerate(items):
+        if len(frame):
+            cfg = prep.config
+            key = (cfg["method"], cfg["test"], cfg["level"], cfg["pi"])
+            groups.setdefault(key, []).append(i)
+    for (method, test, level, pi), members in groups.items():
+        width = max(len(items[i][1]) for i in members)
+        y = np.full((len(members), width), np.nan)
+        v = np.full((len(members), width), np.nan)
+        for row, i in enumerate(members):
+            frame = items[i][1]
+            y[row, : len(frame)] = frame["yi"].to_numpy(dtype=float)
+            v[row, : len(frame)] = frame["vi"].to_numpy(dtype=float)
+        res = rma(y, v, method=method, test=test, level=level, pi=pi)
+        ee = rma(y, v, method="EE", test="z", level=level)
+        stats = res.to_dict(studies=[list(items[i][1]["study"]) for i in members])
+        for row, i in enumerate(members):
+            k = len(items[i][1])
+            equal = {
+                f: _num(getattr(ee, f)[row])
+                for f in ("estimate", "se", "ci_low", "ci_high", "p_value")
+            }
+            fitted[i] = (
+                {key: values[row] for key, values in stats.items()},
+                np.asarray(res.weights[row, :k], dtype=float),
+                _num(res.df[row]),
+                equal,
+            )
+    return [
+        _summary(prep, frame, excluded, notes, fit, inputs)
+        for (prep, frame, excluded, notes), fit in zip(items, fitted, strict=True)
+    ]
+
+
+def _sized(prep: Prepared):
+    """Effect sizes of one analysis in fitting order; rows without one are left out."""
+    cfg = prep.config
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = escalc(cfg["measure"], prep.rows.reset_index(drop=True), **cfg["escalc"])
+    undefined = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
+    excluded = list(prep.excluded)
+    notes = list(prep.warnings)
+    for _, row in frame[undefined].iterrows():
+        entry = {
+            "study": row["study"],
+            "source": row["source_file"],
+            "line": int(row["source_line"]),
+            "reason": "effect size undefined for these data (e.g. drop00 with no events in "
+            "both arms)",
+        }
+        excluded.append(entry)
+        notes.append(
+            f"{entry['study']} ({entry['source']}, line {entry['line']}) left out: "
+            f"{entry['reason']}"
+        )
+    notes += [str(w.message) for w in caught]
+    frame = (
+        frame[~undefined]
+        .sort_values(["year", "study"], na_position="last", kind="stable")
+        .reset_index(drop=True)
+    )
+    return prep, frame, excluded, notes
+
+
+def _num(x):
+    """Plain float, None for NaN / inf (JSON null)."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
+    cfg = prep.config
+    yi = frame["yi"].to_numpy(dtype=float)
+    vi = frame["vi"].to_numpy(dtype=float)
+    studies = [str(s) for s in frame["study"]]
+    if fit is None:
+        stats, weights, df, equal = _empty_stats(cfg), np.zeros(0), None, None
+        extras = _empty_extras()
+    else:
+        stats, weights, df, equal = fit
+        extras = _extras(yi, vi, studies, cfg)
+    z = _normal_quantile(cfg["level"])
+    sei = np.sqrt(vi)
+    frame = frame.assign(sei=sei, ci_low=yi - z * sei, ci_high=yi + z * sei, weight=weights)
+    frame = _final_order(frame, cfg["sort_by"])
+    order = [str(s) for s in frame["study"]]
+    position = {s: i for i, s in enumerate(order)}
+    if stats.get("leave1out"):
+        stats["leave1out"] = sorted(stats["leave1out"], key=lambda r: position[r["study"]])
+    extras["influence"] = sorted(extras["influence"], key=lambda r: position[r["study"]])
+    stats["warnings"] = list(stats.get("warnings") or []) + notes
+    summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
+    for key in _CONTRACT_KEYS:
+        summary.setdefault(key, stats.get(key))
+    summary.update(
+        {
+            "label": cfg["label"],
+            "condition": cfg["condition"],
+            "outcome": cfg["outcome"],
+            "timepoint": cfg["timepoint"],
+            "profile": cfg["profile"],
+            "pi_method": cfg["pi"],
+            "df": df,
+            "n_participants": _participants(frame),
+            "studies": order,
+            "equal_effects": equal,
+            **extras,
+            "excluded": excluded,
+            "multiarm": prep.multiarm,
+            "provenance": _provenance(cfg, inputs),
+        }
+    )
+    return summary, _effects_table(frame)
+
+
+_CONTRACT_KEYS = (
+    "analysis", "k", "measure", "method", "test", "level", "estimate", "se", "ci_low",
+    "ci_high", "statistic", "p_value", "tau2", "tau", "I2", "H2", "Q", "Q_df", "Q_p", "pi_low",
+    "pi_high", "tau2_ci_low", "tau2_ci_high", "I2_ci_low", "I2_ci_high", "egger_statistic",
+    "egger_p", "trimfill_k0", "trimfill_estimate", "leave1out", "converged", "warnings",
+)  # fmt: skip
+
+
+def _empty_stats(cfg) -> dict:
+    stats = dict.fromkeys(_CONTRACT_KEYS)
+    stats.update(
+        {"method": cfg["method"], "test": cfg["test"], "level": cfg["level"],
+         "converged": True, "warnings": ["k = 0: no study has a defined effect size."]}
+    )
+    return stats
+
+
+def _empty_extras() -> dict:
+    return {
+        "equal_effects": None,
+        "influence": [],
+        "trimfill_side": None,
+        "trimfill_ci_low": None,
+        "trimfill_ci_high": None,
+        "trimfill_filled": [],
+        "begg_tau": None,
+        "begg_p": None,
+    }
+
+
+def _extras(yi, vi, studies, cfg) -> dict:
+    """Begg's test, trim-and-fill details and influence diagnostics (k >= 3)."""
+    from ketameta.bias import ranktest, trimfill
+    from ketameta.sensitivity import influence
+
+    out = _empty_extras()
+    if len(yi) < 3:
+        return out
+    opts = {"method": cfg["method"], "test": cfg["test"], "level": cfg["level"]}
+    diag = influence(yi, vi, **opts)
+    names = ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight")
+    out["influence"] = [
+        {
+            "study": study,
+            **{f: _num(np.asarray(getattr(diag, f))[j]) for f in names},
+            "influential": bool(np.asarray(diag.influential)[j]),
+        }
+        for j, study in enumerate(studies)
+    ]
+    tf = trimfill(yi, vi, **opts)
+    out["trimfill_side"] = tf.side
+    out["trimfill_ci_low"] = _num(tf.ci_low)
+    out["trimfill_ci_high"] = _num(tf.ci_high)
+    out["trimfill_filled"] = [
+        {"yi": _num(a), "vi": _num(b)}
+        for a, b in zip(np.atleast_1d(tf.filled_yi), np.atleast_1d(tf.filled_vi), strict=True)
+    ]
+    rank = ranktest(yi, vi)
+    out["begg_tau"] = _num(rank.tau)
+    out["begg_p"] = _num(rank.p_value)
+    return out
+
+
+def _normal_quantile(level: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 200))
+
+
+def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:
+    if sort_by == "year":
+        return frame
+    keys = {"study": ["study"], "yi": ["yi", "study"], "weight": ["weight", "study"]}[sort_by]
+    ascending = [sort_by != "weight"] + [True] * (len(keys) - 1)
+    return frame.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
+
+
+def _participants(frame: pd.DataFrame) -> float | int | None:
+    """Participants of the pooled comparisons, control arms counted once; None if unknown."""
+    if frame.empty:
+        return None
+    single = frame["kind"] == "single"
+    n = frame["n_treat"] + frame["n_ctrl"].where(~single, 0.0)
+    if n.isna().any():
+        return None
+    total = float(n.sum())
+    return int(round(total)) if abs(total - round(total)) < 1e-9 else total
+
+
+def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
+    import scipy
+
+    import ketameta
+
+    return {
+        "inputs": dict(inputs),
+        "config": dict(cfg),
+        "versions": {
+            "python": platform.python_version(),
+            "ketameta": ketameta.__version__,
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+            "pandas": pd.__version__,
+        },
+    }
+
+
+def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
+    data = [c for c in _DATA_COLUMNS if c in frame and frame[c].notna().any()]
+    descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in frame and c != "year"]
+    known = set(_EFFECT_COLUMNS) | set(data) | set(_DATA_COLUMNS) | set(descriptive)
+    known |= set(_INTERNAL) | {"condition", "outcome", "timepoint", "vi", "yi"}
+    unknown = [c for c in frame.columns if c not in known]
+    columns = [*_EFFECT_COLUMNS, *data, *descriptive, "source_file", "source_lines", *unknown]
+    return frame[columns]
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def write_json(obj, path: str | Path) -> None:
+    """Write JSON deterministically (key order as given, no NaN) and atomically."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    _atomic_write(Path(path), text)
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a CSV atomically, floats with full precision (repr)."""
+    _atomic_write(Path(path), frame.to_csv(index=False, lineterminator="\n"))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

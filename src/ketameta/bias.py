@@ -1,0 +1,982 @@
+"""Small-study effects: Egger's regression test, Begg's rank correlation test, trim and fill.
+
+The three functions reproduce metafor 3.8-1 (Viechtbauer 2010): :func:`regtest` is
+``regtest(yi, vi, model="lm")``, :func:`ranktest` is ``ranktest(yi, vi)`` and
+:func:`trimfill` is ``trimfill(rma(yi, vi, method=, test=, level=), estimator=, side=,
+test=, level=)``. The metafor sources read to fix every detail are ``R/regtest.r``,
+``R/ranktest.r`` and ``R/trimfill.rma.uni.r`` of that version, together with R's
+``stats::cor.test.default`` and ``src/library/stats/src/kendall.c`` for the exact null
+distribution of Kendall's statistic.
+
+Conventions
+-----------
+* 1-D ``yi``/``vi`` is one meta-analysis and gives scalars; 2-D input (m × k) is m
+  meta-analyses, one per row, padded with NaN, and gives arrays of length m. A study with NaN
+  in ``yi`` or ``vi`` is left out, as metafor's default ``na.action`` does.
+* ``level`` is a confidence level in percent (95), as metafor's ``level`` argument.
+* Where metafor stops with an error (too few studies, a model matrix that is not of full
+  rank, an iteration that does not converge), these functions return NaN (``None`` in
+  ``to_dict()``) for the undefined values and say why in ``warnings``; they never raise for
+  a numerical reason. Invalid input (shapes, infinite values, ``vi <= 0``) raises
+  ``ValueError`` as :func:`ketameta.rma` does.
+
+References
+----------
+Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in meta-analysis detected by a
+simple, graphical test. *BMJ* 315(7109):629–634. doi:10.1136/bmj.315.7109.629
+
+Sterne JAC, Egger M (2005). Regression methods to detect publication and other bias in
+meta-analysis. In: Rothstein HR, Sutton AJ, Borenstein M (eds), *Publication Bias in
+Meta-Analysis*, Wiley, 99–110.
+
+Begg CB, Mazumdar M (1994). Operating characteristics of a rank correlation test for
+publication bias. *Biometrics* 50(4):1088–1101. doi:10.2307/2533446
+
+Kendall MG (1970). *Rank Correlation Methods*, 4th ed. Griffin. (Null distribution of S, the
+tie-corrected variance.)
+
+Duval S, Tweedie R (2000). Trim and fill: a simple funnel-plot-based method of testing and
+adjusting for publication bias in meta-analysis. *Biometrics* 56(2):455–463.
+doi:10.1111/j.0006-341X.2000.00455.x
+
+Duval S, Tweedie R (2000). A nonparametric "trim and fill" method of accounting for
+publication bias in meta-analysis. *Journal of the American Statistical Association*
+95(449):89–98. doi:10.1080/01621459.2000.10473905
+
+Viechtbauer W (2010). Conducting meta-analyses in R with the metafor package. *Journal of
+Statistical Software* 36(3):1–48. doi:10.18637/jss.v036.i03
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+from scipy import special, stats
+
+from ._batch import EPS, Batch, as_batch, zeroin
+from .models import METHODS, TESTS, RMAResult, fit_batch, level_to_alpha, rma
+
+__all__ = [
+    "RegtestResult",
+    "RanktestResult",
+    "TrimFillResult",
+    "regtest",
+    "ranktest",
+    "trimfill",
+]
+
+# metafor's rma.uni() control defaults (3.8-1): Fisher-scoring threshold and iteration
+# limit, the uniroot() tolerance and the upper end of its search interval for PM.
+_THRESHOLD = 1e-5
+_MAXITER = 100
+_UNIROOT_TOL = EPS**0.25
+_TAU2_MAX = 100.0
+# lm()'s QR rank tolerance: a column is dropped when its norm after projection on the
+# preceding columns is below this fraction of its own norm.
+_QR_TOL = 1e-7
+# metafor's trimfill() iteration limit.
+_TRIMFILL_MAXITER = 100
+# Largest n for which R's exact Kendall p-value is finite (n! overflows a double beyond).
+_KENDALL_EXACT_MAX_N = 170
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers shared by the result classes
+
+
+def _plain(value):
+    """Return ``value`` as plain Python for JSON: NaN → None, arrays → lists."""
+    if isinstance(value, np.ndarray):
+        return [_plain(x) for x in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(x) for x in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class _ToDict:
+    """Mixin: ``to_dict()`` returns every field as plain Python (NaN → None)."""
+
+    _skip: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """Return the fields as a dict of plain Python values (NaN becomes ``None``)."""
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name not in self._skip
+        }
+
+
+def _out(x: np.ndarray, squeeze: bool):
+    """Return row results as a Python scalar (1-D input) or the array itself (2-D input)."""
+    x = np.asarray(x)
+    if not squeeze:
+        return x
+    item = x[0].item()
+    return item
+
+
+def _row_warnings(messages: list[list[str]], squeeze: bool):
+    """Return warnings as a tuple (1-D input) or a tuple of tuples, one per row."""
+    rows = tuple(tuple(dict.fromkeys(msg)) for msg in messages)
+    return rows[0] if squeeze else rows
+
+
+# ---------------------------------------------------------------------------------------
+# Weighted simple regression of y on x (two parameters: intercept and slope)
+
+
+def _wls2(y: np.ndarray, x: np.ndarray, w: np.ndarray):
+    """Weighted least squares of ``y`` on ``[1, x]`` per row, with weights ``w`` (0 at pads).
+
+    Centred two-pass sums are used throughout, so no precision is lost when ``x`` is far
+    from 0 relative to its spread.
+
+    Returns
+    -------
+    dict of ndarray
+        ``sw`` (sum of weights), ``xw`` (weighted mean of x), ``sxx`` (weighted sum of
+        squared deviations of x), ``sxx0`` (weighted sum of x²), ``slope``, ``intercept``,
+        ``resid`` (y minus fitted), ``rss`` (weighted residual sum of squares) and ``dx``
+        (x minus ``xw``).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sw = w.sum(axis=1)
+        xw = (w * x).sum(axis=1) / sw
+        yw = (w * y).sum(axis=1) / sw
+        dx = x - xw[:, None]
+        dy = y - yw[:, None]
+        sxx = (w * dx * dx).sum(axis=1)
+        sxy = (w * dx * dy).sum(axis=1)
+        slope = sxy / sxx
+        intercept = yw - slope * xw
+        resid = dy - slope[:, None] * dx
+        rss = (w * resid * resid).sum(axis=1)
+        sxx0 = (w * x * x).sum(axis=1)
+    return {
+        "sw": sw,
+        "xw": xw,
+        "sxx": sxx,
+        "sxx0": sxx0,
+        "slope": slope,
+        "intercept": intercept,
+        "resid": resid,
+        "rss": rss,
+        "dx": dx,
+    }
+
+
+def _full_rank(fit: dict) -> np.ndarray:
+    """True where ``[1, x]`` is of full rank by lm()'s QR criterion (tolerance 1e-7)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(fit["sxx"] / fit["sxx0"]) >= _QR_TOL
+
+
+# ---------------------------------------------------------------------------------------
+# Egger's regression test
+
+
+@dataclass(frozen=True)
+class RegtestResult(_ToDict):
+    """Classical Egger regression test for funnel-plot asymmetry.
+
+    Attributes
+    ----------
+    statistic : float or ndarray
+        t statistic of the slope on the standard error (metafor's ``zval``).
+    p_value : float or ndarray
+        Two-sided p-value from the t distribution with ``df`` degrees of freedom.
+    df : float or ndarray
+        Residual degrees of freedom, k − 2.
+    slope, slope_se : float or ndarray
+        Coefficient of ``sei`` and its standard error.
+    limit_estimate, limit_ci_low, limit_ci_high : float or ndarray
+        Intercept of the regression (the "limit estimate" as ``sei`` → 0) and its CI at
+        ``level``, with t quantiles on ``df`` degrees of freedom.
+    k : int or ndarray
+        Number of studies used.
+    level : float
+        Confidence level in percent.
+    warnings : tuple
+        Why a value is undefined (one tuple per row for a batch).
+    """
+
+    statistic: object
+    p_value: object
+    df: object
+    slope: object
+    slope_se: object
+    limit_estimate: object
+    limit_ci_low: object
+    limit_ci_high: object
+    k: object
+    level: float
+    warnings: tuple
+
+
+def regtest(yi, vi, level=95) -> RegtestResult:
+    """Egger's regression test for funnel-plot asymmetry, as metafor ``regtest(model="lm")``.
+
+    Weighted least squares of ``yi`` on ``sei = sqrt(vi)`` with weights ``1/vi`` and an
+    intercept, with the residual variance estimated from the data (a multiplicative
+    dispersion model, R's ``lm(yi ~ sei, weights = 1/vi)``). The test is the t test of the
+    slope on k − 2 degrees of freedom (Egger et al. 1997; Sterne & Egger 2005). The intercept
+    is metafor's "limit estimate", the expected effect of a study with ``sei`` → 0.
+
+    Parameters
+    ----------
+    yi, vi : array_like, 1-D or 2-D
+        Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
+    level : float, default 95
+        Confidence level in percent for the CI of the limit estimate.
+
+    Returns
+    -------
+    RegtestResult
+
+    Notes
+    -----
+    Undefined cases follow metafor/R: with k = 2 the slope and the limit estimate exist but
+    the standard errors, the test and the CI are NaN (no residual degrees of freedom); with
+    k < 2 or when all ``sei`` are equal the design is not of full rank (metafor stops) and
+    everything is NaN. When all ``yi`` are identical the fit is exact: the slope is 0 and its
+    standard error 0, and the statistic and p-value are NaN (R would report a ratio of
+    rounding errors there).
+    """
+    b = as_batch(yi, vi)
+    w = np.where(b.mask, 1.0 / b.v, 0.0)
+    x = np.sqrt(b.v)
+    fit = _wls2(b.y, x, w)
+    df = (b.k - 2).astype(float)
+    ok = (b.k >= 2) & _full_rank(fit)
+    y_masked = np.where(b.mask, b.y, np.nan)
+    with np.errstate(all="ignore"):
+        constant = np.nanmax(y_masked, axis=1, initial=-np.inf) == np.nanmin(
+            y_masked, axis=1, initial=np.inf
+        )
+        s2 = np.where(df > 0, fit["rss"] / df, np.nan)
+        s2 = np.where(constant, 0.0, s2)
+        slope = np.where(constant, 0.0, fit["slope"])
+        intercept = np.where(constant, np.nanmax(y_masked, axis=1, initial=-np.inf),
+                             fit["intercept"])
+        slope_se = np.sqrt(s2 / fit["sxx"])
+        int_se = np.sqrt(s2 * (1.0 / fit["sw"] + fit["xw"] ** 2 / fit["sxx"]))
+        stat = np.where(constant | (df <= 0), np.nan, slope / slope_se)
+        pval = 2.0 * stats.t.sf(np.abs(stat), np.where(df > 0, df, np.nan))
+        crit = stats.t.isf((1.0 - level / 100.0) / 2.0, np.where(df > 0, df, np.nan))
+        ci_low = intercept - crit * int_se
+        ci_high = intercept + crit * int_se
+    nan = np.full(b.k.shape, np.nan)
+    messages = []
+    for i in range(b.k.shape[0]):
+        msg = []
+        if not ok[i]:
+            msg.append(
+                "Egger test undefined: fewer than 2 studies or all standard errors equal "
+                "(model matrix not of full rank)"
+            )
+        elif df[i] <= 0:
+            msg.append("Egger test undefined with k = 2 (no residual degrees of freedom)")
+        elif constant[i]:
+            msg.append("Egger test undefined: all effect sizes are identical")
+        messages.append(msg)
+
+    def pick(values):
+        return _out(np.where(ok, values, nan), b.squeeze)
+
+    return RegtestResult(
+        statistic=pick(stat),
+        p_value=pick(pval),
+        df=_out(np.where(b.k >= 2, df, np.nan), b.squeeze),
+        slope=pick(slope),
+        slope_se=pick(slope_se),
+        limit_estimate=pick(intercept),
+        limit_ci_low=pick(ci_low),
+        limit_ci_high=pick(ci_high),
+        k=_out(b.k, b.squeeze),
+        level=float(level),
+        warnings=_row_warnings(messages, b.squeeze),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Begg and Mazumdar's rank correlation test
+
+
+@dataclass(frozen=True)
+class RanktestResult(_ToDict):
+    """Begg and Mazumdar's rank correlation test for funnel-plot asymmetry.
+
+    Attributes
+    ----------
+    tau : float or ndarray
+        Kendall's tau (tau-b, as R's ``cor(method="kendall")``) between the standardized
+        effects and the sampling variances.
+    p_value : float or ndarray
+        Two-sided p-value: exact when there are no ties, else the normal approximation with
+        the tie-corrected variance (R's ``cor.test(method="kendall", exact=TRUE)``).
+    exact : bool or ndarray
+        True where the exact null distribution was used.
+    k : int or ndarray
+        Number of studies used.
+    warnings : tuple
+        Why a value is undefined or approximate (one tuple per row for a batch).
+    """
+
+    tau: object
+    p_value: object
+    exact: object
+    k: object
+    warnings: tuple
+
+
+@lru_cache(maxsize=64)
+def _kendall_null_cdf(n: int) -> np.ndarray:
+    """Cumulative null distribution of the number of concordant pairs among ``n`` items.
+
+    Without ties, under independence every permutation is equally likely; the number of
+    concordant (equivalently, of discordant) pairs is then distributed as the number of
+    inversions of a random permutation (Kendall 1970), whose counts follow the recursion
+    ``c(n, q) = sum_{i=0}^{n-1} c(n-1, q-i)`` that R's ``ckendall()`` uses. Here the
+    probabilities are built by convolving with the uniform distribution on {0, …, j−1} for
+    j = 1, …, n; only additions of non-negative numbers are involved, so the result is
+    accurate to rounding. Returns ``P(T <= q)`` for q = 0, …, n(n−1)/2.
+    """
+    dist = np.ones(1)
+    for j in range(2, n + 1):
+        dist = np.convolve(dist, np.full(j, 1.0 / j))
+    return np.cumsum(dist)
+
+
+def _kendall_exact_p(tau: float, n: int) -> float:
+    """Two-sided exact p-value of Kendall's tau without ties, as R's ``cor.test``."""
+    cdf = _kendall_null_cdf(n)
+    npairs = n * (n - 1) // 2
+    q = round((tau + 1.0) * n * (n - 1) / 4.0)
+
+    def pk(qq: float) -> float:
+        qq = math.floor(qq + 1e-7)
+        if qq < 0:
+            return 0.0
+        if qq > npairs:
+            return 1.0
+        return float(cdf[int(qq)])
+
+    p = 1.0 - pk(q - 1) if q > n * (n - 1) / 4.0 else pk(q)
+    return min(2.0 * p, 1.0)
+
+
+def _tie_counts(values: np.ndarray) -> np.ndarray:
+    """Sizes of the groups of tied values (groups of size >= 2 only)."""
+    _, counts = np.unique(values, return_counts=True)
+    return counts[counts > 1].astype(float)
+
+
+def _kendall_normal_p(tau: float, x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided p-value of Kendall's tau-b from the normal approximation with ties.
+
+    The variance of S is Kendall's (1970) tie-corrected expression, as in R's
+    ``cor.test.default`` (no continuity correction).
+    """
+    n = x.shape[0]
+    tx = _tie_counts(x)
+    ty = _tie_counts(y)
+    t0 = n * (n - 1) / 2.0
+    t1 = np.sum(tx * (tx - 1)) / 2.0
+    t2 = np.sum(ty * (ty - 1)) / 2.0
+    s = tau * math.sqrt((t0 - t1) * (t0 - t2))
+    v0 = n * (n - 1) * (2 * n + 5)
+    vt = np.sum(tx * (tx - 1) * (2 * tx + 5))
+    vu = np.sum(ty * (ty - 1) * (2 * ty + 5))
+    v1 = np.sum(tx * (tx - 1)) * np.sum(ty * (ty - 1))
+    v2 = np.sum(tx * (tx - 1) * (tx - 2)) * np.sum(ty * (ty - 1) * (ty - 2))
+    var_s = (v0 - vt - vu) / 18.0 + v1 / (2.0 * n * (n - 1))
+    if n > 2:
+        var_s += v2 / (9.0 * n * (n - 1) * (n - 2))
+    with np.errstate(all="ignore"):
+        z = s / math.sqrt(var_s) if var_s > 0 else np.nan
+    return float(2.0 * min(special.ndtr(z), special.ndtr(-z)))
+
+
+def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
+    """Kendall's tau-b as R's ``cor(x, y, method="kendall")``: sum of sign products over
+    pairs divided by the square roots of the numbers of pairs untied in x and in y."""
+    sx = np.sign(x[:, None] - x[None, :])
+    sy = np.sign(y[:, None] - y[None, :])
+    num = float(np.sum(sx * sy))
+    den = math.sqrt(float(np.sum(sx * sx))) * math.sqrt(float(np.sum(sy * sy)))
+    return num / den if den > 0 else math.nan
+
+
+def ranktest(yi, vi) -> RanktestResult:
+    """Begg and Mazumdar's rank correlation test, as metafor ``ranktest(yi, vi)``.
+
+    The effects are standardized against the equal-effects estimate,
+    ``(yi - theta) / sqrt(vi - 1/sum(1/vi))`` with ``theta`` the inverse-variance weighted
+    mean, and Kendall's tau is computed between them and ``vi`` (Begg & Mazumdar 1994).
+    metafor calls ``cor.test(..., method="kendall", exact=TRUE)``: the p-value is exact
+    when neither variable has ties, and otherwise the normal approximation with Kendall's
+    tie-corrected variance (R warns "Cannot compute exact p-value with ties").
+
+    Parameters
+    ----------
+    yi, vi : array_like, 1-D or 2-D
+        Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
+
+    Returns
+    -------
+    RanktestResult
+
+    Notes
+    -----
+    Undefined cases: k < 2 (R's ``cor.test`` stops), or tau undefined because all
+    standardized effects (e.g. identical ``yi``) or all variances are equal; then tau and p
+    are NaN. For k > 170 without ties R's exact computation overflows (``n!`` exceeds the
+    double range) and metafor 3.8-1 returns NA; later metafor versions fall back to the
+    normal approximation, which is what this function does there.
+    """
+    b = as_batch(yi, vi)
+    m = b.k.shape[0]
+    tau = np.full(m, np.nan)
+    pval = np.full(m, np.nan)
+    exact = np.zeros(m, dtype=bool)
+    messages: list[list[str]] = []
+    for i in range(m):
+        msg: list[str] = []
+        y = b.y[i, b.mask[i]]
+        v = b.v[i, b.mask[i]]
+        n = y.shape[0]
+        with np.errstate(all="ignore"):
+            w = 1.0 / v
+            theta = np.sum(w * y) / np.sum(w)
+            vstar = v - 1.0 / np.sum(w)
+            ystar = (y - theta) / np.sqrt(vstar)
+        keep = np.isfinite(ystar)
+        ystar, v = ystar[keep], v[keep]
+        n = ystar.shape[0]
+        if n < 2:
+            msg.append("rank correlation test undefined with fewer than 2 studies")
+            messages.append(msg)
+            continue
+        t = _kendall_tau_b(ystar, v)
+        if not math.isfinite(t):
+            msg.append(
+                "rank correlation test undefined: all standardized effects or all "
+                "variances are equal"
+            )
+            messages.append(msg)
+            continue
+        tau[i] = t
+        ties = min(np.unique(ystar).size, np.unique(v).size) < n
+        if not ties and n <= _KENDALL_EXACT_MAX_N:
+            pval[i] = _kendall_exact_p(t, n)
+            exact[i] = True
+        else:
+            pval[i] = _kendall_normal_p(t, ystar, v)
+            msg.append(
+                "exact p-value not available with ties; normal approximation used"
+                if ties
+                else "exact p-value not available for k > 170; normal approximation used"
+            )
+        messages.append(msg)
+    return RanktestResult(
+        tau=_out(tau, b.squeeze),
+        p_value=_out(pval, b.squeeze),
+        exact=_out(exact, b.squeeze),
+        k=_out(b.k, b.squeeze),
+        warnings=_row_warnings(messages, b.squeeze),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Trim and fill
+
+
+def _p_matrix(w: np.ndarray, dx: np.ndarray, sw: np.ndarray, sxx: np.ndarray) -> np.ndarray:
+    """metafor's ``P = W - W X (X'WX)^-1 X'W`` for ``X = [1, x]``, shape (m, k, k).
+
+    With ``dx = x - xw`` (deviations from the weighted mean of x),
+    ``P_ij = w_i δ_ij - w_i w_j (1/sw + dx_i dx_j / sxx)``; rows and columns of pads are 0.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lev = 1.0 / sw[:, None, None] + dx[:, :, None] * dx[:, None, :] / sxx[:, None, None]
+        p = -w[:, :, None] * w[:, None, :] * lev
+    idx = np.arange(w.shape[1])
+    p[:, idx, idx] += w
+    return p
+
+
+def _mad_rows(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """R's ``mad()`` (constant 1.4826) of each row's present values."""
+    yn = np.where(mask, y, np.nan)
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(yn, axis=1)
+        return 1.4826 * np.nanmedian(np.abs(yn - med[:, None]), axis=1)
+
+
+def _metareg_tau2(y, x, v, mask, method):
+    """τ² of the mixed-effects meta-regression of ``y`` on ``[1, x]`` as metafor rma.uni().
+
+    Implements metafor 3.8-1's estimators for a model with p = 2 coefficients
+    (``R/rma.uni.r``): HS ``(RSS - k)/Σw``; HE (OLS residuals) ``(RSS - tr(PV))/(k-2)``;
+    DL ``(RSS - (k-2))/tr(P)``; SJ ``τ₀² RSS(τ₀²)/(k-2)`` with ``τ₀²`` the unweighted
+    variance of y (denominator k); ML/REML/EB by Fisher scoring from the truncated HE value
+    (threshold 1e-5, 100 iterations, step halving, and for ML/REML the check of the
+    likelihood at τ² = 0); PM by R's ``uniroot()`` on ``[0, max(100, 10 mad(y)²)]``.
+
+    Returns
+    -------
+    tau2 : ndarray (m,)
+        Truncated at 0.
+    ok : ndarray of bool (m,)
+        False where metafor stops with an error (Fisher scoring not converged, the PM
+        search interval too short).
+    """
+    m, _ = y.shape
+    kf = mask.sum(axis=1).astype(float)
+    ok = np.ones(m, dtype=bool)
+    if method in ("EE", "FE"):
+        return np.zeros(m), ok
+    w_fe = np.where(mask, 1.0 / v, 0.0)
+    if method in ("DL", "HS"):
+        fit = _wls2(y, x, w_fe)
+        if method == "HS":
+            return np.maximum((fit["rss"] - kf) / fit["sw"], 0.0), ok
+        p = _p_matrix(w_fe, fit["dx"], fit["sw"], fit["sxx"])
+        trp = np.trace(p, axis1=1, axis2=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.maximum((fit["rss"] - (kf - 2.0)) / trp, 0.0), ok
+    if method == "SJ":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ybar = np.where(mask, y, 0.0).sum(axis=1) / kf
+            tau0 = (np.where(mask, y - ybar[:, None], 0.0) ** 2).sum(axis=1) / kf
+        fit = _wls2(y, x, np.where(mask, 1.0 / (v + tau0[:, None]), 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.maximum(tau0 * fit["rss"] / (kf - 2.0), 0.0), ok
+    if method == "PM":
+        return _metareg_pm(y, x, v, mask, kf)
+    # HE, also the starting value of ML, REML and EB
+    ols = _wls2(y, x, mask.astype(float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        h = 1.0 / kf[:, None] + ols["dx"] ** 2 / ols["sxx"][:, None]
+        tr_pv = np.where(mask, v * (1.0 - h), 0.0).sum(axis=1)
+        he = (ols["rss"] - tr_pv) / (kf - 2.0)
+    if method == "HE":
+        return np.maximum(he, 0.0), ok
+    return _metareg_scoring(y, x, v, mask, kf, np.maximum(np.nan_to_num(he), 0.0), method)
+
+
+def _metareg_pieces(y, x, v, mask, tau2):
+    w = np.where(mask, 1.0 / (v + tau2[:, None]), 0.0)
+    return w, _wls2(y, x, w)
+
+
+def _metareg_scoring(y, x, v, mask, kf, tau2, method):
+    """Fisher scoring for ML, REML and EB in the p = 2 meta-regression (see above)."""
+    m = y.shape[0]
+    ok = np.ones(m, dtype=bool)
+    active = np.ones(m, dtype=bool)
+    it = 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        while active.any():
+            it += 1
+            rows = np.nonzero(active)[0]
+            t = tau2[rows]
+            w, fit = _metareg_pieces(y[rows], x[rows], v[rows], mask[rows], t)
+            if method == "EB":
+                adj = (fit["rss"] * kf[rows] / (kf[rows] - 2.0) - kf[rows]) / fit["sw"]
+            else:
+                ypy = (w * w * fit["resid"] ** 2).sum(axis=1)
+                if method == "ML":
+                    adj = (ypy - fit["sw"]) / (w * w).sum(axis=1)
+                else:
+                    p = _p_matrix(w, fit["dx"], fit["sw"], fit["sxx"])
+                    adj = (ypy - np.trace(p, axis1=1, axis2=2)) / (p * p).sum(axis=(1, 2))
+            adj = np.where(np.isnan(adj), 0.0, adj)
+            adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
+            neg = t + adj < 0.0
+            while neg.any():
+                adj = np.where(neg, adj / 2.0, adj)
+                neg = t + adj < 0.0
+            new = t + adj
+            tau2[rows] = new
+            if it > _MAXITER:
+                ok[rows] = False
+                break
+            active[rows[np.abs(t - new) <= _THRESHOLD]] = False
+        if method in ("ML", "REML"):
+
+            def loglik(t):
+                w, fit = _metareg_pieces(y, x, v, mask, t)
+                ll = -0.5 * np.where(mask, np.log(v + t[:, None]), 0.0).sum(axis=1)
+                ll -= 0.5 * fit["rss"]
+                if method == "REML":
+                    ll -= 0.5 * np.log(fit["sw"] * fit["sxx"])
+                return ll
+
+            stuck = ok & (tau2 > _THRESHOLD) & (loglik(np.zeros(m)) - loglik(tau2) > _UNIROOT_TOL)
+            tau2 = np.where(stuck, 0.0, tau2)
+    return np.maximum(tau2, 0.0), ok
+
+
+def _metareg_pm(y, x, v, mask, kf):
+    """Paule–Mandel τ² of the p = 2 meta-regression, as metafor (target k − 2)."""
+    m = y.shape[0]
+    ok = np.ones(m, dtype=bool)
+    tau2 = np.zeros(m)
+    target = kf - 2.0
+
+    def q(t, rows):
+        return _metareg_pieces(y[rows], x[rows], v[rows], mask[rows], t)[1]["rss"]
+
+    allrows = np.arange(m)
+    q0 = q(np.zeros(m), allrows)
+    search = np.nonzero(q0 >= target)[0]
+    if search.size:
+        tmax = np.maximum(100.0, 10.0 * _mad_rows(y, mask)[search] ** 2)
+        qmax = q(tmax, search)
+        good = qmax <= target[search]
+        ok[search[~good]] = False
+        rows = search[good]
+        if rows.size:
+
+            def f(t, r):
+                return q(t, rows[r]) - target[rows[r]]
+
+            root, _ = zeroin(
+                f,
+                np.zeros(rows.size),
+                tmax[good],
+                q0[rows] - target[rows],
+                qmax[good] - target[rows],
+                _UNIROOT_TOL,
+                _MAXITER,
+            )
+            tau2[rows] = root
+    return np.maximum(tau2, 0.0), ok
+
+
+def _egger_side(b: Batch, method: str):
+    """Side of the funnel plot on which studies are missing, as metafor's trimfill().
+
+    metafor fits the mixed-effects meta-regression of ``yi`` on ``sqrt(vi)`` with the
+    model's τ² estimator and imputes on the right when the slope is negative, on the left
+    otherwise. Returns ``(side, ok)`` with ``side`` +1 (left) or −1 (right) per row and
+    ``ok`` False where metafor stops: k ≤ 2 for a random-effects model (as many
+    coefficients as studies), all ``vi`` equal (the slope is not estimable) or a failed τ²
+    iteration.
+    """
+    x = np.sqrt(b.v)
+    w_fe = np.where(b.mask, 1.0 / b.v, 0.0)
+    ok = (b.k >= 2) & _full_rank(_wls2(b.y, x, w_fe))
+    if method not in ("EE", "FE"):
+        ok &= b.k >= 3
+    tau2 = np.zeros(b.k.shape)
+    rows = np.nonzero(ok)[0]
+    if rows.size:
+        t, good = _metareg_tau2(b.y[rows], x[rows], b.v[rows], b.mask[rows], method)
+        tau2[rows] = t
+        ok[rows] &= good
+    w = np.where(b.mask, 1.0 / (b.v + tau2[:, None]), 0.0)
+    slope = _wls2(b.y, x, w)["slope"]
+    ok &= np.isfinite(slope)
+    side = np.where(slope < 0, -1, 1)
+    return side, ok
+
+
+def _ranks_first(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Ranks 1..k within each row among present cells, ties by position (R "first")."""
+    keyed = np.where(mask, values, np.inf)
+    order = np.argsort(keyed, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    rows = np.arange(values.shape[0])[:, None]
+    ranks[rows, order] = np.arange(1, values.shape[1] + 1)[None, :]
+    return np.where(mask, ranks, 0).astype(float)
+
+
+@dataclass(frozen=True)
+class TrimFillResult(_ToDict):
+    """Result of :func:`trimfill`.
+
+    Attributes
+    ----------
+    k0 : float or ndarray
+        Estimated number of missing studies (a whole number); NaN where undefined.
+    se_k0 : float or ndarray
+        metafor's standard error of the (unrounded) k0 estimate.
+    p_k0 : float or ndarray
+        For R0, ``P(k0 >= observed)`` under no asymmetry, ``0.5^(k0+1)`` (metafor's
+        ``p.k0``); NaN for L0.
+    side : str, None, or ndarray of object
+        ``"left"`` or ``"right"``: where the studies were imputed.
+    estimator : str
+        ``"L0"`` or ``"R0"``.
+    estimate, se, ci_low, ci_high, statistic, p_value, tau2, I2, Q : float or ndarray
+        Pooled results of the model refitted to the observed and the filled studies (the
+        original model when k0 = 0).
+    k : int or ndarray
+        Number of studies in that model (observed + filled).
+    filled_yi, filled_vi : ndarray
+        The imputed studies, shape (k0,) (1-D input) or (m, max k0) with NaN padding; in
+        metafor's order (by increasing distance from the centre on the trimmed side).
+    model : RMAResult or None
+        The refitted model on the augmented data (1-D: one meta-analysis, None where k0 is
+        undefined; 2-D: a batch, whose rows with undefined k0 hold a one-study placeholder
+        fit and must be ignored).
+    warnings : tuple
+        Why a value is undefined (one tuple per row for a batch).
+    """
+
+    k0: object
+    se_k0: object
+    p_k0: object
+    side: object
+    estimator: str
+    estimate: object
+    se: object
+    ci_low: object
+    ci_high: object
+    statistic: object
+    p_value: object
+    tau2: object
+    I2: object
+    Q: object
+    k: object
+    filled_yi: np.ndarray
+    filled_vi: np.ndarray
+    model: RMAResult
+    warnings: tuple
+
+    _skip = ("model",)
+
+
+def _k0_estimate(yc: np.ndarray, mask: np.ndarray, kf: np.ndarray, estimator: str):
+    """One step of the L0 or R0 estimator (Duval & Tweedie 2000, JASA), as metafor.
+
+    ``yc`` are the (side-flipped) effects centred at the current trimmed estimate. Ranks of
+    ``|yc|`` (ties by position) are signed by ``yc``. L0 = (4 S_r − k(k+1)) / (2k − 1) with
+    S_r the sum of the positive signed ranks; R0 = (length of the rightmost run of positive
+    ranks) − 1. Returns the unrounded k0, its standard error as metafor, and ``ok`` (False
+    where R0 is undefined because no centred value is negative; metafor stops there).
+    """
+    ranks = _ranks_first(np.abs(yc), mask)
+    signed = np.where(mask, np.sign(yc), 0.0) * ranks
+    ok = np.ones(kf.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        if estimator == "L0":
+            sr = np.where(signed > 0, signed, 0.0).sum(axis=1)
+            k0 = (4.0 * sr - kf * (kf + 1.0)) / (2.0 * kf - 1.0)
+            var_sr = (
+                kf * (kf + 1.0) * (2.0 * kf + 1.0)
+                + 10.0 * k0**3
+                + 27.0 * k0**2
+                + 17.0 * k0
+                - 18.0 * kf * k0**2
+                - 18.0 * kf * k0
+                + 6.0 * kf**2 * k0
+            ) / 24.0
+            se = 4.0 * np.sqrt(var_sr) / (2.0 * kf - 1.0)
+        else:
+            neg = np.where(signed < 0, -signed, -np.inf).max(axis=1)
+            ok = np.isfinite(neg)
+            k0 = kf - neg - 1.0
+            se = np.sqrt(2.0 * np.maximum(0.0, k0) + 2.0)
+    return k0, se, ok
+
+
+def trimfill(
+    yi, vi, method="REML", test="z", level=95, estimator="L0", side=None
+) -> TrimFillResult:
+    """Duval and Tweedie's trim-and-fill method, as metafor ``trimfill()``.
+
+    Equivalent to ``trimfill(rma(yi, vi, method=method, test=test, level=level),
+    estimator=estimator, side=side, test=test, level=level)`` in metafor 3.8-1 (see
+    Notes on ``test``). Steps (``R/trimfill.rma.uni.r``):
+
+    1. Side: unless given, the mixed-effects meta-regression of ``yi`` on ``sqrt(vi)``
+       is fitted with the same τ² estimator; a negative slope puts the missing studies on
+       the right, otherwise on the left. For the right side the effects are negated so that
+       the algorithm always trims the right-hand tail.
+    2. Iteration: starting with k0 = 0, the model (same method) is fitted to the studies
+       left after removing the k0 largest effects, the k0 estimator (L0 or R0; Duval &
+       Tweedie 2000) is evaluated on all k studies centred at that estimate and rounded
+       (half to even, as R's ``round()``) and truncated at 0, until k0 no longer changes
+       (at most 100 iterations).
+    3. Fill: the k0 largest studies are mirrored about the last trimmed estimate
+       (``2 * estimate - yi``, same ``vi``) and the model is refitted to the k + k0
+       studies with ``method``, ``test`` and ``level``. With k0 = 0 this is the original
+       model.
+
+    Parameters
+    ----------
+    yi, vi : array_like, 1-D or 2-D
+        Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
+        The whole algorithm runs on the batch at once (masks for the trimmed studies).
+    method, test, level
+        As :func:`ketameta.rma`; ``method`` is used in every fit, ``test`` and ``level``
+        in the final model.
+    estimator : {"L0", "R0"}
+        Estimator of the number of missing studies.
+    side : {None, "left", "right"}
+        Side on which studies are missing; None chooses it as metafor does (step 1).
+
+    Returns
+    -------
+    TrimFillResult
+
+    Notes
+    -----
+    metafor's ``trimfill()`` refits the augmented data with ``rma.uni()``'s default
+    ``test="z"`` and ``level=95`` unless they are passed again through ``...``, but keeps
+    the original model (with its own test) when k0 = 0; this function always uses the
+    ``test`` and ``level`` it is given. The point estimate, τ² and k0 do not depend on
+    either. ``trimfill(..., test="z")`` reproduces metafor's call without ``test``.
+
+    Undefined cases (NaN, with a warning; metafor stops with an error): k < 2; side not
+    given and k ≤ 2 for a random-effects model, all ``vi`` equal, or a failed τ²
+    iteration in the meta-regression; R0 with no centred effect below 0; no convergence
+    within 100 iterations.
+    """
+    if estimator not in ("L0", "R0"):
+        raise ValueError(f"estimator must be 'L0' or 'R0'; got {estimator!r}")
+    if side not in (None, "left", "right"):
+        raise ValueError(f"side must be None, 'left' or 'right'; got {side!r}")
+    if method not in METHODS or test not in TESTS:
+        raise ValueError(f"unknown method {method!r} or test {test!r} (metafor names expected)")
+    level_to_alpha(level)
+    b = as_batch(yi, vi)
+    m, width = b.y.shape
+    kf = b.k.astype(float)
+    messages: list[list[str]] = [[] for _ in range(m)]
+    ok = b.k >= 2
+    for i in np.nonzero(~ok)[0]:
+        messages[i].append("trim and fill undefined with fewer than 2 studies")
+
+    side_known = ok.copy()
+    if side is None:
+        sgn, side_ok = _egger_side(b, method)
+        side_known &= side_ok
+        for i in np.nonzero(ok & ~side_ok)[0]:
+            messages[i].append(
+                "side of missing studies undefined: the regression of yi on sqrt(vi) "
+                "cannot be fitted (k <= 2 for a random-effects model, all vi equal, or "
+                "its tau2 estimation failed); pass side='left' or 'right'"
+            )
+        ok &= side_ok
+    else:
+        sgn = np.full(m, 1 if side == "left" else -1)
+
+    # flip (right side) and sort by increasing effect, ties kept in input order
+    yf = np.where(b.mask, sgn[:, None] * b.y, np.inf)
+    order = np.argsort(yf, axis=1, kind="stable")
+    ys = np.take_along_axis(yf, order, axis=1)
+    vs = np.take_along_axis(b.v, order, axis=1)
+    present = np.take_along_axis(b.mask, order, axis=1)
+    ys = np.where(present, ys, 0.0)
+    col = np.arange(width)[None, :]
+
+    k0 = np.zeros(m)
+    k0_prev = np.full(m, -1.0)
+    se_k0 = np.full(m, np.nan)
+    beta = np.full(m, np.nan)
+    active = ok.copy()
+    converged = np.zeros(m, dtype=bool)
+    for _ in range(_TRIMFILL_MAXITER):
+        converged |= active & (k0 == k0_prev)
+        active &= k0 != k0_prev
+        if not active.any():
+            break
+        idx = np.nonzero(active)[0]
+        k0_prev[idx] = k0[idx]
+        keep = present[idx] & (col < (kf[idx] - k0[idx])[:, None])
+        sub = as_batch(np.where(keep, ys[idx], np.nan), np.where(keep, vs[idx], np.nan))
+        est = fit_batch(sub, method=method, test="z", level=95, tau2_ci=False).estimate
+        # one study left: the estimate is that study's effect exactly (its centred value
+        # must be 0, not a rounding residue whose sign would decide a rank)
+        beta[idx] = np.where(sub.k == 1, ys[idx, 0], est)
+        yc = ys[idx] - beta[idx][:, None]
+        est, se, est_ok = _k0_estimate(yc, present[idx], kf[idx], estimator)
+        for i in idx[~est_ok]:
+            messages[i].append(
+                "R0 undefined: no effect lies below the trimmed estimate (metafor stops)"
+            )
+        ok[idx[~est_ok]] = False
+        active[idx[~est_ok]] = False
+        est = np.where(est_ok, est, 0.0)
+        k0[idx] = np.maximum(0.0, np.round(est))
+        se_k0[idx] = np.maximum(0.0, se)
+    else:
+        converged |= active & (k0 == k0_prev)
+    failed = ok & ~converged
+    for i in np.nonzero(failed)[0]:
+        messages[i].append("trim and fill did not converge in 100 iterations (metafor stops)")
+    ok &= converged
+
+    # fill: mirror the k0 largest (flipped) effects about the last trimmed estimate
+    k0 = np.where(ok, k0, np.nan)
+    k0_int = np.where(ok, k0, 0).astype(int)
+    kmax0 = int(k0_int.max()) if m else 0
+    filled_y = np.full((m, kmax0), np.nan)
+    filled_v = np.full((m, kmax0), np.nan)
+    for j in range(kmax0):
+        has = k0_int > j
+        src = (b.k - k0_int + j)[has]
+        r = np.nonzero(has)[0]
+        filled_y[r, j] = sgn[r] * (2.0 * beta[r] - ys[r, src])
+        filled_v[r, j] = vs[r, src]
+
+    obs_y = np.where(b.mask, b.y, np.nan)
+    obs_v = np.where(b.mask, b.v, np.nan)
+    aug_y = np.concatenate([obs_y, filled_y], axis=1)
+    aug_v = np.concatenate([obs_v, filled_v], axis=1)
+    # rows that are undefined are refitted on a harmless placeholder and blanked below
+    aug_y[~ok] = np.nan
+    aug_v[~ok] = np.nan
+    aug_y[~ok, 0] = 0.0
+    aug_v[~ok, 0] = 1.0
+    if b.squeeze:
+        model = rma(aug_y[0], aug_v[0], method=method, test=test, level=level)
+    else:
+        model = rma(aug_y, aug_v, method=method, test=test, level=level)
+
+    def pick(values):
+        return _out(np.where(ok, np.asarray(values, dtype=float), np.nan), b.squeeze)
+
+    side_out = np.where(sgn < 0, "right", "left").astype(object)
+    side_out[~side_known] = None
+    if b.squeeze:
+        side_val = side_out[0]
+        fy = filled_y[0, : k0_int[0]]
+        fv = filled_v[0, : k0_int[0]]
+    else:
+        side_val = side_out
+        fy, fv = filled_y, filled_v
+    p_k0 = 0.5 ** (k0 + 1.0) if estimator == "R0" else np.full(m, np.nan)
+    return TrimFillResult(
+        k0=pick(k0),
+        se_k0=pick(se_k0),
+        p_k0=pick(p_k0),
+        side=side_val,
+        estimator=estimator,
+        estimate=pick(model.estimate),
+        se=pick(model.se),
+        ci_low=pick(model.ci_low),
+        ci_high=pick(model.ci_high),
+        statistic=pick(model.statistic),
+        p_value=pick(model.p_value),
+        tau2=pick(model.tau2),
+        I2=pick(model.I2),
+        Q=pick(model.Q),
+        k=_out(np.where(ok, b.k + k0_int, b.k), b.squeeze),
+        filled_yi=fy,
+        filled_vi=fv,
+        model=None if (b.squeeze and not ok[0]) else model,
+        warnings=_row_warnings(messages, b.squeeze),
+    )

@@ -1,0 +1,47 @@
+"""Reviewer-grade HTML reports: one page per condition and an overview page.
+
+``render_condition`` and ``render_index`` are the package's report API
+(docs/architecture.md): they read the ``summary.json`` and ``effects.csv`` files written by
+:mod:`ketameta.analysis` and write one self-contained HTML file each (inline CSS and SVG,
+no external resource, byte-identical output for identical inputs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .render import condition_context, index_context, write_page
+
+__all__ = ["render_condition", "render_index"]
+
+
+def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
+                     effects: Sequence[str | Path], out_path: str | Path) -> None:
+    """Write the report of every analysis of ``condition`` to ``out_path``.
+
+    Parameters
+    ----------
+    condition : str
+        Condition key of the configuration.
+    config : mapping
+        The validated configuration (``config/config.yaml``).
+    summaries, effects : sequences of paths
+        ``data/processed/{analysis}/summary.json`` and ``effects.csv`` of the condition's
+        analyses, in config order (the section order of the page).
+    out_path : path
+        The HTML file to write, normally ``reports/{condition}.html``.
+    """
+    context = condition_context(condition, config, summaries, effects)
+    write_page("condition.html", context, out_path)
+
+
+def render_index(config: Mapping, summaries: Sequence[str | Path],
+                 effects: Sequence[str | Path], out_path: str | Path) -> None:
+    """Write the overview page of all analyses to ``out_path`` (``reports/index.html``).
+
+    ``summaries`` and ``effects`` list every analysis in config order; rows of the overview
+    forest plot are grouped by condition in the order of ``config["conditions"]``.
+    """
+    context = index_context(config, summaries, effects)
+    write_page("index.html", context, out_path)

@@ -1,0 +1,600 @@
+"""Figures of the reports: forest, funnel, leave-one-out and overview plots as inline SVG.
+
+All figures are drawn with matplotlib's object-oriented API (no ``pyplot`` state) and
+returned as an SVG fragment ready to be inlined in a page:
+
+* text stays text (``svg.fonttype = "none"``): small, selectable and read by screen readers;
+  matplotlib escapes it (``&``, ``<``, ``>``), and the fragment is then re-parsed and
+  re-serialised with :mod:`xml.etree.ElementTree`, which escapes attributes and text again
+  and lets us check that no script or event handler can be present;
+* mathtext is switched off (``text.parse_math = False``), so a study label with ``$`` is
+  printed as typed instead of being parsed as TeX;
+* output is deterministic: ``svg.hashsalt`` is fixed per figure, the SVG ``Date`` metadata is
+  dropped, and every element id is prefixed with the figure id so that several figures on one
+  page never share an id.
+
+The layout follows the forest plots reviewers know from Cochrane reviews (RevMan) and
+metafor's ``forest()`` (Viechtbauer 2010, J Stat Softw 36(3)); docs/forest_conventions.md
+lists what matches and what differs.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.lines import Line2D
+from matplotlib.patches import Polygon
+from matplotlib.textpath import TextToPath
+from matplotlib.transforms import blended_transform_factory
+
+from . import formatting as fmt
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
+
+FONT_SIZE = 8.5  # points
+ROW_HEIGHT = 0.21  # inches per row of a forest plot
+FIGURE_WIDTH = 10.0  # inches; the page scales the SVG down to its column width
+
+INK = "#1a1a1a"  # text, squares, diamond (contrast 17:1 on white)
+MUTED = "#595959"  # secondary text and axes (7:1 on white, passes WCAG AA)
+ACCENT = "#8c1d18"  # prediction interval, filled studies (8.9:1 on white)
+GRID = "#bdbdbd"  # reference lines (graphical object: 1.9:1 is enough for non-text)
+
+_RC_BASE = {
+    "svg.fonttype": "none",
+    "font.family": ["DejaVu Sans"],
+    "font.size": FONT_SIZE,
+    "text.parse_math": False,
+    "axes.unicode_minus": True,
+    "axes.edgecolor": MUTED,
+    "xtick.color": MUTED,
+    "xtick.labelcolor": INK,
+    "xtick.labelsize": FONT_SIZE,
+    "ytick.labelsize": FONT_SIZE,
+    "path.simplify": False,
+}
+
+_FORBIDDEN_TAGS = {"script", "foreignObject", "iframe", "object", "embed"}
+
+_text_to_path = TextToPath()
+
+
+def text_width(text: str, bold: bool = False, size: float = FONT_SIZE) -> float:
+    """Width of ``text`` in inches when set in the figures' font (DejaVu Sans)."""
+    prop = FontProperties(family="DejaVu Sans", size=size, weight="bold" if bold else "normal")
+    width, _, _ = _text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    return width / 72.0
+
+
+@dataclass(frozen=True)
+class Axis:
+    """The effect axis of one forest-plot panel.
+
+    ``log`` means the values are on the log scale (RR, OR, HR) and the tick labels are
+    back-transformed ratios; ``null`` is the no-effect value on the analysis scale (0), or
+    ``None`` for single-arm measures, which have no comparison and no "favours" labels.
+    """
+
+    label: str
+    log: bool = False
+    null: float | None = 0.0
+    favours_left: str | None = None
+    favours_right: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A text column of a forest plot: header, optional group header above it, alignment."""
+
+    header: str
+    group: str = ""
+    align: str = "right"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a forest plot.
+
+    ``kind`` is one of ``study`` (square sized by ``weight``, whiskers to the CI),
+    ``pooled`` (diamond spanning the CI), ``pi`` (prediction-interval bar),
+    ``summary`` (overview row: diamond for the CI, thin line for the prediction interval),
+    ``heading`` (bold label only) or ``note`` (label and cells only). Effects are on the
+    analysis scale.
+    """
+
+    kind: str
+    label: str
+    cells: tuple[str, ...] = ()
+    right: tuple[str, ...] = ()
+    estimate: float | None = None
+    low: float | None = None
+    high: float | None = None
+    weight: float | None = None
+    pi_low: float | None = None
+    pi_high: float | None = None
+    panel: int = 0
+    url: str | None = None
+    flagged: bool = False
+
+
+@dataclass
+class _Panel:
+    axis: Axis
+    rows: list[Row] = field(default_factory=list)
+    refline: float | None = None
+    band: tuple[float, float] | None = None
+
+
+# ----------------------------------------------------------------------------- axis ticks
+
+_LOG_TICKS_COARSE = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
+_LOG_TICKS_FINE = [m * 10.0**e for e in range(-3, 4) for m in (1, 1.5, 2, 3, 5, 7)]
+
+
+def _finite(values: Sequence[float | None]) -> list[float]:
+    return [float(v) for v in values if fmt.is_number(v)]
+
+
+def axis_limits(
+    core: Sequence[float | None], whiskers: Sequence[float | None], log: bool
+) -> tuple[float, float, list[float]]:
+    """Choose the x range and ticks of a panel (analysis scale).
+
+    The range always covers the ``core`` values (point estimates, pooled CI, prediction
+    interval and the null); study CIs (``whiskers``) extend it by at most half the core's
+    width on each side, beyond which they end in an arrow. Ticks are "nice" numbers on the
+    displayed scale (1-2-5 ratios on a log axis), and the range is widened to the outer ticks.
+    """
+    core_v = _finite(core)
+    whisk = _finite(whiskers)
+    if not core_v:
+        core_v = [0.0]
+    lo, hi = min(core_v), max(core_v)
+    width = max(hi - lo, math.log(1.5) if log else 0.2)
+    all_lo = min(whisk, default=lo)
+    all_hi = max(whisk, default=hi)
+    lo = min(lo, max(all_lo, lo - 0.5 * width))
+    hi = max(hi, min(all_hi, hi + 0.5 * width))
+    if log:
+        r_lo, r_hi = math.exp(lo), math.exp(hi)
+        for cands in (_LOG_TICKS_COARSE, _LOG_TICKS_FINE):
+            below = [c for c in cands if c <= r_lo * (1 + 1e-9)]
+            above = [c for c in cands if c >= r_hi * (1 - 1e-9)]
+            t_lo = max(below) if below else min(cands)
+            t_hi = min(above) if above else max(cands)
+            ticks = [c for c in cands if t_lo <= c <= t_hi]
+            if len(ticks) >= 4:
+                break
+        logs = [math.log(t) for t in ticks]
+        return logs[0], logs[-1], logs
+    locator = matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
+    ticks = [float(t) for t in locator.tick_values(lo, hi)]
+    ticks = [t for t in ticks if t >= lo - 1e-12 - (ticks[1] - ticks[0])]
+    ticks = [t for t in ticks if t <= hi + 1e-12 + (ticks[1] - ticks[0])]
+    while len(ticks) > 2 and ticks[1] <= lo + 1e-12:
+        ticks = ticks[1:]
+    while len(ticks) > 2 and ticks[-2] >= hi - 1e-12:
+        ticks = ticks[:-1]
+    return ticks[0], ticks[-1], ticks
+
+
+def _tick_label(value: float, log: bool) -> str:
+    if log:
+        ratio = math.exp(value)
+        return fmt.tick(float(f"{ratio:.3g}"))
+    return fmt.tick(round(value, 10))
+
+
+# ----------------------------------------------------------------------------- SVG output
+
+
+def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
+    """Serialise ``fig`` to an SVG element string with ids prefixed by ``fig_id``.
+
+    Raises
+    ------
+    ValueError
+        If the SVG contains an element or attribute that could run code; our figures never
+        do, so this guards the ``Markup`` the renderer puts around the fragment.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    root = ET.fromstring(buf.getvalue())
+    ids = {el.get("id") for el in root.iter() if el.get("id")}
+    href = f"{{{XLINK_NS}}}href"
+
+    def prefixed(value: str) -> str:
+        for old in ids:
+            value = value.replace(f"url(#{old})", f"url(#{fig_id}-{old})")
+        return value
+
+    for el in root.iter():
+        tag = el.tag.split("}")[-1]
+        if tag in _FORBIDDEN_TAGS:
+            raise ValueError(f"refusing to inline SVG with a <{tag}> element")
+        for name, value in list(el.attrib.items()):
+            local = name.split("}")[-1]
+            if local.lower().startswith("on"):
+                raise ValueError(f"refusing to inline SVG with an event attribute {local!r}")
+            if local == "id":
+                el.set(name, f"{fig_id}-{value}")
+            elif name == href and value.startswith("#"):
+                el.set(name, f"#{fig_id}-{value[1:]}")
+            elif name == href and value.strip().lower().startswith("javascript:"):
+                raise ValueError("refusing to inline SVG with a javascript: link")
+            elif "url(#" in value:
+                el.set(name, prefixed(value))
+    for child in list(root):
+        if child.tag.split("}")[-1] == "metadata":
+            root.remove(child)
+    title_el = ET.Element(f"{{{SVG_NS}}}title")
+    title_el.text = title
+    root.insert(0, title_el)
+    root.set("role", "img")
+    root.set("class", "figure")
+    root.set("id", fig_id)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=72)
+    fig.patch.set_facecolor("white")
+    return fig
+
+
+def _rc(fig_id: str) -> dict:
+    return {**_RC_BASE, "svg.hashsalt": f"ketameta-{fig_id}"}
+
+
+# ----------------------------------------------------------------------------- forest
+
+
+def forest_svg(
+    fig_id: str,
+    title: str,
+    rows: Sequence[Row],
+    *,
+    axes: Sequence[Axis],
+    left: Sequence[Column] = (),
+    right: Sequence[Column] = (),
+    footer: Sequence[str] = (),
+    refline: float | None = None,
+    band: tuple[float, float] | None = None,
+    label_header: str = "Study",
+) -> str:
+    """Draw a forest plot and return it as an SVG fragment.
+
+    Parameters
+    ----------
+    fig_id
+        Unique id of the figure on its page (also the hash salt, so output is reproducible).
+    title
+        Accessible name of the figure (SVG ``<title>``).
+    rows
+        Rows from top to bottom; see :class:`Row`. Study squares have an area proportional to
+        the study's weight (RevMan's convention), whiskers show the CI and end in an arrow
+        where the CI leaves the axis.
+    axes
+        One :class:`Axis` per panel; rows go to the panel named by ``Row.panel``. The overview
+        page uses one panel per effect measure so that, for example, SMDs and risk ratios are
+        never drawn on one axis.
+    left, right
+        Text columns left and right of the panels; ``Row.cells`` and ``Row.right`` fill them.
+    footer
+        Lines of text under the axis (heterogeneity, test for overall effect).
+    refline, band
+        Optional dashed vertical line and shaded band (leave-one-out plots show the full
+        model's estimate and CI this way).
+    label_header
+        Header of the first (label) column.
+    """
+    rows = list(rows)
+    panels = [_Panel(axis=a) for a in axes]
+    for row in rows:
+        panels[row.panel].rows.append(row)
+    if panels:
+        panels[0].refline = refline
+        panels[0].band = band
+
+    pad = 0.14
+    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled")) for r in rows]
+                  + [text_width(label_header, bold=True)]) + pad
+    left_w = []
+    for j, col in enumerate(left):
+        cells = [r.cells[j] for r in rows if len(r.cells) > j]
+        left_w.append(max([text_width(c) for c in cells] + [text_width(col.header, bold=True)]) + pad)
+    right_w = []
+    for j, col in enumerate(right):
+        cells = [r.right[j] for r in rows if len(r.right) > j]
+        right_w.append(max([text_width(c) for c in cells] + [text_width(col.header, bold=True)]) + pad)
+    margin = 0.12
+    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + 0.15 * len(panels)
+    panel_w = max(1.8, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
+    width = max(FIGURE_WIDTH, fixed + panel_w * len(panels))
+
+    has_groups = any(c.group for c in list(left) + list(right))
+    head_h = ROW_HEIGHT * (2.2 if has_groups else 1.3)
+    body_h = ROW_HEIGHT * (len(rows) + 0.4)
+    has_favours = any(p.axis.favours_left or p.axis.favours_right for p in panels)
+    axis_h = 0.42 + (0.2 if has_favours else 0.0)
+    foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
+    height = head_h + body_h + axis_h + foot_h + 0.1
+
+    with matplotlib.rc_context(_rc(fig_id)):
+        fig = _new_figure(width, height)
+        inch = fig.dpi_scale_trans
+        body_bottom = (axis_h + foot_h + 0.05) / height
+        body_top = (axis_h + foot_h + 0.05 + body_h) / height
+        x_label = margin
+        x_left = [x_label + label_w]
+        for w in left_w:
+            x_left.append(x_left[-1] + w)
+        x_panels = []
+        x = x_left[-1] + 0.1
+        for _ in panels:
+            x_panels.append(x)
+            x += panel_w + 0.15
+        x_right = [x - 0.05]
+        for w in right_w:
+            x_right.append(x_right[-1] + w)
+
+        n = len(rows)
+        axes_objs = []
+        for p, x0 in zip(panels, x_panels, strict=True):
+            ax = fig.add_axes((x0 / width, body_bottom, panel_w / width, body_top - body_bottom))
+            ax.set_ylim(n - 0.4, -0.6)
+            axes_objs.append(ax)
+        ref_ax = axes_objs[0] if axes_objs else fig.add_axes((0, body_bottom, 1, body_top - body_bottom))
+        if not axes_objs:
+            ref_ax.set_ylim(n - 0.4, -0.6)
+            ref_ax.set_axis_off()
+        text_tr = blended_transform_factory(inch, ref_ax.transData)
+        y_of = {id(r): i for i, r in enumerate(rows)}
+
+        # header
+        head_y = -0.6 - 0.45 * (1 if not has_groups else 1)
+        group_y = head_y - 1.0
+
+        def put(xpos, y, s, align="left", bold=False, url=None, italic=False, color=INK):
+            t = fig.text(xpos, y, s, transform=text_tr, ha=align, va="center",
+                         fontweight="bold" if bold else "normal",
+                         fontstyle="italic" if italic else "normal", color=color, clip_on=False)
+            if url:
+                t.set_url(url)
+            return t
+
+        put(x_label, head_y, label_header, bold=True)
+        groups: dict[str, list[float]] = {}
+        for j, col in enumerate(left):
+            xr = x_left[j + 1] - pad / 2
+            put(xr, head_y, col.header, align="right", bold=True)
+            if col.group:
+                groups.setdefault(col.group, []).extend([x_left[j] + pad / 2, xr])
+        for j, col in enumerate(right):
+            xr = x_right[j + 1] - pad / 2
+            put(xr, head_y, col.header, align="right", bold=True)
+            if col.group:
+                groups.setdefault(col.group, []).extend([x_right[j] + pad / 2, xr])
+        for name, xs in groups.items():
+            put((min(xs) + max(xs)) / 2, group_y, name, align="center", bold=True)
+            fig.add_artist(Line2D([min(xs), max(xs)], [group_y + 0.5] * 2, transform=text_tr,
+                                  color=MUTED, lw=0.6))
+        x_end = x_right[-1] if right else x_panels[-1] + panel_w
+        fig.add_artist(Line2D([x_label, x_end], [-0.55, -0.55], transform=text_tr, color=INK, lw=0.8))
+
+        # rows: text
+        first_summary = None
+        for r in rows:
+            y = y_of[id(r)]
+            if r.kind in ("pooled", "pi") and first_summary is None:
+                first_summary = y
+            indent = 0.0 if r.kind in ("heading", "pooled", "pi", "summary", "note") else 0.0
+            label = r.label + (" *" if r.flagged else "")
+            put(x_label + indent, y, label, bold=r.kind in ("heading", "pooled"), url=r.url,
+                italic=r.kind == "pi")
+            for j, c in enumerate(r.cells):
+                put(x_left[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+            for j, c in enumerate(r.right):
+                put(x_right[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+        if first_summary is not None:
+            fig.add_artist(Line2D([x_label, x_end], [first_summary - 0.5] * 2, transform=text_tr,
+                                  color=MUTED, lw=0.5))
+
+        # panels: markers
+        for p, ax in zip(panels, axes_objs, strict=True):
+            _draw_panel(ax, p, y_of, n)
+
+        # footer
+        for i, line in enumerate(footer):
+            y_in = foot_h - 0.05 - 0.18 * (i + 0.5)
+            fig.text(x_label / width, y_in / height, line, ha="left", va="center", color=INK)
+        fig_out = _svg_fragment(fig, fig_id, title)
+    return fig_out
+
+
+def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
+    axis = p.axis
+    core: list[float | None] = []
+    whiskers: list[float | None] = []
+    for r in p.rows:
+        if r.kind == "study":
+            core.append(r.estimate)
+            whiskers += [r.low, r.high]
+        elif r.kind in ("pooled", "summary"):
+            core += [r.estimate, r.low, r.high]
+            whiskers += [r.pi_low, r.pi_high]
+        elif r.kind == "pi":
+            core += [r.low, r.high]
+    if axis.null is not None:
+        core.append(axis.null)
+    if p.refline is not None:
+        core.append(p.refline)
+    if p.band is not None:
+        core += list(p.band)
+    lo, hi, ticks = axis_limits(core, whiskers, axis.log)
+    ax.set_xlim(lo, hi)
+    ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.set_yticks([])
+    ax.patch.set_alpha(0.0)
+    ax.tick_params(axis="x", length=3, width=0.6)
+    ax.spines["bottom"].set_linewidth(0.6)
+    ax.set_xlabel(axis.label, color=INK, labelpad=2)
+    if p.band is not None:
+        ax.axvspan(p.band[0], p.band[1], color="#e8e8e8", lw=0, zorder=0)
+    if axis.null is not None and lo <= axis.null <= hi:
+        ax.axvline(axis.null, color=MUTED, lw=0.8, zorder=1)
+    if p.refline is not None:
+        ax.axvline(p.refline, color=MUTED, lw=0.8, ls=(0, (3, 2)), zorder=1)
+
+    weights = [r.weight for r in p.rows if r.kind == "study" and fmt.is_number(r.weight)]
+    w_max = max(weights, default=0.0)
+    for r in p.rows:
+        y = y_of[id(r)]
+        if r.kind == "study" and fmt.is_number(r.estimate):
+            _whisker(ax, y, r.low, r.high, lo, hi, INK, 0.9)
+            if lo <= r.estimate <= hi:
+                if fmt.is_number(r.weight) and w_max > 0:
+                    side = max(2.5, 11.0 * math.sqrt(max(r.weight, 0.0) / w_max))
+                else:
+                    side = 4.0
+                ax.plot([r.estimate], [y], marker="s", ms=side, mfc=INK, mec=INK, mew=0.5,
+                        ls="none", zorder=3, clip_on=False)
+        elif r.kind in ("pooled", "summary") and fmt.is_number(r.estimate):
+            if r.kind == "summary":
+                _whisker(ax, y, r.pi_low, r.pi_high, lo, hi, ACCENT, 1.2)
+            lo_d = max(r.low, lo) if fmt.is_number(r.low) else r.estimate
+            hi_d = min(r.high, hi) if fmt.is_number(r.high) else r.estimate
+            est = min(max(r.estimate, lo), hi)
+            half = 0.32
+            ax.add_patch(Polygon([(lo_d, y), (est, y - half), (hi_d, y), (est, y + half)],
+                                 closed=True, fc=INK, ec=INK, lw=0.6, zorder=3))
+            for edge, bound, marker in ((lo, r.low, "<"), (hi, r.high, ">")):
+                if fmt.is_number(bound) and ((marker == "<" and bound < lo) or (marker == ">" and bound > hi)):
+                    ax.plot([edge], [y], marker=marker, ms=5, color=INK, ls="none", clip_on=False)
+        elif r.kind == "pi" and fmt.is_number(r.low):
+            _whisker(ax, y, r.low, r.high, lo, hi, ACCENT, 2.6, caps=True)
+
+    if axis.favours_left or axis.favours_right:
+        tr = blended_transform_factory(ax.transAxes, ax.transAxes)
+        if axis.favours_left:
+            ax.text(0.0, -0.0, "\u2190 " + axis.favours_left, transform=tr, ha="left", va="top",
+                    color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+        if axis.favours_right:
+            ax.text(1.0, -0.0, axis.favours_right + " \u2192", transform=tr, ha="right",
+                    va="top", color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+        # place the favours labels under the x label
+        _shift_favours(ax)
+
+
+def _shift_favours(ax) -> None:
+    """Move the two favours labels below the tick labels and the axis label."""
+    from matplotlib.transforms import ScaledTranslation
+
+    offset = ScaledTranslation(0, -0.40, ax.figure.dpi_scale_trans)
+    for t in ax.texts[-2:]:
+        if t.get_text().startswith("\u2190") or t.get_text().endswith("\u2192"):
+            t.set_transform(t.get_transform() + offset)
+
+
+def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
+    """Horizontal interval from ``low`` to ``high`` clipped to [lo, hi], with arrows at clips."""
+    if not (fmt.is_number(low) and fmt.is_number(high)):
+        return
+    a, b = max(low, lo), min(high, hi)
+    if a > hi or b < lo:
+        edge = hi if a > hi else lo
+        ax.plot([edge], [y], marker=">" if a > hi else "<", ms=5, color=color, ls="none",
+                clip_on=False, zorder=2)
+        return
+    ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2, clip_on=False)
+    if low < lo:
+        ax.plot([lo], [y], marker="<", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+    elif caps:
+        ax.plot([a], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
+    if high > hi:
+        ax.plot([hi], [y], marker=">", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+    elif caps:
+        ax.plot([b], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
+
+
+# ----------------------------------------------------------------------------- funnel
+
+
+def funnel_svg(
+    fig_id: str,
+    title: str,
+    yi: Sequence[float],
+    sei: Sequence[float],
+    *,
+    estimate: float,
+    axis: Axis,
+    filled_yi: Sequence[float] = (),
+    filled_sei: Sequence[float] = (),
+    adjusted: float | None = None,
+) -> str:
+    """Contour-enhanced funnel plot (Peters et al. 2008, J Clin Epidemiol 61:991).
+
+    Effects (x) against their standard error (y, zero at the top, as in metafor's
+    ``funnel()``). Shaded regions around the null show where a study's two-sided p-value
+    would lie between 0.10 and 0.05, 0.05 and 0.01, and below 0.01 (metafor's
+    ``funnel(level = c(90, 95, 99), refline = 0)``). The pooled estimate is a solid line with
+    its pseudo 95% confidence region (estimate ± 1.96·SE); studies imputed by trim-and-fill
+    are drawn as open circles and the adjusted estimate as a dashed line.
+    """
+    from scipy.stats import norm
+
+    yi = [float(v) for v in yi]
+    sei = [float(v) for v in sei]
+    all_se = sei + [float(v) for v in filled_sei]
+    se_max = max(all_se) * 1.08 if all_se else 1.0
+    null = axis.null if axis.null is not None else 0.0
+    z90, z95, z99 = (float(norm.ppf(1 - a / 2)) for a in (0.10, 0.05, 0.01))
+    xs = yi + [float(v) for v in filled_yi] + [estimate - z95 * se_max, estimate + z95 * se_max]
+    xs += [null - z99 * se_max * 0.9, null + z99 * se_max * 0.9]
+    lo, hi, ticks = axis_limits(xs, [], axis.log)
+
+    with matplotlib.rc_context(_rc(fig_id)):
+        fig = _new_figure(6.4, 4.3)
+        ax = fig.add_axes((0.1, 0.14, 0.62, 0.8))
+        shades = [(z99, "#c6c6c6", "p < 0.01"), (z95, "#dedede", "0.01 < p < 0.05"),
+                  (z90, "#f0f0f0", "0.05 < p < 0.10")]
+        ax.fill_between([lo, hi], [0, 0], [se_max, se_max], color=shades[0][1], lw=0,
+                        label=shades[0][2], zorder=0)
+        for (z, _, _), (_, color, lab) in zip(shades, shades[1:] + [(0, "white", "p > 0.10")],
+                                              strict=True):
+            ax.fill([null - z * se_max, null, null + z * se_max], [se_max, 0, se_max],
+                    color=color, lw=0, zorder=0, label=lab)
+        ax.plot([estimate - z95 * se_max, estimate, estimate + z95 * se_max], [se_max, 0, se_max],
+                color=MUTED, lw=0.8, ls=(0, (3, 2)), zorder=1)
+        ax.axvline(estimate, color=INK, lw=0.9, zorder=1, label="pooled estimate")
+        if adjusted is not None and len(filled_yi):
+            ax.axvline(adjusted, color=ACCENT, lw=0.9, ls=(0, (4, 2)), zorder=1,
+                       label="trim-and-fill estimate")
+        ax.plot(yi, sei, ls="none", marker="o", ms=5.5, mfc=INK, mec="white", mew=0.6,
+                zorder=3, label="study")
+        if len(filled_yi):
+            ax.plot(list(filled_yi), list(filled_sei), ls="none", marker="o", ms=5.5, mfc="white",
+                    mec=ACCENT, mew=1.2, zorder=3, label="imputed (trim-and-fill)")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(se_max, 0)
+        ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
+        ax.set_xlabel(axis.label, color=INK)
+        ax.set_ylabel("Standard error", color=INK)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+                  fontsize=FONT_SIZE - 0.5, handlelength=1.6)
+        out = _svg_fragment(fig, fig_id, title)
+    return out

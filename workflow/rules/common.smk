@@ -1,0 +1,59 @@
+# Configuration and data checks, and the helpers the rules use. Everything here runs when
+# Snakemake reads the workflow, so a bad configuration or input file stops the run with one
+# message before any job starts (CONTRACT.md sections 1 and 2).
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+import ketameta
+from ketameta.analysis import check_inputs
+from ketameta.io import DataError, format_schema_error
+from ketameta.profiles import effective_configs
+
+# How messages name the configuration: the --configfile given, else config/config.yaml.
+CONFIG_PATH = str(workflow.configfiles[0]) if workflow.configfiles else "config/config.yaml"
+if Path(CONFIG_PATH).is_absolute() and Path(CONFIG_PATH).is_relative_to(Path.cwd()):
+    CONFIG_PATH = str(Path(CONFIG_PATH).relative_to(Path.cwd()))
+
+try:
+    validate(config, "../schemas/config.schema.yaml")
+except WorkflowError as error:
+    cause = next((a for a in error.args if hasattr(a, "validator")), None)
+    sys.exit(f"{CONFIG_PATH}, {format_schema_error(cause)}" if cause else str(error))
+
+try:
+    TRIALS = check_inputs(config, CONFIG_PATH)
+except DataError as error:
+    sys.exit(str(error))
+
+# The package version reaches every rule through params:, so a new release reruns them.
+VERSION = ketameta.__version__
+
+# Conditions that have analyses, in config order.
+CONDITIONS = list(
+    dict.fromkeys(
+        c for c in config["conditions"] for a in config["analyses"].values()
+        if a["condition"] == c
+    )
+)
+
+
+wildcard_constraints:
+    condition="|".join(CONDITIONS),
+
+
+def analyses_of(condition):
+    """Analysis ids of one condition, in config order."""
+    return [a for a, entry in config["analyses"].items() if entry["condition"] == condition]
+
+
+def raw_files_of(condition):
+    """The input files holding rows of one condition (its only data dependencies)."""
+    rows = TRIALS[TRIALS["condition"] == condition]
+    return sorted(set(rows["source_file"]))
+
+
+def get_raw_files(wildcards):
+    return raw_files_of(wildcards.condition)

@@ -1,0 +1,25 @@
+# One job per condition fits all of its analyses in one Python process. Snakemake outputs
+# cannot vary in number with a wildcard, so there is one rule per condition.
+for condition in CONDITIONS:
+
+    rule:
+        name:
+            f"meta_{condition}"
+        input:
+            rows=f"data/interim/{condition}.csv",
+        output:
+            effects=expand(
+                "data/processed/{analysis}/effects.csv", analysis=analyses_of(condition)
+            ),
+            summaries=expand(
+                "data/processed/{analysis}/summary.json", analysis=analyses_of(condition)
+            ),
+        log:
+            f"logs/meta/{condition}.log",
+        benchmark:
+            f"benchmarks/results/meta/{condition}.tsv"
+        params:
+            analyses=effective_configs(condition, config),
+            version=VERSION,
+        script:
+            "../scripts/meta.py"
