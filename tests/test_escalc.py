@@ -224,6 +224,32 @@ def test_counts_and_numbers_as_strings_are_read():
     np.testing.assert_allclose(out.yi, case["yi"], rtol=RTOL_METAFOR)
 
 
+def test_blank_strings_count_as_missing():
+    frame = continuous().astype(str)
+    frame.loc[7, "sd_ctrl"] = "  "
+    with pytest.raises(ValueError, match=r"row 7 lacks sd_ctrl"):
+        escalc("MD", frame)
+
+
+def test_reported_rows_join_arm_rows_of_the_same_scale():
+    arms = frame_of(CASES["rr_bcg"]).iloc[:3]
+    reported = pd.DataFrame(
+        {
+            "effect_type": ["RR", "logRR"],
+            "yi": [0.7, -0.2],
+            "ci_low": [0.5, -0.5],
+            "ci_high": [0.98, 0.1],
+        }
+    )
+    frame = pd.concat([arms, reported], ignore_index=True)
+    out = escalc("RR", frame)
+    np.testing.assert_allclose(out.yi[:3], CASES["rr_bcg"]["yi"][:3], rtol=RTOL_METAFOR)
+    gen = escalc("GEN", reported)
+    np.testing.assert_allclose(out.yi[3:], gen.yi, rtol=0)
+    np.testing.assert_allclose(out.vi[3:], gen.vi, rtol=0)
+    assert out.yi[3] == pytest.approx(np.log(0.7), rel=1e-15)
+
+
 def test_reported_ratio_is_logged_and_vi_read_on_log_scale():
     frame = pd.DataFrame(
         {"effect_type": ["HR", "logHR"], "yi": [0.5, np.log(0.5)], "sei": [0.2, 0.2]}

@@ -149,14 +149,14 @@ def check_inputs(config: Mapping, config_path: str = "config/config.yaml", root=
                     config_path,
                     f"{key} {entry[key]!r} is not declared under {declared} (declared: "
                     f"{', '.join(config[declared])})",
-                    column=f"analyses.{name}.{key}",
+                    key=f"analyses.{name}.{key}",
                 )
         vtype = entry.get("escalc", {}).get("vtype")
         if vtype == "RevMan" and entry["measure"] != "SMD":
             raise DataError(
                 config_path,
                 f"vtype RevMan applies to measure SMD only (measure is {entry['measure']})",
-                column=f"analyses.{name}.escalc.vtype",
+                key=f"analyses.{name}.escalc.vtype",
             )
     trials = read_data(config["data_dir"], root)
     for name in config["analyses"]:
@@ -197,7 +197,7 @@ def prepare(trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/confi
             f"no rows in the data have condition {cfg['condition']}, outcome "
             f"{cfg['outcome']} and timepoint {cfg['timepoint']}; check the analysis or the "
             "data",
-            column=f"analyses.{name}",
+            key=f"analyses.{name}",
         )
     rows = trials[match]
     kinds = rows["kind"].to_numpy(dtype=object)

@@ -49,7 +49,7 @@ __all__ = [
     "write_table",
     "read_table",
     "validate_config",
-    "format_schema_error",
+    "schema_error",
     "sha256_file",
 ]
 
@@ -116,20 +116,24 @@ class DataError(Exception):
     line : int, optional
         Physical line in the file, the header being line 1.
     column : str, optional
-        Column name (CSV) or dotted key (configuration).
+        Column name (CSV files).
+    key : str, optional
+        Dotted key (configuration), e.g. ``analyses.trd_24h.method``.
 
     Notes
     -----
     ``str(error)`` is the one-line message of CONTRACT §1:
-    ``"{path}, line {line}, column {column}: {message}"``, leaving out the parts not given.
+    ``"{path}, line {line}, column {column}: {message}"`` or ``"{path}, {key}: {message}"``,
+    leaving out the parts not given.
     """
 
     def __init__(self, path: str, message: str, *, line: int | None = None,
-                 column: str | None = None):
+                 column: str | None = None, key: str | None = None):
         self.path = str(path)
         self.message = message
         self.line = line
         self.column = column
+        self.key = key
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -138,14 +142,16 @@ class DataError(Exception):
             where.append(f"line {self.line}")
         if self.column is not None:
             where.append(f"column {self.column}")
+        if self.key is not None:
+            where.append(self.key)
         return f"{', '.join(where)}: {self.message}"
 
     def __reduce__(self):
-        return (_rebuild_error, (self.path, self.message, self.line, self.column))
+        return (_rebuild_error, (self.path, self.message, self.line, self.column, self.key))
 
 
-def _rebuild_error(path, message, line, column):
-    return DataError(path, message, line=line, column=column)
+def _rebuild_error(path, message, line, column, key):
+    return DataError(path, message, line=line, column=column, key=key)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -592,7 +598,7 @@ def validate_config(config: dict, schema: str | Path | Mapping, path: str = "con
     Raises
     ------
     DataError
-        The first schema violation, as :func:`format_schema_error` words it.
+        The first schema violation, as :func:`schema_error` words it.
     """
     import jsonschema
     import yaml
@@ -611,42 +617,45 @@ def validate_config(config: dict, schema: str | Path | Mapping, path: str = "con
 
     validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
     for error in validator.iter_errors(config):
-        raise DataError(path, format_schema_error(error), column=None) from None
+        raise schema_error(error, path) from None
     return config
 
 
-def format_schema_error(error) -> str:
-    """Word a ``jsonschema.ValidationError`` as ``key: what is wrong (got value)``."""
+def schema_error(error, path: str) -> DataError:
+    """A ``jsonschema.ValidationError`` as a :class:`DataError` naming the key.
+
+    Parameters
+    ----------
+    error : jsonschema.ValidationError
+        As raised by ``jsonschema`` or carried by ``snakemake.utils.validate``'s error.
+    path : str
+        How the message names the configuration file.
+    """
     keys = [str(k) for k in error.absolute_path]
-    where = ".".join(keys) if keys else "top level"
+    return DataError(path, _schema_message(error), key=".".join(keys) if keys else "top level")
+
+
+def _schema_message(error) -> str:
     validator, expected, value = error.validator, error.validator_value, error.instance
     if validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(value) - set(allowed))
-        patterns = error.schema.get("patternProperties")
-        if patterns:
-            extra = [k for k in extra if not any(re.search(p, k) for p in patterns)]
-            return f"{where}: key {extra[0]!r} is not allowed (keys must match {_one(patterns)})"
-        return f"{where}: unknown key {extra[0]!r}; allowed keys: {', '.join(allowed)}"
-    if validator == "propertyNames":
-        return f"{where}: key {value!r} is not allowed ({error.message})"
+        return f"unknown key {extra[0]!r}; allowed keys: {', '.join(allowed)}"
+    if "propertyNames" in error.absolute_schema_path:
+        return f"key {value!r} is not allowed; keys must match {expected}"
     if validator == "enum":
-        return f"{where}: must be one of {', '.join(map(str, expected))} (got {value!r})"
+        return f"must be one of {', '.join(map(str, expected))} (got {value!r})"
     if validator == "required":
         missing = [k for k in expected if k not in value]
-        return f"{where}: required key {missing[0]!r} missing"
+        return f"required key {missing[0]!r} missing"
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
         words = {"minimum": "at least", "exclusiveMinimum": "greater than",
                  "maximum": "at most", "exclusiveMaximum": "less than"}
-        return f"{where}: must be {words[validator]} {expected} (got {value!r})"
+        return f"must be {words[validator]} {expected} (got {value!r})"
     if validator == "type":
-        return f"{where}: must be of type {expected} (got {value!r})"
+        return f"must be of type {expected} (got {value!r})"
     if validator == "pattern":
-        return f"{where}: must match {expected} (got {value!r})"
+        return f"must match {expected} (got {value!r})"
     if validator == "minProperties":
-        return f"{where}: must have at least {expected} entr{'y' if expected == 1 else 'ies'}"
-    return f"{where}: {error.message}"
-
-
-def _one(patterns: Iterable[str]) -> str:
-    return " or ".join(patterns)
+        return f"must have at least {expected} entr{'y' if expected == 1 else 'ies'}"
+    return error.message

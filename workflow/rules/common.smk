@@ -9,7 +9,7 @@ from snakemake.utils import validate
 
 import ketameta
 from ketameta.analysis import check_inputs
-from ketameta.io import DataError, format_schema_error
+from ketameta.io import DataError, schema_error
 from ketameta.profiles import effective_configs
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
@@ -21,7 +21,7 @@ try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError as error:
     cause = next((a for a in error.args if hasattr(a, "validator")), None)
-    sys.exit(f"{CONFIG_PATH}, {format_schema_error(cause)}" if cause else str(error))
+    sys.exit(str(schema_error(cause, CONFIG_PATH)) if cause else str(error))
 
 try:
     TRIALS = check_inputs(config, CONFIG_PATH)

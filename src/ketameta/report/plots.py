@@ -309,17 +309,32 @@ def forest_svg(
     pad = 0.14
     label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled")) for r in rows]
                   + [text_width(label_header, bold=True)]) + pad
-    left_w = []
-    for j, col in enumerate(left):
-        cells = [r.cells[j] for r in rows if len(r.cells) > j]
-        left_w.append(max([text_width(c) for c in cells] + [text_width(col.header, bold=True)]) + pad)
-    right_w = []
-    for j, col in enumerate(right):
-        cells = [r.right[j] for r in rows if len(r.right) > j]
-        right_w.append(max([text_width(c) for c in cells] + [text_width(col.header, bold=True)]) + pad)
+    def col_width(col: Column, texts: list[tuple[str, bool]]) -> float:
+        return max([text_width(t, bold=b) for t, b in texts]
+                   + [text_width(col.header, bold=True)]) + pad
+
+    left_w = [col_width(col, [(r.cells[j], r.kind == "pooled") for r in rows if len(r.cells) > j])
+              for j, col in enumerate(left)]
+    right_w = [col_width(col, [(r.right[j], r.kind == "pooled") for r in rows
+                               if len(r.right) > j]) for j, col in enumerate(right)]
+    # a group header ("Ketamine", "Control") must fit over its columns
+    for cols, widths in ((left, left_w), (right, right_w)):
+        for name in {c.group for c in cols if c.group}:
+            members = [j for j, c in enumerate(cols) if c.group == name]
+            need = text_width(name, bold=True) + pad - sum(widths[j] for j in members)
+            if need > 0:
+                for j in members:
+                    widths[j] += need / len(members)
     margin = 0.12
-    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + 0.15 * len(panels)
-    panel_w = max(1.8, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
+    gap = 0.4
+    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels)
+    min_panel = 2.4
+    for a in axes:
+        if a.favours_left or a.favours_right:
+            need = sum(text_width(f"\u2190 {t}", size=FONT_SIZE - 0.5)
+                       for t in (a.favours_left, a.favours_right) if t) + 0.3
+            min_panel = max(min_panel, need)
+    panel_w = max(min_panel, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
     width = max(FIGURE_WIDTH, fixed + panel_w * len(panels))
 
     has_groups = any(c.group for c in list(left) + list(right))
@@ -340,17 +355,17 @@ def forest_svg(
         for w in left_w:
             x_left.append(x_left[-1] + w)
         x_panels = []
-        x = x_left[-1] + 0.1
+        x = x_left[-1] + gap / 2
         for _ in panels:
             x_panels.append(x)
-            x += panel_w + 0.15
-        x_right = [x - 0.05]
+            x += panel_w + gap
+        x_right = [x - gap / 2]
         for w in right_w:
             x_right.append(x_right[-1] + w)
 
         n = len(rows)
         axes_objs = []
-        for p, x0 in zip(panels, x_panels, strict=True):
+        for x0 in x_panels:
             ax = fig.add_axes((x0 / width, body_bottom, panel_w / width, body_top - body_bottom))
             ax.set_ylim(n - 0.4, -0.6)
             axes_objs.append(ax)
