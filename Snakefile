@@ -15,8 +15,12 @@ include: "workflow/rules/meta.smk"
 include: "workflow/rules/report.smk"
 
 
+wildcard_constraints:
+    condition="|".join(CONDITIONS),
+
+
 rule all:
+    default_target: True
     input:
         "reports/index.html",
         expand("reports/{condition}.html", condition=CONDITIONS),
-    default_target: True

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from statistics import NormalDist
 
 import pandas as pd
 import pytest
@@ -91,7 +92,9 @@ def table() -> pd.DataFrame:
 
 
 def _where(row) -> str:
-    return f"{row['file']}, line {row['line']} ({row['study']}, {row['outcome']}, {row['timepoint']})"
+    return (
+        f"{row['file']}, line {row['line']} ({row['study']}, {row['outcome']}, {row['timepoint']})"
+    )
 
 
 def _get(row, column: str) -> str:
@@ -101,10 +104,6 @@ def _get(row, column: str) -> str:
 
 def _filled(row, columns) -> bool:
     return all(_get(row, c) != "" for c in columns)
-
-
-def _any(row, columns) -> bool:
-    return any(_get(row, c) != "" for c in columns)
 
 
 def _groups(row) -> list[str]:
@@ -172,7 +171,9 @@ def test_keys_and_vocabularies(table):
         )  # fmt: skip
         for column, allowed in checks:
             if _get(row, column) not in allowed:
-                problems.append(f"{_where(row)}: {column} {_get(row, column)!r} not in {sorted(allowed)}")
+                problems.append(
+                    f"{_where(row)}: {column} {_get(row, column)!r} not in {sorted(allowed)}"
+                )
         if not TIMEPOINT.match(_get(row, "timepoint")):
             problems.append(f"{_where(row)}: timepoint {_get(row, 'timepoint')!r}")
         year = _get(row, "year")
@@ -198,8 +199,14 @@ def test_every_row_fills_exactly_one_data_group(table):
             "continuous": REPORTED_MARKERS + ("events_treat", "events_ctrl"),
             "dichotomous": REPORTED_MARKERS + ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl"),
             "single": REPORTED_MARKERS + ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl"),
-            "reported": ("mean_treat", "sd_treat", "mean_ctrl", "sd_ctrl", "events_treat",
-                         "events_ctrl"),
+            "reported": (
+                "mean_treat",
+                "sd_treat",
+                "mean_ctrl",
+                "sd_ctrl",
+                "events_treat",
+                "events_ctrl",
+            ),
         }[group]
         filled = [c for c in stray if _get(row, c)]
         if filled:
@@ -276,9 +283,15 @@ def test_no_trial_enters_an_analysis_twice_except_dose_arms_of_one_group(table):
 
 
 def test_files_pass_the_pipeline_reader():
+    """Each file also passes :func:`ketameta.io.read_file`, the pipeline's own validation."""
     io = pytest.importorskip("ketameta.io")
+    problems = []
     for path in FILES:
-        io.read_file(path, name=f"data/raw/{path.name}")
+        try:
+            io.read_file(path, name=f"data/raw/{path.name}")
+        except io.DataError as error:
+            problems.append(str(error))
+    assert not problems, "\n".join(problems)
 
 
 # --------------------------------------------------------------------------- reported effects
@@ -297,16 +310,17 @@ def _effect(measure: str, row) -> tuple[float, float]:
         return float(out["yi"].iloc[0]), float(out["vi"].iloc[0])
     f = frame.iloc[0]
     if measure == "MD":
-        return (f.mean_treat - f.mean_ctrl,
-                f.sd_treat**2 / f.n_treat + f.sd_ctrl**2 / f.n_ctrl)
+        return (f.mean_treat - f.mean_ctrl, f.sd_treat**2 / f.n_treat + f.sd_ctrl**2 / f.n_ctrl)
     a, n1, c, n2 = f.events_treat, f.n_treat, f.events_ctrl, f.n_ctrl
     if 0 in (a, c, n1 - a, n2 - c):
         a, c, n1, n2 = a + 0.5, c + 0.5, n1 + 1, n2 + 1
     if measure == "RR":
         return math.log((a / n1) / (c / n2)), 1 / a - 1 / n1 + 1 / c - 1 / n2
     if measure == "OR":
-        return (math.log(a * (n2 - c) / ((n1 - a) * c)),
-                1 / a + 1 / (n1 - a) + 1 / c + 1 / (n2 - c))
+        return (
+            math.log(a * (n2 - c) / ((n1 - a) * c)),
+            1 / a + 1 / (n1 - a) + 1 / c + 1 / (n2 - c),
+        )
     if measure == "RD":
         p1, p2 = a / n1, c / n2
         return p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
@@ -342,8 +356,10 @@ def _check_reported(row) -> str | None:
         h = _half_unit(reported_text)
         tol = math.log(reported / (reported - h))
         if abs(yi - math.log(reported)) > tol:
-            return (f"{where}: {etype} from counts {math.exp(yi):.4g} vs reported {reported} "
-                    f"(log-scale tolerance {tol:.3g})")
+            return (
+                f"{where}: {etype} from counts {math.exp(yi):.4g} vs reported {reported} "
+                f"(log-scale tolerance {tol:.3g})"
+            )
         low_text, high_text = _get(row, "reported_ci_low"), _get(row, "reported_ci_high")
         if low_text and high_text:
             level = float(_get(row, "reported_ci_level") or 95)
@@ -354,8 +370,10 @@ def _check_reported(row) -> str | None:
             se_max = (math.log(high + hh) - math.log(low - hl)) / (2 * z)
             se = math.sqrt(vi)
             if not se_min <= se <= se_max:
-                return (f"{where}: SE of log {etype} from counts {se:.4g} outside "
-                        f"[{se_min:.4g}, {se_max:.4g}] implied by the reported CI")
+                return (
+                    f"{where}: SE of log {etype} from counts {se:.4g} outside "
+                    f"[{se_min:.4g}, {se_max:.4g}] implied by the reported CI"
+                )
         return None
     if etype in ("RD", "NNT"):
         rd, _ = _effect("RD", row)
@@ -369,8 +387,6 @@ def _check_reported(row) -> str | None:
 
 def _z(level: float) -> float:
     """Two-sided normal quantile for a confidence level in percent."""
-    from statistics import NormalDist
-
     return NormalDist().inv_cdf(0.5 + level / 200)
 
 

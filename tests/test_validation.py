@@ -469,8 +469,8 @@ CONFIG_CASES = {
     ),
     "measure the rows cannot give": (
         _set(["analyses", "trd_severity", "outcome"], "response"),
-        "data/raw/trd.csv, line 4, column events_ctrl: analysis trd_severity has measure SMD, "
-        "which none of its 1 rows can give (dichotomous arms give RR, OR or RD)",
+        "data/raw/trd.csv, line 4, column events_ctrl: analysis trd_severity: measure SMD "
+        "cannot use the dichotomous arms row of C 2003 (dichotomous arms give RR, OR or RD)",
     ),
 }
 

@@ -6,6 +6,14 @@ small-study-effect and sensitivity analyses built on the same batch engine.
 
 __version__ = "0.1.0"
 
+from .bias import (  # noqa: E402
+    RanktestResult,
+    RegtestResult,
+    TrimFillResult,
+    ranktest,
+    regtest,
+    trimfill,
+)
 from .effects import (  # noqa: E402
     EFFECT_TYPES,
     MEASURES,
@@ -17,8 +25,33 @@ from .effects import (  # noqa: E402
     se_from_ci,
     se_from_p,
 )
+from .models import METHODS, TESTS, RMAResult, rma  # noqa: E402
+from .sensitivity import (  # noqa: E402
+    CumulResult,
+    InfluenceResult,
+    Leave1OutResult,
+    cumul,
+    influence,
+    leave1out,
+)
 
 __all__ = [
+    "METHODS",
+    "TESTS",
+    "RMAResult",
+    "rma",
+    "RanktestResult",
+    "RegtestResult",
+    "TrimFillResult",
+    "ranktest",
+    "regtest",
+    "trimfill",
+    "CumulResult",
+    "InfluenceResult",
+    "Leave1OutResult",
+    "cumul",
+    "influence",
+    "leave1out",
     "EFFECT_TYPES",
     "MEASURES",
     "__version__",

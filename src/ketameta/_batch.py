@@ -20,13 +20,14 @@ EPS = np.finfo(float).eps
 __all__ = [
     "Batch",
     "as_batch",
+    "complement_sums",
     "weighted_fit",
     "weight_traces",
     "zeroin",
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Batch:
     """Padded batch of meta-analyses.
 
@@ -108,7 +109,7 @@ def as_batch(yi, vi, mask=None) -> Batch:
     return Batch(y=y, v=v, mask=present, k=k, squeeze=squeeze, yi=yi, vi=vi)
 
 
-def _complement_sums(x: np.ndarray) -> np.ndarray:
+def complement_sums(x: np.ndarray) -> np.ndarray:
     """Return ``sum_j x_j - x_i`` per row, computed without cancellation.
 
     ``x`` is non-negative with zeros at pads. Only the largest element of a row can exceed
@@ -142,9 +143,9 @@ def weight_traces(w: np.ndarray):
         ``tr(PP) = sum_ij P_ij^2``.
     """
     sw = w.sum(axis=1)
-    others = _complement_sums(w)
+    others = complement_sums(w)
     w2 = w * w
-    others2 = _complement_sums(w2)
+    others2 = complement_sums(w2)
     with np.errstate(invalid="ignore", divide="ignore"):
         trP = (w * others).sum(axis=1) / sw
         trPP = ((w2 * others * others).sum(axis=1) + (w2 * others2).sum(axis=1)) / sw**2
@@ -204,6 +205,10 @@ def zeroin(f, lower, upper, f_lower, f_upper, tol, maxiter):
         False where the iteration limit was reached (R's ``uniroot`` then warns and still
         returns the last iterate).
     """
+    if np.shape(lower) == (1,):
+        root, conv = _zeroin_one(f, *(float(x[0]) for x in (lower, upper, f_lower, f_upper)),
+                                 tol, maxiter)
+        return np.array([root]), np.array([conv])
     a = np.array(lower, dtype=float, copy=True)
     b = np.array(upper, dtype=float, copy=True)
     fa = np.array(f_lower, dtype=float, copy=True)
@@ -272,3 +277,53 @@ def zeroin(f, lower, upper, f_lower, f_upper, tol, maxiter):
             fc = np.where(same_sign, fa, fc)
     root[active] = b[active]
     return root, converged
+
+
+def _zeroin_one(f, a, b, fa, fb, tol, maxiter):
+    """:func:`zeroin` for a single row, in Python floats (same steps, less overhead).
+
+    A batch of one meta-analysis is common (every single :func:`ketameta.rma` call); array
+    operations on length-1 arrays cost more than the arithmetic. The tests check that
+    batch and single fits agree exactly.
+    """
+    rows = np.zeros(1, dtype=int)
+    c, fc = a, fa
+    if fa == 0.0:
+        return a, True
+    if fb == 0.0:
+        return b, True
+    for _ in range(maxiter + 1):
+        prev_step = b - a
+        if abs(fc) < abs(fb):
+            a, b, c = b, c, b
+            fa, fb, fc = fb, fc, fb
+        tol_act = 2.0 * EPS * abs(b) + tol / 2.0
+        new_step = (c - b) / 2.0
+        if abs(new_step) <= tol_act or fb == 0.0:
+            return b, True
+        if abs(prev_step) >= tol_act and abs(fa) > abs(fb):
+            cb = c - b
+            if a == c:
+                t1 = fb / fa
+                p = cb * t1
+                q = 1.0 - t1
+            else:
+                q = fa / fc
+                t1 = fb / fc
+                t2 = fb / fa
+                p = t2 * (cb * q * (q - t1) - (b - a) * (t1 - 1.0))
+                q = (q - 1.0) * (t1 - 1.0) * (t2 - 1.0)
+            if p > 0.0:
+                q = -q
+            else:
+                p = -p
+            if p < 0.75 * cb * q - abs(tol_act * q) / 2.0 and p < abs(prev_step * q / 2.0):
+                new_step = p / q
+        if abs(new_step) < tol_act:
+            new_step = tol_act if new_step > 0.0 else -tol_act
+        a, fa = b, fb
+        b += new_step
+        fb = float(f(np.array([b]), rows)[0])
+        if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
+            c, fc = a, fa
+    return b, False

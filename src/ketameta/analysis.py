@@ -19,17 +19,17 @@ An analysis takes the rows whose ``condition``, ``outcome`` and ``timepoint`` eq
 and whose data can give its ``measure``: continuous arms give SMD and MD; dichotomous arms
 RR, OR and RD; a single arm PLO, PFT and PR; a reported effect the measure its
 ``effect_type`` is on the scale of (SMD: SMD, d; MD: MD; RR: RR, logRR; OR: OR, logOR;
-RD: RD), and any type for GEN (one scale per analysis). Matching rows that cannot give the
-measure are left out and listed under ``excluded`` in ``summary.json`` with a warning; if
-none can, the analysis is an error. After multi-arm resolution each study label may enter
-an analysis once.
+RD: RD), and any type for GEN (one scale per analysis); docs/architecture.md has the table.
+A matching row that cannot give the measure is an error naming the row. After multi-arm
+resolution each study label may enter an analysis once. Rows whose effect size is undefined
+(``drop00``, or a zero cell with ``to: none``) are left out of the fit and listed under
+``excluded`` in ``summary.json``, with a warning.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import warnings
 from collections.abc import Mapping, Sequence
@@ -45,6 +45,8 @@ from ketameta.io import (
     DataError,
     read_data,
     read_table,
+    write_table,
+    write_text,
 )
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
@@ -57,7 +59,6 @@ __all__ = [
     "run_condition",
     "summarise",
     "write_json",
-    "write_csv",
 ]
 
 #: The arm-level data kind each measure is computed from (GEN: reported effects only).
@@ -72,6 +73,8 @@ MEASURE_KIND = {
     "PR": "single",
     "GEN": None,
 }
+_KIND_LABEL = {"continuous": "continuous arms", "dichotomous": "dichotomous arms",
+               "single": "single arm", "reported": "reported effect"}
 _KIND_GIVES = {
     "continuous": "continuous arms give SMD or MD",
     "dichotomous": "dichotomous arms give RR, OR or RD",
@@ -84,7 +87,7 @@ _DATA_COLUMNS = (
 )  # fmt: skip
 _INTERNAL = (
     "kind", "source_file", "source_line", "source_lines", "source_sha256",
-    "vi_reported", "sei", "ci_low", "ci_high", "ci_level",
+    "sei", "ci_low", "ci_high", "ci_level",
 )  # fmt: skip
 
 
@@ -98,18 +101,14 @@ class Prepared:
         Effective configuration (:func:`ketameta.profiles.effective_config`).
     rows : pandas.DataFrame
         One row per comparison after multi-arm resolution, in input order.
-    excluded : list of dict
-        Rows that matched condition, outcome and time point but cannot give the measure:
-        ``{study, source, line, reason}``.
     multiarm : list of dict
         What :func:`ketameta.multiarm.resolve_multiarm` did with each shared-control group.
     warnings : list of str
-        Messages for ``summary.json`` (left-out rows, dropped reported arms).
+        Messages for ``summary.json`` (reported arms dropped from a shared-control group).
     """
 
     config: dict
     rows: pd.DataFrame
-    excluded: list = field(default_factory=list)
     multiarm: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
@@ -205,45 +204,27 @@ def prepare(trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/confi
     usable = (kinds == MEASURE_KIND[measure]) | (
         (kinds == "reported") & np.isin(etype, _REPORTED_FOR[measure])
     )
-    if not usable.any():
-        first = rows.iloc[0]
-        kind = first["kind"]
-        gives = (
-            f"a reported {first['effect_type']} needs measure GEN"
-            + (f" or {_measure_of(first['effect_type'])}" if _measure_of(first["effect_type"])
-               else "")
-            if kind == "reported"
-            else _KIND_GIVES[kind]
-        )
+    if not usable.all():
+        row = rows.iloc[int(np.flatnonzero(~usable)[0])]
+        kind = row["kind"]
+        if kind == "reported":
+            other = _measure_of(row["effect_type"])
+            gives = f"a reported {row['effect_type']} gives GEN" + (f" or {other}" if other else "")
+        else:
+            gives = _KIND_GIVES[kind]
         raise DataError(
-            first["source_file"],
-            f"analysis {name} has measure {measure}, which none of its {len(rows)} rows can "
-            f"give ({gives})",
-            line=int(first["source_line"]),
+            row["source_file"],
+            f"analysis {name}: measure {measure} cannot use the {_KIND_LABEL[kind]} row of "
+            f"{row['study']} ({gives})",
+            line=int(row["source_line"]),
             column="effect_type" if kind == "reported" else _marker(kind),
         )
-    excluded, messages = [], []
-    for _, row in rows[~usable].iterrows():
-        reason = (
-            f"reported {row['effect_type']} cannot give {measure}"
-            if row["kind"] == "reported"
-            else f"{_KIND_GIVES[row['kind']]}, not {measure}"
-        )
-        excluded.append(
-            {"study": row["study"], "source": row["source_file"],
-             "line": int(row["source_line"]), "reason": reason}
-        )
-        messages.append(
-            f"{row['study']} ({row['source_file']}, line {row['source_line']}) left out: "
-            f"{reason}"
-        )
-    rows = rows[usable]
     if measure == "GEN":
         _check_one_scale(rows, name)
     resolved, notes = resolve_multiarm(rows, cfg["multiarm"])
     check_unique_studies(resolved, name)
-    messages += [n["warning"] for n in notes if n["warning"]]
-    return Prepared(dict(cfg), resolved, excluded, notes, messages)
+    messages = [n["warning"] for n in notes if n["warning"]]
+    return Prepared(dict(cfg), resolved, notes, messages)
 
 
 def _measure_of(effect_type: str) -> str | None:
@@ -303,7 +284,7 @@ def run_condition(
     for (summary, frame), effects_path, summary_path in zip(
         results, effects, summaries, strict=True
     ):
-        write_csv(frame, effects_path)
+        write_table(frame, effects_path)
         write_json(summary, summary_path)
 
 
@@ -359,7 +340,7 @@ def _sized(prep: Prepared):
         warnings.simplefilter("always")
         frame = escalc(cfg["measure"], prep.rows.reset_index(drop=True), **cfg["escalc"])
     undefined = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
-    excluded = list(prep.excluded)
+    excluded = []
     notes = list(prep.warnings)
     for _, row in frame[undefined].iterrows():
         entry = {
@@ -455,7 +436,6 @@ def _empty_stats(cfg) -> dict:
 
 def _empty_extras() -> dict:
     return {
-        "equal_effects": None,
         "influence": [],
         "trimfill_side": None,
         "trimfill_ci_low": None,
@@ -548,7 +528,7 @@ def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
     descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in frame and c != "year"]
     known = set(_EFFECT_COLUMNS) | set(data) | set(_DATA_COLUMNS) | set(descriptive)
     known |= set(_INTERNAL) | {"condition", "outcome", "timepoint", "vi", "yi"}
-    unknown = [c for c in frame.columns if c not in known]
+    unknown = [c for c in frame.columns if c not in known and frame[c].notna().any()]
     columns = [*_EFFECT_COLUMNS, *data, *descriptive, "source_file", "source_lines", *unknown]
     return frame[columns]
 
@@ -558,17 +538,4 @@ def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_json(obj, path: str | Path) -> None:
     """Write JSON deterministically (key order as given, no NaN) and atomically."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    _atomic_write(Path(path), text)
-
-
-def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a CSV atomically, floats with full precision (repr)."""
-    _atomic_write(Path(path), frame.to_csv(index=False, lineterminator="\n"))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n", path)

@@ -69,7 +69,8 @@ __all__ = [
 ]
 
 # metafor's rma.uni() control defaults (3.8-1): Fisher-scoring threshold and iteration
-# limit, the uniroot() tolerance and the upper end of its search interval for PM.
+# limit, the uniroot() tolerance and the upper end of its search interval for PM (which
+# metafor raises to 10 mad(yi)^2 when that is larger).
 _THRESHOLD = 1e-5
 _MAXITER = 100
 _UNIROOT_TOL = EPS**0.25
@@ -117,10 +118,7 @@ class _ToDict:
 def _out(x: np.ndarray, squeeze: bool):
     """Return row results as a Python scalar (1-D input) or the array itself (2-D input)."""
     x = np.asarray(x)
-    if not squeeze:
-        return x
-    item = x[0].item()
-    return item
+    return x[0].item() if squeeze else x
 
 
 def _row_warnings(messages: list[list[str]], squeeze: bool):
@@ -137,7 +135,7 @@ def _wls2(y: np.ndarray, x: np.ndarray, w: np.ndarray):
     """Weighted least squares of ``y`` on ``[1, x]`` per row, with weights ``w`` (0 at pads).
 
     Centred two-pass sums are used throughout, so no precision is lost when ``x`` is far
-    from 0 relative to its spread.
+    from 0 relative to its spread, and a constant ``y`` gives a slope of exactly 0.
 
     Returns
     -------
@@ -147,10 +145,14 @@ def _wls2(y: np.ndarray, x: np.ndarray, w: np.ndarray):
         ``resid`` (y minus fitted), ``rss`` (weighted residual sum of squares) and ``dx``
         (x minus ``xw``).
     """
+    # means are accumulated about the first study's values: exact for constant columns
+    first = np.argmax(w > 0, axis=1)[:, None]
+    x0 = np.take_along_axis(x, first, axis=1)
+    y0 = np.take_along_axis(y, first, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         sw = w.sum(axis=1)
-        xw = (w * x).sum(axis=1) / sw
-        yw = (w * y).sum(axis=1) / sw
+        xw = x0[:, 0] + (w * (x - x0)).sum(axis=1) / sw
+        yw = y0[:, 0] + (w * (y - y0)).sum(axis=1) / sw
         dx = x - xw[:, None]
         dy = y - yw[:, None]
         sxx = (w * dx * dx).sum(axis=1)
@@ -264,8 +266,9 @@ def regtest(yi, vi, level=95) -> RegtestResult:
         s2 = np.where(df > 0, fit["rss"] / df, np.nan)
         s2 = np.where(constant, 0.0, s2)
         slope = np.where(constant, 0.0, fit["slope"])
-        intercept = np.where(constant, np.nanmax(y_masked, axis=1, initial=-np.inf),
-                             fit["intercept"])
+        intercept = np.where(
+            constant, np.nanmax(y_masked, axis=1, initial=-np.inf), fit["intercept"]
+        )
         slope_se = np.sqrt(s2 / fit["sxx"])
         int_se = np.sqrt(s2 * (1.0 / fit["sw"] + fit["xw"] ** 2 / fit["sxx"]))
         stat = np.where(constant | (df <= 0), np.nan, slope / slope_se)
@@ -455,7 +458,9 @@ def ranktest(yi, vi) -> RanktestResult:
         n = y.shape[0]
         with np.errstate(all="ignore"):
             w = 1.0 / v
-            theta = np.sum(w * y) / np.sum(w)
+            # weighted mean computed about the first value: exact when all yi are equal
+            # (R's long-double sum() gets that case exact too), identical otherwise
+            theta = y[0] + np.sum(w * (y - y[0])) / np.sum(w) if n else np.nan
             vstar = v - 1.0 / np.sum(w)
             ystar = (y - theta) / np.sqrt(vstar)
         keep = np.isfinite(ystar)
@@ -640,7 +645,7 @@ def _metareg_pm(y, x, v, mask, kf):
     q0 = q(np.zeros(m), allrows)
     search = np.nonzero(q0 >= target)[0]
     if search.size:
-        tmax = np.maximum(100.0, 10.0 * _mad_rows(y, mask)[search] ** 2)
+        tmax = np.maximum(_TAU2_MAX, 10.0 * _mad_rows(y, mask)[search] ** 2)
         qmax = q(tmax, search)
         good = qmax <= target[search]
         ok[search[~good]] = False
@@ -712,8 +717,9 @@ class TrimFillResult(_ToDict):
     se_k0 : float or ndarray
         metafor's standard error of the (unrounded) k0 estimate.
     p_k0 : float or ndarray
-        For R0, ``P(k0 >= observed)`` under no asymmetry, ``0.5^(k0+1)`` (metafor's
-        ``p.k0``); NaN for L0.
+        For R0, metafor's ``p.k0``: the p-value of the test of no missing studies based on
+        the rightmost run of positive ranks (Duval & Tweedie 2000, JASA), which metafor's
+        sum reduces to ``0.5^(k0+1)``; NaN for L0.
     side : str, None, or ndarray of object
         ``"left"`` or ``"right"``: where the studies were imputed.
     estimator : str
@@ -762,13 +768,17 @@ def _k0_estimate(yc: np.ndarray, mask: np.ndarray, kf: np.ndarray, estimator: st
 
     ``yc`` are the (side-flipped) effects centred at the current trimmed estimate. Ranks of
     ``|yc|`` (ties by position) are signed by ``yc``. L0 = (4 S_r − k(k+1)) / (2k − 1) with
-    S_r the sum of the positive signed ranks; R0 = (length of the rightmost run of positive
-    ranks) − 1. Returns the unrounded k0, its standard error as metafor, and ``ok`` (False
-    where R0 is undefined because no centred value is negative; metafor stops there).
+    S_r the sum of the positive signed ranks; R0 = γ − 1 with γ the length of the rightmost
+    run of positive ranks, i.e. k minus the largest rank of a centred value ≤ 0.
+
+    metafor takes the largest rank of a *negative* value for R0 and stops with an error when
+    there is none; the two agree whenever no centred value is exactly 0, which happens only
+    in degenerate data (see :func:`trimfill`). Returns the unrounded k0 and its standard
+    error as metafor: ``4 sqrt(Var(S_r)) / (2k − 1)`` for L0, ``sqrt(2 max(0, k0) + 2)``
+    for R0.
     """
     ranks = _ranks_first(np.abs(yc), mask)
     signed = np.where(mask, np.sign(yc), 0.0) * ranks
-    ok = np.ones(kf.shape, dtype=bool)
     with np.errstate(invalid="ignore"):
         if estimator == "L0":
             sr = np.where(signed > 0, signed, 0.0).sum(axis=1)
@@ -784,11 +794,10 @@ def _k0_estimate(yc: np.ndarray, mask: np.ndarray, kf: np.ndarray, estimator: st
             ) / 24.0
             se = 4.0 * np.sqrt(var_sr) / (2.0 * kf - 1.0)
         else:
-            neg = np.where(signed < 0, -signed, -np.inf).max(axis=1)
-            ok = np.isfinite(neg)
-            k0 = kf - neg - 1.0
+            last_nonpositive = np.where(mask & (yc <= 0.0), ranks, 0.0).max(axis=1)
+            k0 = kf - last_nonpositive - 1.0
             se = np.sqrt(2.0 * np.maximum(0.0, k0) + 2.0)
-    return k0, se, ok
+    return k0, se
 
 
 def trimfill(
@@ -841,8 +850,13 @@ def trimfill(
 
     Undefined cases (NaN, with a warning; metafor stops with an error): k < 2; side not
     given and k ≤ 2 for a random-effects model, all ``vi`` equal, or a failed τ²
-    iteration in the meta-regression; R0 with no centred effect below 0; no convergence
-    within 100 iterations.
+    iteration in the meta-regression; no convergence within 100 iterations.
+
+    Degenerate data: a centred value within rounding error of 0
+    (``|yi - estimate| <= 4 k eps max|yi|``) is taken as exactly 0, and the trimmed
+    estimate of a single remaining study is that study's effect. With identical effects
+    this gives k0 = 0, where metafor's result depends on rounding noise (for five identical
+    effects metafor 3.8-1 returns k0 = 3 with L0 and stops with an error with R0).
     """
     if estimator not in ("L0", "R0"):
         raise ValueError(f"estimator must be 'L0' or 'R0'; got {estimator!r}")
@@ -882,6 +896,8 @@ def trimfill(
     ys = np.where(present, ys, 0.0)
     col = np.arange(width)[None, :]
 
+    # centred values within rounding error of 0 count as 0 (identical effects)
+    snap = 4.0 * kf * EPS * np.where(present, np.abs(ys), 0.0).max(axis=1, initial=0.0)
     k0 = np.zeros(m)
     k0_prev = np.full(m, -1.0)
     se_k0 = np.full(m, np.nan)
@@ -902,14 +918,8 @@ def trimfill(
         # must be 0, not a rounding residue whose sign would decide a rank)
         beta[idx] = np.where(sub.k == 1, ys[idx, 0], est)
         yc = ys[idx] - beta[idx][:, None]
-        est, se, est_ok = _k0_estimate(yc, present[idx], kf[idx], estimator)
-        for i in idx[~est_ok]:
-            messages[i].append(
-                "R0 undefined: no effect lies below the trimmed estimate (metafor stops)"
-            )
-        ok[idx[~est_ok]] = False
-        active[idx[~est_ok]] = False
-        est = np.where(est_ok, est, 0.0)
+        yc = np.where(np.abs(yc) <= snap[idx][:, None], 0.0, yc)
+        est, se = _k0_estimate(yc, present[idx], kf[idx], estimator)
         k0[idx] = np.maximum(0.0, np.round(est))
         se_k0[idx] = np.maximum(0.0, se)
     else:

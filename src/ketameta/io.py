@@ -27,6 +27,7 @@ import copy
 import csv
 import hashlib
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
@@ -46,6 +47,7 @@ __all__ = [
     "read_files",
     "read_file",
     "extract_condition",
+    "write_text",
     "write_table",
     "read_table",
     "validate_config",
@@ -558,13 +560,21 @@ def _check_duplicates(table: pd.DataFrame) -> None:
 # ----------------------------------------------------------------------------- tables
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a validated table as CSV, atomically (temporary file, then rename)."""
+def write_text(text: str, path: str | Path) -> None:
+    """Write a text file atomically: a temporary file beside it, then a rename.
+
+    A run that fails while writing leaves the previous file (the last good output) intact.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False, lineterminator="\n")
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a table as CSV (floats in full precision), atomically (:func:`write_text`)."""
+    write_text(frame.to_csv(index=False, lineterminator="\n"), path)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -29,6 +29,8 @@ Conventions (stated once, here):
   ``k - 2`` degrees of freedom for random-effects models (``k - 1`` for the equal-effects
   model), Higgins, Thompson & Spiegelhalter (2009, *JRSS A* 172:137), i.e. metafor's
   ``predict(pi.type="riley")``; undefined (NaN) when those degrees of freedom are < 1.
+* The equal-effects model has no prediction interval (NaN), as metafor's ``predict()``
+  gives none for it.
 * k = 1: the study's own estimate with a z test (metafor switches to ``test="z"``); τ², Q,
   I², H², their CIs and the prediction interval need k ≥ 2 and are NaN.
 """
@@ -41,7 +43,15 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 from scipy import special, stats
 
-from ketameta._batch import EPS, Batch, as_batch, weight_traces, weighted_fit, zeroin
+from ketameta._batch import (
+    EPS,
+    Batch,
+    as_batch,
+    complement_sums,
+    weight_traces,
+    weighted_fit,
+    zeroin,
+)
 
 __all__ = [
     "METHODS",
@@ -62,6 +72,7 @@ __all__ = [
     "tau2_ml",
     "tau2_pm",
     "tau2_reml",
+    "tau2_root",
     "tau2_sj",
 ]
 
@@ -141,7 +152,7 @@ def level_to_alpha(level) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Tau2Estimate:
     """Result of a τ² estimator on a batch.
 
@@ -255,13 +266,11 @@ def _general_p_traces(w: np.ndarray, v: np.ndarray):
     ``P_ii = w_i o_i / Σw`` (``o_i`` = sum of the other weights) and
     ``P_ij = -w_i w_j / Σw``; sums of "the others" are formed without cancellation.
     """
-    from ketameta._batch import _complement_sums
-
     sw, _, trpp = weight_traces(w)
-    o = _complement_sums(w)
+    o = complement_sums(w)
     w2 = w * w
-    o2 = _complement_sums(w2)
-    o2v = _complement_sums(w2 * v)
+    o2 = complement_sums(w2)
+    o2v = complement_sums(w2 * v)
     with np.errstate(invalid="ignore", divide="ignore"):
         tr_pvpv = (((w * o * v) ** 2).sum(axis=1) + (w2 * v * o2v).sum(axis=1)) / sw**2
         tr_pvp = ((v * w2 * o * o).sum(axis=1) + (v * w2 * o2).sum(axis=1)) / sw**2
@@ -408,6 +417,8 @@ def _fisher_scoring(b: Batch, kind: str) -> Tau2Estimate:
             active[:] = False
         else:
             active[rows[change <= THRESHOLD]] = False
+    # defensive: a non-finite iterate is a failure too (not seen on valid input)
+    failed |= (b.k >= 2) & ~np.isfinite(tau2)
     flags = {}
     converged = ~failed
     if failed.any():
@@ -556,6 +567,47 @@ def tau2_pm(b: Batch) -> Tau2Estimate:
     return _finish(b, tau2, se, converged, flags)
 
 
+def tau2_root(b: Batch, method: str) -> np.ndarray:
+    """Exact root of the ML, REML, EB or PM estimating equation, to machine precision.
+
+    metafor stops ML/REML/EB when a Fisher scoring step changes τ² by less than 1e-5 and
+    PM when ``uniroot()``'s bracket is narrower than ``.Machine$double.eps^0.25``; its
+    estimates (and :func:`rma`'s, which reproduce them) can therefore differ from the
+    exact root in the 4th-6th significant digit on hard problems. This function gives
+    the exact root instead: 0 where the equation is ≤ 0 at τ² = 0, otherwise the root
+    bracketed by growing an upper bound by factors of 10 and refined with Brent's method
+    at zero tolerance. It is the fallback of :func:`rma` and the reference for
+    cross-checks with other software. Equations (intercept-only model,
+    ``w = 1/(vi + τ²)``, ``r = y - μ̂_w``): ML ``Σw²r² - Σw``, REML ``Σw²r² - tr(P)``,
+    EB and PM ``Q(τ²) - (k - 1)``.
+
+    Parameters
+    ----------
+    b : Batch
+    method : {"ML", "REML", "EB", "PM"}
+
+    Returns
+    -------
+    ndarray (m,)
+        NaN for rows with k < 2.
+    """
+    if method not in ("ML", "REML", "EB", "PM"):
+        raise ValueError(f"method must be ML, REML, EB or PM; got {method!r}")
+    kind = "EB" if method == "PM" else method
+    yc = _centered(b)
+    kf = b.k.astype(float)
+    out = np.full(kf.shape, np.nan)
+    rows = np.nonzero(b.k >= 2)[0]
+    if rows.size:
+
+        def g(x, r):
+            return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
+
+        he, _, _ = _he_raw(b)
+        out[rows] = _exact_root(g, rows, np.maximum(he[rows], 1.0))
+    return out
+
+
 TAU2_ESTIMATORS = {
     "DL": tau2_dl,
     "HE": tau2_he,
@@ -682,7 +734,7 @@ def qprofile_ci(b: Batch, tau2: np.ndarray, alpha: float):
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BatchFit:
     """All results of :func:`fit_batch`, each an array with one value per row.
 
@@ -772,8 +824,18 @@ def fit_batch(
     Returns
     -------
     BatchFit
+
+    Notes
+    -----
+    Floating-point warnings are silenced inside: undefined quantities are returned as NaN
+    (and say so in ``flags``), never announced by numpy.
     """
     _check_options(method, test, pi)
+    with np.errstate(all="ignore"):
+        return _fit_batch(b, method, test, level, pi, tau2_ci)
+
+
+def _fit_batch(b, method, test, level, pi, tau2_ci):
     alpha = level_to_alpha(level)
     m = b.k.shape[0]
     kf = b.k.astype(float)
@@ -826,11 +888,12 @@ def fit_batch(
     else:
         pi_df = kf - (1.0 if ee else 2.0)
         pi_crit = _t_or_norm_isf(alpha / 2.0, np.where(pi_df >= 1, pi_df, 0.0))
-        flags["higgins_df"] = two & ~(pi_df >= 1)
+        flags["higgins_df"] = two & ~(pi_df >= 1) & (not ee)
     with np.errstate(invalid="ignore"):
         pi_se = np.sqrt(vb + tau2_fit)
-    pi_low = np.where(two, mu - pi_crit * pi_se, np.nan)
-    pi_high = np.where(two, mu + pi_crit * pi_se, np.nan)
+    has_pi = two & (not ee)  # metafor's predict() gives no prediction interval for EE
+    pi_low = np.where(has_pi, mu - pi_crit * pi_se, np.nan)
+    pi_high = np.where(has_pi, mu + pi_crit * pi_se, np.nan)
 
     nan = np.full(m, np.nan)
     lb, ub = nan, nan
@@ -971,7 +1034,7 @@ def _plain(x):
     return x if math.isfinite(x) else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RMAResult:
     """Result of :func:`rma`: one meta-analysis (scalars) or a batch (arrays of length m).
 
@@ -1105,6 +1168,8 @@ class RMAResult:
         from ketameta.sensitivity import leave1out
 
         out = self._engine_dict()
+        if studies is not None:
+            studies = list(studies)  # positional, also for a pandas Series with an index
         extra = {
             "egger_statistic": [],
             "egger_p": [],
@@ -1126,13 +1191,16 @@ class RMAResult:
                 tf = trimfill(y, v, **opts)
                 extra["egger_statistic"].append(_plain(eg.statistic))
                 extra["egger_p"].append(_plain(eg.p_value))
-                extra["trimfill_k0"].append(_plain(int(tf.k0)))
+                # k0 is undefined (NaN) where metafor's trimfill() stops with an error,
+                # e.g. when every study has the same variance and no side is given.
+                k0 = float(tf.k0)
+                extra["trimfill_k0"].append(None if math.isnan(k0) else int(k0))
                 extra["trimfill_estimate"].append(_plain(tf.estimate))
             else:
                 for key in ("egger_statistic", "egger_p", "trimfill_k0", "trimfill_estimate"):
                     extra[key].append(None)
             if k >= 2:
-                labels = studies[row] if nested else studies
+                labels = list(studies[row]) if nested else studies
                 l1o = leave1out(y, v, **opts)
                 records = []
                 for j, col in enumerate(cols):
@@ -1197,13 +1265,20 @@ def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "defa
     --------
     >>> res = rma([0.1, 0.3, 0.35, -0.05], [0.01, 0.02, 0.015, 0.03], method="DL")
     >>> round(res.estimate, 4)
-    0.1813
+    0.1869
     """
     _check_options(method, test, pi)
     level_to_alpha(level)
     b = as_batch(yi, vi)
     fit = fit_batch(b, method=method, test=test, level=level, pi=pi)
     warn = _row_warnings(fit, method)
+    omitted = int(b.yi.size - fit.k[0]) if b.squeeze else 0
+    if omitted:
+        note = (
+            f"{omitted} {'study' if omitted == 1 else 'studies'} with missing yi or vi "
+            "omitted (metafor omits them likewise)."
+        )
+        warn[0] = (note,) + warn[0]
     values = {}
     for name in _SCALAR_FIELDS:
         arr = getattr(fit, name)

@@ -164,7 +164,9 @@ def leave1out(yi, vi, method="REML", test="z", level=95) -> Leave1OutResult:
     fit = _leave_one_out_fit(b, method, test, level)
     res = _fit_fields(fit, m, k)
     undefined = ~b.mask | (b.k < 2)[:, None]
-    values = {name: _shape(np.where(undefined, np.nan, arr), b.squeeze) for name, arr in res.items()}
+    values = {
+        name: _shape(np.where(undefined, np.nan, arr), b.squeeze) for name, arr in res.items()
+    }
     return Leave1OutResult(method=method, test=test, level=float(level), **values)
 
 

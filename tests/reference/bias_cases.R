@@ -15,6 +15,7 @@
 #   trimfill(res, estimator=e, test=test)            # `test` is passed on so that the filled
 #   trimfill(res, estimator=e, side=s, test=test)    #   model uses the same test (see below)
 #   leave1out(res); influence(res); cumul(res, order=order)
+#   rma(yi, vi, mods=sqrt(vi), method=method)      # the regression that picks trimfill's side
 #
 # Why `test=test` is passed to trimfill(): metafor 3.8-1 refits the augmented data with
 # rma.uni() defaults, i.e. test="z", unless `test` is given through `...`; when k0 = 0 it
@@ -202,7 +203,8 @@ out$meta <- list(
     trimfill = "trimfill(rma(yi, vi, method=method, test=test), estimator=estimator[, side=side], test=test)",
     leave1out = "leave1out(rma(yi, vi, method=method, test=test))",
     influence = "influence(rma(yi, vi, method=method, test=test))",
-    cumul = "cumul(rma(yi, vi, method=method, test=test)[, order=order])"
+    cumul = "cumul(rma(yi, vi, method=method, test=test)[, order=order])",
+    side_regression = "rma(yi, vi, mods=sqrt(vi), method=method): tau2 and beta[2]"
   ),
   grid = list(bias_sets = bias_sets, trimfill_sets = trimfill_sets, sens_sets = sens_sets,
               trimfill_methods = all_methods, sens_methods = sens_methods, tests = tests,
@@ -216,6 +218,17 @@ out$datasets <- lapply(datasets, function(d) {
 
 out$regtest <- lapply(datasets[bias_sets], do_regtest)
 out$ranktest <- lapply(datasets[bias_sets], do_ranktest)
+
+# The meta-regression trimfill() uses to choose the side: rma(yi, vi, mods=sqrt(vi), method=m).
+do_side_regression <- function(d, method) {
+  attempt({
+    fit <- rma(d$yi, d$vi, mods = sqrt(d$vi), method = method)
+    list(tau2 = fit$tau2, slope = unname(fit$beta[2, 1]))
+  })
+}
+out$side_regression <- lapply(datasets[trimfill_sets], function(d) {
+  setNames(lapply(all_methods, function(m) do_side_regression(d, m)), all_methods)
+})
 
 tf_cases <- list()
 for (nm in trimfill_sets) for (m in all_methods) for (t in tests) for (e in c("L0", "R0")) {

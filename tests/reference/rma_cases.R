@@ -64,11 +64,11 @@ add_case("large_k150", big_yi, big_vi,
 
 na_if_null <- function(x) if (is.null(x) || length(x) == 0) NA_real_ else as.numeric(x)
 
-fit_one <- function(yi, vi, method, test) {
+fit_one <- function(yi, vi, method, test, level = 95) {
   msgs <- character(0)
   res <- withCallingHandlers(
     tryCatch({
-      r <- rma(yi, vi, method = method, test = test)
+      r <- rma(yi, vi, method = method, test = test, level = level)
       p <- predict(r)
       out <- list(
         estimate = c(r$b), se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub,
@@ -118,6 +118,15 @@ for (name in names(cases)) {
     fits[[paste(method, test, sep = "/")]] <- fit_one(cs$yi, cs$vi, method, test)
   }
   results[[name]] <- list(source = cs$source, yi = cs$yi, vi = cs$vi, fits = fits)
+}
+
+# level = 90 (a non-default confidence level) on two data sets
+level90 <- list()
+for (name in c("bcg_logrr", "normand1999_smd")) {
+  for (method in c("DL", "REML", "PM")) for (test in c("z", "knha")) {
+    level90[[paste(name, method, test, sep = "/")]] <- fit_one(cases[[name]]$yi,
+      cases[[name]]$vi, method, test, level = 90)
+  }
 }
 
 # k = 1: metafor switches to test = "z"; tau^2 and heterogeneity are not estimable.
@@ -205,7 +214,7 @@ out <- list(
   methods = methods, tests = tests,
   cases = results,
   k1 = list(yi = 0.4, vi = 0.09, method = "REML", fits = k1),
-  fallback = fallback, stuck = stuck, pm_wide = pm_wide
+  level90 = level90, fallback = fallback, stuck = stuck, pm_wide = pm_wide
 )
 # keep vectors of length 1 that are really vectors (yi/vi, weights) as arrays
 for (name in names(out$cases)) {
@@ -217,6 +226,10 @@ for (name in names(out$cases)) {
     rw <- out$cases[[name]]$fits[[f]]$r_warnings
     out$cases[[name]]$fits[[f]]$r_warnings <- as.list(rw)
   }
+}
+for (f in names(out$level90)) {
+  out$level90[[f]]$weights <- as.list(out$level90[[f]]$weights)
+  out$level90[[f]]$r_warnings <- as.list(out$level90[[f]]$r_warnings)
 }
 out$methods <- as.list(methods)
 out$tests <- as.list(tests)

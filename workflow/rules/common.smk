@@ -13,14 +13,16 @@ from ketameta.io import DataError, schema_error
 from ketameta.profiles import effective_configs
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
-CONFIG_PATH = str(workflow.configfiles[0]) if workflow.configfiles else "config/config.yaml"
+CONFIG_PATH = (
+    str(workflow.configfiles[0]) if workflow.configfiles else "config/config.yaml"
+)
 if Path(CONFIG_PATH).is_absolute() and Path(CONFIG_PATH).is_relative_to(Path.cwd()):
     CONFIG_PATH = str(Path(CONFIG_PATH).relative_to(Path.cwd()))
 
 try:
     validate(config, "../schemas/config.schema.yaml")
 except WorkflowError as error:
-    cause = next((a for a in error.args if hasattr(a, "validator")), None)
+    cause = error.__context__  # the jsonschema.ValidationError that validate() wraps
     sys.exit(str(schema_error(cause, CONFIG_PATH)) if cause else str(error))
 
 try:
@@ -28,25 +30,25 @@ try:
 except DataError as error:
     sys.exit(str(error))
 
-# The package version reaches every rule through params:, so a new release reruns them.
+# The package version is a parameter of every rule, so that a new release reruns them.
 VERSION = ketameta.__version__
 
 # Conditions that have analyses, in config order.
 CONDITIONS = list(
     dict.fromkeys(
-        c for c in config["conditions"] for a in config["analyses"].values()
+        c
+        for c in config["conditions"]
+        for a in config["analyses"].values()
         if a["condition"] == c
     )
 )
 
 
-wildcard_constraints:
-    condition="|".join(CONDITIONS),
-
-
 def analyses_of(condition):
     """Analysis ids of one condition, in config order."""
-    return [a for a, entry in config["analyses"].items() if entry["condition"] == condition]
+    return [
+        a for a, entry in config["analyses"].items() if entry["condition"] == condition
+    ]
 
 
 def raw_files_of(condition):

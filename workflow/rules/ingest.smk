@@ -7,6 +7,8 @@ rule ingest:
         "logs/ingest/{condition}.log",
     benchmark:
         "benchmarks/results/ingest/{condition}.tsv"
+    conda:
+        "../../environment.yml"
     params:
         condition="{condition}",
         version=VERSION,

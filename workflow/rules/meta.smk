@@ -9,15 +9,19 @@ for condition in CONDITIONS:
             rows=f"data/interim/{condition}.csv",
         output:
             effects=expand(
-                "data/processed/{analysis}/effects.csv", analysis=analyses_of(condition)
+                "data/processed/{analysis}/effects.csv",
+                analysis=analyses_of(condition),
             ),
             summaries=expand(
-                "data/processed/{analysis}/summary.json", analysis=analyses_of(condition)
+                "data/processed/{analysis}/summary.json",
+                analysis=analyses_of(condition),
             ),
         log:
             f"logs/meta/{condition}.log",
         benchmark:
             f"benchmarks/results/meta/{condition}.tsv"
+        conda:
+            "../../environment.yml"
         params:
             analyses=effective_configs(condition, config),
             version=VERSION,

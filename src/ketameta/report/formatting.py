@@ -60,16 +60,23 @@ def percent(value: object, digits: int = 0) -> str:
     return num(value, digits) + "%"
 
 
+def effect(value: object, digits: int = 2) -> str:
+    """An effect or a confidence limit: ``digits`` decimals, none from 100 on (``66162``)."""
+    if is_number(value) and abs(float(value)) >= 100:
+        return num(value, 0)
+    return num(value, digits)
+
+
 def interval(low: object, high: object, digits: int = 2) -> str:
     """A confidence or prediction interval as ``[low, high]``."""
-    return f"[{num(low, digits)}, {num(high, digits)}]"
+    return f"[{effect(low, digits)}, {effect(high, digits)}]"
 
 
 def estimate_ci(estimate: object, low: object, high: object, digits: int = 2) -> str:
     """An estimate with its interval, ``0.45 [0.08, 0.82]``."""
     if not is_number(estimate):
         return MISSING
-    return f"{num(estimate, digits)} {interval(low, high, digits)}"
+    return f"{effect(estimate, digits)} {interval(low, high, digits)}"
 
 
 def tau2(value: object) -> str:

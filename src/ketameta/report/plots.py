@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import matplotlib
 from matplotlib.figure import Figure
@@ -137,8 +139,10 @@ class _Panel:
 
 # ----------------------------------------------------------------------------- axis ticks
 
-_LOG_TICKS_COARSE = [m * 10.0**e for e in range(-3, 4) for m in (1, 2, 5)]
-_LOG_TICKS_FINE = [m * 10.0**e for e in range(-3, 4) for m in (1, 1.5, 2, 3, 5, 7)]
+_LOG_TICKS_FINE = [m * 10.0**e for e in range(-4, 5) for m in (1, 1.5, 2, 3, 5, 7)]
+_LOG_TICKS_COARSE = [m * 10.0**e for e in range(-4, 5) for m in (1, 2, 5)]
+_LOG_TICKS_DECADES = [10.0**e for e in range(-4, 5)]
+_LOG_TICKS_SPARSE = [10.0**e for e in range(-4, 5, 2)]
 
 
 def _finite(values: Sequence[float | None]) -> list[float]:
@@ -150,37 +154,38 @@ def axis_limits(
 ) -> tuple[float, float, list[float]]:
     """Choose the x range and ticks of a panel (analysis scale).
 
-    The range always covers the ``core`` values (point estimates, pooled CI, prediction
-    interval and the null); study CIs (``whiskers``) extend it by at most half the core's
-    width on each side, beyond which they end in an arrow. Ticks are "nice" numbers on the
-    displayed scale (1-2-5 ratios on a log axis), and the range is widened to the outer ticks.
+    The range always covers the ``core`` values (point estimates and the null line);
+    intervals (``whiskers``: study CIs, pooled CIs, prediction intervals) extend it by at
+    most the core's width on each side, beyond which they end in an arrow, so that one
+    very imprecise interval (k = 2 with Hartung–Knapp, say) does not squeeze every other
+    row into a few pixels. Ticks are "nice" numbers on the displayed scale (ratios 1-2-5,
+    decades when the range is wide, on a log axis), and the range is widened to the outer
+    ticks.
     """
-    core_v = _finite(core)
+    core_v = _finite(core) or [0.0]
     whisk = _finite(whiskers)
-    if not core_v:
-        core_v = [0.0]
     lo, hi = min(core_v), max(core_v)
-    width = max(hi - lo, math.log(1.5) if log else 0.2)
-    all_lo = min(whisk, default=lo)
-    all_hi = max(whisk, default=hi)
-    lo = min(lo, max(all_lo, lo - 0.5 * width))
-    hi = max(hi, min(all_hi, hi + 0.5 * width))
+    width = max(hi - lo, math.log(2.0) if log else 0.5)
+    lo = min(lo, max(min(whisk, default=lo), lo - width))
+    hi = max(hi, min(max(whisk, default=hi), hi + width))
     if log:
         r_lo, r_hi = math.exp(lo), math.exp(hi)
-        for cands in (_LOG_TICKS_COARSE, _LOG_TICKS_FINE):
+        ticks: list[float] = []
+        for cands in (_LOG_TICKS_COARSE, _LOG_TICKS_FINE, _LOG_TICKS_DECADES,
+                      _LOG_TICKS_SPARSE):
             below = [c for c in cands if c <= r_lo * (1 + 1e-9)]
             above = [c for c in cands if c >= r_hi * (1 - 1e-9)]
             t_lo = max(below) if below else min(cands)
             t_hi = min(above) if above else max(cands)
             ticks = [c for c in cands if t_lo <= c <= t_hi]
-            if len(ticks) >= 4:
+            if cands is _LOG_TICKS_COARSE and len(ticks) < 4:
+                continue
+            if len(ticks) <= 7:
                 break
         logs = [math.log(t) for t in ticks]
         return logs[0], logs[-1], logs
     locator = matplotlib.ticker.MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10])
     ticks = [float(t) for t in locator.tick_values(lo, hi)]
-    ticks = [t for t in ticks if t >= lo - 1e-12 - (ticks[1] - ticks[0])]
-    ticks = [t for t in ticks if t <= hi + 1e-12 + (ticks[1] - ticks[0])]
     while len(ticks) > 2 and ticks[1] <= lo + 1e-12:
         ticks = ticks[1:]
     while len(ticks) > 2 and ticks[-2] >= hi - 1e-12:
@@ -214,9 +219,9 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
     href = f"{{{XLINK_NS}}}href"
 
     def prefixed(value: str) -> str:
-        for old in ids:
-            value = value.replace(f"url(#{old})", f"url(#{fig_id}-{old})")
-        return value
+        return re.sub(r"url\(#([^)]+)\)",
+                      lambda m: f"url(#{fig_id}-{m.group(1)})" if m.group(1) in ids else m.group(0),
+                      value)
 
     for el in root.iter():
         tag = el.tag.split("}")[-1]
@@ -319,7 +324,7 @@ def forest_svg(
                                if len(r.right) > j]) for j, col in enumerate(right)]
     # a group header ("Ketamine", "Control") must fit over its columns
     for cols, widths in ((left, left_w), (right, right_w)):
-        for name in {c.group for c in cols if c.group}:
+        for name in dict.fromkeys(c.group for c in cols if c.group):
             members = [j for j, c in enumerate(cols) if c.group == name]
             need = text_width(name, bold=True) + pad - sum(widths[j] for j in members)
             if need > 0:
@@ -341,7 +346,7 @@ def forest_svg(
     head_h = ROW_HEIGHT * (2.2 if has_groups else 1.3)
     body_h = ROW_HEIGHT * (len(rows) + 0.4)
     has_favours = any(p.axis.favours_left or p.axis.favours_right for p in panels)
-    axis_h = 0.42 + (0.2 if has_favours else 0.0)
+    axis_h = 0.40 + (0.12 if has_favours else 0.0)
     foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
     height = head_h + body_h + axis_h + foot_h + 0.1
 
@@ -442,20 +447,17 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
     core: list[float | None] = []
     whiskers: list[float | None] = []
     for r in p.rows:
-        if r.kind == "study":
+        if r.kind in ("study", "pooled", "summary"):
             core.append(r.estimate)
-            whiskers += [r.low, r.high]
-        elif r.kind in ("pooled", "summary"):
-            core += [r.estimate, r.low, r.high]
-            whiskers += [r.pi_low, r.pi_high]
+            whiskers += [r.low, r.high, r.pi_low, r.pi_high]
         elif r.kind == "pi":
-            core += [r.low, r.high]
+            whiskers += [r.low, r.high]
     if axis.null is not None:
         core.append(axis.null)
     if p.refline is not None:
         core.append(p.refline)
     if p.band is not None:
-        core += list(p.band)
+        whiskers += list(p.band)
     lo, hi, ticks = axis_limits(core, whiskers, axis.log)
     ax.set_xlim(lo, hi)
     ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
@@ -517,7 +519,7 @@ def _shift_favours(ax) -> None:
     """Move the two favours labels below the tick labels and the axis label."""
     from matplotlib.transforms import ScaledTranslation
 
-    offset = ScaledTranslation(0, -0.40, ax.figure.dpi_scale_trans)
+    offset = ScaledTranslation(0, -0.37, ax.figure.dpi_scale_trans)
     for t in ax.texts[-2:]:
         if t.get_text().startswith("\u2190") or t.get_text().endswith("\u2192"):
             t.set_transform(t.get_transform() + offset)
@@ -568,17 +570,15 @@ def funnel_svg(
     its pseudo 95% confidence region (estimate ± 1.96·SE); studies imputed by trim-and-fill
     are drawn as open circles and the adjusted estimate as a dashed line.
     """
-    from scipy.stats import norm
-
     yi = [float(v) for v in yi]
     sei = [float(v) for v in sei]
     all_se = sei + [float(v) for v in filled_sei]
     se_max = max(all_se) * 1.08 if all_se else 1.0
     null = axis.null if axis.null is not None else 0.0
-    z90, z95, z99 = (float(norm.ppf(1 - a / 2)) for a in (0.10, 0.05, 0.01))
-    xs = yi + [float(v) for v in filled_yi] + [estimate - z95 * se_max, estimate + z95 * se_max]
-    xs += [null - z99 * se_max * 0.9, null + z99 * se_max * 0.9]
-    lo, hi, ticks = axis_limits(xs, [], axis.log)
+    z90, z95, z99 = (NormalDist().inv_cdf(1 - a / 2) for a in (0.10, 0.05, 0.01))
+    xs = yi + [float(v) for v in filled_yi] + [estimate, null]
+    lo, hi, ticks = axis_limits(xs, [estimate - z95 * se_max, estimate + z95 * se_max,
+                                     null - z99 * se_max, null + z99 * se_max], axis.log)
 
     with matplotlib.rc_context(_rc(fig_id)):
         fig = _new_figure(6.4, 4.3)

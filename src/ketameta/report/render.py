@@ -82,7 +82,7 @@ def _cell(value: object, kind: str = "text") -> str:
     if kind == "data":
         return fmt.data_value(value)
     if kind == "eff":
-        return fmt.num(value)
+        return fmt.effect(value)
     if kind == "effci":
         est, low, high = value
         return fmt.estimate_ci(est, low, high)
@@ -127,6 +127,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         num=fmt.num,
+        effect=fmt.effect,
         integer=fmt.integer,
         pvalue=fmt.pvalue,
         percent=fmt.percent,
@@ -294,20 +295,29 @@ def _pooled_sd(study: Mapping) -> float | None:
 
 
 def _risk_difference(effect: float, control_risk: float, family: str) -> float:
-    """Risk difference implied by a pooled effect at the given control-group risk."""
+    """Risk difference implied by a pooled effect at the given control-group risk.
+
+    A risk ratio can imply a risk above 1 when the control risk is high and the RR (or its
+    upper limit) large; the implied risk is then capped at 1, as GRADEpro does.
+    """
     if family == "RR":
-        return control_risk * math.exp(effect) - control_risk
+        return min(1.0, control_risk * math.exp(effect)) - control_risk
     if family == "OR":
         odds = math.exp(effect) * control_risk / (1 - control_risk)
         return odds / (1 + odds) - control_risk
     return effect
 
 
+def _nnt_value(rd: float) -> str:
+    """1/|RD| rounded up to the next whole number (Cochrane Handbook v6, section 15.4)."""
+    return "∞" if rd == 0 else fmt.integer(math.ceil(1 / abs(rd) - 1e-9))
+
+
 def _nnt(rd: float, benefit_positive: bool) -> str:
     if rd == 0:
         return "∞"
     kind = "NNTB" if (rd > 0) == benefit_positive else "NNTH"
-    return f"{kind} {fmt.num(1 / abs(rd), 0) if 1 / abs(rd) >= 10 else fmt.num(1 / abs(rd), 1)}"
+    return f"{kind} {_nnt_value(rd)}"
 
 
 def absolute_effects(summary: Mapping, studies: Sequence[Mapping], info: Mapping,
@@ -342,17 +352,13 @@ def absolute_effects(summary: Mapping, studies: Sequence[Mapping], info: Mapping
         benefit_positive = not lower_is_better
         rd, rd_lo, rd_hi = rds[0], min(rds[1:]), max(rds[1:])
         if rd_lo > 0 or rd_hi < 0:
-            nnt_ci = sorted([1 / abs(rd_lo), 1 / abs(rd_hi)])
+            near, far = sorted([rd_lo, rd_hi], key=abs, reverse=True)
             kind = "NNTB" if (rd > 0) == benefit_positive else "NNTH"
-            nnt_range = f"{kind} {fmt.num(nnt_ci[0], 1)} to {fmt.num(nnt_ci[1], 1)}"
+            nnt_range = f"{kind} {_nnt_value(near)} to {_nnt_value(far)}"
         else:
             to_b = rd_hi if benefit_positive else rd_lo
             to_h = rd_lo if benefit_positive else rd_hi
-            parts = []
-            parts.append(f"NNTB {fmt.num(1 / abs(to_b), 1)}" if to_b != 0 else "NNTB ∞")
-            parts.append("∞")
-            parts.append(f"NNTH {fmt.num(1 / abs(to_h), 1)}" if to_h != 0 else "NNTH ∞")
-            nnt_range = " to ".join(parts)
+            nnt_range = f"NNTB {_nnt_value(to_b)} to ∞ to NNTH {_nnt_value(to_h)}"
         return {
             "kind": "dichotomous", "available": True,
             "control_risk": cr * 1000, "n_trials": len(risks),
@@ -362,6 +368,11 @@ def absolute_effects(summary: Mapping, studies: Sequence[Mapping], info: Mapping
             "nnt": _nnt(rd, benefit_positive), "nnt_range": nnt_range,
             "intervention": intervention,
         }
+    if family == "MD":
+        scales = [name for name, _ in _ranked([str(s.get("scale", "")) for s in studies])]
+        return {"kind": "continuous", "available": False,
+                "reason": "a mean difference is already in points of the outcome scale ("
+                          + (", ".join(scales) if scales else "scale not reported") + ")"}
     if family == "SMD":
         continuous = [s for s in studies if _pooled_sd(s) is not None]
         scales = _ranked([str(s.get("scale", "")) for s in continuous])
@@ -398,7 +409,7 @@ def _statistic_text(summary: Mapping) -> str:
 
 def _heterogeneity_text(summary: Mapping) -> str:
     s = summary
-    tau2_ci = fmt.interval(s.get("tau2_ci_low"), s.get("tau2_ci_high"), 4)
+    tau2_ci = f"[{fmt.tau2(s.get('tau2_ci_low'))}, {fmt.tau2(s.get('tau2_ci_high'))}]"
     i2_ci = (f"[{fmt.percent(s.get('I2_ci_low'))}, {fmt.percent(s.get('I2_ci_high'))}]"
              if fmt.is_number(s.get("I2_ci_low")) else "")
     tau2_part = f"τ² = {fmt.tau2(s.get('tau2'))}"
@@ -535,7 +546,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
 
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
-        footer=footer))
+        footer=footer)) if rows else None
 
     # the text alternative of the forest plot: the same numbers, one row per study
     table_columns = [{"key": "label", "header": "Study", "kind": "text"},
@@ -586,6 +597,12 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "forest": forest, "study_table": study_table,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
         "warnings": list(summary.get("warnings") or []),
+        "multiarm": [
+            {"study": str(m.get("study", "")), "arms": ", ".join(map(str, m.get("arms") or [])),
+             "action": str(m.get("action", "")),
+             "where": f"{m.get('source', '')}, lines "
+                      + ", ".join(str(x) for x in m.get("lines") or [])}
+            for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
@@ -616,6 +633,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=summary["estimate"], axis=axis,
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
+    if k < 3:
+        funnel = None
     k0 = summary.get("trimfill_k0")
     context["small_study"] = {
         "funnel": funnel,
@@ -624,7 +643,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "k0": k0, "side": summary.get("trimfill_side"),
         "adjusted": (d(summary.get("trimfill_estimate")), d(summary.get("trimfill_ci_low")),
                      d(summary.get("trimfill_ci_high"))),
-        "few": k < 10,
+        "few": k < 10, "too_few": k < 3,
     }
 
     # sensitivity: leave-one-out and influence, equal- beside random-effects
@@ -839,7 +858,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         })
 
     overview = Markup(plots.forest_svg(
-        "overview", "Overview forest plot of all analyses", rows, axes=axes,
+        "forest-overview", "Overview forest plot of all analyses", rows, axes=axes,
         left=[Column("k"), Column("N"), Column("I²")],
         right=[Column("Pooled effect [CI]"), Column("Prediction interval")],
         label_header="Analysis (↓/↑: lower/higher is better)"))

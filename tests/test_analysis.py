@@ -1,0 +1,244 @@
+"""One configured analysis end to end, without Snakemake: selection, profiles, outputs."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from ketameta.analysis import check_inputs, prepare, run_condition, summarise, write_json
+from ketameta.effects import escalc
+from ketameta.io import DataError, read_data, validate_config, write_table
+from ketameta.models import rma
+from ketameta.multiarm import combine_continuous
+from ketameta.profiles import PROFILES, effective_config, effective_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+@pytest.fixture(scope="module")
+def config():
+    cfg = yaml.safe_load((FIXTURE / "config" / "config.yaml").read_text())
+    return validate_config(cfg, SCHEMA)
+
+
+@pytest.fixture(scope="module")
+def trials(config):
+    return check_inputs(config, root=FIXTURE)
+
+
+def summaries_of(config, trials, names, inputs=None):
+    prepared = [prepare(trials, effective_config(n, config)) for n in names]
+    return summarise(prepared, inputs or {})
+
+
+# ---------------------------------------------------------------------------- profiles
+
+
+def test_profile_and_overrides(config):
+    cfg = effective_config("ptsd_severity_end", config)  # method: DL in the analysis
+    assert (cfg["method"], cfg["test"], cfg["pi"]) == ("DL", "knha", "default")
+    assert cfg["escalc"] == {"add": 0.5, "drop00": False, "to": "only0", "vtype": "LS"}
+    assert cfg["label"] == "PTSD symptom severity, end"
+    revman = dict(config, profile="revman5")
+    smd = effective_config("trd_severity_24h", revman)
+    assert (smd["method"], smd["test"], smd["pi"], smd["escalc"]["vtype"]) == (
+        "DL", "z", "higgins", "RevMan")
+    assert effective_config("ptsd_severity_end", revman)["escalc"]["vtype"] == "LS"
+    pft = copy.deepcopy(config)
+    pft["analyses"]["trd_response_24h"]["measure"] = "PFT"
+    assert effective_config("trd_response_24h", pft)["escalc"]["add"] == 0.0  # metafor's default
+    assert set(PROFILES) == {"cochrane", "metafor", "revman5", "iqwig"}
+    assert (PROFILES["iqwig"]["method"], PROFILES["iqwig"]["test"]) == ("PM", "adhoc")
+    assert list(effective_configs("PTSD", config)) == ["ptsd_severity_end", "ptsd_response_end"]
+
+
+# ---------------------------------------------------------------------------- values
+
+
+def test_summary_equals_the_package(config, trials):
+    """The SMD analysis: Gamma 2016's two arms combined, then escalc and rma directly."""
+    (summary, effects), = summaries_of(config, trials, ["trd_severity_24h"])
+    rows = trials[(trials["outcome"] == "depression_severity")].copy()
+    gamma = rows["study"] == "Gamma 2016"
+    n, mean, sd = combine_continuous(rows.loc[gamma, "n_treat"], rows.loc[gamma, "mean_treat"],
+                                     rows.loc[gamma, "sd_treat"])
+    first = rows.index[gamma][0]
+    rows.loc[first, ["n_treat", "mean_treat", "sd_treat"]] = [n, mean, sd]
+    rows = rows.drop(index=rows.index[gamma][1:]).sort_values(["year", "study"])
+    es = escalc("SMD", rows.reset_index(drop=True))
+    res = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), method="REML", test="knha")
+    assert summary["k"] == 5 == res.k
+    for key in ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2", "Q", "pi_low",
+                "pi_high", "tau2_ci_high"):
+        assert summary[key] == pytest.approx(float(getattr(res, key)), rel=1e-12, abs=1e-15)
+    assert list(effects["study"]) == ["Alpha 2010", "Beta 2012", "Gamma 2016", "Delta 2018",
+                                      "Epsilon 2019"]
+    np.testing.assert_allclose(effects["yi"], es["yi"], rtol=1e-14)
+    np.testing.assert_allclose(effects["weight"], res.weights, rtol=1e-12)
+    assert effects["weight"].sum() == pytest.approx(100)
+    assert summary["multiarm"][0]["action"] == "combined"
+    ee = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), method="EE")
+    assert summary["equal_effects"]["estimate"] == pytest.approx(float(ee.estimate), rel=1e-12)
+    assert [r["study"] for r in summary["leave1out"]] == list(effects["study"])
+    assert [r["study"] for r in summary["influence"]] == list(effects["study"])
+    assert summary["trimfill_side"] in ("left", "right")
+    # the reported g of Epsilon has no arm sizes, so participants are unknown
+    assert summary["n_participants"] is None
+
+
+def test_batch_equals_one_at_a_time(config, trials):
+    both = summaries_of(config, trials, ["trd_severity_24h", "trd_response_24h"])
+    alone = summaries_of(config, trials, ["trd_response_24h"])
+    assert both[1][0] == alone[0][0]
+
+
+def test_contract_keys_and_determinism(config, trials):
+    (summary, _), = summaries_of(config, trials, ["trd_response_24h"], {"data/raw/trd.csv": "x"})
+    contract = (
+        "analysis, k, measure, method, test, level, estimate, se, ci_low, ci_high, statistic, "
+        "p_value, tau2, tau, I2, H2, Q, Q_df, Q_p, pi_low, pi_high, tau2_ci_low, tau2_ci_high, "
+        "I2_ci_low, I2_ci_high, egger_statistic, egger_p, trimfill_k0, trimfill_estimate, "
+        "leave1out, converged, warnings, provenance"
+    ).split(", ")
+    assert set(contract) <= set(summary)
+    assert list(summary)[: len(contract) - 1] == contract[:-1]
+    assert summary["n_participants"] == 20 + 20 + 35 + 34 + 22 + 33 + 18 + 18  # control once
+    provenance = summary["provenance"]
+    assert provenance["inputs"] == {"data/raw/trd.csv": "x"}
+    assert provenance["config"] == effective_config("trd_response_24h", config)
+    assert set(provenance["versions"]) == {"python", "ketameta", "numpy", "scipy", "pandas"}
+    again = summaries_of(config, trials, ["trd_response_24h"], {"data/raw/trd.csv": "x"})
+    assert json.dumps(summary) == json.dumps(again[0][0])
+    json.dumps(summary, allow_nan=False)  # no NaN anywhere
+
+
+def test_single_study(config, trials):
+    (summary, effects), = summaries_of(config, trials, ["ptsd_response_end"])
+    assert summary["k"] == 1
+    # Iota 2020: OR 2.4 with vi 0.21 on the log scale (tests/fixtures/workflow/data/raw/ptsd.csv)
+    assert summary["estimate"] == pytest.approx(np.log(2.4), rel=1e-14)
+    assert summary["se"] == pytest.approx(np.sqrt(0.21), rel=1e-14)
+    for key in ("tau2", "I2", "pi_low", "Q", "egger_p", "trimfill_k0", "leave1out", "begg_p"):
+        assert summary[key] is None
+    assert summary["influence"] == [] and summary["trimfill_filled"] == []
+    assert list(effects["weight"]) == [100.0]
+
+
+def test_drop00_leaves_out_double_zero_tables(config, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    raw.joinpath("trd.csv").write_text(
+        "study,year,condition,outcome,timepoint,events_treat,n_treat,events_ctrl,n_ctrl\n"
+        "A,2001,TRD,response,24h,5,20,2,20\n"
+        "B,2002,TRD,response,24h,0,15,0,15\n"
+        "C,2003,TRD,response,24h,7,30,3,31\n"
+    )
+    cfg = copy.deepcopy(config)
+    cfg["analyses"] = {"trd_response_24h": dict(config["analyses"]["trd_response_24h"],
+                                                escalc={"drop00": True})}
+    validate_config(cfg, SCHEMA)
+    trials = check_inputs(cfg, root=tmp_path)
+    (summary, effects), = summaries_of(cfg, trials, ["trd_response_24h"])
+    assert summary["k"] == 2 and list(effects["study"]) == ["A", "C"]
+    assert summary["excluded"] == [{"study": "B", "source": "data/raw/trd.csv", "line": 3,
+                                    "reason": "effect size undefined for these data (e.g. "
+                                    "drop00 with no events in both arms)"}]
+    assert any(w.startswith("B (data/raw/trd.csv, line 3) left out") for w in summary["warnings"])
+
+
+def test_sort_by_weight(config, trials):
+    cfg = copy.deepcopy(config)
+    cfg["analyses"]["trd_response_24h"]["sort_by"] = "weight"
+    (summary, effects), = summaries_of(cfg, trials, ["trd_response_24h"])
+    assert list(effects["weight"]) == sorted(effects["weight"], reverse=True)
+    assert summary["studies"] == list(effects["study"])
+    assert [r["study"] for r in summary["leave1out"]] == list(effects["study"])
+
+
+def test_effects_columns(config, trials):
+    (_, effects), = summaries_of(config, trials, ["trd_severity_24h"])
+    columns = list(effects.columns)
+    assert columns[:8] == ["study", "year", "yi", "vi", "sei", "ci_low", "ci_high", "weight"]
+    assert columns[8:15] == ["n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl",
+                             "sd_ctrl", "effect_type"]
+    assert columns[-2:] == ["source_file", "source_lines"]
+    assert "events_treat" not in columns  # data columns that this analysis does not use
+    z = 1.959963984540054  # qnorm(0.975)
+    np.testing.assert_allclose(effects["ci_low"], effects["yi"] - z * effects["sei"], rtol=1e-14)
+
+
+# ---------------------------------------------------------------------------- selection errors
+
+
+def test_gen_pools_one_scale(config, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    raw.joinpath("ptsd.csv").write_text(
+        "study,condition,outcome,timepoint,effect_type,yi,sei\n"
+        "A,PTSD,response,end,OR,2.0,0.4\n"
+        "B,PTSD,response,end,logRR,0.3,0.2\n"
+    )
+    cfg = copy.deepcopy(config)
+    cfg["analyses"] = {"ptsd_response_end": config["analyses"]["ptsd_response_end"]}
+    with pytest.raises(DataError) as caught:
+        check_inputs(cfg, root=tmp_path)
+    assert str(caught.value) == (
+        "data/raw/ptsd.csv, line 3, column effect_type: analysis ptsd_response_end (measure "
+        "GEN) pools one scale, but this row is on the logRR scale and line 2 of "
+        "data/raw/ptsd.csv on the logOR scale"
+    )
+
+
+def test_reported_effect_of_another_measure(config, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    raw.joinpath("ptsd.csv").write_text(
+        "study,condition,outcome,timepoint,n_treat,mean_treat,sd_treat,n_ctrl,mean_ctrl,"
+        "sd_ctrl,effect_type,yi,sei\n"
+        "A,PTSD,ptsd_severity,end,10,20,5,10,25,6,,,\n"
+        "B,PTSD,ptsd_severity,end,,,,,,,SMD,-0.4,0.3\n"
+    )
+    cfg = copy.deepcopy(config)
+    cfg["analyses"] = {"ptsd_severity_end": config["analyses"]["ptsd_severity_end"]}
+    with pytest.raises(DataError) as caught:
+        check_inputs(cfg, root=tmp_path)
+    assert str(caught.value) == (
+        "data/raw/ptsd.csv, line 3, column effect_type: analysis ptsd_severity_end: measure MD "
+        "cannot use the reported effect row of B (a reported SMD gives GEN or SMD)"
+    )
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def test_run_condition_writes_outputs(config, trials, tmp_path):
+    table = tmp_path / "interim" / "PTSD.csv"
+    write_table(read_data("data/raw", root=FIXTURE).query("condition == 'PTSD'"), table)
+    analyses = effective_configs("PTSD", config)
+    effects = [tmp_path / a / "effects.csv" for a in analyses]
+    summaries = [tmp_path / a / "summary.json" for a in analyses]
+    run_condition(table, analyses, effects, summaries)
+    first = [p.read_bytes() for p in summaries]
+    run_condition(table, analyses, effects, summaries)
+    assert [p.read_bytes() for p in summaries] == first  # byte-identical rerun
+    summary = json.loads(summaries[0].read_text())
+    sha = read_data("data/raw", root=FIXTURE).query("condition == 'PTSD'")["source_sha256"]
+    assert summary["provenance"]["inputs"] == {"data/raw/ptsd.csv": sha.iloc[0]}
+    assert pd.read_csv(effects[0])["study"].tolist() == summary["studies"]
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_failed_write_keeps_the_last_good_file(tmp_path):
+    path = tmp_path / "summary.json"
+    write_json({"estimate": 1.0}, path)
+    with pytest.raises(ValueError):
+        write_json({"estimate": float("nan")}, path)
+    assert json.loads(path.read_text()) == {"estimate": 1.0}

@@ -1,0 +1,446 @@
+"""Tests of the HTML reports (ketameta.report): escaping, self-containment, determinism,
+strictness of the templates, and the numbers the pages show.
+
+The inputs are tests/fixtures/report/: a mini project (config.yaml, raw/*.csv with
+synthetic trials) and its outputs processed/{analysis}/{summary.json,effects.csv} written
+by the ketameta pipeline itself (make_fixtures.py), so every number on the test pages is a
+real result. (When generated, they agreed with metafor 3.8.1 to 1e-6 relative for the
+estimate, CI, τ², I² CI, prediction interval, Egger, Begg and trim-and-fill.)
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import jinja2
+import pytest
+import yaml
+
+from ketameta.report import formatting as fmt
+from ketameta.report import render_condition, render_index
+from ketameta.report.plots import axis_limits
+from ketameta.report.render import (
+    absolute_effects,
+    condition_context,
+    environment,
+    measure_info,
+    write_page,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+
+def load_config() -> dict:
+    return yaml.safe_load((FIXTURES / "config.yaml").read_text(encoding="utf-8"))
+
+
+def analysis_files(root: Path, ids: list[str]) -> tuple[list[Path], list[Path]]:
+    return ([root / a / "summary.json" for a in ids], [root / a / "effects.csv" for a in ids])
+
+
+def render_all(config: dict, processed: Path, out: Path) -> dict[str, Path]:
+    """Render every condition page and the index, as the workflow does."""
+    pages = {}
+    for condition in config["conditions"]:
+        ids = [a for a, e in config["analyses"].items() if e["condition"] == condition]
+        summaries, effects = analysis_files(processed, ids)
+        pages[condition] = out / f"{condition}.html"
+        render_condition(condition, config, summaries, effects, pages[condition])
+    summaries, effects = analysis_files(processed, list(config["analyses"]))
+    pages["index"] = out / "index.html"
+    render_index(config, summaries, effects, pages["index"])
+    return pages
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory) -> dict[str, Path]:
+    return render_all(load_config(), FIXTURES / "processed", tmp_path_factory.mktemp("reports"))
+
+
+class Elements(HTMLParser):
+    """Collects start tags with their attributes and the text inside <script> elements."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+        if self._in_script:
+            self.scripts.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.scripts[-1] += data
+
+
+def parse(html: str) -> Elements:
+    parser = Elements()
+    parser.feed(html)
+    return parser
+
+
+def svg_blocks(html: str) -> list[str]:
+    return re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+
+
+# ----------------------------------------------------------------------------- escaping
+
+HOSTILE_STUDY = '<script>alert("x")</script> 2019'
+HOSTILE_ATTR = '" onmouseover="alert(1)'
+HOSTILE_DRUG = "<img src=x onerror=alert(2)>"
+HOSTILE_CONDITION = "<b onclick=alert(3)>PTSD</b>"
+MATHTEXT = r"$\alpha$ & co 2020"
+
+
+@pytest.fixture(scope="module")
+def hostile_page(tmp_path_factory) -> str:
+    """The suicidality page with hostile study labels, drug names and condition label."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    src = FIXTURES / "processed" / "suicidality_ideation_24h"
+    dst = tmp / "processed" / "suicidality_ideation_24h"
+    dst.mkdir(parents=True)
+    labels = {"Ivy 2015": HOSTILE_STUDY, "Juniper 2018": HOSTILE_ATTR, "Kapok 2021": MATHTEXT}
+    with open(src / "effects.csv", encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        fields, rows = reader.fieldnames, list(reader)
+    for row in rows:
+        row["study"] = labels.get(row["study"], row["study"])
+        row["drug"] = HOSTILE_DRUG if row["drug"] == "ketamine" else row["drug"]
+    with open(dst / "effects.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = json.loads((src / "summary.json").read_text(encoding="utf-8"))
+    summary["studies"] = [labels.get(x, x) for x in summary["studies"]]
+    for item in summary["leave1out"] + summary["influence"]:
+        item["study"] = labels.get(item["study"], item["study"])
+    (dst / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    config = load_config()
+    config["conditions"]["suicidality"]["label"] = HOSTILE_CONDITION
+    out = tmp / "suicidality.html"
+    render_condition("suicidality", config, [dst / "summary.json"], [dst / "effects.csv"], out)
+    return out.read_text(encoding="utf-8")
+
+
+def test_hostile_fixture_really_contains_the_labels():
+    # guards the fixture above: the replaced labels must exist in the source files
+    path = FIXTURES / "processed" / "suicidality_ideation_24h" / "effects.csv"
+    with open(path, encoding="utf-8", newline="") as handle:
+        studies = [row["study"] for row in csv.DictReader(handle)]
+    assert {"Ivy 2015", "Juniper 2018", "Kapok 2021"} <= set(studies)
+
+
+def test_hostile_labels_are_escaped_in_html_and_svg(hostile_page):
+    html = hostile_page
+    doc = parse(html)
+    # only our own script is on the page, and no element carries an event handler
+    assert len(doc.scripts) == 1 and "alert" not in doc.scripts[0]
+    for tag, attrs in doc.tags:
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        assert tag not in ("img", "b", "iframe", "object", "embed"), tag
+    assert '<script>alert("x")' not in html
+    assert "&lt;script&gt;alert(" in html
+    assert "&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "&lt;b onclick=alert(3)&gt;PTSD&lt;/b&gt;" in html
+    # inside the SVG figures the labels are text, escaped too
+    svgs = svg_blocks(html)
+    assert svgs
+    forest = next(s for s in svgs if 'id="forest-' in s)
+    assert "&lt;script&gt;alert(" in forest
+    # the attribute-breaking label is character data of a <text> element, never inside a tag
+    assert re.search(r'>[^<>]*" onmouseover="alert\(1\)[^<>]*<', forest)
+    # mathtext is off: a label with $...$ is printed as typed
+    assert "$\\alpha$ &amp; co 2020" in html
+    assert "$\\alpha$ &amp; co 2020" in forest
+
+
+def test_svg_has_no_script_even_with_hostile_input(hostile_page):
+    for svg in svg_blocks(hostile_page):
+        assert "<script" not in svg
+        assert "javascript:" not in svg
+        assert not re.search(r"\son[a-z]+=", svg.split(">", 1)[0])
+
+
+# ----------------------------------------------------------------------------- self-contained
+
+
+def test_pages_fetch_nothing(pages):
+    for name, path in pages.items():
+        html = path.read_text(encoding="utf-8")
+        doc = parse(html)
+        for tag, attrs in doc.tags:
+            assert tag not in ("link", "img", "iframe", "object", "embed"), (name, tag)
+            if tag == "script":
+                assert "src" not in attrs, name
+            for attr in ("src", "href", "xlink:href", "action", "data", "poster"):
+                value = attrs.get(attr)
+                if value is None:
+                    continue
+                ok = (value.startswith("#") or value.startswith("data:")
+                      or re.fullmatch(r"[A-Za-z0-9_-]+\.html(#[a-z0-9_-]+)?", value))
+                assert ok, (name, tag, attr, value)
+        # no URL in CSS or SVG styles either
+        assert "@import" not in html
+        assert not re.search(r"url\((?!#)", html), name
+        assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+            'xmlns:xlink="http://www.w3.org/1999/xlink"', ""), name
+        assert "https://" not in html, name
+
+
+def test_ids_are_unique_on_every_page(pages):
+    for name, path in pages.items():
+        ids = re.findall(r'\sid="([^"]+)"', path.read_text(encoding="utf-8"))
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        assert not duplicates, (name, sorted(duplicates)[:5])
+
+
+def test_download_link_holds_the_effects_csv(pages):
+    html = pages["TRD"].read_text(encoding="utf-8")
+    for aid in ("trd_severity_24h", "trd_response_24h", "trd_severity_7d"):
+        match = re.search(rf'href="data:text/csv;charset=utf-8;base64,([A-Za-z0-9+/=]+)" '
+                          rf'download="{aid}_effects.csv"', html)
+        assert match, aid
+        data = base64.b64decode(match.group(1))
+        assert data == (FIXTURES / "processed" / aid / "effects.csv").read_bytes()
+
+
+# ----------------------------------------------------------------------------- determinism
+
+
+def test_second_render_is_byte_identical(pages, tmp_path):
+    again = render_all(load_config(), FIXTURES / "processed", tmp_path)
+    for name, path in pages.items():
+        assert again[name].read_bytes() == path.read_bytes(), name
+
+
+def test_render_is_identical_across_processes_and_hash_seeds(pages, tmp_path):
+    # set and dict ordering must not leak into the output: render in a fresh interpreter
+    # with a different hash seed and compare with the in-process render
+    code = (
+        "import sys, yaml; from pathlib import Path; from ketameta.report import render_condition;"
+        "root = Path(sys.argv[1]); cfg = yaml.safe_load((root / 'config.yaml').read_text());"
+        "ids = ['suicidality_ideation_24h'];"
+        "render_condition('suicidality', cfg, [root / 'processed' / a / 'summary.json' for a in ids],"
+        "[root / 'processed' / a / 'effects.csv' for a in ids], sys.argv[2])"
+    )
+    out = tmp_path / "suicidality.html"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code, str(FIXTURES), str(out)], check=True, env=env,
+                   cwd=tmp_path)
+    assert out.read_bytes() == pages["suicidality"].read_bytes()
+
+
+def test_no_timestamp_or_date_in_pages(pages):
+    for path in pages.values():
+        html = path.read_text(encoding="utf-8")
+        assert "<dc:date>" not in html
+        assert not re.search(r"20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:", html)
+
+
+# ----------------------------------------------------------------------------- strictness
+
+
+def test_environment_escapes_everything_and_is_strict():
+    env = environment()
+    assert env.autoescape is True
+    assert env.undefined is jinja2.StrictUndefined
+    # a template with any other extension is escaped as well (select_autoescape would not)
+    assert env.from_string("{{ x }}").render(x="<i>") == "&lt;i&gt;"
+
+
+def test_missing_template_variable_fails_loudly(tmp_path):
+    config = load_config()
+    ids = ["ptsd_severity_2w"]
+    summaries, effects = analysis_files(FIXTURES / "processed", ids)
+    context = condition_context("PTSD", config, summaries, effects)
+    del context["analyses"][0]["question"]["comparator"]
+    with pytest.raises(jinja2.UndefinedError, match="comparator"):
+        write_page("condition.html", context, tmp_path / "PTSD.html")
+    assert not (tmp_path / "PTSD.html").exists()
+
+
+def test_mismatched_files_are_refused(tmp_path):
+    config = load_config()
+    root = FIXTURES / "processed"
+    with pytest.raises(ValueError, match="same analysis folder"):
+        render_condition("TRD", config, [root / "trd_severity_24h" / "summary.json"],
+                         [root / "trd_response_24h" / "effects.csv"], tmp_path / "x.html")
+
+
+# ----------------------------------------------------------------------------- content
+
+
+def section(html: str, aid: str) -> str:
+    start = html.index(f'<section class="analysis" id="{aid}"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_sections_follow_config_order_and_k1_is_shown(pages):
+    html = pages["TRD"].read_text(encoding="utf-8")
+    positions = [html.index(f'id="{aid}"') for aid in
+                 ("trd_severity_24h", "trd_response_24h", "trd_severity_7d")]
+    assert positions == sorted(positions)
+    ptsd = section(pages["PTSD"].read_text(encoding="utf-8"), "ptsd_severity_2w")
+    assert "Too few trials to pool" in ptsd
+    assert "Maple 2014" in ptsd  # the single trial, in the plot and the table
+    assert 'id="forest-ptsd_severity_2w"' in ptsd
+    index = pages["index"].read_text(encoding="utf-8")
+    assert "too few trials to pool" in index and "PTSD symptom severity" in index
+
+
+def test_pooled_numbers_on_the_page_are_the_summary_numbers(pages):
+    summary = json.loads((FIXTURES / "processed" / "trd_response_24h" / "summary.json").read_text())
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_response_24h")
+    # RR is pooled on the log scale and shown back-transformed
+    shown = fmt.estimate_ci(math.exp(summary["estimate"]), math.exp(summary["ci_low"]),
+                            math.exp(summary["ci_high"]))
+    assert shown == "1.57 [1.08, 2.28]"  # metafor: exp(rma(...)$beta) etc., make_fixtures.R
+    forest = next(s for s in svg_blocks(html) if 'id="forest-' in s)
+    assert shown in forest  # in the figure
+    assert f"RR {fmt.num(math.exp(summary['estimate']))}" in html  # in the key result
+    assert f"I² = {fmt.percent(summary['I2'])}" in forest
+    assert f"Q = {fmt.num(summary['Q'])}, df = 5, p = {fmt.pvalue(summary['Q_p'])}" in forest
+    assert f"t = {fmt.num(summary['statistic'])} (df = 5)" in forest
+    assert "Risk ratio (log scale)" in forest
+
+
+def test_favours_labels_follow_the_outcome_direction(pages):
+    def favours_order(html: str, aid: str) -> list[str]:
+        forest = next(s for s in svg_blocks(section(html, aid)) if 'id="forest-' in s)
+        labels = re.findall(r"(?:← Favours [^<]+|Favours [^<]+ →)", forest)
+        return labels
+
+    html = pages["TRD"].read_text(encoding="utf-8")
+    # severity: lower is better, so the left side favours the drug
+    assert favours_order(html, "trd_severity_24h") == ["← Favours (es)ketamine",
+                                                       "Favours control →"]
+    # response: higher is better, so the right side favours the drug
+    assert favours_order(html, "trd_response_24h") == ["← Favours control",
+                                                       "Favours (es)ketamine →"]
+
+
+def test_heterogeneity_and_tests_are_reported(pages):
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    assert f"τ² = {fmt.tau2(s['tau2'])} [{fmt.tau2(s['tau2_ci_low'])}" in html
+    assert f"Egger's regression test: t = {fmt.num(s['egger_statistic'])}" in html
+    assert f"{s['trimfill_k0']} trials imputed on the {s['trimfill_side']} side" in html
+    assert "Equal-effects model (inverse variance)" in html
+    assert 'id="loo-trd_severity_24h"' in html
+    assert 'id="funnel-trd_severity_24h"' in html
+
+
+def test_methods_follow_the_configuration(pages):
+    trd = pages["TRD"].read_text(encoding="utf-8")
+    suicidality = pages["suicidality"].read_text(encoding="utf-8")
+    assert "restricted maximum likelihood" in trd and "DerSimonian" not in trd
+    assert "Hartung–Knapp–Sidik–Jonkman" in trd
+    # the suicidality analysis overrides the profile with DL and z (config.yaml)
+    assert "DerSimonian–Laird" in suicidality and "DerSimonian R, Laird N (1986)" in suicidality
+    assert "Zero cells: 0.5 is added" in suicidality
+    assert "Hedges LV (1981)" in trd and "Hedges LV (1981)" not in suicidality
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def test_absolute_effects_of_a_risk_ratio():
+    # control risks 0.1, 0.2, 0.3 → median 0.2; RR = 1.5 → treated 0.3, RD = +0.1 = 100/1000;
+    # NNT = 1/0.1 = 10, benefit because higher is better; CI from RR 1.2 and 2.0 →
+    # RD 0.04 and 0.2 → NNTB 5 to 25 (NNTs rounded up, Cochrane Handbook v6 section 15.4)
+    studies = [{"events_ctrl": e, "n_ctrl": 10.0} for e in (1.0, 2.0, 3.0)]
+    summary = {"estimate": math.log(1.5), "ci_low": math.log(1.2), "ci_high": math.log(2.0)}
+    out = absolute_effects(summary, studies, measure_info("RR", []), False, "ketamine")
+    assert out["control_risk"] == pytest.approx(200)
+    assert out["rd"] == pytest.approx(100)
+    assert (out["rd_low"], out["rd_high"]) == (pytest.approx(40), pytest.approx(200))
+    assert out["nnt"] == "NNTB 10"
+    assert out["nnt_range"] == "NNTB 5 to 25"
+
+
+def test_absolute_effects_nnt_through_infinity():
+    # OR 1 [0.5, 2] at control risk 0.5: risks 1/3 and 2/3 → RD −1/6 and +1/6 → NNT 6.0 each;
+    # lower is better, so RD < 0 is benefit (Altman 1998: "NNTB 6 to ∞ to NNTH 6")
+    studies = [{"events_ctrl": 5.0, "n_ctrl": 10.0}]
+    summary = {"estimate": 0.0, "ci_low": math.log(0.5), "ci_high": math.log(2.0)}
+    out = absolute_effects(summary, studies, measure_info("OR", []), True, "ketamine")
+    assert out["nnt_range"] == "NNTB 6 to ∞ to NNTH 6"
+
+
+def test_absolute_effects_of_an_smd_use_the_most_used_scale():
+    # two MADRS trials with pooled SDs 10 and 12 (equal arms) → median 11; SMD −0.5 → −5.5
+    studies = [
+        {"scale": "MADRS", "n_treat": 10.0, "n_ctrl": 10.0, "sd_treat": 10.0, "sd_ctrl": 10.0},
+        {"scale": "MADRS", "n_treat": 20.0, "n_ctrl": 20.0, "sd_treat": 12.0, "sd_ctrl": 12.0},
+        {"scale": "HAMD", "n_treat": 50.0, "n_ctrl": 50.0, "sd_treat": 6.0, "sd_ctrl": 6.0},
+    ]
+    summary = {"estimate": -0.5, "ci_low": -0.8, "ci_high": -0.2, "pi_low": None}
+    out = absolute_effects(summary, studies, measure_info("SMD", []), True, "ketamine")
+    assert out["scale"] == "MADRS" and out["sd"] == pytest.approx(11.0)
+    assert out["points"] == pytest.approx(-5.5)
+    assert out["pi_low"] is None
+
+
+def test_number_formats():
+    assert fmt.num(-0.004) == "0.00"
+    assert fmt.num(-1.234) == "\u22121.23"
+    assert fmt.pvalue(0.0004) == "<0.001"
+    assert fmt.pvalue(0.0268) == "0.027"
+    assert fmt.percent(None) == "\u2013"
+    assert fmt.data_value(24.0) == "24" and fmt.data_value(14.2) == "14.2"
+
+
+def test_axis_limits_cover_the_core_and_use_nice_ticks():
+    # points −1.26…0 (core width 1.26); intervals reach −1.98 and 0.23, within one core
+    # width of the core, so the axis covers them
+    points = [-1.26, -0.22, -0.60, 0.0]
+    lo, hi, ticks = axis_limits(points, [-1.98, 0.19, -1.44, 0.23], False)
+    assert lo <= -1.98 and hi >= 0.23 and 0.0 in ticks
+    steps = {round(b - a, 10) for a, b in zip(ticks, ticks[1:], strict=False)}
+    assert len(steps) == 1 and len(ticks) <= 8
+    # an interval reaching −10 does not stretch the axis beyond one core width (+ a tick):
+    # it ends in an arrow at the left edge
+    lo, _, ticks = axis_limits(points, [-10.0, 0.23], False)
+    assert -1.26 - 1.26 - (ticks[1] - ticks[0]) <= lo < -1.98
+    # ratios: 1-2-5 ticks on a log axis, back-transformed labels are those ratios
+    lo, hi, ticks = axis_limits([math.log(v) for v in (1.57, 4.12, 11.0, 1.0)],
+                                [math.log(0.67), math.log(179.0)], True)
+    ratios = [float(f"{math.exp(t):.6g}") for t in ticks]
+    assert ratios[0] <= 0.67 and ratios[-1] >= 11.0
+    assert all(float(f"{r:e}"[0]) in (1, 2, 5) for r in ratios) and len(ratios) <= 7
+    # a k = 2 HKSJ interval such as RR 3.90 [0.00, 66161] (real data) is cut at one core
+    # width (log 3.9) beyond the core [1, 3.9], i.e. about 0.26 to 15, and ends in arrows
+    _, _, ticks = axis_limits([math.log(3.9), 0.0], [math.log(2e-5), math.log(66161.0)], True)
+    ratios = [float(f"{math.exp(t):.6g}") for t in ticks]
+    assert len(ratios) <= 7 and ratios[0] >= 0.1 and ratios[-1] <= 20
+    # a wide range of points needs decade ticks to stay readable
+    _, _, ticks = axis_limits([math.log(0.001), math.log(500.0), 0.0], [], True)
+    ratios = [float(f"{math.exp(t):.6g}") for t in ticks]
+    assert len(ratios) <= 7 and all(math.log10(r).is_integer() for r in ratios)
+
+
+def test_fixture_generator_and_outputs_are_in_step():
+    # every analysis of the fixture config has outputs with the keys the pages read
+    config = load_config()
+    for aid in config["analyses"]:
+        s = json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+        assert s["analysis"] == aid
+        for key in ("k", "measure", "estimate", "ci_low", "ci_high", "leave1out", "provenance"):
+            assert key in s, (aid, key)
