@@ -50,7 +50,11 @@ def test_profile_and_overrides(config):
     revman = dict(config, profile="revman5")
     smd = effective_config("trd_severity_24h", revman)
     assert (smd["method"], smd["test"], smd["pi"], smd["escalc"]["vtype"]) == (
-        "DL", "z", "higgins", "RevMan")
+        "DL",
+        "z",
+        "higgins",
+        "RevMan",
+    )
     assert effective_config("ptsd_severity_end", revman)["escalc"]["vtype"] == "LS"
     pft = copy.deepcopy(config)
     pft["analyses"]["trd_response_24h"]["measure"] = "PFT"
@@ -65,22 +69,39 @@ def test_profile_and_overrides(config):
 
 def test_summary_equals_the_package(config, trials):
     """The SMD analysis: Gamma 2016's two arms combined, then escalc and rma directly."""
-    (summary, effects), = summaries_of(config, trials, ["trd_severity_24h"])
+    ((summary, effects),) = summaries_of(config, trials, ["trd_severity_24h"])
     rows = trials[(trials["outcome"] == "depression_severity")].copy()
     gamma = rows["study"] == "Gamma 2016"
-    n, mean, sd = combine_continuous(rows.loc[gamma, "n_treat"], rows.loc[gamma, "mean_treat"],
-                                     rows.loc[gamma, "sd_treat"])
+    n, mean, sd = combine_continuous(
+        rows.loc[gamma, "n_treat"], rows.loc[gamma, "mean_treat"], rows.loc[gamma, "sd_treat"]
+    )
     first = rows.index[gamma][0]
     rows.loc[first, ["n_treat", "mean_treat", "sd_treat"]] = [n, mean, sd]
     rows = rows.drop(index=rows.index[gamma][1:]).sort_values(["year", "study"])
     es = escalc("SMD", rows.reset_index(drop=True))
     res = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), method="REML", test="knha")
     assert summary["k"] == 5 == res.k
-    for key in ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2", "Q", "pi_low",
-                "pi_high", "tau2_ci_high"):
+    for key in (
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "tau2",
+        "I2",
+        "Q",
+        "pi_low",
+        "pi_high",
+        "tau2_ci_high",
+    ):
         assert summary[key] == pytest.approx(float(getattr(res, key)), rel=1e-12, abs=1e-15)
-    assert list(effects["study"]) == ["Alpha 2010", "Beta 2012", "Gamma 2016", "Delta 2018",
-                                      "Epsilon 2019"]
+    assert list(effects["study"]) == [
+        "Alpha 2010",
+        "Beta 2012",
+        "Gamma 2016",
+        "Delta 2018",
+        "Epsilon 2019",
+    ]
     np.testing.assert_allclose(effects["yi"], es["yi"], rtol=1e-14)
     np.testing.assert_allclose(effects["weight"], res.weights, rtol=1e-12)
     assert effects["weight"].sum() == pytest.approx(100)
@@ -101,7 +122,7 @@ def test_batch_equals_one_at_a_time(config, trials):
 
 
 def test_contract_keys_and_determinism(config, trials):
-    (summary, _), = summaries_of(config, trials, ["trd_response_24h"], {"data/raw/trd.csv": "x"})
+    ((summary, _),) = summaries_of(config, trials, ["trd_response_24h"], {"data/raw/trd.csv": "x"})
     contract = (
         "analysis, k, measure, method, test, level, estimate, se, ci_low, ci_high, statistic, "
         "p_value, tau2, tau, I2, H2, Q, Q_df, Q_p, pi_low, pi_high, tau2_ci_low, tau2_ci_high, "
@@ -121,7 +142,7 @@ def test_contract_keys_and_determinism(config, trials):
 
 
 def test_single_study(config, trials):
-    (summary, effects), = summaries_of(config, trials, ["ptsd_response_end"])
+    ((summary, effects),) = summaries_of(config, trials, ["ptsd_response_end"])
     assert summary["k"] == 1
     # Iota 2020: OR 2.4 with vi 0.21 on the log scale (tests/fixtures/workflow/data/raw/ptsd.csv)
     assert summary["estimate"] == pytest.approx(np.log(2.4), rel=1e-14)
@@ -142,33 +163,72 @@ def test_drop00_leaves_out_double_zero_tables(config, tmp_path):
         "C,2003,TRD,response,24h,7,30,3,31\n"
     )
     cfg = copy.deepcopy(config)
-    cfg["analyses"] = {"trd_response_24h": dict(config["analyses"]["trd_response_24h"],
-                                                escalc={"drop00": True})}
+    cfg["analyses"] = {
+        "trd_response_24h": dict(config["analyses"]["trd_response_24h"], escalc={"drop00": True})
+    }
     validate_config(cfg, SCHEMA)
     trials = check_inputs(cfg, root=tmp_path)
-    (summary, effects), = summaries_of(cfg, trials, ["trd_response_24h"])
+    ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
     assert summary["k"] == 2 and list(effects["study"]) == ["A", "C"]
-    assert summary["excluded"] == [{"study": "B", "source": "data/raw/trd.csv", "line": 3,
-                                    "reason": "effect size undefined for these data (e.g. "
-                                    "drop00 with no events in both arms)"}]
-    assert any(w.startswith("B (data/raw/trd.csv, line 3) left out") for w in summary["warnings"])
+    assert summary["excluded"] == [
+        {
+            "study": "B",
+            "source": "data/raw/trd.csv",
+            "line": 3,
+            "reason": "no events in both arms, or only events in both arms (drop00)",
+        }
+    ]
+    assert summary["warnings"][-1] == (
+        "B (data/raw/trd.csv, line 3) left out: no events in both arms, or only events in both "
+        "arms (drop00)"
+    )
+
+
+def test_undefined_effect_sizes_are_named_by_file_and_line(config, tmp_path):
+    raw = tmp_path / "data" / "raw"
+    raw.mkdir(parents=True)
+    raw.joinpath("trd.csv").write_text(
+        "study,year,condition,outcome,timepoint,events_treat,n_treat,events_ctrl,n_ctrl\n"
+        "A,2001,TRD,response,24h,5,20,2,20\n"
+        "B,2002,TRD,response,24h,3,15,0,15\n"
+        "C,2003,TRD,response,24h,7,30,3,31\n"
+    )
+    cfg = copy.deepcopy(config)
+    cfg["analyses"] = {
+        "trd_response_24h": dict(config["analyses"]["trd_response_24h"], escalc={"to": "none"})
+    }
+    validate_config(cfg, SCHEMA)
+    ((summary, effects),) = summaries_of(
+        cfg, check_inputs(cfg, root=tmp_path), ["trd_response_24h"]
+    )
+    assert list(effects["study"]) == ["A", "C"]
+    assert summary["excluded"][0]["reason"] == "effect size undefined (see the escalc warning)"
+    # the message itself is escalc's (tests/test_escalc.py); here: it names file and line
+    assert "row 'B (data/raw/trd.csv, line 3)'" in summary["warnings"][-1]
 
 
 def test_sort_by_weight(config, trials):
     cfg = copy.deepcopy(config)
     cfg["analyses"]["trd_response_24h"]["sort_by"] = "weight"
-    (summary, effects), = summaries_of(cfg, trials, ["trd_response_24h"])
+    ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
     assert list(effects["weight"]) == sorted(effects["weight"], reverse=True)
     assert summary["studies"] == list(effects["study"])
     assert [r["study"] for r in summary["leave1out"]] == list(effects["study"])
 
 
 def test_effects_columns(config, trials):
-    (_, effects), = summaries_of(config, trials, ["trd_severity_24h"])
+    ((_, effects),) = summaries_of(config, trials, ["trd_severity_24h"])
     columns = list(effects.columns)
     assert columns[:8] == ["study", "year", "yi", "vi", "sei", "ci_low", "ci_high", "weight"]
-    assert columns[8:15] == ["n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl",
-                             "sd_ctrl", "effect_type"]
+    assert columns[8:15] == [
+        "n_treat",
+        "mean_treat",
+        "sd_treat",
+        "n_ctrl",
+        "mean_ctrl",
+        "sd_ctrl",
+        "effect_type",
+    ]
     assert columns[-2:] == ["source_file", "source_lines"]
     assert "events_treat" not in columns  # data columns that this analysis does not use
     z = 1.959963984540054  # qnorm(0.975)

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.browser
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which(
     "google-chrome")
-# A4 height minus the 1.5 cm margins of the print stylesheet, in CSS pixels (96 per inch)
-A4_PRINTABLE_PX = (29.7 - 2 * 1.5) / 2.54 * 96
+# A4 landscape height minus the 1.2 cm margins of the print stylesheet, in CSS pixels
+A4_PRINTABLE_PX = (21.0 - 2 * 1.2) / 2.54 * 96
 
 if CHROMIUM is None:
     pytest.skip("chromium is not installed (CI installs it; apt-get install chromium)",
@@ -249,5 +249,5 @@ def test_every_figure_fits_on_one_printed_page(browser, pages):
                      "f => f.getBoundingClientRect().height)")
         assert heights, name
         assert max(heights) < A4_PRINTABLE_PX, (name, max(heights))
-        pdf = browser.send("Page.printToPDF", session, paperWidth=8.27, paperHeight=11.69)
+        pdf = browser.send("Page.printToPDF", session, preferCSSPageSize=True)
         assert base64.b64decode(pdf["data"]).startswith(b"%PDF")

@@ -25,8 +25,10 @@ def handbook_two_groups(n1, m1, sd1, n2, m2, sd2):
 def test_combined_sd_is_the_sd_of_the_pooled_observations():
     # Reference: the sample (n - 1) mean and SD of all observations of the arms together.
     rng = np.random.default_rng(20240601)
-    arms = [rng.normal(loc, scale, size) for loc, scale, size in ((-12, 9, 11), (-15, 8, 13),
-                                                                 (-16, 10, 12))]
+    arms = [
+        rng.normal(loc, scale, size)
+        for loc, scale, size in ((-12, 9, 11), (-15, 8, 13), (-16, 10, 12))
+    ]
     n = [a.size for a in arms]
     mean = [a.mean() for a in arms]
     sd = [a.std(ddof=1) for a in arms]
@@ -76,9 +78,17 @@ def test_combine_continuous_arms(trials):
     assert daly["n_ctrl"] == 33  # the control arm once
     assert daly["arm"] == "28 mg + 56 mg"
     assert daly["source_lines"] == "2;3"
-    assert notes == [{"study": "Daly", "group": "g1", "arms": ["28 mg", "56 mg"],
-                      "lines": [2, 3], "source": "raw/trd.csv", "warning": None,
-                      "action": "combined"}]
+    assert notes == [
+        {
+            "study": "Daly",
+            "group": "g1",
+            "arms": ["28 mg", "56 mg"],
+            "lines": [2, 3],
+            "source": "raw/trd.csv",
+            "warning": None,
+            "action": "combined",
+        }
+    ]
 
 
 def test_combine_dichotomous_arms_sums_events(trials):
@@ -86,7 +96,11 @@ def test_combine_dichotomous_arms_sums_events(trials):
     assert len(out) == 1
     row = out.iloc[0]
     assert (row["events_treat"], row["n_treat"], row["events_ctrl"], row["n_ctrl"]) == (
-        7, 22, 1, 33)
+        7,
+        22,
+        1,
+        33,
+    )
 
 
 def test_split_divides_the_control_arm(trials):
@@ -121,7 +135,9 @@ def test_rows_without_group_pass_through(trials):
 
 def test_control_arm_must_agree(tmp_path):
     (tmp_path / "raw").mkdir()
-    (tmp_path / "raw" / "trd.csv").write_text(CSV.replace("56 mg,g1,56,11,-15.7,9.09,33", "56 mg,g1,56,11,-15.7,9.09,30"))
+    (tmp_path / "raw" / "trd.csv").write_text(
+        CSV.replace("56 mg,g1,56,11,-15.7,9.09,33", "56 mg,g1,56,11,-15.7,9.09,30")
+    )
     trials = read_data("raw", root=tmp_path)
     with pytest.raises(DataError) as caught:
         resolve_multiarm(rows_of(trials, "sev"), "combine")

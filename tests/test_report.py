@@ -343,6 +343,9 @@ def test_heterogeneity_and_tests_are_reported(pages):
     assert f"Egger's regression test: t = {fmt.num(s['egger_statistic'])}" in html
     assert f"{s['trimfill_k0']} trials imputed on the {s['trimfill_side']} side" in html
     assert "Equal-effects model (inverse variance)" in html
+    # the data table groups the arm columns under the arm names (two header rows)
+    assert '<th scope="colgroup" colspan="3" class="group">(Es)ketamine</th>' in html
+    assert '<th scope="colgroup" colspan="3" class="group">Control</th>' in html
     assert 'id="loo-trd_severity_24h"' in html
     assert 'id="funnel-trd_severity_24h"' in html
 
@@ -444,3 +447,54 @@ def test_fixture_generator_and_outputs_are_in_step():
         assert s["analysis"] == aid
         for key in ("k", "measure", "estimate", "ci_low", "ci_high", "leave1out", "provenance"):
             assert key in s, (aid, key)
+
+
+def test_analysis_without_any_effect_is_shown_not_dropped(tmp_path):
+    # analysis.py writes k = 0 (all rows undefined, e.g. drop00) with null statistics and a
+    # header-only effects.csv; the page must say so instead of failing or hiding it
+    src = FIXTURES / "processed" / "ptsd_severity_2w"
+    dst = tmp_path / "ptsd_severity_2w"
+    dst.mkdir()
+    header = (src / "effects.csv").read_text(encoding="utf-8").splitlines()[0]
+    (dst / "effects.csv").write_text(header + "\n", encoding="utf-8")
+    summary = json.loads((src / "summary.json").read_text(encoding="utf-8"))
+    for key in ("estimate", "se", "ci_low", "ci_high", "n_participants"):
+        summary[key] = None
+    summary.update(k=0, studies=[], leave1out=[], influence=[],
+                   warnings=["k = 0: no study has a defined effect size."])
+    (dst / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    config = load_config()
+    render_condition("PTSD", config, [dst / "summary.json"], [dst / "effects.csv"],
+                     tmp_path / "PTSD.html")
+    html = (tmp_path / "PTSD.html").read_text(encoding="utf-8")
+    assert "No trial in this analysis has a defined effect size" in html
+    assert "k = 0: no study has a defined effect size." in html
+    render_index({**config, "analyses": {"ptsd_severity_2w": config["analyses"]["ptsd_severity_2w"]}},
+                 [dst / "summary.json"], [dst / "effects.csv"], tmp_path / "index.html")
+    assert "too few trials to pool" in (tmp_path / "index.html").read_text(encoding="utf-8")
+
+
+def _luminance(hex_colour: str) -> float:
+    """Relative luminance, WCAG 2.1 definition."""
+    channels = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_text_colours_pass_wcag_aa():
+    # every text colour of the stylesheet and of the figures, on every background the pages
+    # use, has a contrast ratio of at least 4.5:1 (WCAG 2.1 AA, normal text)
+    from importlib.resources import files
+
+    from ketameta.report import plots
+
+    css = files("ketameta").joinpath("templates/style.css").read_text(encoding="utf-8")
+    text = set(re.findall(r"(?<![-\w])color:\s*(#[0-9a-fA-F]{6})", css))
+    text |= {plots.INK, plots.MUTED, plots.ACCENT}
+    backgrounds = set(re.findall(r"background:\s*(#[0-9a-fA-F]{6})", css)) | {"#ffffff"}
+    assert len(text) >= 5 and len(backgrounds) >= 3  # the regexes found the declarations
+    for fg in text:
+        for bg in backgrounds:
+            light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+            ratio = (light + 0.05) / (dark + 0.05)
+            assert ratio >= 4.5, (fg, bg, round(ratio, 2))

@@ -20,7 +20,9 @@ from ketameta.io import DataError, read_data, validate_config
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
-HEADER = "study,year,condition,outcome,timepoint,n_treat,mean_treat,sd_treat,n_ctrl,mean_ctrl,sd_ctrl"
+HEADER = (
+    "study,year,condition,outcome,timepoint,n_treat,mean_treat,sd_treat,n_ctrl,mean_ctrl,sd_ctrl"
+)
 GOOD = "A 2001,2001,TRD,severity,24h,10,5,2,10,6,2"
 
 # Columns of every data group, for rows built from a dict.
@@ -32,8 +34,13 @@ ALL = (
 
 def row(**cells) -> str:
     """A CSV line over ALL, identity columns filled in unless given."""
-    base = {"study": "A 2001", "year": "2001", "condition": "TRD", "outcome": "severity",
-            "timepoint": "24h"}
+    base = {
+        "study": "A 2001",
+        "year": "2001",
+        "condition": "TRD",
+        "outcome": "severity",
+        "timepoint": "24h",
+    }
     base.update(cells)
     return ",".join(str(base.get(c, "")) for c in ALL)
 
@@ -132,8 +139,16 @@ CELL_CASES = {
         "n_treat, events_ctrl, n_ctrl",
     ),
     "two groups in one row": (
-        row(n_treat=10, mean_treat=5, sd_treat=2, n_ctrl=10, mean_ctrl=6, sd_ctrl=2,
-            events_treat=3, events_ctrl=2),
+        row(
+            n_treat=10,
+            mean_treat=5,
+            sd_treat=2,
+            n_ctrl=10,
+            mean_ctrl=6,
+            sd_ctrl=2,
+            events_treat=3,
+            events_ctrl=2,
+        ),
         "line 2, column events_treat: two data groups filled in one row: continuous arms "
         "(mean_treat) and dichotomous arms (events_treat); fill exactly one group per row",
     ),
@@ -213,9 +228,11 @@ def test_cell_errors(tmp_path, case):
 
 
 def test_descriptive_choices(tmp_path):
-    text = lines(row(effect_type="MD", yi=-2, vi=1), header=",".join(ALL)).replace(
-        "study,", "rob,study,", 1
-    ).replace("\nA 2001", "\nunclear,A 2001")
+    text = (
+        lines(row(effect_type="MD", yi=-2, vi=1), header=",".join(ALL))
+        .replace("study,", "rob,study,", 1)
+        .replace("\nA 2001", "\nunclear,A 2001")
+    )
     assert message(tmp_path, text) == (
         "data/raw/trd.csv, line 2, column rob: must be one of low, some, high (got unclear)"
     )
@@ -332,14 +349,12 @@ def test_header_with_duplicate_column(tmp_path):
 
 def test_line_numbers_count_physical_lines(tmp_path):
     # A quoted note spanning two lines shifts the next record to line 5; blank line skipped.
-    good = row(n_treat=10, mean_treat=5, sd_treat=2, n_ctrl=10, mean_ctrl=6, sd_ctrl=2)
     text = (
         "study,condition,outcome,timepoint,notes,effect_type,yi,vi\n"
         'A 2001,TRD,severity,24h,"two\nlines",MD,-2,1\n'
         "\n"
         "B 2002,TRD,severity,24h,,MD,-2,-1\n"
     )
-    assert good  # the helper is not needed here; the header is explicit
     assert message(tmp_path, text) == (
         "data/raw/trd.csv, line 5, column vi: must be greater than 0 (got -1)"
     )
@@ -355,16 +370,18 @@ CONFIG = {
         "response": {"label": "Response", "lower_is_better": False},
     },
     "analyses": {
-        "trd_severity": {"condition": "TRD", "outcome": "severity", "timepoint": "24h",
-                         "measure": "SMD"},
+        "trd_severity": {
+            "condition": "TRD",
+            "outcome": "severity",
+            "timepoint": "24h",
+            "measure": "SMD",
+        },
     },
 }
 DATA = lines(
     row(n_treat=10, mean_treat=5, sd_treat=2, n_ctrl=10, mean_ctrl=6, sd_ctrl=2),
-    row(study="B 2002", n_treat=12, mean_treat=4, sd_treat=2, n_ctrl=11, mean_ctrl=6,
-        sd_ctrl=3),
-    row(study="C 2003", outcome="response", events_treat=5, n_treat=12, events_ctrl=2,
-        n_ctrl=11),
+    row(study="B 2002", n_treat=12, mean_treat=4, sd_treat=2, n_ctrl=11, mean_ctrl=6, sd_ctrl=3),
+    row(study="C 2003", outcome="response", events_treat=5, n_treat=12, events_ctrl=2, n_ctrl=11),
 )
 
 
@@ -438,8 +455,10 @@ CONFIG_CASES = {
         "(got 'yes')",
     ),
     "bad analysis id": (
-        _set(["analyses", "TRD-severity"], {"condition": "TRD", "outcome": "severity",
-                                            "timepoint": "24h", "measure": "SMD"}),
+        _set(
+            ["analyses", "TRD-severity"],
+            {"condition": "TRD", "outcome": "severity", "timepoint": "24h", "measure": "SMD"},
+        ),
         "config/config.yaml, analyses: key 'TRD-severity' is not allowed; keys must match "
         "^[a-z0-9_]+$",
     ),

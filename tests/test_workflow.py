@@ -121,8 +121,21 @@ def test_summary_values_equal_the_package(run):
     es = escalc("MD", rows.reset_index(drop=True))
     res = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), method="DL", test="knha")
     summary = json.loads((work / "data/processed/ptsd_severity_end/summary.json").read_text())
-    for key in ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2", "H2", "Q",
-                "pi_low", "pi_high", "tau2_ci_low", "tau2_ci_high"):
+    for key in (
+        "estimate",
+        "se",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "tau2",
+        "I2",
+        "H2",
+        "Q",
+        "pi_low",
+        "pi_high",
+        "tau2_ci_low",
+        "tau2_ci_high",
+    ):
         assert summary[key] == pytest.approx(float(getattr(res, key)), rel=1e-12, abs=1e-15)
     assert (summary["method"], summary["test"], summary["k"]) == ("DL", "knha", 3)
     # trd_response_24h: RR with Gamma 2016's two dose arms summed against its one control
@@ -131,15 +144,21 @@ def test_summary_values_equal_the_package(run):
     gamma = rows[rows["study"] == "Gamma 2016"]
     rows = rows.drop(index=gamma.index[1:])
     rows.loc[gamma.index[0], ["events_treat", "n_treat"]] = [
-        gamma["events_treat"].sum(), gamma["n_treat"].sum()]
+        gamma["events_treat"].sum(),
+        gamma["n_treat"].sum(),
+    ]
     es = escalc("RR", rows.reset_index(drop=True))
     res = rma(es["yi"].to_numpy(), es["vi"].to_numpy(), method="REML", test="knha")
     summary = json.loads((work / "data/processed/trd_response_24h/summary.json").read_text())
     assert summary["estimate"] == pytest.approx(float(res.estimate), rel=1e-12)
     assert summary["tau2"] == pytest.approx(float(res.tau2), rel=1e-10, abs=1e-15)
     assert summary["n_participants"] == 20 + 20 + 35 + 34 + 22 + 33 + 18 + 18
-    effects = np.genfromtxt(work / "data/processed/trd_response_24h/effects.csv",
-                            delimiter=",", names=True, usecols=("yi",))
+    effects = np.genfromtxt(
+        work / "data/processed/trd_response_24h/effects.csv",
+        delimiter=",",
+        names=True,
+        usecols=("yi",),
+    )
     np.testing.assert_allclose(effects["yi"], es["yi"], rtol=1e-14)
     # provenance: the SHA-256 of the file read, the effective configuration, versions
     sha = hashlib.sha256((work / "data/raw/trd.csv").read_bytes()).hexdigest()
@@ -159,10 +178,12 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
     work = copy_of(run, tmp_path)
     before = outputs_of(work)
     path = work / "data/raw/ptsd.csv"
-    path.write_text(path.read_text().replace("Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,"
-                                             "midazolam,CAPS-5,low,15,11.9",
-                                             "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,"
-                                             "midazolam,CAPS-5,low,15,12.9"))
+    path.write_text(
+        path.read_text().replace(
+            "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,11.9",
+            "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,12.9",
+        )
+    )
     dry = snakemake(work, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     jobs = scheduled(dry)
@@ -175,13 +196,16 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
     assert result.returncode == 0, result.stderr
     after = outputs_of(work)
     rerun = {
-        name for name in before
+        name
+        for name in before
         if name.startswith(("data/processed/ptsd_", "data/interim/PTSD"))
         or name in ("reports/PTSD.html", "reports/index.html")
     }
     assert {name for name in before if before[name] != after[name]} == rerun
-    assert before["data/processed/ptsd_severity_end/summary.json"][0] != after[
-        "data/processed/ptsd_severity_end/summary.json"][0]
+    assert (
+        before["data/processed/ptsd_severity_end/summary.json"][0]
+        != after["data/processed/ptsd_severity_end/summary.json"][0]
+    )
 
 
 def test_changing_an_analysis_reruns_its_condition(run, tmp_path):
@@ -193,26 +217,32 @@ def test_changing_an_analysis_reruns_its_condition(run, tmp_path):
 
 BAD = {
     "the issue's example": (
-        lambda w: _replace(w / "data/raw/trd.csv",
-                           "HAMD,high,,,18,12.5,6.2,", "HAMD,high,,,18,12.5,-4,"),
+        lambda w: _replace(
+            w / "data/raw/trd.csv", "HAMD,high,,,18,12.5,6.2,", "HAMD,high,,,18,12.5,-4,"
+        ),
         "data/raw/trd.csv, line 12, column sd_treat: must be greater than 0 (got -4)",
     ),
     "unknown config key": (
-        lambda w: _replace(w / "config/config.yaml", "measure: MD, method: DL",
-                           "measure: MD, methd: DL"),
+        lambda w: _replace(
+            w / "config/config.yaml", "measure: MD, method: DL", "measure: MD, methd: DL"
+        ),
         "config/config.yaml, analyses.ptsd_severity_end: unknown key 'methd'; allowed keys: "
         "condition, escalc, label, level, measure, method, multiarm, outcome, pi, sort_by, "
         "test, timepoint",
     ),
     "outcome not declared": (
-        lambda w: _replace(w / "config/config.yaml", "outcome: ptsd_severity, timepoint: end",
-                           "outcome: ptsd_sev, timepoint: end"),
+        lambda w: _replace(
+            w / "config/config.yaml",
+            "outcome: ptsd_severity, timepoint: end",
+            "outcome: ptsd_sev, timepoint: end",
+        ),
         "config/config.yaml, analyses.ptsd_severity_end.outcome: outcome 'ptsd_sev' is not "
         "declared under outcomes (declared: depression_severity, response, ptsd_severity)",
     ),
     "a file that is not UTF-8": (
         lambda w: (w / "data/raw/ptsd.csv").write_bytes(
-            (w / "data/raw/ptsd.csv").read_text().replace("Zeta", "Zéta").encode("latin-1")),
+            (w / "data/raw/ptsd.csv").read_text().replace("Zeta", "Zéta").encode("latin-1")
+        ),
         "data/raw/ptsd.csv, line 2: the file is not UTF-8 (byte 0xe9); save it as UTF-8 (CSV "
         "UTF-8 in Excel)",
     ),

@@ -42,6 +42,7 @@ import pandas as pd
 from ketameta.effects import _REPORTED_FOR, _SCALE, escalc
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
+    KIND_LABELS,
     DataError,
     read_data,
     read_table,
@@ -73,8 +74,6 @@ MEASURE_KIND = {
     "PR": "single",
     "GEN": None,
 }
-_KIND_LABEL = {"continuous": "continuous arms", "dichotomous": "dichotomous arms",
-               "single": "single arm", "reported": "reported effect"}
 _KIND_GIVES = {
     "continuous": "continuous arms give SMD or MD",
     "dichotomous": "dichotomous arms give RR, OR or RD",
@@ -116,7 +115,9 @@ class Prepared:
 # ----------------------------------------------------------------------------- checking
 
 
-def check_inputs(config: Mapping, config_path: str = "config/config.yaml", root=".") -> pd.DataFrame:
+def check_inputs(
+    config: Mapping, config_path: str = "config/config.yaml", root="."
+) -> pd.DataFrame:
     """Read and check all data against a schema-validated configuration.
 
     Parameters
@@ -163,7 +164,9 @@ def check_inputs(config: Mapping, config_path: str = "config/config.yaml", root=
     return trials
 
 
-def prepare(trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/config.yaml") -> Prepared:
+def prepare(
+    trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/config.yaml"
+) -> Prepared:
     """Select, check and resolve the rows of one analysis.
 
     Parameters
@@ -214,7 +217,7 @@ def prepare(trials: pd.DataFrame, cfg: Mapping, config_path: str = "config/confi
             gives = _KIND_GIVES[kind]
         raise DataError(
             row["source_file"],
-            f"analysis {name}: measure {measure} cannot use the {_KIND_LABEL[kind]} row of "
+            f"analysis {name}: measure {measure} cannot use the {KIND_LABELS[kind]} row of "
             f"{row['study']} ({gives})",
             line=int(row["source_line"]),
             column="effect_type" if kind == "reported" else _marker(kind),
@@ -276,9 +279,7 @@ def run_condition(
         Output paths, one per analysis in the order of ``analyses``.
     """
     trials = read_table(table)
-    inputs = dict(
-        sorted(zip(trials["source_file"], trials["source_sha256"], strict=True))
-    )
+    inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     prepared = [prepare(trials, cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
     for (summary, frame), effects_path, summary_path in zip(
@@ -334,27 +335,45 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
 
 
 def _sized(prep: Prepared):
-    """Effect sizes of one analysis in fitting order; rows without one are left out."""
+    """Effect sizes of one analysis in fitting order; rows without one are left out.
+
+    escalc's messages name rows by index label, so the rows are labelled
+    ``"study (file, line n)"`` for the call.
+    """
     cfg = prep.config
+    rows = prep.rows.set_axis(
+        [
+            f"{study} ({source}, line {line})"
+            for study, source, line in zip(
+                prep.rows["study"],
+                prep.rows["source_file"],
+                prep.rows["source_lines"],
+                strict=True,
+            )
+        ]
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = escalc(cfg["measure"], prep.rows.reset_index(drop=True), **cfg["escalc"])
+        frame = escalc(cfg["measure"], rows, **cfg["escalc"])
     undefined = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
-    excluded = []
-    notes = list(prep.warnings)
-    for _, row in frame[undefined].iterrows():
-        entry = {
+    dropped = undefined & _double_zero(frame).to_numpy() & cfg["escalc"]["drop00"]
+    excluded = [
+        {
             "study": row["study"],
             "source": row["source_file"],
             "line": int(row["source_line"]),
-            "reason": "effect size undefined for these data (e.g. drop00 with no events in "
-            "both arms)",
+            "reason": "no events in both arms, or only events in both arms (drop00)"
+            if drop
+            else "effect size undefined (see the escalc warning)",
         }
-        excluded.append(entry)
-        notes.append(
-            f"{entry['study']} ({entry['source']}, line {entry['line']}) left out: "
-            f"{entry['reason']}"
-        )
+        for (_, row), drop in zip(frame[undefined].iterrows(), dropped[undefined], strict=True)
+    ]
+    notes = list(prep.warnings)
+    notes += [
+        f"{e['study']} ({e['source']}, line {e['line']}) left out: {e['reason']}"
+        for e, drop in zip(excluded, dropped[undefined], strict=True)
+        if drop
+    ]
     notes += [str(w.message) for w in caught]
     frame = (
         frame[~undefined]
@@ -362,6 +381,13 @@ def _sized(prep: Prepared):
         .reset_index(drop=True)
     )
     return prep, frame, excluded, notes
+
+
+def _double_zero(frame: pd.DataFrame) -> pd.Series:
+    """2x2 tables with no events in both arms, or only events in both arms."""
+    none = (frame["events_treat"] == 0) & (frame["events_ctrl"] == 0)
+    only = (frame["events_treat"] == frame["n_treat"]) & (frame["events_ctrl"] == frame["n_ctrl"])
+    return none | only
 
 
 def _num(x):
@@ -428,8 +454,13 @@ _CONTRACT_KEYS = (
 def _empty_stats(cfg) -> dict:
     stats = dict.fromkeys(_CONTRACT_KEYS)
     stats.update(
-        {"method": cfg["method"], "test": cfg["test"], "level": cfg["level"],
-         "converged": True, "warnings": ["k = 0: no study has a defined effect size."]}
+        {
+            "method": cfg["method"],
+            "test": cfg["test"],
+            "level": cfg["level"],
+            "converged": True,
+            "warnings": ["k = 0: no study has a defined effect size."],
+        }
     )
     return stats
 

@@ -43,6 +43,7 @@ __all__ = [
     "EFFECT_TYPES",
     "RATIO_EFFECT_TYPES",
     "KINDS",
+    "KIND_LABELS",
     "read_data",
     "read_files",
     "read_file",
@@ -64,9 +65,6 @@ NUMERIC_COLUMNS = (
     "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl",
     "events_treat", "events_ctrl", "yi", "vi", "sei", "ci_low", "ci_high", "ci_level",
 )  # fmt: skip
-DATA_COLUMNS = NUMERIC_COLUMNS[:8] + ("effect_type",) + NUMERIC_COLUMNS[8:]
-#: Columns added by :func:`read_data`: the data group of the row, where it came from.
-SOURCE_COLUMNS = ("kind", "source_file", "source_line", "source_sha256")
 
 EFFECT_TYPES = ("SMD", "d", "MD", "RR", "OR", "HR", "logRR", "logOR", "logHR", "RD")
 RATIO_EFFECT_TYPES = ("RR", "OR", "HR")
@@ -78,7 +76,8 @@ KINDS = {
     "single": ("events_treat", "n_treat"),
     "reported": ("effect_type", "yi"),
 }
-_KIND_LABEL = {
+#: How messages name the data groups.
+KIND_LABELS = {
     "continuous": "continuous arms",
     "dichotomous": "dichotomous arms",
     "single": "single arm",
@@ -129,8 +128,15 @@ class DataError(Exception):
     leaving out the parts not given.
     """
 
-    def __init__(self, path: str, message: str, *, line: int | None = None,
-                 column: str | None = None, key: str | None = None):
+    def __init__(
+        self,
+        path: str,
+        message: str,
+        *,
+        line: int | None = None,
+        column: str | None = None,
+        key: str | None = None,
+    ):
         self.path = str(path)
         self.message = message
         self.line = line
@@ -371,8 +377,9 @@ def _check_header(header: list[str], text: str, name: str) -> None:
         if not column:
             raise DataError(name, "the header has an empty column name", line=1)
         if column in seen:
-            raise DataError(name, "the column name appears twice in the header", line=1,
-                            column=column)
+            raise DataError(
+                name, "the column name appears twice in the header", line=1, column=column
+            )
         seen.add(column)
     for column in IDENTITY_COLUMNS:
         if column not in seen:
@@ -454,13 +461,14 @@ def _kind_of(row: Mapping[str, str], fail) -> str:
         first = next(c for c in _MARKERS[marked[0]] if row.get(c))
         fail(
             second,
-            f"two data groups filled in one row: {_KIND_LABEL[marked[0]]} ({first}) and "
-            f"{_KIND_LABEL[marked[1]]} ({second}); fill exactly one group per row",
+            f"two data groups filled in one row: {KIND_LABELS[marked[0]]} ({first}) and "
+            f"{KIND_LABELS[marked[1]]} ({second}); fill exactly one group per row",
         )
     if not marked:
         given = [c for c in ("n_treat", "n_ctrl") if row.get(c)]
-        prefix = f"{', '.join(given)} given but no data group complete; " if given else (
-            "no data; ")
+        prefix = (
+            f"{', '.join(given)} given but no data group complete; " if given else ("no data; ")
+        )
         fail(None, prefix + _GROUPS_HELP)
     kind = marked[0]
     if kind == "dichotomous" and not row.get("events_ctrl") and not row.get("n_ctrl"):
@@ -483,7 +491,7 @@ def _kind_of(row: Mapping[str, str], fail) -> str:
         if not row.get(column):
             fail(
                 column,
-                f"missing; the {_KIND_LABEL[kind]} group needs {', '.join(KINDS[kind])}",
+                f"missing; the {KIND_LABELS[kind]} group needs {', '.join(KINDS[kind])}",
             )
     return kind
 
@@ -659,8 +667,12 @@ def _schema_message(error) -> str:
         missing = [k for k in expected if k not in value]
         return f"required key {missing[0]!r} missing"
     if validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "exclusiveMinimum": "greater than",
-                 "maximum": "at most", "exclusiveMaximum": "less than"}
+        words = {
+            "minimum": "at least",
+            "exclusiveMinimum": "greater than",
+            "maximum": "at most",
+            "exclusiveMaximum": "less than",
+        }
         return f"must be {words[validator]} {expected} (got {value!r})"
     if validator == "type":
         return f"must be of type {expected} (got {value!r})"

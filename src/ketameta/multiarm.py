@@ -220,7 +220,8 @@ def _resolve(members: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
     for column in members.columns:
         values = members[column]
         if column in _JOIN_PLUS or (
-            values.dtype == "str" and column not in ("study", "group", "kind", "source_lines")
+            values.dtype == "str"
+            and column not in ("study", "group", "kind", "source_lines")
             and not column.startswith("source_")
         ):
             joiner = " + " if column in _JOIN_PLUS else "; "

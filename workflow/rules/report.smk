@@ -1,22 +1,8 @@
 # Reports (CONTRACT §3): one self-contained HTML page per condition and an overview page.
 # The pages are rendered by ketameta.report; the configuration sections a page shows reach
-# the scripts through params:, so editing a label or a method reruns the pages it affects.
-
-
-def report_config(conditions):
-    """The configuration sections the pages of ``conditions`` depend on (and nothing else)."""
-    analyses = {
-        a: entry
-        for a, entry in config["analyses"].items()
-        if entry["condition"] in conditions
-    }
-    outcomes = sorted({entry["outcome"] for entry in analyses.values()})
-    return {
-        "profile": config.get("profile", "cochrane"),
-        "conditions": {c: config["conditions"][c] for c in conditions},
-        "outcomes": {o: config["outcomes"][o] for o in outcomes},
-        "analyses": analyses,
-    }
+# the scripts through params: (ketameta.report.page_config), so editing a label or a method
+# reruns exactly the pages that show it.
+from ketameta.report import page_config
 
 
 rule render_condition:
@@ -33,8 +19,10 @@ rule render_condition:
         "logs/report/{condition}.log",
     benchmark:
         "benchmarks/results/report/{condition}.tsv"
+    conda:
+        "../../environment.yml"
     params:
-        config=lambda w: report_config([w.condition]),
+        config=lambda w: page_config([w.condition], config),
         version=VERSION,
     script:
         "../scripts/render_condition.py"
@@ -56,8 +44,10 @@ rule render_index:
         "logs/report/index.log",
     benchmark:
         "benchmarks/results/report/index.tsv"
+    conda:
+        "../../environment.yml"
     params:
-        config=report_config(CONDITIONS),
+        config=page_config(CONDITIONS, config),
         version=VERSION,
     script:
         "../scripts/render_index.py"

@@ -13,5 +13,9 @@ def main(raw: list[str], condition: str, rows: str, log: str) -> None:
 
 
 if __name__ == "__main__":
-    main(list(snakemake.input.raw), snakemake.params.condition, snakemake.output.rows,
-         snakemake.log[0])
+    main(
+        list(snakemake.input.raw),
+        snakemake.params.condition,
+        snakemake.output.rows,
+        snakemake.log[0],
+    )

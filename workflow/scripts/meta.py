@@ -13,5 +13,10 @@ def main(rows: str, analyses: dict, effects: list[str], summaries: list[str], lo
 
 
 if __name__ == "__main__":
-    main(snakemake.input.rows, dict(snakemake.params.analyses), list(snakemake.output.effects),
-         list(snakemake.output.summaries), snakemake.log[0])
+    main(
+        snakemake.input.rows,
+        dict(snakemake.params.analyses),
+        list(snakemake.output.effects),
+        list(snakemake.output.summaries),
+        snakemake.log[0],
+    )

@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import matplotlib
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Polygon
+from matplotlib.patches import Patch, Polygon
 from matplotlib.textpath import TextToPath
 from matplotlib.transforms import blended_transform_factory
 
@@ -609,7 +610,12 @@ def funnel_svg(
         ax.set_ylabel("Standard error", color=INK)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
+        # shade swatches get a thin outline so that the white "p > 0.10" one is visible
+        # (proxies, so that the triangles themselves stay without outline)
+        handles, labels = ax.get_legend_handles_labels()
+        handles = [Patch(facecolor=h.get_facecolor(), edgecolor=MUTED, linewidth=0.5)
+                   if isinstance(h, (Patch, PolyCollection)) else h for h in handles]
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
                   fontsize=FONT_SIZE - 0.5, handlelength=1.6)
         out = _svg_fragment(fig, fig_id, title)
     return out

@@ -75,7 +75,7 @@ _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
 
 def _cell(value: object, kind: str = "text") -> str:
     """Format one table cell by its column kind (the filter behind the table macro)."""
-    if kind == "text":
+    if kind in ("text", "range"):
         return fmt.MISSING if value is None or value == "" else str(value)
     if kind == "int":
         return fmt.integer(value)
@@ -430,6 +430,18 @@ def model_label(summary: Mapping) -> str:
     return f"Random-effects model ({method}, {test})"
 
 
+def _column_groups(columns: Sequence[Mapping]) -> list[dict]:
+    """Runs of adjacent columns sharing a ``group`` label, for a two-row table header."""
+    groups: list[dict] = []
+    for i, col in enumerate(columns):
+        label = col.get("group", "")
+        if label and groups and groups[-1]["label"] == label:
+            groups[-1]["span"] += 1
+        else:
+            groups.append({"label": label, "span": 1, "first": i})
+    return groups
+
+
 def _data_uri(data: bytes) -> str:
     return "data:text/csv;charset=utf-8;base64," + base64.b64encode(data).decode("ascii")
 
@@ -487,16 +499,20 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         out: list[str] = []
         kind = _data_kind(s)
         dv = fmt.data_value
+        # a reported-effect row may carry arm sizes (docs/architecture.md): show them
+        def size(col: str) -> str:
+            return dv(s.get(col)) if fmt.is_number(s.get(col)) else ""
+
         if "continuous" in kinds:
             out += ([dv(s.get(c)) for c in ("n_treat", "mean_treat", "sd_treat", "n_ctrl",
                                             "mean_ctrl", "sd_ctrl")]
-                    if kind == "continuous" else [""] * 6)
+                    if kind == "continuous" else [size("n_treat"), "", "", size("n_ctrl"), "", ""])
         if "dichotomous" in kinds or "single" in kinds:
             out += ([dv(s.get("events_treat")), dv(s.get("n_treat"))]
-                    if kind in ("dichotomous", "single") else ["", ""])
+                    if kind in ("dichotomous", "single") else ["", size("n_treat")])
             if "dichotomous" in kinds:
                 out += ([dv(s.get("events_ctrl")), dv(s.get("n_ctrl"))]
-                        if kind == "dichotomous" else ["", ""])
+                        if kind == "dichotomous" else ["", size("n_ctrl")])
         if "reported" in kinds:
             out.append(str(s.get("effect_type", "") or "") if kind == "reported" else "")
         return tuple(out)
@@ -551,13 +567,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     # the text alternative of the forest plot: the same numbers, one row per study
     table_columns = [{"key": "label", "header": "Study", "kind": "text"},
                      {"key": "year", "header": "Year", "kind": "int"}]
-    data_cols = [("n_treat", f"N {intervention}"), ("mean_treat", f"Mean {intervention}"),
-                 ("sd_treat", f"SD {intervention}"), ("events_treat", f"Events {intervention}"),
-                 ("n_ctrl", "N control"), ("mean_ctrl", "Mean control"), ("sd_ctrl", "SD control"),
-                 ("events_ctrl", "Events control")]
-    for key, header in data_cols:
+    data_cols = [("events_treat", "Events", int_title), ("n_treat", "N", int_title),
+                 ("mean_treat", "Mean", int_title), ("sd_treat", "SD", int_title),
+                 ("events_ctrl", "Events", "Control"), ("n_ctrl", "N", "Control"),
+                 ("mean_ctrl", "Mean", "Control"), ("sd_ctrl", "SD", "Control")]
+    for key, header, group in data_cols:
         if any(fmt.is_number(s.get(key)) for s in studies):
-            table_columns.append({"key": key, "header": header, "kind": "data"})
+            table_columns.append({"key": key, "header": header, "kind": "data",
+                                  "group": group})
     if "reported" in kinds:
         table_columns.append({"key": "effect_type", "header": "Reported as", "kind": "text"})
     table_columns += [
@@ -579,6 +596,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         records.append(rec)
     study_table = {"id": f"studies-{aid}", "columns": table_columns, "records": records,
                    "caption": f"Trials, their data, effects and weights: {title}"}
+    groups = _column_groups(table_columns)
+    if any(g["label"] for g in groups):
+        study_table["groups"] = groups
 
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
@@ -884,7 +904,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                         {"key": "analyses", "header": "Analyses", "kind": "int"},
                         {"key": "trials", "header": "Trials", "kind": "int"},
                         {"key": "participants", "header": "Participants", "kind": "int"},
-                        {"key": "years", "header": "Years", "kind": "text"},
+                        {"key": "years", "header": "Years", "kind": "range"},
                         {"key": "designs", "header": "Designs", "kind": "text"},
                         {"key": "routes", "header": "Routes", "kind": "text"},
                         {"key": "comparators", "header": "Comparators", "kind": "text"}],
