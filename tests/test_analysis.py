@@ -153,58 +153,67 @@ def test_single_study(config, trials):
     assert list(effects["weight"]) == [100.0]
 
 
-def test_drop00_leaves_out_double_zero_tables(config, tmp_path):
+RESPONSE = "study,year,condition,outcome,timepoint,events_treat,n_treat,events_ctrl,n_ctrl\n"
+
+
+def one_analysis(config, tmp_path, csv: str, name: str, **changes):
+    """Data in tmp_path/data/raw/x.csv and a configuration with one analysis, changed.
+
+    Returns the configuration and, from :func:`check_inputs`, the table of trials.
+    """
     raw = tmp_path / "data" / "raw"
     raw.mkdir(parents=True)
-    raw.joinpath("trd.csv").write_text(
-        "study,year,condition,outcome,timepoint,events_treat,n_treat,events_ctrl,n_ctrl\n"
-        "A,2001,TRD,response,24h,5,20,2,20\n"
-        "B,2002,TRD,response,24h,0,15,0,15\n"
-        "C,2003,TRD,response,24h,7,30,3,31\n"
-    )
+    raw.joinpath("x.csv").write_text(csv)
     cfg = copy.deepcopy(config)
-    cfg["analyses"] = {
-        "trd_response_24h": dict(config["analyses"]["trd_response_24h"], escalc={"drop00": True})
-    }
+    cfg["analyses"] = {name: dict(config["analyses"][name], **changes)}
     validate_config(cfg, SCHEMA)
-    trials = check_inputs(cfg, root=tmp_path)
+    return cfg, check_inputs(cfg, root=tmp_path)
+
+
+def test_drop00_leaves_out_double_zero_tables(config, tmp_path):
+    csv = RESPONSE + "A,2001,TRD,response,24h,5,20,2,20\nB,2002,TRD,response,24h,0,15,0,15\n"
+    csv += "C,2003,TRD,response,24h,7,30,3,31\n"
+    cfg, trials = one_analysis(config, tmp_path, csv, "trd_response_24h", escalc={"drop00": True})
     ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
     assert summary["k"] == 2 and list(effects["study"]) == ["A", "C"]
     assert summary["excluded"] == [
         {
             "study": "B",
-            "source": "data/raw/trd.csv",
+            "source": "data/raw/x.csv",
             "line": 3,
             "reason": "no events in both arms, or only events in both arms (drop00)",
         }
     ]
     assert summary["warnings"][-1] == (
-        "B (data/raw/trd.csv, line 3) left out: no events in both arms, or only events in both "
+        "B (data/raw/x.csv, line 3) left out: no events in both arms, or only events in both "
         "arms (drop00)"
     )
 
 
 def test_undefined_effect_sizes_are_named_by_file_and_line(config, tmp_path):
-    raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True)
-    raw.joinpath("trd.csv").write_text(
-        "study,year,condition,outcome,timepoint,events_treat,n_treat,events_ctrl,n_ctrl\n"
-        "A,2001,TRD,response,24h,5,20,2,20\n"
-        "B,2002,TRD,response,24h,3,15,0,15\n"
-        "C,2003,TRD,response,24h,7,30,3,31\n"
-    )
-    cfg = copy.deepcopy(config)
-    cfg["analyses"] = {
-        "trd_response_24h": dict(config["analyses"]["trd_response_24h"], escalc={"to": "none"})
-    }
-    validate_config(cfg, SCHEMA)
-    ((summary, effects),) = summaries_of(
-        cfg, check_inputs(cfg, root=tmp_path), ["trd_response_24h"]
-    )
+    csv = RESPONSE + "A,2001,TRD,response,24h,5,20,2,20\nB,2002,TRD,response,24h,3,15,0,15\n"
+    csv += "C,2003,TRD,response,24h,7,30,3,31\n"
+    cfg, trials = one_analysis(config, tmp_path, csv, "trd_response_24h", escalc={"to": "none"})
+    ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
     assert list(effects["study"]) == ["A", "C"]
     assert summary["excluded"][0]["reason"] == "effect size undefined (see the escalc warning)"
     # the message itself is escalc's (tests/test_escalc.py); here: it names file and line
-    assert "row 'B (data/raw/trd.csv, line 3)'" in summary["warnings"][-1]
+    assert "row 'B (data/raw/x.csv, line 3)'" in summary["warnings"][-1]
+
+
+def test_zero_variance_is_left_out(config, tmp_path):
+    csv = RESPONSE + "A,2001,TRD,response,24h,5,20,,\nB,2002,TRD,response,24h,0,15,,\n"
+    csv += "C,2003,TRD,response,24h,7,30,,\n"
+    cfg, trials = one_analysis(
+        config, tmp_path, csv, "trd_response_24h", measure="PR", escalc={"to": "none"}
+    )
+    ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
+    # B: p = 0/15 gives vi = p (1 - p) / n = 0 (metafor escalc("PR", to="none") likewise)
+    assert list(effects["study"]) == ["A", "C"] and summary["k"] == 2
+    assert summary["warnings"][-1] == (
+        "B (data/raw/x.csv, line 3) left out: sampling variance 0 (e.g. a proportion of 0 "
+        "or 1 with to: none); it cannot be weighted"
+    )
 
 
 def test_sort_by_weight(config, trials):
@@ -239,39 +248,28 @@ def test_effects_columns(config, trials):
 
 
 def test_gen_pools_one_scale(config, tmp_path):
-    raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True)
-    raw.joinpath("ptsd.csv").write_text(
-        "study,condition,outcome,timepoint,effect_type,yi,sei\n"
-        "A,PTSD,response,end,OR,2.0,0.4\n"
-        "B,PTSD,response,end,logRR,0.3,0.2\n"
-    )
-    cfg = copy.deepcopy(config)
-    cfg["analyses"] = {"ptsd_response_end": config["analyses"]["ptsd_response_end"]}
+    csv = "study,condition,outcome,timepoint,effect_type,yi,sei\n"
+    csv += "A,PTSD,response,end,OR,2.0,0.4\nB,PTSD,response,end,logRR,0.3,0.2\n"
     with pytest.raises(DataError) as caught:
-        check_inputs(cfg, root=tmp_path)
+        one_analysis(config, tmp_path, csv, "ptsd_response_end")
     assert str(caught.value) == (
-        "data/raw/ptsd.csv, line 3, column effect_type: analysis ptsd_response_end (measure "
+        "data/raw/x.csv, line 3, column effect_type: analysis ptsd_response_end (measure "
         "GEN) pools one scale, but this row is on the logRR scale and line 2 of "
-        "data/raw/ptsd.csv on the logOR scale"
+        "data/raw/x.csv on the logOR scale"
     )
 
 
 def test_reported_effect_of_another_measure(config, tmp_path):
-    raw = tmp_path / "data" / "raw"
-    raw.mkdir(parents=True)
-    raw.joinpath("ptsd.csv").write_text(
+    csv = (
         "study,condition,outcome,timepoint,n_treat,mean_treat,sd_treat,n_ctrl,mean_ctrl,"
         "sd_ctrl,effect_type,yi,sei\n"
         "A,PTSD,ptsd_severity,end,10,20,5,10,25,6,,,\n"
         "B,PTSD,ptsd_severity,end,,,,,,,SMD,-0.4,0.3\n"
     )
-    cfg = copy.deepcopy(config)
-    cfg["analyses"] = {"ptsd_severity_end": config["analyses"]["ptsd_severity_end"]}
     with pytest.raises(DataError) as caught:
-        check_inputs(cfg, root=tmp_path)
+        one_analysis(config, tmp_path, csv, "ptsd_severity_end")
     assert str(caught.value) == (
-        "data/raw/ptsd.csv, line 3, column effect_type: analysis ptsd_severity_end: measure MD "
+        "data/raw/x.csv, line 3, column effect_type: analysis ptsd_severity_end: measure MD "
         "cannot use the reported effect row of B (a reported SMD gives GEN or SMD)"
     )
 

@@ -164,6 +164,22 @@ def test_group_must_hold_one_kind(tmp_path):
     )
 
 
+def test_single_arms_have_no_shared_control(tmp_path):
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "p.csv").write_text(
+        "study,condition,outcome,timepoint,arm,group,events_treat,n_treat\n"
+        "Open,TRD,resp,24h,low,g1,4,10\n"
+        "Open,TRD,resp,24h,high,g1,6,10\n"
+    )
+    with pytest.raises(DataError) as caught:
+        resolve_multiarm(read_data("raw", root=tmp_path), "combine")
+    assert str(caught.value) == (
+        "raw/p.csv, line 3, column group: group 'g1' of study 'Open' marks arms that share a "
+        "control arm, but single-arm rows have no control arm; leave group empty and give each "
+        "arm its own study label"
+    )
+
+
 def test_a_study_enters_an_analysis_once(trials):
     rows = rows_of(trials, "sev").assign(group=pd.NA)
     rows = rows.assign(arm=pd.NA)

@@ -38,7 +38,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy
+from scipy.stats import norm
 
+from ketameta import __version__
+from ketameta.bias import ranktest, trimfill
 from ketameta.effects import _REPORTED_FOR, _SCALE, escalc
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
@@ -49,8 +53,10 @@ from ketameta.io import (
     write_table,
     write_text,
 )
+from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
+from ketameta.sensitivity import influence
 
 __all__ = [
     "MEASURE_KIND",
@@ -295,8 +301,6 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     The random-effects and equal-effects fits of analyses that share (method, test, level,
     pi) run as one 2-D batch of :func:`ketameta.models.rma` each.
     """
-    from ketameta.models import rma
-
     items = [_sized(prep) for prep in prepared]
     fitted: list = [None] * len(items)
     groups: dict[tuple, list[int]] = {}
@@ -355,24 +359,34 @@ def _sized(prep: Prepared):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = escalc(cfg["measure"], rows, **cfg["escalc"])
-    undefined = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
-    dropped = undefined & _double_zero(frame).to_numpy() & cfg["escalc"]["drop00"]
+    missing = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
+    dropped = missing & _double_zero(frame).to_numpy() & cfg["escalc"]["drop00"]
+    zero_variance = ~missing & (frame["vi"] <= 0).to_numpy()
+    undefined = missing | zero_variance
+    reasons = np.where(
+        dropped,
+        "no events in both arms, or only events in both arms (drop00)",
+        np.where(
+            zero_variance,
+            "sampling variance 0 (e.g. a proportion of 0 or 1 with to: none); it cannot be "
+            "weighted",
+            "effect size undefined (see the escalc warning)",
+        ),
+    )
     excluded = [
         {
             "study": row["study"],
             "source": row["source_file"],
             "line": int(row["source_line"]),
-            "reason": "no events in both arms, or only events in both arms (drop00)"
-            if drop
-            else "effect size undefined (see the escalc warning)",
+            "reason": str(reason),
         }
-        for (_, row), drop in zip(frame[undefined].iterrows(), dropped[undefined], strict=True)
+        for (_, row), reason in zip(frame[undefined].iterrows(), reasons[undefined], strict=True)
     ]
     notes = list(prep.warnings)
     notes += [
         f"{e['study']} ({e['source']}, line {e['line']}) left out: {e['reason']}"
-        for e, drop in zip(excluded, dropped[undefined], strict=True)
-        if drop
+        for e, told in zip(excluded, (dropped | zero_variance)[undefined], strict=True)
+        if told
     ]
     notes += [str(w.message) for w in caught]
     frame = (
@@ -479,9 +493,6 @@ def _empty_extras() -> dict:
 
 def _extras(yi, vi, studies, cfg) -> dict:
     """Begg's test, trim-and-fill details and influence diagnostics (k >= 3)."""
-    from ketameta.bias import ranktest, trimfill
-    from ketameta.sensitivity import influence
-
     out = _empty_extras()
     if len(yi) < 3:
         return out
@@ -511,8 +522,6 @@ def _extras(yi, vi, studies, cfg) -> dict:
 
 
 def _normal_quantile(level: float) -> float:
-    from scipy.stats import norm
-
     return float(norm.ppf(0.5 + level / 200))
 
 
@@ -537,16 +546,12 @@ def _participants(frame: pd.DataFrame) -> float | int | None:
 
 
 def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
-    import scipy
-
-    import ketameta
-
     return {
         "inputs": dict(inputs),
         "config": dict(cfg),
         "versions": {
             "python": platform.python_version(),
-            "ketameta": ketameta.__version__,
+            "ketameta": __version__,
             "numpy": np.__version__,
             "scipy": scipy.__version__,
             "pandas": pd.__version__,

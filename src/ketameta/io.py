@@ -35,12 +35,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from ketameta.effects import EFFECT_TYPES
+
 __all__ = [
     "DataError",
     "IDENTITY_COLUMNS",
     "DESCRIPTIVE_COLUMNS",
     "NUMERIC_COLUMNS",
-    "EFFECT_TYPES",
     "RATIO_EFFECT_TYPES",
     "KINDS",
     "KIND_LABELS",
@@ -66,7 +67,6 @@ NUMERIC_COLUMNS = (
     "events_treat", "events_ctrl", "yi", "vi", "sei", "ci_low", "ci_high", "ci_level",
 )  # fmt: skip
 
-EFFECT_TYPES = ("SMD", "d", "MD", "RR", "OR", "HR", "logRR", "logOR", "logHR", "RD")
 RATIO_EFFECT_TYPES = ("RR", "OR", "HR")
 
 #: The data groups of CONTRACT §1, keyed by the name used in the ``kind`` column.

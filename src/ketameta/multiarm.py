@@ -24,6 +24,8 @@ split: their covariance is unknown and no arm data are there to recompute them. 
 modes the first row of such a group (in file order) is kept and the others are dropped
 with a warning; list the arm to analyse first (e.g. the licensed dose).
 
+Single-arm rows (proportions) have no control arm and may not carry a group label.
+
 A group is identified by ``(study, group)`` within the rows of one analysis (which already
 share condition, outcome and time point). The rows of a group must agree on the control
 arm (``n_ctrl``, ``mean_ctrl``, ``sd_ctrl``, ``events_ctrl``) and be of one data kind;
@@ -151,6 +153,13 @@ def _where(row) -> dict:
 def _check_group(members: pd.DataFrame) -> None:
     first = members.iloc[0]
     label = f"group {first['group']!r} of study {first['study']!r}"
+    if first["kind"] == "single":
+        raise DataError(
+            **_where(members.iloc[1]),
+            column="group",
+            message=f"{label} marks arms that share a control arm, but single-arm rows have "
+            "no control arm; leave group empty and give each arm its own study label",
+        )
     for _, row in members.iloc[1:].iterrows():
         if row["kind"] != first["kind"]:
             raise DataError(
