@@ -170,6 +170,24 @@ def one_analysis(config, tmp_path, csv: str, name: str, **changes):
     return cfg, check_inputs(cfg, root=tmp_path)
 
 
+def test_exclude_leaves_out_a_study_with_its_reason(config, tmp_path):
+    csv = RESPONSE + "A,2001,TRD,response,24h,5,20,2,20\nB,2002,TRD,response,24h,4,15,1,15\n"
+    csv += "C,2003,TRD,response,24h,7,30,3,31\n"
+    reason = "reports a different responder definition"
+    cfg, trials = one_analysis(
+        config, tmp_path, csv, "trd_response_24h", exclude={"B": reason}
+    )
+    ((summary, effects),) = summaries_of(cfg, trials, ["trd_response_24h"])
+    assert summary["k"] == 2 and list(effects["study"]) == ["A", "C"]
+    assert summary["excluded"] == [
+        {"study": "B", "source": "data/raw/x.csv", "line": 3,
+         "reason": f"excluded by the configuration: {reason}"}
+    ]
+    assert summary["provenance"]["config"]["exclude"] == {"B": reason}
+    expected = rma(effects["yi"], effects["vi"], method="REML", test="knha")
+    assert summary["estimate"] == pytest.approx(expected.estimate, rel=1e-12)
+
+
 def test_drop00_leaves_out_double_zero_tables(config, tmp_path):
     csv = RESPONSE + "A,2001,TRD,response,24h,5,20,2,20\nB,2002,TRD,response,24h,0,15,0,15\n"
     csv += "C,2003,TRD,response,24h,7,30,3,31\n"

@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import pytest
 import yaml
 
@@ -131,6 +132,10 @@ def hostile_page(tmp_path_factory) -> str:
     summary["studies"] = [labels.get(x, x) for x in summary["studies"]]
     for item in summary["leave1out"] + summary["influence"]:
         item["study"] = labels.get(item["study"], item["study"])
+    summary["excluded"] = [
+        {"study": "Larch 2019", "source": "data/raw/suicidality.csv", "line": 9,
+         "reason": f"excluded by the configuration: {HOSTILE_ATTR}"}
+    ]
     (dst / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     config = load_config()
     config["conditions"]["suicidality"]["label"] = HOSTILE_CONDITION
@@ -169,6 +174,15 @@ def test_hostile_labels_are_escaped_in_html_and_svg(hostile_page):
     # mathtext is off: a label with $...$ is printed as typed
     assert "$\\alpha$ &amp; co 2020" in html
     assert "$\\alpha$ &amp; co 2020" in forest
+
+
+def test_excluded_studies_are_listed_with_their_reason(hostile_page):
+    listing = hostile_page.split('<ul class="excluded">', 1)[1].split("</ul>", 1)[0]
+    assert "Larch 2019 (data/raw/suicidality.csv, line 9): excluded by the configuration:" in (
+        listing
+    )
+    assert HOSTILE_ATTR not in listing  # the configured reason is escaped too
+    assert str(markupsafe.escape(HOSTILE_ATTR)) in listing
 
 
 def test_svg_has_no_script_even_with_hostile_input(hostile_page):

@@ -428,7 +428,7 @@ CONFIG_CASES = {
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
         "config/config.yaml, analyses.trd_severity: unknown key 'estimator'; allowed keys: "
-        "condition, escalc, label, level, measure, method, multiarm, outcome, pi, sort_by, "
+        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
         "test, timepoint",
     ),
     "unknown method": (
@@ -492,6 +492,22 @@ CONFIG_CASES = {
         "cannot use the dichotomous arms row of C 2003 (dichotomous arms give RR, OR or RD)",
     ),
 }
+
+
+CONFIG_CASES["exclude names a study the analysis does not select"] = (
+    _set(["analyses", "trd_severity", "exclude"], {"Z 1999": "not a trial of this question"}),
+    "config/config.yaml, analyses.trd_severity.exclude: study 'Z 1999' is not among the rows "
+    "this analysis selects (its studies: A 2001, B 2002)",
+)
+CONFIG_CASES["exclude leaves nothing"] = (
+    _set(["analyses", "trd_severity", "exclude"], {"A 2001": "a", "B 2002": "b"}),
+    "config/config.yaml, analyses.trd_severity.exclude: every selected study is excluded; "
+    "remove the analysis or an exclusion",
+)
+CONFIG_CASES["exclude without a reason"] = (
+    _set(["analyses", "trd_severity", "exclude"], {"A 2001": ""}),
+    "config/config.yaml, analyses.trd_severity.exclude.A 2001: must not be empty (got '')",
+)
 
 
 @pytest.mark.parametrize("case", CONFIG_CASES)

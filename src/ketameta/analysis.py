@@ -23,7 +23,9 @@ RD: RD), and any type for GEN (one scale per analysis); docs/architecture.md has
 A matching row that cannot give the measure is an error naming the row. After multi-arm
 resolution each study label may enter an analysis once. Rows whose effect size is undefined
 (``drop00``, or a zero cell with ``to: none``) are left out of the fit and listed under
-``excluded`` in ``summary.json``, with a warning.
+``excluded`` in ``summary.json``, with a warning. Studies named in the analysis's
+``exclude`` setting are left out before any check of their rows and listed under
+``excluded`` with the configured reason.
 """
 
 from __future__ import annotations
@@ -110,12 +112,15 @@ class Prepared:
         What :func:`ketameta.multiarm.resolve_multiarm` did with each shared-control group.
     warnings : list of str
         Messages for ``summary.json`` (reported arms dropped from a shared-control group).
+    excluded : list of dict
+        Rows left out by the analysis's ``exclude`` setting: study, source, line, reason.
     """
 
     config: dict
     rows: pd.DataFrame
     multiarm: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    excluded: list = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- checking
@@ -207,7 +212,7 @@ def prepare(
             "data",
             key=f"analyses.{name}",
         )
-    rows = trials[match]
+    rows, excluded = _apply_exclusions(trials[match], cfg, config_path)
     kinds = rows["kind"].to_numpy(dtype=object)
     etype = rows["effect_type"].astype(object).to_numpy()
     usable = (kinds == MEASURE_KIND[measure]) | (
@@ -233,7 +238,39 @@ def prepare(
     resolved, notes = resolve_multiarm(rows, cfg["multiarm"])
     check_unique_studies(resolved, name)
     messages = [n["warning"] for n in notes if n["warning"]]
-    return Prepared(dict(cfg), resolved, notes, messages)
+    return Prepared(dict(cfg), resolved, notes, messages, excluded)
+
+
+def _apply_exclusions(rows: pd.DataFrame, cfg: Mapping, config_path: str):
+    """Drop the studies the analysis's ``exclude`` names; each must be among ``rows``."""
+    name, exclude = cfg["analysis"], cfg.get("exclude") or {}
+    studies = rows["study"].astype(str)
+    for study in exclude:
+        if not (studies == study).any():
+            raise DataError(
+                config_path,
+                f"study {study!r} is not among the rows this analysis selects (its studies: "
+                f"{', '.join(dict.fromkeys(studies))})",
+                key=f"analyses.{name}.exclude",
+            )
+    dropped = studies.isin(list(exclude)).to_numpy(dtype=bool)
+    excluded = [
+        {
+            "study": str(row["study"]),
+            "source": str(row["source_file"]),
+            "line": int(row["source_line"]),
+            "reason": f"excluded by the configuration: {exclude[str(row['study'])]}",
+        }
+        for _, row in rows[dropped].iterrows()
+    ]
+    kept = rows[~dropped]
+    if kept.empty:
+        raise DataError(
+            config_path,
+            "every selected study is excluded; remove the analysis or an exclusion",
+            key=f"analyses.{name}.exclude",
+        )
+    return kept, excluded
 
 
 def _measure_of(effect_type: str) -> str | None:
@@ -373,7 +410,7 @@ def _sized(prep: Prepared):
             "effect size undefined (see the escalc warning)",
         ),
     )
-    excluded = [
+    excluded = list(prep.excluded) + [
         {
             "study": row["study"],
             "source": row["source_file"],
@@ -385,7 +422,9 @@ def _sized(prep: Prepared):
     notes = list(prep.warnings)
     notes += [
         f"{e['study']} ({e['source']}, line {e['line']}) left out: {e['reason']}"
-        for e, told in zip(excluded, (dropped | zero_variance)[undefined], strict=True)
+        for e, told in zip(
+            excluded[len(prep.excluded) :], (dropped | zero_variance)[undefined], strict=True
+        )
         if told
     ]
     notes += [str(w.message) for w in caught]

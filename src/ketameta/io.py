@@ -680,4 +680,6 @@ def _schema_message(error) -> str:
         return f"must match {expected} (got {value!r})"
     if validator == "minProperties":
         return f"must have at least {expected} entr{'y' if expected == 1 else 'ies'}"
+    if validator == "minLength":
+        return f"must not be empty (got {value!r})"
     return error.message

@@ -44,6 +44,7 @@ _DEFAULTS = {
     "level": 95,
     "sort_by": "year",
     "multiarm": "combine",
+    "exclude": {},
     "escalc": {"to": "only0", "drop00": False},
 }
 
@@ -62,7 +63,7 @@ def effective_config(analysis: str, config: Mapping) -> dict:
     -------
     dict
         ``analysis, label, condition, outcome, timepoint, measure, profile, method, test,
-        level, pi, sort_by, multiarm, escalc{vtype, add, to, drop00}``, every value filled in.
+        level, pi, sort_by, multiarm, exclude, escalc{vtype, add, to, drop00}``, every value filled in.
         ``vtype`` is the profile's for SMD and ``"LS"`` for other measures; ``add`` defaults
         to 1/2, or 0 for PFT, as metafor's ``escalc()``.
         Plain data, safe to pass through Snakemake ``params:`` and to write to JSON.

@@ -617,6 +617,10 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "forest": forest, "study_table": study_table,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
         "warnings": list(summary.get("warnings") or []),
+        "excluded": [
+            {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
+             "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
+            for e in summary.get("excluded") or []],
         "multiarm": [
             {"study": str(m.get("study", "")), "arms": ", ".join(map(str, m.get("arms") or [])),
              "action": str(m.get("action", "")),
