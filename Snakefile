@@ -24,3 +24,8 @@ rule all:
     input:
         "reports/index.html",
         expand("reports/{condition}.html", condition=CONDITIONS),
+        expand(
+            "data/processed/{analysis}/{output}",
+            analysis=config["analyses"],
+            output=["effects.csv", "summary.json"],
+        ),

@@ -451,6 +451,35 @@ def test_to_dict_includes_bias_and_sensitivity():
     assert db["leave1out"][0] == db["leave1out"][1] and len(db["egger_p"]) == 2
 
 
+def test_batch_to_dict_equals_one_at_a_time():
+    # Ragged rows (k = 1, 2, 3, 6) and one row with equal variances: the batch dict (one
+    # regtest / trimfill / leave1out call each) must equal the dict of each row on its own.
+    rng = np.random.default_rng(20261121)
+    y = rng.normal(0.3, 0.4, size=(5, 6))
+    v = rng.uniform(0.02, 0.3, size=(5, 6))
+    for row, k in enumerate((1, 2, 3, 6, 6)):
+        y[row, k:] = v[row, k:] = np.nan
+    v[4] = 0.1
+    labels = [[f"r{r}s{j}" for j in range(6)] for r in range(5)]
+    batch = rma(y, v, method="REML", test="knha").to_dict(studies=labels)
+    for row in range(5):
+        keep = ~np.isnan(y[row])
+        single = rma(y[row, keep], v[row, keep], method="REML", test="knha").to_dict(
+            studies=[labels[row][j] for j in np.flatnonzero(keep)]
+        )
+        for key, value in single.items():
+            got = batch[key][row]
+            if isinstance(value, float):
+                assert got == pytest.approx(value, rel=1e-10, abs=1e-14), key
+            elif key == "leave1out" and value is not None:
+                assert [r["study"] for r in got] == [r["study"] for r in value]
+                for a, b in zip(got, value, strict=True):
+                    for f in ("estimate", "ci_low", "ci_high", "tau2", "I2"):
+                        assert a[f] == pytest.approx(b[f], rel=1e-10, abs=1e-14), (key, f)
+            elif key != "warnings":
+                assert got == value, key
+
+
 def test_to_dict_with_undefined_trimfill_gives_null():
     # metafor's trimfill() stops with an error when all variances are equal and no side is
     # given; to_dict must then report null, not raise.

@@ -174,6 +174,17 @@ def test_noop_rerun_schedules_nothing(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_a_deleted_result_is_recomputed(run, tmp_path):
+    # data/processed/ is a contract output in its own right (CONTRACT §3), not an
+    # intermediate: deleting one analysis's results reruns its condition's fit only.
+    work = copy_of(run, tmp_path)
+    analysis = ANALYSES["PTSD"][0]
+    shutil.rmtree(work / "data" / "processed" / analysis)
+    jobs = scheduled(snakemake(work, "--dry-run"))
+    assert f"data/processed/{analysis}/summary.json" in jobs["meta_PTSD"]
+    assert "meta_TRD" not in jobs and "ingest" not in jobs
+
+
 def test_editing_one_condition_reruns_only_it(run, tmp_path):
     work = copy_of(run, tmp_path)
     before = outputs_of(work)

@@ -44,7 +44,7 @@ import scipy
 from scipy.stats import norm
 
 from ketameta import __version__
-from ketameta.bias import ranktest, trimfill
+from ketameta.bias import ranktest
 from ketameta.effects import _REPORTED_FOR, _SCALE, escalc
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
@@ -357,17 +357,29 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
         res = rma(y, v, method=method, test=test, level=level, pi=pi)
         ee = rma(y, v, method="EE", test="z", level=level)
         stats = res.to_dict(studies=[list(items[i][1]["study"]) for i in members])
+        tf = res.trimfill_fit  # computed once for the batch by to_dict
         for row, i in enumerate(members):
             k = len(items[i][1])
             equal = {
                 f: _num(getattr(ee, f)[row])
                 for f in ("estimate", "se", "ci_low", "ci_high", "p_value")
             }
+            filled = np.atleast_2d(tf.filled_yi)[row], np.atleast_2d(tf.filled_vi)[row]
             fitted[i] = (
                 {key: values[row] for key, values in stats.items()},
                 np.asarray(res.weights[row, :k], dtype=float),
                 _num(res.df[row]),
                 equal,
+                {
+                    "trimfill_side": tf.side[row],
+                    "trimfill_ci_low": _num(tf.ci_low[row]),
+                    "trimfill_ci_high": _num(tf.ci_high[row]),
+                    "trimfill_filled": [
+                        {"yi": _num(a), "vi": _num(b)}
+                        for a, b in zip(*filled, strict=True)
+                        if not math.isnan(a)
+                    ],
+                },
             )
     return [
         _summary(prep, frame, excluded, notes, fit, inputs)
@@ -460,8 +472,8 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
         stats, weights, df, equal = _empty_stats(cfg), np.zeros(0), None, None
         extras = _empty_extras()
     else:
-        stats, weights, df, equal = fit
-        extras = _extras(yi, vi, studies, cfg)
+        stats, weights, df, equal, trimfill_details = fit
+        extras = _extras(yi, vi, studies, cfg, trimfill_details)
     z = _normal_quantile(cfg["level"])
     sei = np.sqrt(vi)
     frame = frame.assign(sei=sei, ci_low=yi - z * sei, ci_high=yi + z * sei, weight=weights)
@@ -530,8 +542,8 @@ def _empty_extras() -> dict:
     }
 
 
-def _extras(yi, vi, studies, cfg) -> dict:
-    """Begg's test, trim-and-fill details and influence diagnostics (k >= 3)."""
+def _extras(yi, vi, studies, cfg, trimfill_details: dict) -> dict:
+    """Begg's test, influence diagnostics and the trim-and-fill details (k >= 3)."""
     out = _empty_extras()
     if len(yi) < 3:
         return out
@@ -546,14 +558,7 @@ def _extras(yi, vi, studies, cfg) -> dict:
         }
         for j, study in enumerate(studies)
     ]
-    tf = trimfill(yi, vi, **opts)
-    out["trimfill_side"] = tf.side
-    out["trimfill_ci_low"] = _num(tf.ci_low)
-    out["trimfill_ci_high"] = _num(tf.ci_high)
-    out["trimfill_filled"] = [
-        {"yi": _num(a), "vi": _num(b)}
-        for a, b in zip(np.atleast_1d(tf.filled_yi), np.atleast_1d(tf.filled_vi), strict=True)
-    ]
+    out.update(trimfill_details)
     rank = ranktest(yi, vi)
     out["begg_tau"] = _num(rank.tau)
     out["begg_p"] = _num(rank.p_value)

@@ -37,6 +37,7 @@ Conventions (stated once, here):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, fields
 
@@ -1136,13 +1137,27 @@ class RMAResult:
             out["warnings"] = list(self.warnings)
         return out
 
-    def _rows(self):
-        """(yi, vi) of the studies present in each row, and their column positions."""
-        y2 = np.atleast_2d(self.yi)
-        v2 = np.atleast_2d(self.vi)
-        for y, v in zip(y2, v2, strict=True):
-            keep = ~(np.isnan(y) | np.isnan(v))
-            yield y[keep], v[keep], np.nonzero(keep)[0]
+    @functools.cached_property
+    def egger(self):
+        """Classical Egger test of every row (:func:`ketameta.bias.regtest`), computed once."""
+        from ketameta.bias import regtest
+
+        return regtest(self.yi, self.vi)
+
+    @functools.cached_property
+    def trimfill_fit(self):
+        """Trim-and-fill (L0, side as metafor) with this fit's method, test and level,
+        computed once for all rows (:func:`ketameta.bias.trimfill`)."""
+        from ketameta.bias import trimfill
+
+        return trimfill(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
+
+    @functools.cached_property
+    def leave1out_fit(self):
+        """Leave-one-out refits of every row (:func:`ketameta.sensitivity.leave1out`)."""
+        from ketameta.sensitivity import leave1out
+
+        return leave1out(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
 
     def to_dict(self, studies=None) -> dict:
         """CONTRACT §3 summary keys that depend only on ``yi`` and ``vi``.
@@ -1164,67 +1179,58 @@ class RMAResult:
             (``ketameta.sensitivity.leave1out``, k ≥ 2) use the same method, test and
             level.
         """
-        from ketameta.bias import regtest, trimfill
-        from ketameta.sensitivity import leave1out
-
         out = self._engine_dict()
+        y2, v2 = np.atleast_2d(self.yi), np.atleast_2d(self.vi)
+        present = ~(np.isnan(y2) | np.isnan(v2))
+        k = present.sum(axis=1)
+        # One batch call each (the rows with too few studies are set to None below).
+        egger, tf, l1o = self.egger, self.trimfill_fit, self.leave1out_fit
+        stat = np.atleast_1d(egger.statistic)
+        pval = np.atleast_1d(egger.p_value)
+        k0 = np.atleast_1d(np.asarray(tf.k0, dtype=float))
+        tf_est = np.atleast_1d(tf.estimate)
+        l1o_fields = {f: np.atleast_2d(getattr(l1o, f)) for f in _LEAVE1OUT_FIELDS}
         if studies is not None:
             studies = list(studies)  # positional, also for a pandas Series with an index
-        extra = {
-            "egger_statistic": [],
-            "egger_p": [],
-            "trimfill_k0": [],
-            "trimfill_estimate": [],
-            "leave1out": [],
-        }
         nested = (
             studies is not None
             and len(studies) > 0
             and not isinstance(studies[0], str)
             and np.ndim(studies[0]) == 1
         )
-        for row, (y, v, cols) in enumerate(self._rows()):
-            k = y.size
-            opts = {"method": self.method, "test": self.test, "level": self.level}
-            if k >= 3:
-                eg = regtest(y, v)
-                tf = trimfill(y, v, **opts)
-                extra["egger_statistic"].append(_plain(eg.statistic))
-                extra["egger_p"].append(_plain(eg.p_value))
-                # k0 is undefined (NaN) where metafor's trimfill() stops with an error,
-                # e.g. when every study has the same variance and no side is given.
-                k0 = float(tf.k0)
-                extra["trimfill_k0"].append(None if math.isnan(k0) else int(k0))
-                extra["trimfill_estimate"].append(_plain(tf.estimate))
-            else:
-                for key in ("egger_statistic", "egger_p", "trimfill_k0", "trimfill_estimate"):
-                    extra[key].append(None)
-            if k >= 2:
-                labels = list(studies[row]) if nested else studies
-                l1o = leave1out(y, v, **opts)
-                records = []
-                for j, col in enumerate(cols):
-                    records.append(
-                        {
-                            "study": str(labels[col]) if labels is not None else str(col + 1),
-                            "estimate": _plain(np.asarray(l1o.estimate)[j]),
-                            "ci_low": _plain(np.asarray(l1o.ci_low)[j]),
-                            "ci_high": _plain(np.asarray(l1o.ci_high)[j]),
-                            "tau2": _plain(np.asarray(l1o.tau2)[j]),
-                            "I2": _plain(np.asarray(l1o.I2)[j]),
-                        }
-                    )
-                extra["leave1out"].append(records)
-            else:
+        extra = {key: [] for key in _BIAS_KEYS}
+        for row in range(len(k)):
+            small = k[row] < 3
+            extra["egger_statistic"].append(None if small else _plain(stat[row]))
+            extra["egger_p"].append(None if small else _plain(pval[row]))
+            # k0 is undefined (NaN) where metafor's trimfill() stops with an error,
+            # e.g. when every study has the same variance and no side is given.
+            undefined = small or math.isnan(k0[row])
+            extra["trimfill_k0"].append(None if undefined else int(k0[row]))
+            extra["trimfill_estimate"].append(None if undefined else _plain(tf_est[row]))
+            if k[row] < 2:
                 extra["leave1out"].append(None)
+                continue
+            labels = list(studies[row]) if nested else studies
+            extra["leave1out"].append(
+                [
+                    {
+                        "study": str(labels[col]) if labels is not None else str(col + 1),
+                        **{f: _plain(l1o_fields[f][row, col]) for f in _LEAVE1OUT_FIELDS},
+                    }
+                    for col in np.flatnonzero(present[row])
+                ]
+            )
         for key, vals in extra.items():
             out[key] = vals if self.is_batch else vals[0]
-        order = (
-            list(_ENGINE_KEYS)
-            + list(extra)
-            + ["converged", "warnings"]
-        )
+        order = (*_ENGINE_KEYS, *_BIAS_KEYS, "converged", "warnings")
         return {key: out[key] for key in order}
+
+
+#: Keys :meth:`RMAResult.to_dict` adds to the engine's own, in output order.
+_BIAS_KEYS = ("egger_statistic", "egger_p", "trimfill_k0", "trimfill_estimate", "leave1out")
+#: Fields of each leave-one-out record (CONTRACT §3), besides ``study``.
+_LEAVE1OUT_FIELDS = ("estimate", "ci_low", "ci_high", "tau2", "I2")
 
 
 def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "default"):
