@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 import yaml
 
-from ketameta.analysis import check_inputs, prepare, run_condition, summarise, write_json
+from ketameta.analysis import (
+    check_inputs,
+    participants,
+    prepare,
+    run_condition,
+    summarise,
+    write_json,
+)
 from ketameta.effects import escalc
 from ketameta.io import DataError, read_data, validate_config, write_table
 from ketameta.models import rma
@@ -131,7 +138,8 @@ def test_contract_keys_and_determinism(config, trials):
     ).split(", ")
     assert set(contract) <= set(summary)
     assert list(summary)[: len(contract) - 1] == contract[:-1]
-    assert summary["n_participants"] == 20 + 20 + 35 + 34 + 22 + 33 + 18 + 18  # control once
+    # control arms once; Delta 2018 is a crossover of 18 patients who had both treatments
+    assert summary["n_participants"] == 20 + 20 + 35 + 34 + 22 + 33 + 18
     provenance = summary["provenance"]
     assert provenance["inputs"] == {"data/raw/trd.csv": "x"}
     assert provenance["config"] == effective_config("trd_response_24h", config)
@@ -186,6 +194,15 @@ def test_exclude_leaves_out_a_study_with_its_reason(config, tmp_path):
     assert summary["provenance"]["config"]["exclude"] == {"B": reason}
     expected = rma(effects["yi"], effects["vi"], method="REML", test="knha")
     assert summary["estimate"] == pytest.approx(expected.estimate, rel=1e-12)
+
+
+def test_participants_count_crossover_patients_once():
+    got = participants(
+        [18, 40, 12, np.nan], [18, 42, np.nan, np.nan], ["crossover", "parallel", "", ""]
+    )
+    # crossover: the same 18 patients in both periods; parallel: 40 + 42; single arm: 12
+    np.testing.assert_array_equal(got[:3], [18, 82, 12])
+    assert np.isnan(got[3])
 
 
 def test_drop00_leaves_out_double_zero_tables(config, tmp_path):

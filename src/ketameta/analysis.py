@@ -64,6 +64,7 @@ __all__ = [
     "MEASURE_KIND",
     "Prepared",
     "check_inputs",
+    "participants",
     "prepare",
     "run_condition",
     "summarise",
@@ -577,13 +578,27 @@ def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     return frame.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
+def participants(n_treat, n_ctrl, design=None) -> np.ndarray:
+    """Participants of each comparison.
+
+    A parallel comparison counts both arms; a single arm (no ``n_ctrl``) counts its arm.
+    In a crossover trial every patient receives both treatments, so the arms are the same
+    people and the larger arm is counted once. NaN where ``n_treat`` is unknown.
+    """
+    nt = np.asarray(n_treat, dtype=float)
+    nc = np.asarray(n_ctrl, dtype=float)
+    crossover = np.asarray(design if design is not None else "", dtype=object) == "crossover"
+    both = np.where(crossover, np.fmax(nt, nc), nt + nc)
+    return np.where(np.isnan(nc), nt, both)
+
+
 def _participants(frame: pd.DataFrame) -> float | int | None:
     """Participants of the pooled comparisons, control arms counted once; None if unknown."""
     if frame.empty:
         return None
-    single = frame["kind"] == "single"
-    n = frame["n_treat"] + frame["n_ctrl"].where(~single, 0.0)
-    if n.isna().any():
+    design = frame["design"] if "design" in frame else None
+    n = participants(frame["n_treat"], frame["n_ctrl"], design)
+    if np.isnan(n).any():
         return None
     total = float(n.sum())
     return int(round(total)) if abs(total - round(total)) < 1e-9 else total

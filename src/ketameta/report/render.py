@@ -28,7 +28,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import jinja2
+import numpy as np
 from markupsafe import Markup
+
+from ketameta.analysis import participants
 
 from . import formatting as fmt
 from . import methods as methods_mod
@@ -863,7 +866,12 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             })
         trials: dict[str, float] = {}
         for st in all_studies:
-            n = sum(v for v in (st.get("n_treat"), st.get("n_ctrl")) if fmt.is_number(v))
+            n = participants(
+                st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+                st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+                st.get("design"),
+            )
+            n = 0.0 if np.isnan(n) else float(n)
             name = str(st.get("study"))
             trials[name] = max(trials.get(name, 0.0), n)
         years = [st["year"] for st in all_studies if fmt.is_number(st.get("year"))]
