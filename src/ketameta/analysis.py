@@ -45,7 +45,7 @@ from scipy.stats import norm
 
 from ketameta import __version__
 from ketameta.bias import ranktest
-from ketameta.effects import _REPORTED_FOR, _SCALE, escalc
+from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
@@ -217,7 +217,7 @@ def prepare(
     kinds = rows["kind"].to_numpy(dtype=object)
     etype = rows["effect_type"].astype(object).to_numpy()
     usable = (kinds == MEASURE_KIND[measure]) | (
-        (kinds == "reported") & np.isin(etype, _REPORTED_FOR[measure])
+        (kinds == "reported") & np.isin(etype, REPORTED_FOR[measure])
     )
     if not usable.all():
         row = rows.iloc[int(np.flatnonzero(~usable)[0])]
@@ -276,7 +276,7 @@ def _apply_exclusions(rows: pd.DataFrame, cfg: Mapping, config_path: str):
 
 def _measure_of(effect_type: str) -> str | None:
     for measure in ("SMD", "MD", "RR", "OR", "RD"):
-        if effect_type in _REPORTED_FOR[measure]:
+        if effect_type in REPORTED_FOR[measure]:
             return measure
     return None
 
@@ -289,13 +289,13 @@ def _marker(kind: str) -> str:
 
 def _check_one_scale(rows: pd.DataFrame, name: str) -> None:
     first = rows.iloc[0]
-    scale = _SCALE[first["effect_type"]]
+    scale = EFFECT_SCALE[first["effect_type"]]
     for _, row in rows.iloc[1:].iterrows():
-        if _SCALE[row["effect_type"]] != scale:
+        if EFFECT_SCALE[row["effect_type"]] != scale:
             raise DataError(
                 row["source_file"],
                 f"analysis {name} (measure GEN) pools one scale, but this row is on the "
-                f"{_SCALE[row['effect_type']]} scale and line {first['source_line']} of "
+                f"{EFFECT_SCALE[row['effect_type']]} scale and line {first['source_line']} of "
                 f"{first['source_file']} on the {scale} scale",
                 line=int(row["source_line"]),
                 column="effect_type",

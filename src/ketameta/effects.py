@@ -65,6 +65,8 @@ from scipy import special, stats
 __all__ = [
     "MEASURES",
     "EFFECT_TYPES",
+    "EFFECT_SCALE",
+    "REPORTED_FOR",
     "escalc",
     "hedges_j",
     "se_from_ci",
@@ -96,8 +98,8 @@ _ARM_GROUP = {
     "PR": ("single arm", SINGLE_ARM),
 }
 
-# Measure -> reported effect types that are on its scale and may be pooled with it.
-_REPORTED_FOR = {
+#: Measure -> the reported effect types on its scale, which may be pooled beside arm data.
+REPORTED_FOR = {
     "SMD": ("SMD", "d"),
     "MD": ("MD",),
     "RR": ("RR", "logRR"),
@@ -109,8 +111,8 @@ _REPORTED_FOR = {
     "GEN": EFFECT_TYPES,
 }
 
-# Effect type -> analysis scale (effects on one scale may be pooled together).
-_SCALE = {
+#: Effect type -> analysis scale (effects on one scale may be pooled together).
+EFFECT_SCALE = {
     "SMD": "SMD",
     "d": "SMD",
     "MD": "MD",
@@ -621,7 +623,7 @@ def _reported(frame, rows, etype, measure):
     vi = np.full(k, np.nan)
     if not np.any(rows):
         return yi, vi
-    allowed = _REPORTED_FOR[measure]
+    allowed = REPORTED_FOR[measure]
     unknown = rows & ~np.isin(etype, EFFECT_TYPES)
     _fail_if(
         frame,
@@ -643,7 +645,7 @@ def _reported(frame, rows, etype, measure):
             f"a reported effect of type {sorted(set(etype[unfit]))} does not fit measure "
             f"{measure} ({hint}; use measure GEN for other reported effects)",
         )
-    scales = sorted({_SCALE[t] for t in etype[rows]})
+    scales = sorted({EFFECT_SCALE[t] for t in etype[rows]})
     if len(scales) > 1:
         raise ValueError(
             f"escalc({measure!r}): reported effects on different scales cannot be pooled "
@@ -743,7 +745,7 @@ def _arms(frame, rows, measure, *, vtype, add, to, drop00):
     if not np.any(rows):
         return yi, vi, dropped
     group, columns = _ARM_GROUP[measure]
-    reported_ok = _REPORTED_FOR[measure]
+    reported_ok = REPORTED_FOR[measure]
     what = f"the {group} columns" + (
         f" (or a reported effect with effect_type {' or '.join(reported_ok)})"
         if reported_ok
