@@ -198,11 +198,14 @@ def test_exclude_leaves_out_a_study_with_its_reason(config, tmp_path):
 
 def test_participants_count_crossover_patients_once():
     got = participants(
-        [18, 40, 12, np.nan], [18, 42, np.nan, np.nan], ["crossover", "parallel", "", ""]
+        [18, 8, 40, 12, np.nan],
+        [18, 7, 42, np.nan, np.nan],
+        ["crossover", "crossover", "parallel", "", ""],
     )
-    # crossover: the same 18 patients in both periods; parallel: 40 + 42; single arm: 12
-    np.testing.assert_array_equal(got[:3], [18, 82, 12])
-    assert np.isnan(got[3])
+    # crossover: the same 18 patients in both periods; first-period crossover data 8 + 7;
+    # parallel: 40 + 42; single arm: 12
+    np.testing.assert_array_equal(got[:4], [18, 15, 82, 12])
+    assert np.isnan(got[4])
 
 
 def test_drop00_leaves_out_double_zero_tables(config, tmp_path):

@@ -582,13 +582,15 @@ def participants(n_treat, n_ctrl, design=None) -> np.ndarray:
     """Participants of each comparison.
 
     A parallel comparison counts both arms; a single arm (no ``n_ctrl``) counts its arm.
-    In a crossover trial every patient receives both treatments, so the arms are the same
-    people and the larger arm is counted once. NaN where ``n_treat`` is unknown.
+    In a crossover trial every patient receives both treatments, so arms of equal size are
+    the same people and are counted once. Crossover arms of different sizes cannot be the
+    same people (first-period data, e.g. Rodriguez 2013: 8 vs 7) and count as two arms.
+    NaN where ``n_treat`` is unknown.
     """
     nt = np.asarray(n_treat, dtype=float)
     nc = np.asarray(n_ctrl, dtype=float)
     crossover = np.asarray(design if design is not None else "", dtype=object) == "crossover"
-    both = np.where(crossover, np.fmax(nt, nc), nt + nc)
+    both = np.where(crossover & (nt == nc), nt, nt + nc)
     return np.where(np.isnan(nc), nt, both)
 
 
