@@ -28,6 +28,7 @@ import yaml
 
 from ketameta.report import formatting as fmt
 from ketameta.report import render_condition, render_index
+from ketameta.report.methods import methods_section
 from ketameta.report.plots import axis_limits
 from ketameta.report.render import (
     absolute_effects,
@@ -373,6 +374,18 @@ def test_methods_follow_the_configuration(pages):
     assert "DerSimonian–Laird" in suicidality and "DerSimonian R, Laird N (1986)" in suicidality
     assert "Zero cells: 0.5 is added" in suicidality
     assert "Hedges LV (1981)" in trd and "Hedges LV (1981)" not in suicidality
+    assert "Study selection" not in trd  # the fixture configuration excludes nothing
+
+
+def test_methods_state_configured_exclusions():
+    config = load_config()
+    aid = next(a for a, e in config["analyses"].items() if e["condition"] == "TRD")
+    config["analyses"][aid]["exclude"] = {"Some 2001": "reports a different scale"}
+    section = methods_section(config, [{"analysis": aid}])
+    assert any(
+        p.startswith("Study selection") and f"1 trial of {aid}" in p
+        for p in section["paragraphs"]
+    )
 
 
 # ----------------------------------------------------------------------------- helpers

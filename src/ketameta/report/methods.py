@@ -249,6 +249,16 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "label): " + "; ".join(multi_text.get(m, m) for m in multi) + ". Reported effects "
         "that share a control arm cannot be combined: the first listed is kept and the "
         "others dropped with a warning on the page.")
+    excluding = [a for a in ids if eff[a].get("exclude")]
+    if excluding:
+        paragraphs.append(
+            "Study selection: each analysis pools the trials whose condition, outcome and "
+            "time point match its own. The configuration leaves out "
+            + _join([
+                f"{len(eff[a]['exclude'])} trial{'s' if len(eff[a]['exclude']) > 1 else ''} "
+                f"of {a}" for a in excluding])
+            + " on purpose, each with its reason, listed under the analysis ('Trials "
+            "matching this question but not pooled').")
 
     methods = sorted({eff[a]["method"] for a in ids})
     tests = sorted({eff[a]["test"] for a in ids})
