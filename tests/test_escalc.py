@@ -8,12 +8,14 @@ the exact R code that produced it). R is not needed to run these tests.
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from statsmodels.stats.meta_analysis import effectsize_2proportions, effectsize_smd
 
 import ketameta.effects as effects
@@ -482,3 +484,25 @@ def test_smd_agrees_with_statsmodels_up_to_the_j_approximation():
     n = n1 + n2
     v_ours_at_g_sm = ours.vi - (ours.yi**2 - g_sm**2) / (2 * (n - 3.94))
     np.testing.assert_allclose(v_ours_at_g_sm, v_sm, rtol=RTOL_SAME_FORMULA)
+
+
+def test_crossover_d_uses_paired_degrees_of_freedom():
+    # Zarate 2006 (data/raw/trd.csv): crossover, 18 patients, d = -1.46 [-2.01, -0.91]; the
+    # within-patient d gets J with n - 1 = 17 df; a parallel d of 18 + 18 gets 34 df.
+    frame = pd.DataFrame(
+        {
+            "effect_type": ["d", "d"],
+            "yi": [-1.46, -1.46],
+            "ci_low": [-2.01, -2.01],
+            "ci_high": [-0.91, -0.91],
+            "n_treat": [18, 18],
+            "n_ctrl": [18, 18],
+            "design": ["crossover", "parallel"],
+        }
+    )
+    out = escalc("SMD", frame)
+    se = (-0.91 - -2.01) / (2 * stats.norm.ppf(0.975))
+    for row, df in ((0, 17), (1, 34)):
+        j = math.exp(math.lgamma(df / 2) - math.log(math.sqrt(df / 2)) - math.lgamma((df - 1) / 2))
+        assert out["yi"][row] == pytest.approx(j * -1.46, rel=1e-12)
+        assert out["vi"][row] == pytest.approx((j * se) ** 2, rel=1e-12)

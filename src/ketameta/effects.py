@@ -727,13 +727,25 @@ def _reported(frame, rows, etype, measure):
             measure,
             "n_treat and n_ctrl must be positive",
         )
-        j = hedges_j(np.where(is_d, n["n_treat"] + n["n_ctrl"] - 2, np.nan))
+        # A crossover trial's d comes from paired data on the same patients (its rows carry
+        # n_treat = n_ctrl = the number of patients): J then has n - 1 degrees of freedom
+        # (Hedges & Olkin 1985; Borenstein et al. 2009, ch. 4), not n_treat + n_ctrl - 2.
+        paired = _crossover(frame) & (n["n_treat"] == n["n_ctrl"])
+        df = np.where(paired, n["n_treat"] - 1, n["n_treat"] + n["n_ctrl"] - 2)
+        j = hedges_j(np.where(is_d, df, np.nan))
         y = np.where(is_d, j * y, y)
         var = np.where(is_d, j**2 * var, var)
 
     yi[rows] = y[rows]
     vi[rows] = var[rows]
     return yi, vi
+
+
+def _crossover(frame) -> np.ndarray:
+    """Rows whose optional ``design`` column says ``crossover``."""
+    if "design" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame["design"].astype(object).to_numpy() == "crossover")
 
 
 def _arms(frame, rows, measure, *, vtype, add, to, drop00):
@@ -892,7 +904,9 @@ def escalc(measure, frame, *, vtype="LS", add=None, to="only0", drop00=False):
       ``RR``, ``OR`` and ``HR`` are on the natural scale and are logged.
     * ``d`` (Cohen's d) becomes Hedges' g via :func:`d_to_g`: ``g = J·d`` and
       ``vi = J²·var(d)``; ``n_treat`` and ``n_ctrl`` are required for ``J`` and their
-      absence is an error (no silent fall-back to an uncorrected d).
+      absence is an error (no silent fall-back to an uncorrected d). ``J`` has
+      ``n_treat + n_ctrl - 2`` degrees of freedom, or ``n - 1`` for a row with
+      ``design == "crossover"`` and ``n_treat == n_ctrl == n`` (a within-patient d).
     * Reported effects of one call must share one analysis scale (e.g. ``RR`` and ``logRR``
       may be mixed, ``RR`` and ``OR`` may not).
 
