@@ -499,6 +499,15 @@ CONFIG_CASES["exclude names a study the analysis does not select"] = (
     "config/config.yaml, analyses.trd_severity.exclude: study 'Z 1999' is not among the rows "
     "this analysis selects (its studies: A 2001, B 2002)",
 )
+CONFIG_CASES["a key YAML reads as a number"] = (
+    _set(["outcomes", 123], {"label": "x"}),
+    "config/config.yaml, outcomes: key 123 must be text; quote it in the YAML file ('123')",
+)
+CONFIG_CASES["a condition named index"] = (
+    _set(["conditions", "index"], {"label": "x"}),
+    "config/config.yaml, conditions: key 'index' is reserved (reports/index.html is the "
+    "overview page)",
+)
 CONFIG_CASES["exclude leaves nothing"] = (
     _set(["analyses", "trd_severity", "exclude"], {"A 2001": "a", "B 2002": "b"}),
     "config/config.yaml, analyses.trd_severity.exclude: every selected study is excluded; "

@@ -660,6 +660,12 @@ def _schema_message(error) -> str:
         extra = sorted(set(value) - set(allowed))
         return f"unknown key {extra[0]!r}; allowed keys: {', '.join(allowed)}"
     if "propertyNames" in error.absolute_schema_path:
+        if validator == "type":
+            return f"key {value!r} must be text; quote it in the YAML file ('{value}')"
+        if validator == "not":
+            return f"key {value!r} is reserved (reports/{value}.html is the overview page)"
+        if validator == "minLength":
+            return "keys must not be empty"
         return f"key {value!r} is not allowed; keys must match {expected}"
     if validator == "enum":
         return f"must be one of {', '.join(map(str, expected))} (got {value!r})"
