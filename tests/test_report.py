@@ -377,6 +377,19 @@ def test_methods_follow_the_configuration(pages):
     assert "Study selection" not in trd  # the fixture configuration excludes nothing
 
 
+def test_methods_formulas_cite_only_listed_references():
+    from ketameta.report import methods
+
+    tables = (methods._MEASURE_FORMULAS, methods._SMD_VTYPES, methods._ESTIMATORS,
+              methods._TESTS)
+    cited = {ref for table in tables for _, refs in table.values() for ref in refs}
+    assert cited <= set(methods.REFERENCES)
+    # metafor escalc(measure="PFT"): vi = 1/(4n + 2)
+    assert "1/(4n + 2)" in methods._MEASURE_FORMULAS["PFT"][0]
+    # only the SMD variances the configuration schema allows are described
+    assert set(methods._SMD_VTYPES) == {"LS", "RevMan"}
+
+
 def test_methods_state_configured_exclusions():
     config = load_config()
     aid = next(a for a, e in config["analyses"].items() if e["condition"] == "TRD")

@@ -29,6 +29,9 @@ REFERENCES: dict[str, str] = {
                             "meta-analysis. Biometrics 56:455–463.",
     "Egger et al. 1997": "Egger M, Davey Smith G, Schneider M, Minder C (1997). Bias in "
                          "meta-analysis detected by a simple, graphical test. BMJ 315:629–634.",
+    "Freeman & Tukey 1950": "Freeman MF, Tukey JW (1950). Transformations related to the "
+                            "angular and the square root. Annals of Mathematical Statistics "
+                            "21(4):607–611.",
     "Hartung & Knapp 2001": "Hartung J, Knapp G (2001). A refined method for the meta-analysis "
                             "of controlled clinical trials with binary outcome. Statistics in "
                             "Medicine 20:3875–3889.",
@@ -129,8 +132,9 @@ _MEASURE_FORMULAS = {
     "RD": ("Risk differences are p₁ − p₂ with variance p₁(1 − p₁)/n₁ + p₂(1 − p₂)/n₂", []),
     "PLO": ("Proportions are pooled as logits, log(x/(n − x)), with variance "
             "1/x + 1/(n − x)", []),
-    "PFT": ("Proportions are pooled on the Freeman–Tukey double-arcsine scale with variance "
-            "1/(n + 1/2)", []),
+    "PFT": ("Proportions are pooled on the Freeman–Tukey double-arcsine scale, "
+            "½(arcsin √(x/(n + 1)) + arcsin √((x + 1)/(n + 1))), with variance 1/(4n + 2)",
+            ["Freeman & Tukey 1950"]),
     "PR": ("Proportions are pooled on the raw scale with variance p(1 − p)/n", []),
     "GEN": ("Effects reported by the trials are pooled as given", []),
 }
@@ -138,8 +142,6 @@ _MEASURE_FORMULAS = {
 _SMD_VTYPES = {
     "LS": ("with the large-sample variance 1/n₁ + 1/n₂ + g²/(2(n₁ + n₂)), metafor's default",
            []),
-    "LS2": ("with the variance 1/n₁ + 1/n₂ + g²/(2(n₁ + n₂)) of Borenstein's textbook", []),
-    "UB": ("with the unbiased variance estimate", ["Hedges 1983"]),
     "RevMan": ("with Review Manager 5's variance 1/n₁ + 1/n₂ + g²/(2(n₁ + n₂ − 3.94))",
                ["Deeks & Higgins 2010"]),
 }
