@@ -14,10 +14,12 @@ Profiles
 ``metafor``
     metafor's own defaults: ``rma(method="REML", test="z")``.
 ``revman5``
-    DerSimonian & Laird (1986) τ², z test, RevMan 5's variance of Hedges' g
-    (Deeks & Higgins, *Statistical algorithms in Review Manager 5*, 2010) and, where a
-    prediction interval is shown, the Higgins, Thompson & Spiegelhalter (2009) t(k − 2)
-    formula given in Handbook v5.1 section 9.5.4.
+    DerSimonian & Laird (1986) τ², z test and RevMan 5's variance of Hedges' g
+    (Deeks & Higgins, *Statistical algorithms in Review Manager 5*, 2010). The prediction
+    interval stays metafor's ``predict()`` one, which CONTRACT §3 defines for ``pi_low`` and
+    ``pi_high`` (normal quantile under the z test); an analysis may ask for the Higgins,
+    Thompson & Spiegelhalter (2009) t(k − 2) interval of Handbook v5.1 section 9.5.4 with
+    ``pi: higgins``, and ``pi_method`` in ``summary.json`` then says so.
 ``iqwig``
     Paule & Mandel (1982) τ² with the ad hoc variance correction of the Knapp–Hartung
     method (Knapp & Hartung 2003), as IQWiG's General Methods describe.
@@ -34,7 +36,7 @@ __all__ = ["PROFILES", "effective_config", "effective_configs"]
 PROFILES: dict[str, dict] = {
     "cochrane": {"method": "REML", "test": "knha", "pi": "default", "escalc": {"vtype": "LS"}},
     "metafor": {"method": "REML", "test": "z", "pi": "default", "escalc": {"vtype": "LS"}},
-    "revman5": {"method": "DL", "test": "z", "pi": "higgins", "escalc": {"vtype": "RevMan"}},
+    "revman5": {"method": "DL", "test": "z", "pi": "default", "escalc": {"vtype": "RevMan"}},
     "iqwig": {"method": "PM", "test": "adhoc", "pi": "default", "escalc": {"vtype": "LS"}},
 }
 
