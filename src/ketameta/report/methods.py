@@ -305,7 +305,10 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         + _cite(["Egger et al. 1997"], cited) + ", Begg's rank correlation test"
         + _cite(["Begg & Mazumdar 1994"], cited) + " and trim-and-fill with the L0 estimator, "
         "the side of the missing trials chosen as metafor does"
-        + _cite(["Duval & Tweedie 2000"], cited) + ". With fewer than 10 trials these tests "
+        + _cite(["Duval & Tweedie 2000"], cited) + "; the filled data are refitted with the "
+        "analysis's own estimator and test (metafor's trimfill() refits with a z test, so "
+        "its CI of the adjusted estimate differs under Hartung–Knapp; the adjusted estimate "
+        "itself is the same). With fewer than 10 trials these tests "
         "have little power and are shown for completeness only"
         + _cite(["Sterne et al. 2011"], cited) + ".")
     paragraphs.append(
