@@ -340,6 +340,15 @@ def test_empty_data_folder(tmp_path):
     assert str(caught.value) == "data/raw: no *.csv files in the data folder"
 
 
+def test_reserved_column_name(tmp_path):
+    text = lines(GOOD, header=HEADER + ",weight").replace(GOOD, GOOD + ",0.4")
+    assert message(tmp_path, text) == (
+        "data/raw/trd.csv, line 1, column weight: this column name is reserved for what the "
+        "pipeline writes itself (kind, weight, source_file, source_line, source_lines, "
+        "source_sha256); rename the column"
+    )
+
+
 def test_header_with_duplicate_column(tmp_path):
     text = HEADER + ",sd_ctrl\n" + GOOD + ",2\n"
     assert message(tmp_path, text) == (

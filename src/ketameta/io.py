@@ -58,6 +58,11 @@ __all__ = [
 ]
 
 IDENTITY_COLUMNS = ("study", "condition", "outcome", "timepoint")
+#: Names the pipeline writes itself (row provenance, data group, effects.csv weight): an
+#: input column of that name would be overwritten, so it is refused.
+RESERVED_COLUMNS = (
+    "kind", "weight", "source_file", "source_line", "source_lines", "source_sha256",
+)  # fmt: skip
 DESCRIPTIVE_COLUMNS = (
     "year", "design", "drug", "route", "dose", "comparator", "scale", "rob", "arm", "group",
     "doi", "pmid", "source", "evidence", "notes",
@@ -379,6 +384,15 @@ def _check_header(header: list[str], text: str, name: str) -> None:
         if column in seen:
             raise DataError(
                 name, "the column name appears twice in the header", line=1, column=column
+            )
+        if column in RESERVED_COLUMNS:
+            raise DataError(
+                name,
+                "this column name is reserved for what the pipeline writes itself ("
+                + ", ".join(RESERVED_COLUMNS)
+                + "); rename the column",
+                line=1,
+                column=column,
             )
         seen.add(column)
     for column in IDENTITY_COLUMNS:
