@@ -147,6 +147,20 @@ def test_control_arm_must_agree(tmp_path):
     )
 
 
+def test_group_must_stand_in_one_file(tmp_path):
+    (tmp_path / "raw").mkdir()
+    header, first, second = CSV.splitlines()[:3]
+    (tmp_path / "raw" / "a.csv").write_text(f"{header}\n{first}\n")
+    (tmp_path / "raw" / "b.csv").write_text(f"{header}\n{second}\n")
+    trials = read_data("raw", root=tmp_path)
+    with pytest.raises(DataError) as caught:
+        resolve_multiarm(rows_of(trials, "sev"), "combine")
+    assert str(caught.value) == (
+        "raw/b.csv, line 2, column group: the rows of group 'g1' of study 'Daly' share one "
+        "control arm and must stand in one file, but line 2 is in raw/a.csv"
+    )
+
+
 def test_group_must_hold_one_kind(tmp_path):
     text = CSV.replace("Daly,TRD,md,24h,28 mg", "Daly,TRD,resp,12h,28 mg").replace(
         "Daly,TRD,md,24h,56 mg,g1,56,,,,,,,,,MD,-10.0,3.0",

@@ -27,9 +27,9 @@ with a warning; list the arm to analyse first (e.g. the licensed dose).
 Single-arm rows (proportions) have no control arm and may not carry a group label.
 
 A group is identified by ``(study, group)`` within the rows of one analysis (which already
-share condition, outcome and time point). The rows of a group must agree on the control
-arm (``n_ctrl``, ``mean_ctrl``, ``sd_ctrl``, ``events_ctrl``) and be of one data kind;
-otherwise :class:`~ketameta.io.DataError` names the row.
+share condition, outcome and time point). The rows of a group must stand in one file,
+agree on the control arm (``n_ctrl``, ``mean_ctrl``, ``sd_ctrl``, ``events_ctrl``) and be
+of one data kind; otherwise :class:`~ketameta.io.DataError` names the row.
 """
 
 from __future__ import annotations
@@ -161,6 +161,13 @@ def _check_group(members: pd.DataFrame) -> None:
             "no control arm; leave group empty and give each arm its own study label",
         )
     for _, row in members.iloc[1:].iterrows():
+        if row["source_file"] != first["source_file"]:
+            raise DataError(
+                **_where(row),
+                column="group",
+                message=f"the rows of {label} share one control arm and must stand in one "
+                f"file, but line {first['source_line']} is in {first['source_file']}",
+            )
         if row["kind"] != first["kind"]:
             raise DataError(
                 **_where(row),
