@@ -450,6 +450,13 @@ def test_number_formats():
     assert fmt.data_value(24.0) == "24" and fmt.data_value(14.2) == "14.2"
 
 
+def test_axis_limits_never_collapse_to_a_point():
+    # a ratio panel of the overview with nothing pooled has only the null line
+    for log in (True, False):
+        lo, hi, ticks = axis_limits([0.0], [], log)
+        assert lo < 0.0 < hi and len(ticks) >= 2
+
+
 def test_axis_limits_cover_the_core_and_use_nice_ticks():
     # points −1.26…0 (core width 1.26); intervals reach −1.98 and 0.23, within one core
     # width of the core, so the axis covers them

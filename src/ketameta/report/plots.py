@@ -169,6 +169,9 @@ def axis_limits(
     width = max(hi - lo, math.log(2.0) if log else 0.5)
     lo = min(lo, max(min(whisk, default=lo), lo - width))
     hi = max(hi, min(max(whisk, default=hi), hi + width))
+    if hi - lo < width:  # e.g. only the null line (a panel with nothing pooled)
+        pad = (width - (hi - lo)) / 2
+        lo, hi = lo - pad, hi + pad
     if log:
         r_lo, r_hi = math.exp(lo), math.exp(hi)
         ticks: list[float] = []
