@@ -206,6 +206,8 @@ def test_participants_count_crossover_patients_once():
     # parallel: 40 + 42; single arm: 12
     np.testing.assert_array_equal(got[:4], [18, 15, 82, 12])
     assert np.isnan(got[4])
+    # a reported effect with only n_treat is an unknown count, not a single arm
+    assert np.isnan(participants([30], [np.nan], single=[False])[0])
 
 
 def test_drop00_leaves_out_double_zero_tables(config, tmp_path):

@@ -578,10 +578,12 @@ def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:
     return frame.sort_values(keys, ascending=ascending, kind="stable").reset_index(drop=True)
 
 
-def participants(n_treat, n_ctrl, design=None) -> np.ndarray:
+def participants(n_treat, n_ctrl, design=None, single=None) -> np.ndarray:
     """Participants of each comparison.
 
-    A parallel comparison counts both arms; a single arm (no ``n_ctrl``) counts its arm.
+    A parallel comparison counts both arms; a single arm counts its arm (``single``: a
+    boolean per row; by default a row without ``n_ctrl`` is taken for a single arm). A
+    comparison whose ``n_ctrl`` is unknown is NaN (unknown), never half counted.
     In a crossover trial every patient receives both treatments, so arms of equal size are
     the same people and are counted once. Crossover arms of different sizes cannot be the
     same people (first-period data, e.g. Rodriguez 2013: 8 vs 7) and count as two arms.
@@ -591,7 +593,8 @@ def participants(n_treat, n_ctrl, design=None) -> np.ndarray:
     nc = np.asarray(n_ctrl, dtype=float)
     crossover = np.asarray(design if design is not None else "", dtype=object) == "crossover"
     both = np.where(crossover & (nt == nc), nt, nt + nc)
-    return np.where(np.isnan(nc), nt, both)
+    single = np.isnan(nc) if single is None else np.asarray(single, dtype=bool)
+    return np.where(single, nt, both)
 
 
 def _participants(frame: pd.DataFrame) -> float | int | None:
@@ -599,7 +602,7 @@ def _participants(frame: pd.DataFrame) -> float | int | None:
     if frame.empty:
         return None
     design = frame["design"] if "design" in frame else None
-    n = participants(frame["n_treat"], frame["n_ctrl"], design)
+    n = participants(frame["n_treat"], frame["n_ctrl"], design, frame["kind"] == "single")
     if np.isnan(n).any():
         return None
     total = float(n.sum())

@@ -870,6 +870,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                 st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
                 st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
                 st.get("design"),
+                single=_data_kind(st) == "single",
             )
             n = 0.0 if np.isnan(n) else float(n)
             name = str(st.get("study"))
