@@ -86,7 +86,7 @@ CONTINUOUS = ("n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ct
 DICHOTOMOUS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
 SINGLE_ARM = ("events_treat", "n_treat")
 
-# Measure -> the arm-level data group it is computed from.
+# Measure -> the arm-level data group it is computed from (GEN: none).
 _ARM_GROUP = {
     "SMD": ("continuous arms", CONTINUOUS),
     "MD": ("continuous arms", CONTINUOUS),
@@ -124,7 +124,8 @@ EFFECT_SCALE = {
     "logHR": "logHR",
     "RD": "RD",
 }
-_NATURAL_RATIOS = ("RR", "OR", "HR")
+#: Reported effect types given on the natural ratio scale (their yi and CI are logged).
+NATURAL_RATIOS = ("RR", "OR", "HR")
 
 _VTYPES = {
     "SMD": ("LS", "LS2", "UB", "RevMan"),
@@ -681,7 +682,7 @@ def _reported(frame, rows, etype, measure):
         "ci_level is in percent and must be strictly between 1 and 100 (e.g. 95)",
     )
 
-    ratio = rows & np.isin(etype, _NATURAL_RATIOS)
+    ratio = rows & np.isin(etype, NATURAL_RATIOS)
     _fail_if(
         frame,
         ratio & ~(y > 0),

@@ -35,7 +35,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from ketameta.effects import EFFECT_TYPES
+from ketameta.effects import (
+    CONTINUOUS,
+    DICHOTOMOUS,
+    EFFECT_TYPES,
+    NATURAL_RATIOS,
+    SINGLE_ARM,
+)
 
 __all__ = [
     "DataError",
@@ -72,13 +78,13 @@ NUMERIC_COLUMNS = (
     "events_treat", "events_ctrl", "yi", "vi", "sei", "ci_low", "ci_high", "ci_level",
 )  # fmt: skip
 
-RATIO_EFFECT_TYPES = ("RR", "OR", "HR")
+RATIO_EFFECT_TYPES = NATURAL_RATIOS
 
 #: The data groups of CONTRACT §1, keyed by the name used in the ``kind`` column.
 KINDS = {
-    "continuous": ("n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl"),
-    "dichotomous": ("events_treat", "n_treat", "events_ctrl", "n_ctrl"),
-    "single": ("events_treat", "n_treat"),
+    "continuous": CONTINUOUS,
+    "dichotomous": DICHOTOMOUS,
+    "single": SINGLE_ARM,
     "reported": ("effect_type", "yi"),
 }
 #: How messages name the data groups.
