@@ -1,7 +1,7 @@
 """Audit of the shipped evidence base: every ``data/raw/*.csv`` file, whoever wrote it.
 
-The rules come from the data contract (``docs/contract.md``, section 1) and the evidence-base rules of the
-project (``data/README.md``): each row is one comparison that names its publication (DOI or
+The rules come from the data contract (``docs/contract.md``, section 1) and the evidence-base
+rules of the project (``data/README.md``): each row is one comparison that names its publication (DOI or
 PMID), where its numbers stand (``source``) and a short verbatim quote holding them
 (``evidence``); it fills exactly one data group; numbers are possible; and no trial enters one
 (condition, outcome, timepoint) analysis twice, except dose arms that share a control arm and
