@@ -71,7 +71,7 @@ ROUTES = {"IV", "IN", "IM", "oral", "SC"}
 #: Controls that are no treatment of their own: inert placebos and the active placebo midazolam.
 PLACEBO_COMPARATORS = {"saline", "midazolam", "placebo_spray", "placebo"}
 #: Active comparators are named (the treatment itself), so subgroups can separate them.
-ACTIVE_COMPARATORS = {"diclofenac"}
+ACTIVE_COMPARATORS = {"diclofenac", "ECT"}
 COMPARATORS = PLACEBO_COMPARATORS | ACTIVE_COMPARATORS
 EFFECT_TYPES = {"SMD", "d", "MD", "RR", "OR", "HR", "logRR", "logOR", "logHR", "RD"}
 RATIO_TYPES = {"RR", "OR", "HR"}
