@@ -264,6 +264,16 @@ uni_input <- list(yi = as.list(as.numeric(bcg$yi)), vi = as.list(as.numeric(bcg$
   ablat = as.list(bcg$ablat), alloc = as.list(as.character(bcg$alloc)),
   source = "escalc('RR', ai=tpos, bi=tneg, ci=cpos, di=cneg, data=dat.bcg); cluster = alloc")
 
+# ---- the exact one-level optimum ---------------------------------------------------------
+# rma.uni's Fisher scoring run to |change| < 1e-14: the exact REML/ML tau^2 of the model
+# that rma.mv(random = ~ 1 | trial) fits to dat.bcg (one effect per trial).
+exact <- list()
+for (method in c("REML", "ML")) {
+  f <- rma(yi, vi, data = bcg, method = method, control = list(threshold = 1e-14, maxiter = 1000))
+  exact[[method]] <- list(call = sprintf("rma(yi, vi, data = bcg, method = '%s', control = list(threshold = 1e-14, maxiter = 1000))", method),
+    tau2 = f$tau2, beta = c(f$beta), se = f$se)
+}
+
 # ---- vcalc -------------------------------------------------------------------------------
 
 vc <- list(
@@ -310,7 +320,8 @@ out <- list(
   metafor_version = as.character(packageVersion("metafor")),
   clubsandwich_version = as.character(packageVersion("clubSandwich")),
   control = CTRL_CALL, confint_tol = CI_TOL,
-  cases = results, rma_uni = list(input = uni_input, fits = uni), vcalc = vc
+  cases = results, rma_uni = list(input = uni_input, fits = uni), vcalc = vc,
+  exact_one_level = exact
 )
 writeLines(to_json(out), "tests/reference/rma_mv.json")
 cat("wrote tests/reference/rma_mv.json:", length(results), "rma.mv cases,",
