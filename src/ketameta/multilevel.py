@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, sparse, stats
+from scipy import optimize, sparse, stats
 from scipy.sparse import csgraph
 
 from ketameta.models import level_to_alpha
@@ -763,10 +763,6 @@ def rma_mv(
         if not np.all(np.isfinite(Vm)) or not np.allclose(Vm, Vm.T, rtol=1e-12, atol=0):
             raise ValueError("V must be a finite symmetric matrix")
         Vm = 0.5 * (Vm + Vm.T)
-    try:
-        np.linalg.cholesky(Vm)
-    except np.linalg.LinAlgError:
-        raise ValueError("V is not positive definite") from None
     if k <= p:
         raise ValueError(
             f"{k} effects cannot estimate {p} coefficients and the variance components"
@@ -793,6 +789,8 @@ def rma_mv(
 
     blocks = _blocks(cl_codes, Vm)
     lik = _Likelihood(y, Vm, X, codes, blocks, method == "REML")
+    if lik.parts(np.zeros(len(codes))) is None:
+        raise ValueError("V is not positive definite")
     theta0 = _initial(y, X, Vm, len(codes))
     fixed = np.zeros(len(codes), dtype=bool)
     if sigma2 is not None:
@@ -825,11 +823,8 @@ def rma_mv(
     crit = _crit(alpha, df)
     ci_low, ci_high = beta - crit * se, beta + crit * se
 
-    # residual heterogeneity under V alone
-    Vinv = linalg.cho_solve(linalg.cho_factor(Vm, lower=True), np.eye(k))
-    b_fe = np.linalg.solve(X.T @ Vinv @ X, X.T @ Vinv @ y)
-    r = y - X @ b_fe
-    QE = float(r @ Vinv @ r)
+    # residual heterogeneity under V alone: the residual sum of squares at sigma2 = 0
+    QE = float(np.sum(lik.Yb * lik.parts(np.zeros(len(codes)))["Py"]))
     QE_df = k - p
     QE_p = float(stats.chi2.sf(QE, QE_df)) if QE_df > 0 else math.nan
 

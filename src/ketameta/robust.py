@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
+from scipy.sparse import csgraph
 
 from ketameta.models import level_to_alpha
 
@@ -279,8 +280,7 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
                 )
         vcov, df, GH = _cr2(mod, groups, resid)
     else:
-        Minv = np.linalg.inv(mod.M)
-        bread = mod.vcov @ mod.X.T @ Minv
+        bread = mod.vcov @ mod.X.T @ _block_inverse(mod.M)
         comps = np.stack([bread[:, g] @ resid[g] for g in groups], axis=1)
         vcov = comps @ comps.T
         dfs = n - p
@@ -334,6 +334,16 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
         level=mod.level,
         warnings=tuple(warnings),
     )
+
+
+def _block_inverse(M):
+    """Inverse of a (k, k) matrix by its independent diagonal blocks."""
+    n, labels = csgraph.connected_components(sparse.csr_matrix(M != 0.0), directed=False)
+    out = np.zeros_like(M)
+    for b in range(n):
+        rows = np.flatnonzero(labels == b)
+        out[np.ix_(rows, rows)] = np.linalg.inv(M[np.ix_(rows, rows)])
+    return out
 
 
 def _matrix_power(x, power):
