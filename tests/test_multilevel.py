@@ -117,6 +117,7 @@ def test_given_sigma2_everything_equals_metafor(name, key):
     _close(res.QM_p, ref["QM_p"], RTOL)
     assert res.QM_df == tuple(int(d) for d in ref["QM_df"] if d is not None)
     _close(res.loglik, ref["loglik"], RTOL)
+    _close([res.deviance, res.aic, res.bic], [ref["deviance"], ref["aic"], ref["bic"]], RTOL)
     assert list(res.s_nlevels) == ref["s_nlevels"]
     if ref["df"] is None:
         assert math.isinf(res.df)

@@ -452,8 +452,10 @@ class RMAMVResult:
     btt : tuple of int
         Coefficients tested by QM.
     loglik, deviance, aic, bic : float
-        Log-likelihood of the fitted model (REML or ML as fitted) and criteria
-        (metafor's ``fitstats``).
+        Log-likelihood of the fitted model (REML or ML as fitted), deviance (for ML
+        relative to the saturated model, as metafor), AIC and BIC with ``p`` plus the
+        number of σ² as parameters and ``k - p`` (REML) or ``k`` observations (metafor's
+        ``fitstats``).
     M : ndarray, shape (k, k)
         Marginal covariance ``V + Σ σ² Z Zᵀ``.
     converged : bool
@@ -841,10 +843,16 @@ def rma_mv(
         QM_p = float(stats.chi2.sf(QM, m))
 
     n_par = p + len(codes)
-    dev = -2.0 * ll_max
     n_obs = k - p if method == "REML" else k
-    aic = dev + 2 * n_par
-    bic = dev + n_par * math.log(n_obs)
+    aic = -2.0 * ll_max + 2 * n_par
+    bic = -2.0 * ll_max + n_par * math.log(n_obs)
+    dev = -2.0 * ll_max
+    if method == "ML":
+        # metafor: relative to the saturated model, whose log-likelihood is that of V alone
+        logdet_v = 2.0 * float(
+            np.sum(np.log(np.diagonal(np.linalg.cholesky(lik.Vb), axis1=1, axis2=2)))
+        )
+        dev += -k * math.log(2 * math.pi) - logdet_v
 
     ci_lo = np.full(len(codes), math.nan)
     ci_hi = np.full(len(codes), math.nan)

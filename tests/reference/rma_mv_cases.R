@@ -133,7 +133,7 @@ fit_record <- function(cs, random, method, test) {
     sigma2 = as.list(fit$sigma2), s_nlevels = as.list(fit$s.nlevels),
     QE = fit$QE, QE_df = fit$k - fit$p, QE_p = fit$QEp,
     QM = fit$QM, QM_df = as.list(na_if_null(fit$QMdf)), QM_p = fit$QMp,
-    loglik = as.numeric(ll), deviance = as.numeric(deviance(fit)),
+    loglik = as.numeric(ll), deviance = as.numeric(deviance(fit)), aic = AIC(fit), bic = BIC(fit),
     predict = list(pred = as.list(p$pred), se = as.list(p$se), ci_low = as.list(p$ci.lb),
       ci_high = as.list(p$ci.ub), pi_low = as.list(p$pi.lb), pi_high = as.list(p$pi.ub)),
     sigma2_ci = sig_ci,
