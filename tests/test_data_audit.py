@@ -1,6 +1,6 @@
 """Audit of the shipped evidence base: every ``data/raw/*.csv`` file, whoever wrote it.
 
-The rules come from the data contract (CONTRACT §1) and the evidence-base rules of the
+The rules come from the data contract (docs/contract.md, section 1) and the evidence-base rules of the
 project (``data/README.md``): each row is one comparison that names its publication (DOI or
 PMID), where its numbers stand (``source``) and a short verbatim quote holding them
 (``evidence``); it fills exactly one data group; numbers are possible; and no trial enters one
@@ -107,7 +107,7 @@ def _filled(row, columns) -> bool:
 
 
 def _groups(row) -> list[str]:
-    """Data groups of CONTRACT §1 that the row fills completely."""
+    """Data groups of section 1 of docs/contract.md that the row fills completely."""
     done = []
     if _filled(row, CONTINUOUS):
         done.append("continuous")

@@ -1,0 +1,21 @@
+"""Rule publish: copy the staged outputs that changed to data/processed/ and reports/."""
+
+import logging
+import sys
+
+from ketameta.io import DataError, publish
+
+
+def main(staged: list[str], stage: str, log: str) -> None:
+    logging.basicConfig(filename=log, level=logging.INFO, force=True)
+    try:
+        changed = publish(staged, stage)
+    except DataError as error:
+        logging.error("%s", error)
+        print(error, file=sys.stderr)
+        sys.exit(1)
+    logging.info("published %d changed files: %s", len(changed), ", ".join(changed))
+
+
+if __name__ == "__main__":
+    main(list(snakemake.input.staged), snakemake.params.stage, snakemake.log[0])
