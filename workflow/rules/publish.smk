@@ -21,7 +21,6 @@ rule publish:
     conda:
         "../../environment.yml"
     params:
-        stage=STAGE,
         version=VERSION,
     script:
         "../scripts/publish.py"

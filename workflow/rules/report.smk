@@ -19,7 +19,6 @@ rule render_condition:
         "../../environment.yml"
     params:
         config=lambda w: page_config([w.condition], config),
-        stage=STAGE,
         version=VERSION,
     script:
         "../scripts/render_condition.py"
@@ -45,7 +44,6 @@ rule render_index:
         "../../environment.yml"
     params:
         config=page_config(CONDITIONS, config),
-        stage=STAGE,
         version=VERSION,
     script:
         "../scripts/render_index.py"

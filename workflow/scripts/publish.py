@@ -1,15 +1,16 @@
 """Rule publish: copy the staged outputs that changed to data/processed/ and reports/."""
 
 import logging
+import os
 import sys
 
 from ketameta.io import DataError, publish
 
 
-def main(staged: list[str], stage: str, log: str) -> None:
+def main(staged: list[str], marker: str, log: str) -> None:
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     try:
-        changed = publish(staged, stage)
+        changed = publish(staged, os.path.dirname(marker))  # {stage}/published
     except DataError as error:
         logging.error("%s", error)
         print(error, file=sys.stderr)
@@ -18,4 +19,4 @@ def main(staged: list[str], stage: str, log: str) -> None:
 
 
 if __name__ == "__main__":
-    main(list(snakemake.input.staged), snakemake.params.stage, snakemake.log[0])
+    main(list(snakemake.input.staged), snakemake.output.marker, snakemake.log[0])

@@ -7,11 +7,12 @@ from ketameta.report import render_condition
 
 
 def main(condition: str, config: dict, summaries: list[str], effects: list[str], html: str,
-         log: str, stage: str) -> None:
+         log: str) -> None:
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering %s from %d analyses", condition, len(summaries))
     # The page names the files it shows by their project paths (data/processed/...), which
     # they have below the staging folder too.
+    stage = os.path.dirname(os.path.dirname(html))  # {stage}/reports/{page}.html
     html = os.path.abspath(html)
     summaries = [os.path.relpath(p, stage) for p in summaries]
     effects = [os.path.relpath(p, stage) for p in effects]
@@ -23,4 +24,4 @@ def main(condition: str, config: dict, summaries: list[str], effects: list[str],
 if __name__ == "__main__":
     main(snakemake.wildcards.condition, dict(snakemake.params.config),
          list(snakemake.input.summaries), list(snakemake.input.effects),
-         snakemake.output.html, snakemake.log[0], snakemake.params.stage)
+         snakemake.output.html, snakemake.log[0])

@@ -6,12 +6,12 @@ import os
 from ketameta.report import render_index
 
 
-def main(config: dict, summaries: list[str], effects: list[str], html: str, log: str,
-         stage: str) -> None:
+def main(config: dict, summaries: list[str], effects: list[str], html: str, log: str) -> None:
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering the overview of %d analyses", len(summaries))
     # The page names the files it shows by their project paths (data/processed/...), which
     # they have below the staging folder too.
+    stage = os.path.dirname(os.path.dirname(html))  # {stage}/reports/{page}.html
     html = os.path.abspath(html)
     summaries = [os.path.relpath(p, stage) for p in summaries]
     effects = [os.path.relpath(p, stage) for p in effects]
@@ -22,5 +22,4 @@ def main(config: dict, summaries: list[str], effects: list[str], html: str, log:
 
 if __name__ == "__main__":
     main(dict(snakemake.params.config), list(snakemake.input.summaries),
-         list(snakemake.input.effects), snakemake.output.html, snakemake.log[0],
-         snakemake.params.stage)
+         list(snakemake.input.effects), snakemake.output.html, snakemake.log[0])
