@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import Markup
 
 from ketameta.analysis import check_inputs, prepare, run_condition
 from ketameta.io import (
@@ -34,6 +35,7 @@ from ketameta.io import (
 from ketameta.profiles import effective_config, effective_configs
 from ketameta.report import page_config, render_condition, render_index
 from ketameta.report.formatting import plain
+from ketameta.report.render import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -381,6 +383,11 @@ def test_invisible_characters_in_a_cell_are_refused(tmp_path, char):
 def test_the_report_strips_invisible_characters():
     assert plain("Ab\u202edc\u2069 2019\u200b") == "Abdc 2019"
     assert plain(None) is None
+    # every value a page prints passes through it, escaped or marked safe
+    page = environment().from_string("{{ label }}|{{ svg }}")
+    assert page.render(label="<b>\u202eA</b>", svg=Markup("<svg>\u200bB</svg>")) == (
+        "&lt;b&gt;A&lt;/b&gt;|<svg>B</svg>"
+    )
 
 
 # ------------------------------------------------------------------ the configuration
@@ -570,3 +577,17 @@ def test_a_failed_publication_changes_nothing(staged_project, monkeypatch, code,
         "was published and the outputs of the last good run are unchanged"
     )
     assert tree(Path("data"), Path("reports")) == before
+
+
+def test_figures_drop_invisible_characters():
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from ketameta.report.plots import _rc, _svg_fragment
+
+    with matplotlib.rc_context(_rc("fig-test")):  # text kept as text, as in every figure
+        fig = Figure(figsize=(2, 1))
+        fig.text(0.1, 0.5, "Popova\u202e 2019\u200b")
+        svg = _svg_fragment(fig, "fig-test", "Forest\u2066 plot")
+    assert "Popova 2019" in svg and "Forest plot" in svg
+    assert not any(char in svg for char in "\u202e\u200b\u2066")
