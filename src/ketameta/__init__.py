@@ -4,7 +4,14 @@ The public API is the two façades of metafor, ``escalc`` and ``rma``, plus the
 small-study-effect and sensitivity analyses built on the same batch engine.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One version source: pyproject.toml, as installed package metadata.
+    __version__ = version("ketameta")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+del PackageNotFoundError, version
 
 from .bias import (  # noqa: E402
     RanktestResult,

@@ -55,7 +55,7 @@ MEASURES: dict[str, dict] = {
     "GEN": {"short": "Effect", "name": "Effect as reported", "log": False},
 }
 
-#: Reported effect types (CONTRACT §1) and the measure whose scale they are pooled on.
+#: Reported effect types (docs/contract.md, section 1) and the measure whose scale they are pooled on.
 _EFFECT_TYPE_FAMILY = {"SMD": "SMD", "d": "SMD", "MD": "MD", "RR": "RR", "logRR": "RR",
                        "OR": "OR", "logOR": "OR", "HR": "HR", "logHR": "HR", "RD": "RD"}
 
@@ -127,6 +127,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=fmt.plain,
     )
     env.filters.update(
         num=fmt.num,
