@@ -27,9 +27,10 @@ conf=/etc/slurm/slurm.conf
 marker="# Written by tests/slurm/cluster.sh: a one-node cluster for the tests, nothing else."
 node="$(hostname -s)"
 ctld_port="${KETAMETA_SLURM_PORT:-6817}"
-# Long enough that squeue still lists a finished job when the executor next asks
-# (the executor falls back to sacct below three times its first status-check delay).
-min_job_age=600
+# Long enough that squeue still lists a finished job when the executor next asks, and
+# when the test looks after the run (the executor falls back to sacct below three times
+# its first status-check delay).
+min_job_age=3600
 
 say() { echo "tests/slurm/cluster.sh: $*" >&2; }
 
