@@ -96,3 +96,43 @@ per_analysis() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 196 }
 printf 'marginal cost per analysis, whole run:   %7.3f s\n' "$(per_analysis "$small" "$large")"
 printf 'marginal cost per analysis, meta stage:  %7.3f s (meta jobs %s s vs %s s)\n' \
   "$(per_analysis "$meta_small" "$meta_large")" "$meta_large" "$meta_small"
+
+# 4: the scheduler's overhead. The shipped data through the SLURM profile on a one-node
+# SLURM started on this machine by tests/slurm/cluster.sh (root and Debian's slurmctld,
+# slurmd, slurm-client and munge; the [slurm] extra), to set beside the clean local run.
+# Runs when BENCH_SLURM=1; a cluster this script started is torn down afterwards.
+slurm_overhead() {
+  if [ "${BENCH_SLURM:-0}" != 1 ]; then
+    printf 'SLURM run, shipped data:                 not run (BENCH_SLURM=1 runs it)\n'
+    return
+  fi
+  local cluster="$root/tests/slurm/cluster.sh" started=0 dir="$work/slurm" start end
+  if ! "$cluster" status; then
+    if ! "$cluster" up; then
+      printf 'SLURM run, shipped data:                 not run (no SLURM here, see above)\n'
+      return
+    fi
+    started=1
+  fi
+  mkdir -p "$dir"
+  cp -r "${BENCH_DATA:-$root}/config" "${BENCH_DATA:-$root}/data" "$dir/"
+  rm -rf "$dir/data/processed" "$dir/data/interim"
+  local args
+  mapfile -t args < <("$python" "$root/tests/slurm/arguments.py")
+  start=$(date +%s.%N)
+  if ! (cd "$dir" && "$snakemake" -s "$root/Snakefile" --profile "$root/profiles/slurm" \
+    "${args[@]}" all >"$dir/snakemake.out" 2>&1); then
+    echo "benchmarks/pipeline.sh: snakemake on SLURM failed in $dir:" >&2
+    tail -n 20 "$dir/snakemake.out" >&2
+    if [ "$started" = 1 ]; then "$cluster" down; fi
+    exit 1
+  fi
+  end=$(date +%s.%N)
+  if [ "$started" = 1 ]; then "$cluster" down; fi
+  local seconds jobs
+  seconds=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+  jobs=$(grep -c "has been submitted with SLURM jobid" "$dir/snakemake.out" || true)
+  printf 'SLURM run, shipped data (%2s jobs):       %7.1f s (scheduler overhead %.1f s)\n' \
+    "$jobs" "$seconds" "$(awk -v a="$clean" -v b="$seconds" 'BEGIN { print b - a }')"
+}
+slurm_overhead
