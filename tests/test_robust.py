@@ -118,10 +118,13 @@ def test_rma_robust_equals_metafor_and_clubsandwich(key):
         # today's intercept-only RMAResult (estimate, se, tau2, yi, vi)
         fit = ketameta.rma(inp["yi"], inp["vi"], method=method, test=test)
     else:
-        # the names a meta-regression result exposes: X, yi, vi, tau2, beta, vcov, level
+        # the names a meta-regression result exposes: X, names, intercept, yi, vi, tau2,
+        # beta, vcov, level
         X = np.column_stack([np.ones(len(inp["yi"])), inp["ablat"]])
         fit = SimpleNamespace(
             X=X,
+            names=("intrcpt", "ablat"),
+            intercept=True,
             yi=np.array(inp["yi"]),
             vi=np.array(inp["vi"]),
             tau2=ref["tau2"],
@@ -134,6 +137,8 @@ def test_rma_robust_equals_metafor_and_clubsandwich(key):
     _check(robust(fit, inp["alloc"], adjust=True), rob["CR1"])
     _check(robust(fit, inp["alloc"], adjust=False), rob["CR0"])
     _check(robust(fit, inp["alloc"], type="CR2"), rob["CR2"])
+    if design != "intercept":
+        assert robust(fit, inp["alloc"]).coef_names == ("intrcpt", "ablat")
 
 
 def _three_level():

@@ -183,13 +183,17 @@ def _model_of(fit) -> _Model:
     vcov = getattr(fit, "vcov", None)
     vcov = np.atleast_2d(np.asarray(float(fit.se) ** 2 if vcov is None else vcov, float))
     w = 1.0 / (v + tau2)
-    names = getattr(fit, "coef_names", None)
+    names = getattr(fit, "coef_names", None) or getattr(fit, "names", None)
     if names is None:
         names = ("intrcpt",) + tuple(f"mod{j}" for j in range(1, X.shape[1]))
     btt = getattr(fit, "btt", None)
     if btt is None:
-        has_int = X.shape[1] > 1 and np.all(X[:, 0] == 1.0)
-        btt = tuple(range(1, X.shape[1])) if has_int else tuple(range(X.shape[1]))
+        has_int = getattr(fit, "intercept", None)
+        if has_int is None:
+            has_int = bool(np.all(X[:, 0] == 1.0))
+        btt = (
+            tuple(range(1, X.shape[1])) if has_int and X.shape[1] > 1 else tuple(range(X.shape[1]))
+        )
     return _Model(
         y=y,
         X=X,
