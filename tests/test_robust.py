@@ -115,13 +115,26 @@ def test_rma_robust_equals_metafor_and_clubsandwich(key):
     ref = REF["rma_uni"]["fits"][key]
     method, test, design = key.split("|")
     if design == "intercept":
-        # today's intercept-only RMAResult (estimate, se, tau2, yi, vi)
-        fit = ketameta.rma(inp["yi"], inp["vi"], method=method, test=test)
+        # the fields of an intercept-only RMAResult (estimate, se, tau2, yi, vi, level), with
+        # metafor's tau2, so that the check does not depend on where an iterative tau2
+        # estimator stops
+        fit = SimpleNamespace(
+            yi=np.array(inp["yi"]),
+            vi=np.array(inp["vi"]),
+            tau2=ref["tau2"],
+            estimate=ref["beta"][0],
+            se=math.sqrt(ref["vcov"][0][0]),
+            test=test,
+            level=95,
+        )
     else:
-        # the names a meta-regression result exposes: X, yi, vi, tau2, beta, vcov, level
+        # the names a meta-regression result exposes: X, names, intercept, yi, vi, tau2,
+        # beta, vcov, level
         X = np.column_stack([np.ones(len(inp["yi"])), inp["ablat"]])
         fit = SimpleNamespace(
             X=X,
+            names=("intrcpt", "ablat"),
+            intercept=True,
             yi=np.array(inp["yi"]),
             vi=np.array(inp["vi"]),
             tau2=ref["tau2"],
@@ -134,6 +147,19 @@ def test_rma_robust_equals_metafor_and_clubsandwich(key):
     _check(robust(fit, inp["alloc"], adjust=True), rob["CR1"])
     _check(robust(fit, inp["alloc"], adjust=False), rob["CR0"])
     _check(robust(fit, inp["alloc"], type="CR2"), rob["CR2"])
+    if design != "intercept":
+        assert robust(fit, inp["alloc"]).coef_names == ("intrcpt", "ablat")
+
+
+@pytest.mark.parametrize("method", ["DL", "EE"])
+@pytest.mark.parametrize("test", ["z", "knha"])
+def test_rma_result_is_accepted(method, test):
+    # closed-form tau2: ketameta.rma gives metafor's fit, so robust() on it gives metafor's
+    inp = REF["rma_uni"]["input"]
+    ref = REF["rma_uni"]["fits"][f"{method}|{test}|intercept"]["robust"]["alloc"]
+    fit = ketameta.rma(inp["yi"], inp["vi"], method=method, test=test)
+    for typ in TYPES:
+        _check(robust(fit, inp["alloc"], type=typ, adjust=typ != "CR0"), ref[typ])
 
 
 def _three_level():

@@ -183,13 +183,17 @@ def _model_of(fit) -> _Model:
     vcov = getattr(fit, "vcov", None)
     vcov = np.atleast_2d(np.asarray(float(fit.se) ** 2 if vcov is None else vcov, float))
     w = 1.0 / (v + tau2)
-    names = getattr(fit, "coef_names", None)
+    names = getattr(fit, "coef_names", None) or getattr(fit, "names", None)
     if names is None:
         names = ("intrcpt",) + tuple(f"mod{j}" for j in range(1, X.shape[1]))
     btt = getattr(fit, "btt", None)
     if btt is None:
-        has_int = X.shape[1] > 1 and np.all(X[:, 0] == 1.0)
-        btt = tuple(range(1, X.shape[1])) if has_int else tuple(range(X.shape[1]))
+        has_int = getattr(fit, "intercept", None)
+        if has_int is None:
+            has_int = bool(np.all(X[:, 0] == 1.0))
+        btt = (
+            tuple(range(1, X.shape[1])) if has_int and X.shape[1] > 1 else tuple(range(X.shape[1]))
+        )
     return _Model(
         y=y,
         X=X,
@@ -356,34 +360,47 @@ def _matrix_power(x, power):
 
 
 def _cr2(mod: _Model, groups, resid):
-    """CR2 covariance, Satterthwaite df and the pieces of the df computation."""
+    """CR2 covariance, Satterthwaite df and the pieces of the df computation.
+
+    The clusters are batched: each block is padded to the largest with identity in the
+    target and zeros in X and the residuals, which leaves every block's result unchanged.
+    """
     ws = mod.w_scale
-    X = mod.X
-    p = X.shape[1]
-    theta = [mod.M[np.ix_(g, g)] * ws for g in groups]  # target = inverse of scaled weights
-    W = [np.linalg.inv(t) for t in theta]  # scaled working weights
-    XW = [X[g].T @ w for g, w in zip(groups, W, strict=True)]
-    M_U = np.linalg.inv(sum(xw @ X[g] for g, xw in zip(groups, XW, strict=True)))
-    A = []
-    for g, t, w in zip(groups, theta, W, strict=True):
-        T = np.linalg.cholesky(t).T  # upper: t = T'T (R's chol)
-        ih = np.eye(len(g)) - X[g] @ M_U @ X[g].T @ w
-        G = T @ ih @ t @ T.T
-        G = 0.5 * (G + G.T)
-        A.append(T.T @ _matrix_power(G, -0.5) @ T)
-    E = [xw @ a for xw, a in zip(XW, A, strict=True)]  # p x n_j
-    comps = np.stack([e @ resid[g] for e, g in zip(E, groups, strict=True)], axis=1)
+    nb, nmax, p = len(groups), max(len(g) for g in groups), mod.X.shape[1]
+    Xb = np.zeros((nb, nmax, p))
+    Rb = np.zeros((nb, nmax))
+    theta = np.broadcast_to(np.eye(nmax), (nb, nmax, nmax)).copy()
+    for j, g in enumerate(groups):
+        n = len(g)
+        Xb[j, :n] = mod.X[g]
+        Rb[j, :n] = resid[g]
+        theta[j, :n, :n] = mod.M[np.ix_(g, g)] * ws  # target: inverse of the scaled weights
+    W = np.linalg.inv(theta)  # scaled working weights
+    XW = np.swapaxes(Xb, 1, 2) @ W
+    M_U = np.linalg.inv(np.sum(XW @ Xb, axis=0))
+    L = np.linalg.cholesky(theta)  # theta = L L' = T'T with T = L' (R's chol)
+    T = np.swapaxes(L, 1, 2)
+    IH = np.eye(nmax) - Xb @ M_U @ XW
+    G = T @ IH @ theta @ L
+    G = 0.5 * (G + np.swapaxes(G, 1, 2))
+    vals, vecs = np.linalg.eigh(G)
+    keep = vals > EIGEN_TOL  # clubSandwich's matrix_power(G, -1/2)
+    vp = np.zeros_like(vals)
+    vp[keep] = vals[keep] ** -0.5
+    A = L @ (vecs * vp[:, None, :]) @ np.swapaxes(vecs, 1, 2) @ T
+    E = XW @ A  # (nb, p, nmax)
+    comps = np.einsum("bpn,bn->pb", E, Rb)
     bread = mod.bread
     vcov = bread @ (comps @ comps.T) * ws**2 @ bread
     # Satterthwaite degrees of freedom (clubSandwich's get_GH / get_P_array)
-    ME = [bread @ e for e in E]
-    Gs = [me @ np.linalg.cholesky(t) for me, t in zip(ME, theta, strict=True)]
+    ME = np.einsum("pq,bqn->bpn", bread, E)
+    Gs = ME @ L  # (nb, p, nmax)
     MU_ct = np.linalg.cholesky(ws * bread)
-    H = np.stack([me @ X[g] @ MU_ct for me, g in zip(ME, groups, strict=True)], axis=2)
+    H = np.transpose(ME @ Xb @ MU_ct, (1, 2, 0))  # (p, p, nb)
     df = np.empty(p)
     for i in range(p):
         P = -H[i].T @ H[i]
-        P[np.diag_indices_from(P)] += [float(np.sum(gm[i] ** 2)) for gm in Gs]
+        P[np.diag_indices_from(P)] += np.sum(Gs[:, i, :] ** 2, axis=1)
         df[i] = np.trace(P) ** 2 / float(np.sum(P * P))
     return vcov, df, (Gs, H)
 
@@ -395,14 +412,14 @@ def _htz(mod: _Model, vcov, btt, GH):
     q = len(btt)
     C = np.zeros((q, p))
     C[np.arange(q), btt] = 1.0
-    Gq = [C @ g for g in Gs]
+    Gq = np.einsum("qp,bpn->bqn", C, Gs)
     Hq = np.einsum("qp,puj->quj", C, H)
     J = H.shape[2]
     P = np.empty((q, q, J, J))
     for s in range(q):
         for t in range(s, q):
             tmp = -Hq[s].T @ Hq[t]
-            tmp[np.diag_indices(J)] += [float(g[s] @ g[t]) for g in Gq]
+            tmp[np.diag_indices(J)] += np.einsum("bn,bn->b", Gq[:, s], Gq[:, t])
             P[s, t] = tmp
             P[t, s] = tmp.T
     omega = np.einsum("stjj->st", P)
