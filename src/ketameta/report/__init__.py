@@ -20,13 +20,15 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
     """The configuration sections the pages of ``conditions`` depend on, and nothing else.
 
     The workflow passes this through ``params:``, so that editing a label, an outcome's
-    direction or a method reruns exactly the pages that show it. Contains ``profile``, the
-    ``conditions`` given, the ``outcomes`` their analyses use and those ``analyses``.
+    direction or a method reruns exactly the pages that show it. Contains ``few_trials``,
+    ``profile``, the ``conditions`` given, the ``outcomes`` their analyses use and those
+    ``analyses``.
     """
     analyses = {a: dict(entry) for a, entry in config["analyses"].items()
                 if entry["condition"] in conditions}
     outcomes = sorted({entry["outcome"] for entry in analyses.values()})
     return {
+        "few_trials": dict(config.get("few_trials") or {}),
         "profile": config.get("profile", "cochrane"),
         "conditions": {c: dict(config["conditions"][c]) for c in conditions},
         "outcomes": {o: dict(config["outcomes"][o]) for o in outcomes},

@@ -32,6 +32,7 @@ import numpy as np
 from markupsafe import Markup
 
 from ketameta.analysis import participants
+from ketameta.models import _WARNING_TEXT
 
 from . import formatting as fmt
 from . import methods as methods_mod
@@ -77,7 +78,12 @@ _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
 
 
 def _cell(value: object, kind: str = "text") -> str:
-    """Format one table cell by its column kind (the filter behind the table macro)."""
+    """Format one table cell by its column kind (the filter behind the table macro).
+
+    Interval kinds (``effci``, ``effci_opt``, ``ci``) take ``(estimate, low, high)`` or
+    ``(low, high)``, with an optional last ``True`` for a back-transformed ratio (RR, OR,
+    HR), which :func:`ketameta.report.formatting.effect` prints to significant digits.
+    """
     if kind in ("text", "range"):
         return fmt.MISSING if value is None or value == "" else str(value)
     if kind == "int":
@@ -87,16 +93,17 @@ def _cell(value: object, kind: str = "text") -> str:
     if kind == "eff":
         return fmt.effect(value)
     if kind == "effci":
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "effci_opt":
         if value is None:
-            return "not pooled (k < 2)"
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+            return "not pooled (1 trial)"
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "ci":
-        low, high = value
-        return fmt.interval(low, high) if fmt.is_number(low) else fmt.MISSING
+        low, high, *ratio = value
+        return (fmt.interval(low, high, ratio=bool(ratio and ratio[0])) if fmt.is_number(low)
+                else fmt.MISSING)
     if kind == "p":
         return fmt.pvalue(value)
     if kind == "pct0":
@@ -410,9 +417,20 @@ def _statistic_text(summary: Mapping) -> str:
     return f"Test for overall effect: t = {fmt.num(stat)}{df_text}, p = {fmt.pvalue(p)}"
 
 
+def _tau2_ci_text(summary: Mapping) -> str:
+    """The τ² CI as ``[low, high]``; a bound at the search limit is said in words."""
+    warnings = [str(w) for w in summary.get("warnings") or []]
+    low, high = summary.get("tau2_ci_low"), summary.get("tau2_ci_high")
+    if _WARNING_TEXT["ci_both_max"] in warnings:
+        return f"[both bounds above the search limit {fmt.num(high, 0)}]"
+    if _WARNING_TEXT["ci_ub_max"] in warnings:
+        return f"[{fmt.tau2(low)}, above the search limit {fmt.num(high, 0)}]"
+    return f"[{fmt.tau2(low)}, {fmt.tau2(high)}]"
+
+
 def _heterogeneity_text(summary: Mapping) -> str:
     s = summary
-    tau2_ci = f"[{fmt.tau2(s.get('tau2_ci_low'))}, {fmt.tau2(s.get('tau2_ci_high'))}]"
+    tau2_ci = _tau2_ci_text(s)
     i2_ci = (f"[{fmt.percent(s.get('I2_ci_low'))}, {fmt.percent(s.get('I2_ci_high'))}]"
              if fmt.is_number(s.get("I2_ci_low")) else "")
     tau2_part = f"τ² = {fmt.tau2(s.get('tau2'))}"
@@ -421,6 +439,18 @@ def _heterogeneity_text(summary: Mapping) -> str:
     return (f"Heterogeneity: {tau2_part}; I² = {fmt.percent(s.get('I2'))} {i2_ci}".rstrip()
             + f"; Q = {fmt.num(s.get('Q'))}, df = {fmt.integer(s.get('Q_df'))}, "
             f"p = {fmt.pvalue(s.get('Q_p'))}")
+
+
+def _shown(summary: Mapping) -> dict:
+    """The summary as pages show it: no prediction interval below k = 3.
+
+    With two trials the interval uses t on one degree of freedom (12.7 at 95%), which says
+    nothing a reader can use (Higgins, Thompson & Spiegelhalter 2009).
+    """
+    shown = dict(summary)
+    if int(shown.get("k") or 0) < 3:
+        shown["pi_low"] = shown["pi_high"] = None
+    return shown
 
 
 def model_label(summary: Mapping) -> str:
@@ -454,8 +484,9 @@ def _data_uri(data: bytes) -> str:
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     """Everything the condition template shows about one analysis (see condition.html)."""
-    summary = loaded["summary"]
+    summary = _shown(loaded["summary"])
     studies = loaded["studies"]
+    min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
     aid = summary["analysis"]
     entry = config["analyses"][aid]
     outcome_cfg = config["outcomes"][entry["outcome"]]
@@ -521,10 +552,11 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         return tuple(out)
 
     def effect_text(est, low, high):
-        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log))
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
 
     influential = {str(i.get("study")): bool(i.get("influential"))
-                   for i in summary.get("influence") or []}
+                   for i in summary.get("influence") or []} if k >= min_k else {}
     rows = []
     for s in studies:
         rows.append(Row(
@@ -557,11 +589,12 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         if fmt.is_number(summary.get("pi_low")):
             rows.append(Row(kind="pi", label=f"{level_text}% prediction interval",
                             right=("", fmt.interval(display(summary["pi_low"], log),
-                                                    display(summary["pi_high"], log))),
+                                                    display(summary["pi_high"], log),
+                                                    ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
         footer = [_heterogeneity_text(summary), _statistic_text(summary)]
     else:
-        footer = ["Too few trials to pool (k = 1): the study's own effect is shown."]
+        footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
@@ -594,7 +627,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         rec = {c["key"]: s.get(c["key"]) for c in table_columns}
         rec["label"] = _study_label(s)
         rec["effect"] = (display(s.get("yi"), log), display(s.get("ci_low"), log),
-                         display(s.get("ci_high"), log))
+                         display(s.get("ci_high"), log), log)
         rec["weight"] = s.get("weight") if pooled else None
         records.append(rec)
     study_table = {"id": f"studies-{aid}", "columns": table_columns, "records": records,
@@ -619,7 +652,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "measure_short": short, "log": log, "level": level_text,
         "forest": forest, "study_table": study_table,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
-        "warnings": list(summary.get("warnings") or []),
+        "warnings": [w for w in summary.get("warnings") or []
+                     if not methods_mod.is_engine_note(w)],
         "excluded": [
             {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
              "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
@@ -660,7 +694,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=summary["estimate"], axis=axis,
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
-    if k < 3:
+    if k < min_k:
         funnel = None
     k0 = summary.get("trimfill_k0")
     context["small_study"] = {
@@ -669,8 +703,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "begg_tau": summary.get("begg_tau"), "begg_p": summary.get("begg_p"),
         "k0": k0, "side": summary.get("trimfill_side"),
         "adjusted": (d(summary.get("trimfill_estimate")), d(summary.get("trimfill_ci_low")),
-                     d(summary.get("trimfill_ci_high"))),
-        "few": k < 10, "too_few": k < 3,
+                     d(summary.get("trimfill_ci_high")), log),
+        "assessed": k >= min_k, "min_k": min_k,
     }
 
     # sensitivity: leave-one-out and influence, equal- beside random-effects
@@ -686,7 +720,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=item.get("estimate"), low=item.get("ci_low"), high=item.get("ci_high"),
             flagged=flag))
         loo_records.append({"label": name, "effect": (d(item.get("estimate")),
-                                                      d(item.get("ci_low")), d(item.get("ci_high"))),
+                                                      d(item.get("ci_low")), d(item.get("ci_high")),
+                                                      log),
                             "tau2": item.get("tau2"), "I2": item.get("I2"), "influential": flag})
     loo_svg = None
     if loo_rows:
@@ -702,12 +737,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             refline=summary["estimate"], band=(summary["ci_low"], summary["ci_high"]),
             label_header="Analysis"))
     models = [{"label": model_label(summary),
-               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"])),
+               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"]),
+                          log),
                "p": summary.get("p_value")}]
     ee = summary.get("equal_effects")
     if isinstance(ee, Mapping) and fmt.is_number(ee.get("estimate")):
         models.append({"label": "Equal-effects model (inverse variance)",
-                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high"))),
+                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high")),
+                                  log),
                        "p": ee.get("p_value")})
     if fmt.is_number(summary.get("trimfill_estimate")):
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
@@ -828,7 +865,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
         all_studies = [s for item in items for s in item["studies"]]
         for item in items:
-            s = item["summary"]
+            s = _shown(item["summary"])
             aid = s["analysis"]
             entry = config["analyses"][aid]
             info = measure_info(s["measure"], item["studies"])
@@ -841,9 +878,10 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             pooled = k >= 2 and fmt.is_number(s.get("estimate"))
             url = f"{condition}.html#{aid}"
             eff = (fmt.estimate_ci(display(s["estimate"], log), display(s.get("ci_low"), log),
-                                   display(s.get("ci_high"), log)) if pooled
-                   else "too few trials to pool")
-            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log))
+                                   display(s.get("ci_high"), log), ratio=log) if pooled
+                   else "not pooled (1 trial)")
+            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log),
+                               ratio=log)
                   if pooled and fmt.is_number(s.get("pi_low")) else "")
             rows.append(Row(
                 kind="summary" if pooled else "note", label=f"{title} {better}",
@@ -859,9 +897,9 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                 "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
                 "k": k, "n": s.get("n_participants") or None,
                 "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
-                           display(s.get("ci_high"), log)) if pooled else None,
-                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log))
-                if pooled else (None, None),
+                           display(s.get("ci_high"), log), log) if pooled else None,
+                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
+                if pooled else (None, None, log),
                 "I2": s.get("I2") if pooled else None, "pooled": pooled,
             })
         trials: dict[str, float] = {}
