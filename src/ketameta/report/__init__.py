@@ -37,7 +37,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 
 
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                     effects: Sequence[str | Path], out_path: str | Path) -> None:
+                     effects: Sequence[str | Path], out_path: str | Path,
+                     rows: str | Path | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -51,8 +52,11 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
         analyses, in config order (the section order of the page).
     out_path : path
         The HTML file to write, normally ``reports/{condition}.html``.
+    rows : path, optional
+        The condition's validated rows (``data/interim/{condition}.csv``): the page then
+        lists every row no analysis pooled, with the reason.
     """
-    context = condition_context(condition, config, summaries, effects)
+    context = condition_context(condition, config, summaries, effects, rows)
     write_page("condition.html", context, out_path)
 
 

@@ -39,7 +39,8 @@ from . import methods as methods_mod
 from . import plots
 from .plots import Axis, Column, Row
 
-__all__ = ["environment", "condition_context", "index_context", "load_analysis", "write_page"]
+__all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
+           "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
@@ -278,6 +279,39 @@ def intervention_name(studies: Sequence[Mapping]) -> str:
     if {d.lower() for d in drugs} == {"ketamine", "esketamine"}:
         return "(es)ketamine"
     return " or ".join(drugs)
+
+
+def participant_count(studies: Sequence[Mapping]) -> dict:
+    """Participants of the trials of one analysis, as every place on the pages shows them.
+
+    Each row counts as :func:`ketameta.analysis.participants` says (a crossover trial's
+    patients once, a single arm once). Returns ``total`` (the known participants, ``None``
+    when no row gives its arm sizes), ``unknown`` (rows whose N is not reported), ``short``
+    (``"234"``, ``"≥ 234"`` when some N are not reported, or ``"not reported"``) and
+    ``text`` (the headline's words).
+    """
+    counts = []
+    for st in studies:
+        n = participants(
+            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+            st.get("design"),
+            single=_data_kind(st) == "single",
+        )
+        counts.append(float(n))
+    known = [n for n in counts if not math.isnan(n)]
+    unknown = len(counts) - len(known)
+    total = round(sum(known)) if known else None
+    if total is None:
+        short, text = "not reported", "participants not reported"
+    elif unknown:
+        trials = "trial" if unknown == 1 else "trials"
+        short = f"≥ {fmt.integer(total)}"
+        text = (f"at least {fmt.integer(total)} participants (N not reported for {unknown} "
+                f"{trials})")
+    else:
+        short, text = fmt.integer(total), f"{fmt.integer(total)} participants"
+    return {"total": total, "unknown": unknown, "short": short, "text": text}
 
 
 def _study_label(study: Mapping) -> str:
@@ -548,7 +582,12 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                 out += ([dv(s.get("events_ctrl")), dv(s.get("n_ctrl"))]
                         if kind == "dichotomous" else ["", size("n_ctrl")])
         if "reported" in kinds:
-            out.append(str(s.get("effect_type", "") or "") if kind == "reported" else "")
+            if kind != "reported":
+                out.append("")
+            else:
+                unknown = not (fmt.is_number(s.get("n_treat")) and fmt.is_number(s.get("n_ctrl")))
+                out.append(str(s.get("effect_type", "") or "")
+                           + ("; N not reported" if unknown else ""))
         return tuple(out)
 
     def effect_text(est, low, high):
@@ -592,7 +631,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                                     display(summary["pi_high"], log),
                                                     ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
-        footer = [_heterogeneity_text(summary), _statistic_text(summary)]
+        footer = [_heterogeneity_text(summary), _statistic_text(summary),
+                  f"Participants: {participant_count(studies)['text']} (crossover trials "
+                  "counted once)"]
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
@@ -638,7 +679,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
 
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
-        "n_participants": summary.get("n_participants") or None,
+        "participants": participant_count(studies),
         "question": {
             "population": condition_cfg["label"],
             "intervention": _listing([str(s.get("drug", "")) for s in studies]),
@@ -810,9 +851,66 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
                           sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
+def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) -> list[dict]:
+    """Rows of a condition's data that no analysis on the page pooled, with the reason.
+
+    Parameters
+    ----------
+    rows : path-like
+        The condition's validated rows (``data/interim/{condition}.csv``).
+    loaded : sequence of mappings
+        :func:`load_analysis` results of the condition's analyses.
+    config : mapping
+        The configuration the pages are rendered with.
+
+    Returns
+    -------
+    list of dict
+        ``study, timepoint, outcome, where`` (file and line) and ``reason``: the reasons the
+        analyses gave for leaving the row out (configured exclusion, undefined effect), or
+        that its outcome is not declared, or that no analysis selects its condition,
+        outcome and time point. Rows pooled by any analysis are not listed.
+    """
+    from ketameta.io import read_table
+
+    table = read_table(rows)
+    used: set[tuple[str, int]] = set()
+    for item in loaded:
+        for study in item["studies"]:
+            lines = str(study.get("source_lines") or "").split(";")
+            used.update((str(study.get("source_file")), int(x)) for x in lines if x.strip())
+    reasons: dict[tuple[str, int], list[str]] = {}
+    for item in loaded:
+        aid = item["summary"]["analysis"]
+        for e in item["summary"].get("excluded") or []:
+            key = (str(e.get("source")), int(e.get("line")))
+            reasons.setdefault(key, []).append(f"{aid}: {e.get('reason')}")
+    out = []
+    for _, row in table.iterrows():
+        key = (str(row["source_file"]), int(row["source_line"]))
+        if key in used:
+            continue
+        if key in reasons:
+            reason = "; ".join(reasons[key])
+        elif row["outcome"] not in config["outcomes"]:
+            reason = (f"its outcome {row['outcome']!r} is not declared under outcomes in the "
+                      "configuration")
+        else:
+            reason = (f"no analysis selects {row['outcome']} at {row['timepoint']} "
+                      "(analyse_every_row is off and no analyses: entry names it)")
+        out.append({"study": str(row["study"]), "outcome": str(row["outcome"]),
+                    "timepoint": timepoint_label(str(row["timepoint"])),
+                    "where": f"{key[0]}, line {key[1]}", "reason": reason})
+    return out
+
+
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path]) -> dict:
-    """Context of ``condition.html`` for one condition."""
+                      effects: Sequence[str | Path], rows: str | Path | None = None) -> dict:
+    """Context of ``condition.html`` for one condition.
+
+    ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
+    list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
+    """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -828,6 +926,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "condition": condition,
         "condition_label": config["conditions"][condition]["label"],
         "analyses": analyses,
+        "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
     }
@@ -885,7 +984,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                   if pooled and fmt.is_number(s.get("pi_low")) else "")
             rows.append(Row(
                 kind="summary" if pooled else "note", label=f"{title} {better}",
-                cells=(str(k), fmt.integer(s.get("n_participants") or None),
+                cells=(str(k), participant_count(item["studies"])["short"],
                        fmt.percent(s.get("I2")) if pooled else ""),
                 right=(f"{info['short']} {eff}" if pooled else eff, pi),
                 estimate=s.get("estimate") if pooled else None,
@@ -895,7 +994,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             overview_records.append({
                 "condition": label, "analysis": (title, url), "measure": info["short"],
                 "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
-                "k": k, "n": s.get("n_participants") or None,
+                "k": k, "n": participant_count(item["studies"])["short"],
                 "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
                            display(s.get("ci_high"), log), log) if pooled else None,
                 "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
@@ -944,7 +1043,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                         {"key": "measure", "header": "Measure", "kind": "text"},
                         {"key": "better", "header": "Better", "kind": "text"},
                         {"key": "k", "header": "k", "kind": "int"},
-                        {"key": "n", "header": "Participants", "kind": "int"},
+                        {"key": "n", "header": "Participants", "kind": "text"},
                         {"key": "effect", "header": "Pooled effect [CI]", "kind": "effci_opt"},
                         {"key": "pi", "header": "Prediction interval", "kind": "ci"},
                         {"key": "I2", "header": "I²", "kind": "pct0"}],
