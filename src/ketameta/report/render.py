@@ -475,6 +475,20 @@ def _heterogeneity_text(summary: Mapping) -> str:
             f"p = {fmt.pvalue(s.get('Q_p'))}")
 
 
+def _without_crossover_text(summary: Mapping, log: bool, short: str,
+                            level_text: str) -> str | None:
+    """The sensitivity result without crossover trials, as one sentence (or ``None``)."""
+    wc = summary.get("without_crossover")
+    if not isinstance(wc, Mapping) or not fmt.is_number(wc.get("estimate")):
+        return None
+    k = int(wc["k"])
+    effect = fmt.estimate_ci(display(wc["estimate"], log), display(wc.get("ci_low"), log),
+                             display(wc.get("ci_high"), log), ratio=log)
+    who = "the one parallel trial alone" if k == 1 else f"the {k} parallel trials alone"
+    return (f"Without the crossover trials ({who}): {short} {effect} "
+            f"({level_text}% CI), p = {fmt.pvalue(wc.get('p_value'))}.")
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -706,6 +720,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                       + ", ".join(str(x) for x in m.get("lines") or [])}
             for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
+        "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "without_crossover": _without_crossover_text(summary, log, short, level_text),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
             str(summary.get("test")), str(summary.get("test"))),
@@ -787,6 +803,12 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                        "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high")),
                                   log),
                        "p": ee.get("p_value")})
+    wc = summary.get("without_crossover")
+    if isinstance(wc, Mapping) and fmt.is_number(wc.get("estimate")):
+        models.append({"label": f"Without crossover trials (k = {wc['k']})",
+                       "effect": (d(wc["estimate"]), d(wc.get("ci_low")), d(wc.get("ci_high")),
+                                  log),
+                       "p": wc.get("p_value")})
     if fmt.is_number(summary.get("trimfill_estimate")):
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
                        "effect": context["small_study"]["adjusted"], "p": None})
