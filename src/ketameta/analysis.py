@@ -61,6 +61,7 @@ from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
 from ketameta.proportions import arm_proportions
 from ketameta.sensitivity import influence
+from ketameta.timecourse import add_time_courses
 
 __all__ = [
     "MEASURE_KIND",
@@ -328,6 +329,8 @@ def run_condition(
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     prepared = [prepare(trials, cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
+    add_time_courses([(summary, prep.rows) for (summary, _), prep in zip(
+        results, prepared, strict=True)])  # one outcome over time (ketameta.timecourse)
     for (summary, frame), effects_path, summary_path in zip(
         results, effects, summaries, strict=True
     ):

@@ -99,6 +99,18 @@ REFERENCES: dict[str, str] = {
     "Viechtbauer & Cheung 2010": "Viechtbauer W, Cheung MWL (2010). Outlier and influence "
                                  "diagnostics for meta-analysis. Research Synthesis Methods "
                                  "1:112–125.",
+    "Elbourne et al. 2002": "Elbourne DR, Altman DG, Higgins JPT, Curtin F, Worthington HV, "
+                            "Vail A (2002). Meta-analyses involving cross-over trials: "
+                            "methodological issues. International Journal of Epidemiology "
+                            "31:140–149.",
+    "Stijnen et al. 2010": "Stijnen T, Hamza TH, Özdemir P (2010). Random effects "
+                           "meta-analysis of event outcome in the framework of the generalized "
+                           "linear mixed model with applications in sparse data. Statistics in "
+                           "Medicine 29:3046–3067.",
+    "Schwarzer et al. 2019": "Schwarzer G, Chemaitelly H, Abu-Raddad LJ, Rücker G (2019). "
+                             "Seriously misleading results using inverse of Freeman–Tukey "
+                             "double arcsine transformation in meta-analysis of single "
+                             "proportions. Research Synthesis Methods 10:476–483.",
     "Hunter & Schmidt 2004": "Hunter JE, Schmidt FL (2004). Methods of meta-analysis: correcting "
                              "error and bias in research findings, 2nd ed. Sage.",
     "Hedges 1983": "Hedges LV (1983). A random effects model for effect sizes. Psychological "
@@ -366,6 +378,39 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "through infinity" + _cite(["Altman 1998"], cited) + ". A pooled SMD is re-expressed "
         "in points of the most used scale by multiplying it by the median pooled within-trial "
         "SD of the trials that used that scale (Higgins et al. 2023, section 15.5.3.1).")
+
+    paragraphs.append(
+        "What is pooled together: under each result the page names whatever its trials "
+        "differ in — crossover and parallel designs, change from baseline and final scores "
+        "(from a score column where the data give one, else from the trial notes), active "
+        "(e.g. midazolam) and inert controls, drugs, routes, the day of \"end of "
+        "treatment\" and, for SMDs, the scales. Where crossover trials are pooled with "
+        "parallel ones, the analysis is repeated without them: a crossover trial's variance "
+        "depends on a within-patient correlation that publications rarely report"
+        + _cite(["Elbourne et al. 2002"], cited) + ".")
+    if any(s.get("proportions") for s in summaries):
+        paragraphs.append(
+            "Response and remission rates: for dichotomous outcomes, the proportion of "
+            "patients with the event is pooled separately in the treatment arms and in the "
+            "control arms, as logits (1/2 added to both cells of an arm with 0 or all "
+            "events) in a random-effects model with the analysis's estimator and test, and "
+            "back-transformed" + _cite(["Stijnen et al. 2010", "Schwarzer et al. 2019"],
+                                       cited) + ". The two proportions pool arms across "
+            "trials and are not a randomised comparison; the relative effect beside them is.")
+    if any(s.get("time_course") for s in summaries):
+        paragraphs.append(
+            "Time course: for each outcome, the analyses of its main effect measure are "
+            "placed on a log-day axis by their time point (days since the first dose; "
+            "\"end of treatment\" at the day its trials report, and not placed where they "
+            "report none). A time point has a clear effect when its confidence interval "
+            "excludes no effect; the page names the earliest and the last such time point.")
+    if any(s.get("generated") or (s.get("provenance") or {}).get("config", {}).get(
+            "generated") for s in summaries):
+        paragraphs.append(
+            "Every condition, outcome and time point in the data is analysed: combinations "
+            "that the configuration does not name get an analysis of their own, with the "
+            "measure the rows' data give (SMD for continuous, risk ratio for dichotomous "
+            "outcomes, a reported effect's own measure); their settings follow the profile.")
 
     notes = [(s["analysis"], w) for s in summaries for w in s.get("warnings") or []
              if is_engine_note(w)]

@@ -898,6 +898,82 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
                           sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
+def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mapping) -> list:
+    """One figure, a sentence and a table per outcome of the page (``time_course`` blocks).
+
+    Each block of ``summary.json`` (see :mod:`ketameta.timecourse`) is shown once, in the
+    order its outcome first appears on the page.
+    """
+    blocks: dict[tuple, Mapping] = {}
+    for item in loaded:
+        block = item["summary"].get("time_course")
+        if isinstance(block, Mapping):
+            blocks.setdefault((block["outcome"], block["measure"]), block)
+    out = []
+    for (outcome, measure), block in blocks.items():
+        points = block.get("points") or []
+        if not points:
+            continue
+        outcome_cfg = config["outcomes"][outcome]
+        lower_is_better = bool(outcome_cfg.get("lower_is_better", True))
+        info = MEASURES.get(measure, MEASURES["GEN"])
+        log = bool(block.get("log_scale"))
+        studies = [s for item in loaded if item["summary"].get("time_course") is block
+                   for s in item["studies"]]
+        intervention = intervention_name(studies)
+        favours = (f"favours {intervention}", "favours control")
+        if not lower_is_better:
+            favours = favours[::-1]
+        fig_id = f"timecourse-{outcome}-{measure}".lower().replace("_", "-")
+        axis = Axis(label=info["short"] + (" (log scale)" if log else ""), log=log)
+        tps = [plots.TimePoint(day=p["day"], label=p["timepoint"], k=int(p["k"]),
+                               estimate=p["estimate"], low=p.get("ci_low"),
+                               high=p.get("ci_high")) for p in points]
+        title = f"{outcome_cfg['label']} over time ({info['short']})"
+        svg = Markup(plots.timecourse_svg(fig_id, f"Time course: {title}", tps, axis=axis,
+                                          favours_low=favours[0], favours_high=favours[1]))
+
+        def when(ref: Mapping | None) -> str:
+            if not ref:
+                return ""
+            text = timepoint_label(str(ref["timepoint"]))
+            return text + (f" (day {fmt.num(ref['day'], 0)})" if ref["timepoint"] == "end"
+                           else "")
+
+        first, last = block.get("earliest_clear"), block.get("last_clear")
+        if first:
+            sentence = (f"The earliest time point with a clear effect (its CI excludes no "
+                        f"effect) is {when(first)}; the last one is {when(last)}.")
+        else:
+            sentence = "No time point shows a clear effect (every CI includes no effect)."
+        latest = block.get("last_point")
+        if latest and latest != last:
+            sentence += f" The latest time point with data is {when(latest)}."
+        records = [{
+            "timepoint": (timepoint_label(p["timepoint"]), f"#{p['analysis']}"),
+            "day": fmt.significant(p["day"], 2), "k": p["k"],
+            "effect": (display(p["estimate"], log), display(p.get("ci_low"), log),
+                       display(p.get("ci_high"), log), log),
+            "clear": p.get("clear"), "placement": p.get("placement") or ""}
+            for p in points]
+        out.append({
+            "id": fig_id, "title": title, "svg": svg, "sentence": sentence,
+            "not_placed": [{"timepoint": timepoint_label(n["timepoint"]),
+                            "analysis": n["analysis"], "reason": n["reason"]}
+                           for n in block.get("not_placed") or []],
+            "table": {"id": f"{fig_id}-table", "caption": f"Time course: {title}",
+                      "columns": [{"key": "timepoint", "header": "Time point", "kind": "link"},
+                                  {"key": "day", "header": "Day", "kind": "text"},
+                                  {"key": "k", "header": "k", "kind": "int"},
+                                  {"key": "effect", "header": f"{info['short']} [95% CI]",
+                                   "kind": "effci"},
+                                  {"key": "clear", "header": "Clear effect", "kind": "flag"},
+                                  {"key": "placement", "header": "Placement", "kind": "text"}],
+                      "records": records},
+        })
+    return out
+
+
 def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) -> list[dict]:
     """Rows of a condition's data that no analysis on the page pooled, with the reason.
 
@@ -973,6 +1049,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "condition": condition,
         "condition_label": config["conditions"][condition]["label"],
         "analyses": analyses,
+        "time_courses": time_course_context(condition, loaded, config),
         "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
