@@ -663,8 +663,8 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
     lo, hi, ticks = axis_limits(ys + [null], [], axis.log)
 
     with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(7.2, 3.6)
-        ax = fig.add_axes((0.16, 0.2, 0.8, 0.68))
+        fig = _new_figure(9.0, 3.6)
+        ax = fig.add_axes((0.09, 0.17, 0.88, 0.7))
         ax.set_xscale("log")
         ax.axhline(null, color=GRID, lw=0.9, ls=(0, (4, 3)), zorder=0)
         if model:
@@ -694,12 +694,13 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
         ax.set_ylabel(axis.label, color=INK)
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
+        box = {"facecolor": "white", "edgecolor": "none", "pad": 1.5}
         if favours_low:
-            ax.text(-0.13, 0.02, f"↓ {favours_low}", transform=ax.transAxes, ha="left",
-                    va="top", color=MUTED, fontsize=FONT_SIZE - 0.5, rotation=0)
+            ax.text(0.01, 0.02, f"↓ {favours_low}", transform=ax.transAxes, ha="left",
+                    va="bottom", color=MUTED, fontsize=FONT_SIZE - 0.5, bbox=box, zorder=5)
         if favours_high:
-            ax.text(-0.13, 1.04, f"↑ {favours_high}", transform=ax.transAxes, ha="left",
-                    va="bottom", color=MUTED, fontsize=FONT_SIZE - 0.5)
+            ax.text(0.01, 0.98, f"↑ {favours_high}", transform=ax.transAxes, ha="left",
+                    va="top", color=MUTED, fontsize=FONT_SIZE - 0.5, bbox=box, zorder=5)
         handles = [Line2D([], [], ls="none", marker="D", ms=6, mfc=ACCENT, mec="white",
                           label="pooled (k ≥ 2)"),
                    Line2D([], [], ls="none", marker="s", ms=5, mfc=INK, mec="white",
