@@ -63,3 +63,9 @@ __all__ = [
     "se_from_ci",
     "se_from_p",
 ]
+
+# Multilevel models and cluster-robust inference.
+from .multilevel import RMAMVResult, rma_mv, vcalc  # noqa: E402
+from .robust import RobustResult, robust  # noqa: E402
+
+__all__ += ["RMAMVResult", "rma_mv", "vcalc", "RobustResult", "robust"]
