@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from ketameta import rma_mv, robust
 from ketameta.timecourse import add_time_courses, time_course, timepoint_days
 
 
@@ -16,8 +18,11 @@ def summary(analysis, timepoint, estimate, low, high, k=2, measure="SMD", outcom
             "p_value": 0.01}
 
 
-def rows(days=None, n=2):
-    frame = pd.DataFrame({"study": [f"S{i}" for i in range(n)]})
+def rows(days=None, n=2, yi=None, studies=None):
+    n = len(studies) if studies else n
+    frame = pd.DataFrame({"study": studies or [f"S{i}" for i in range(n)],
+                          "yi": yi or [-0.5 + 0.1 * i for i in range(n)],
+                          "vi": [0.04 + 0.01 * i for i in range(n)]})
     return frame if days is None else frame.assign(day=days)
 
 
@@ -73,3 +78,35 @@ def test_blocks_go_to_the_main_measure_of_each_outcome():
     smd = summary("s24", "24h", -0.5, -0.9, -0.1, measure="SMD", outcome="ptsd")
     add_time_courses([(md_end, rows()), (smd, rows())])
     assert md_end["time_course"] is None and smd["time_course"]["points"][0]["analysis"] == "s24"
+
+
+def test_multilevel_model_is_the_engine_fit_with_robust_cis():
+    a = rows(studies=["A", "B", "C"], yi=[-0.9, -0.7, -0.8])
+    b = rows(studies=["A", "B", "D"], yi=[-0.5, -0.3, -0.6])
+    c = rows(days=[28, 21], studies=["A", "E"], yi=[-0.2, -0.1])
+    items = [(summary("a", "24h", -0.8, -1.0, -0.6, k=3), a),
+             (summary("b", "7d", -0.45, -0.7, -0.2, k=3), b),
+             (summary("c", "end", -0.15, -0.4, 0.1, k=2), c)]
+    model = time_course(items, "sev", "SMD")["model"]
+    assert model["fitted"] and model["k"] == 8 and model["n_trials"] == 5
+    days = np.array([1, 1, 1, 7, 7, 7, 28, 21], float)
+    studies = ["A", "B", "C", "A", "B", "D", "A", "E"]
+    yi = np.concatenate([a["yi"], b["yi"], c["yi"]])
+    vi = np.concatenate([a["vi"], b["vi"], c["vi"]])
+    fit = rma_mv(yi, vi, cluster=studies, effect=["24h"] * 3 + ["7d"] * 3 + ["end"] * 2,
+                 mods=np.log10(days).reshape(-1, 1), method="REML", test="t")
+    rob = robust(fit, cluster=studies, type="CR2")
+    for j, name in enumerate(("day1", "per_log10_day")):
+        coef = model["coefficients"][name]
+        assert coef["estimate"] == pytest.approx(rob.beta[j], rel=1e-12)
+        assert coef["ci_low"] == pytest.approx(rob.ci_low[j], rel=1e-12)
+        assert coef["p_value"] == pytest.approx(rob.p_value[j], rel=1e-12)
+    first, last = model["curve"][0], model["curve"][-1]
+    assert first["day"] == pytest.approx(1) and last["day"] == pytest.approx(28)
+    assert first["estimate"] == pytest.approx(rob.beta[0], rel=1e-12)
+    assert last["estimate"] == pytest.approx(rob.beta[0] + rob.beta[1] * np.log10(28))
+    assert first["ci_low"] < first["estimate"] < first["ci_high"]
+    # too few trials: said, not fitted
+    few = time_course(items[:1], "sev", "SMD")["model"]
+    assert few == {"fitted": False, "reason": "needs at least 3 trials and two time points "
+                                             "(has 3 trials and 1 time point)"}

@@ -329,8 +329,7 @@ def run_condition(
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     prepared = [prepare(trials, cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
-    add_time_courses([(summary, prep.rows) for (summary, _), prep in zip(
-        results, prepared, strict=True)])  # one outcome over time (ketameta.timecourse)
+    add_time_courses(results)  # one outcome over time (ketameta.timecourse)
     for (summary, frame), effects_path, summary_path in zip(
         results, effects, summaries, strict=True
     ):

@@ -23,7 +23,12 @@ import re
 import statistics
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from scipy.stats import t as t_dist
+
+from ketameta.multilevel import rma_mv
+from ketameta.robust import robust
 
 __all__ = ["MEASURE_ORDER", "add_time_courses", "time_course", "timepoint_days"]
 
@@ -76,7 +81,8 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
     ----------
     items : sequence of (summary, frame)
         The analyses of one condition whose outcome is ``outcome`` and measure
-        ``measure``, in config order: each ``summary.json`` dict and its pooled rows.
+        ``measure``, in config order: each ``summary.json`` dict and its pooled rows
+        (``study``, ``yi``, ``vi`` and, for ``end``, ``day``).
     outcome, measure : str
 
     Returns
@@ -88,7 +94,11 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
         with ``k = 1`` is a single trial's own result), ``not_placed`` (``analysis,
         timepoint, reason``), ``earliest_clear`` and ``last_clear`` (the first and the last
         point, by day, whose CI excludes no effect: ``{analysis, timepoint, day}`` or
-        null) and ``last_point`` (the latest placed point).
+        null), ``last_point`` (the latest placed point) and ``model``: the multilevel
+        model of the module docstring, ``{fitted: true, k, n_trials, method, robust,
+        level, sigma2, sigma2_names, coefficients: {day1, per_log10_day: {estimate, se,
+        df, p_value, ci_low, ci_high}}, curve: [{day, estimate, ci_low, ci_high}],
+        warnings}`` or ``{fitted: false, reason}``.
     """
     points, not_placed = [], []
     seen: set[str] = set()
@@ -120,13 +130,85 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
     def ref(p):
         return None if p is None else {k: p[k] for k in ("analysis", "timepoint", "day")}
 
+    seen_items = [(s, f) for s, f in items if any(p["analysis"] == s["analysis"]
+                                                  for p in points)]
     return {
         "outcome": outcome, "measure": measure, "log_scale": measure in _LOG,
         "points": points, "not_placed": not_placed,
+        "model": _model(_placed_rows(seen_items)),
         "earliest_clear": ref(clear[0] if clear else None),
         "last_clear": ref(clear[-1] if clear else None),
         "last_point": ref(points[-1] if points else None),
     }
+
+
+#: Fewest trials (clusters) for the multilevel model with robust CIs.
+MODEL_MIN_TRIALS = 3
+
+
+def _model(rows: pd.DataFrame, level: float = 95) -> dict:
+    """The multilevel model over all placed rows (``yi, vi, study, timepoint, day``)."""
+    trials = rows["study"].nunique()
+    days = np.unique(rows["day"].to_numpy(dtype=float))
+    if trials < MODEL_MIN_TRIALS or len(days) < 2:
+        return {"fitted": False, "reason": (
+            f"needs at least {MODEL_MIN_TRIALS} trials and two time points (has {trials} "
+            f"trial{'s' if trials != 1 else ''} and {len(days)} time "
+            f"point{'s' if len(days) != 1 else ''})")}
+    x = np.log10(rows["day"].to_numpy(dtype=float))
+    fit = rma_mv(rows["yi"].to_numpy(dtype=float), rows["vi"].to_numpy(dtype=float),
+                 cluster=rows["study"].to_numpy(dtype=object),
+                 effect=rows["timepoint"].to_numpy(dtype=object), mods=x.reshape(-1, 1),
+                 method="REML", test="t", level=level)
+    rob = robust(fit, cluster=rows["study"].to_numpy(dtype=object), type="CR2")
+    df = float(np.min(rob.df))
+    q = float(t_dist.ppf(0.5 + level / 200, df)) if np.isfinite(df) and df > 0 else np.nan
+    grid = np.geomspace(days[0], days[-1], 25)
+    design = np.column_stack([np.ones_like(grid), np.log10(grid)])
+    est = design @ rob.beta
+    with np.errstate(invalid="ignore"):  # a robust variance can be negative with few trials
+        se = np.sqrt(np.einsum("ij,jk,ik->i", design, rob.vcov, design))
+
+    def num(v):
+        v = float(v)
+        return v if math.isfinite(v) else None
+
+    names = ("day1", "per_log10_day")
+    return {
+        "fitted": True, "k": int(fit.k), "n_trials": int(rob.n_clusters),
+        "method": "REML", "robust": "CR2", "level": level,
+        "sigma2": [num(v) for v in fit.sigma2], "sigma2_names": list(fit.sigma2_names),
+        "coefficients": {name: {"estimate": num(rob.beta[j]), "se": num(rob.se[j]),
+                                "df": num(rob.df[j]), "p_value": num(rob.p_value[j]),
+                                "ci_low": num(rob.ci_low[j]), "ci_high": num(rob.ci_high[j])}
+                         for j, name in enumerate(names)},
+        "curve": [{"day": num(d), "estimate": num(e), "ci_low": num(e - q * s),
+                   "ci_high": num(e + q * s)} for d, e, s in zip(grid, est, se, strict=True)],
+        "warnings": list(fit.warnings) + list(rob.warnings),
+    }
+
+
+def _placed_rows(items) -> pd.DataFrame:
+    """Every pooled row of the placed time points, with its own day."""
+    parts = []
+    for summary, frame in items:
+        if not summary.get("k") or frame.empty:
+            continue
+        timepoint = str(summary["timepoint"])
+        if timepoint == "end":
+            if "day" not in frame:
+                continue
+            day = pd.to_numeric(frame["day"], errors="coerce").to_numpy(dtype=float)
+        else:
+            day = np.full(len(frame), timepoint_days(timepoint))
+        part = pd.DataFrame({"study": frame["study"].astype(str).to_numpy(),
+                             "yi": frame["yi"].to_numpy(dtype=float),
+                             "vi": frame["vi"].to_numpy(dtype=float),
+                             "timepoint": timepoint, "day": day})
+        parts.append(part[np.isfinite(day) & (day > 0)])
+    if not parts:
+        return pd.DataFrame(columns=["study", "yi", "vi", "timepoint", "day"])
+    return pd.concat(parts, ignore_index=True)
 
 
 def add_time_courses(results: Sequence[tuple[dict, pd.DataFrame]]) -> None:

@@ -111,6 +111,13 @@ REFERENCES: dict[str, str] = {
                              "Seriously misleading results using inverse of Freeman–Tukey "
                              "double arcsine transformation in meta-analysis of single "
                              "proportions. Research Synthesis Methods 10:476–483.",
+    "Pustejovsky & Tipton 2018": "Pustejovsky JE, Tipton E (2018). Small-sample methods for "
+                                 "cluster-robust variance estimation and hypothesis testing in "
+                                 "fixed effects models. Journal of Business & Economic "
+                                 "Statistics 36:672–683.",
+    "Konstantopoulos 2011": "Konstantopoulos S (2011). Fixed effects and variance components "
+                            "estimation in three-level meta-analysis. Research Synthesis "
+                            "Methods 2:61–76.",
     "Hunter & Schmidt 2004": "Hunter JE, Schmidt FL (2004). Methods of meta-analysis: correcting "
                              "error and bias in research findings, 2nd ed. Sage.",
     "Hedges 1983": "Hedges LV (1983). A random effects model for effect sizes. Psychological "
@@ -403,7 +410,14 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
             "placed on a log-day axis by their time point (days since the first dose; "
             "\"end of treatment\" at the day its trials report, and not placed where they "
             "report none). A time point has a clear effect when its confidence interval "
-            "excludes no effect; the page names the earliest and the last such time point.")
+            "excludes no effect; the page names the earliest and the last such time point. "
+            "One multilevel model then uses every placed trial result at once: random "
+            "effects for trials and for time points within trials, the effect linear in "
+            "log10 days, REML" + _cite(["Konstantopoulos 2011"], cited) + ", with "
+            "cluster-robust (CR2) standard errors and Satterthwaite degrees of freedom, "
+            "trials as clusters, because a trial's results at several times share its "
+            "patients" + _cite(["Pustejovsky & Tipton 2018"], cited) + "; it is fitted "
+            "from 3 trials and two time points on.")
     if any(s.get("generated") or (s.get("provenance") or {}).get("config", {}).get(
             "generated") for s in summaries):
         paragraphs.append(

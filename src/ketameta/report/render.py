@@ -930,8 +930,28 @@ def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mappi
                                estimate=p["estimate"], low=p.get("ci_low"),
                                high=p.get("ci_high")) for p in points]
         title = f"{outcome_cfg['label']} over time ({info['short']})"
+        model = block.get("model") or {}
+        curve = [(c["day"], c["estimate"], c["ci_low"], c["ci_high"])
+                 for c in model.get("curve") or []
+                 if all(fmt.is_number(c.get(f)) for f in ("day", "estimate", "ci_low", "ci_high"))]
         svg = Markup(plots.timecourse_svg(fig_id, f"Time course: {title}", tps, axis=axis,
-                                          favours_low=favours[0], favours_high=favours[1]))
+                                          favours_low=favours[0], favours_high=favours[1],
+                                          model=curve))
+        if model.get("fitted"):
+            c0, c1 = model["coefficients"]["day1"], model["coefficients"]["per_log10_day"]
+            slope = (f"{fmt.num(math.exp(c1['estimate']), 2)}-fold" if log
+                     else fmt.num(c1["estimate"], 2))
+            model_text = (
+                f"Multilevel model over all time points ({model['k']} results from "
+                f"{model['n_trials']} trials, trials as clusters, effect linear in log days, "
+                f"cluster-robust CR2 CIs): {info['short']} at day 1 "
+                f"{fmt.estimate_ci(display(c0['estimate'], log), display(c0['ci_low'], log), display(c0['ci_high'], log), ratio=log)}"
+                f"; change per tenfold longer time {slope} "
+                f"({fmt.interval(display(c1['ci_low'], log), display(c1['ci_high'], log), ratio=log)}"
+                f", p = {fmt.pvalue(c1['p_value'])}).")
+        else:
+            model_text = ("Multilevel model over all time points: not fitted, "
+                          f"{model.get('reason', 'no placed time points')}.")
 
         def when(ref: Mapping | None) -> str:
             if not ref:
@@ -958,6 +978,7 @@ def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mappi
             for p in points]
         out.append({
             "id": fig_id, "title": title, "svg": svg, "sentence": sentence,
+            "model": model_text,
             "not_placed": [{"timepoint": timepoint_label(n["timepoint"]),
                             "analysis": n["analysis"], "reason": n["reason"]}
                            for n in block.get("not_placed") or []],
