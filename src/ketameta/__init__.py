@@ -26,6 +26,7 @@ from .effects import (  # noqa: E402
     se_from_p,
 )
 from .models import METHODS, TESTS, RMAResult, rma  # noqa: E402
+from .models import MetaRegResult, PredictResult  # noqa: E402
 from .sensitivity import (  # noqa: E402
     CumulResult,
     InfluenceResult,
@@ -62,4 +63,6 @@ __all__ = [
     "sd_from_se",
     "se_from_ci",
     "se_from_p",
+    "MetaRegResult",
+    "PredictResult",
 ]

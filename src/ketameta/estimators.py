@@ -469,16 +469,27 @@ def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
         # which leaves tau2 at 0: shortcut that case
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
+        at_zero = np.zeros(rows.size, dtype=bool)
+        if con.relative and neg.any():
+            # the full step leaves [0, inf): the optimum is τ² = 0 when the estimating
+            # equation is not positive there (halving would approach 0 only geometrically)
+            sub = rows[neg]
+            g0 = _estimating_equation(
+                kind, yc[sub], b.v[sub], b.mask[sub], kf[sub], np.zeros(sub.size)
+            )
+            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
+            adj = np.where(at_zero, -t, adj)
+            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = t + adj
+        new = np.where(at_zero, 0.0, t + adj)
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             active[:] = False
         else:
-            active[rows[con.converged(t, new)]] = False
+            active[rows[con.converged(t, new) | at_zero]] = False
     # defensive: a non-finite iterate is a failure too (not seen on valid input)
     failed |= (b.k >= 2) & ~np.isfinite(tau2)
     flags = {}
@@ -844,15 +855,23 @@ def _design_scoring(method, yc, v, mask, x, kf, kp, tau2, con):
         adj = np.where(np.isnan(adj), 0.0, adj * con.stepadj)
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
+        at_zero = np.zeros(rows.size, dtype=bool)
+        if con.relative and neg.any():  # see _fisher_scoring: the optimum may be τ² = 0
+            sub = rows[neg]
+            fit0 = _mixed_qr(yc[sub], v[sub], mask[sub], x[sub], np.zeros(sub.size))
+            g0 = _design_equation(method, fit0, kf[sub], kp[sub])
+            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
+            adj = np.where(at_zero, -t, adj)
+            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = t + adj
+        new = np.where(at_zero, 0.0, t + adj)
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             break
-        active[rows[con.converged(t, new)]] = False
+        active[rows[con.converged(t, new) | at_zero]] = False
     failed |= ~np.isfinite(tau2)
     flags: dict = {}
     if failed.any():
