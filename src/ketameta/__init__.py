@@ -25,8 +25,7 @@ from .effects import (  # noqa: E402
     se_from_ci,
     se_from_p,
 )
-from .models import METHODS, TESTS, RMAResult, rma  # noqa: E402
-from .models import MetaRegResult, PredictResult  # noqa: E402
+from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402  # noqa: E402
 from .sensitivity import (  # noqa: E402
     CumulResult,
     InfluenceResult,
