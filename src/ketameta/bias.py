@@ -50,13 +50,16 @@ Statistical Software* 36(3):1–48. doi:10.18637/jss.v036.i03
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from scipy import special, stats
 
 from ._batch import EPS, Batch, as_batch, zeroin
+from ._results import ToDict as _ToDict
+from ._results import out as _out
+from ._results import row_warnings as _row_warnings
 from .models import METHODS, TESTS, RMAResult, fit_batch, level_to_alpha, rma
 
 __all__ = [
@@ -82,49 +85,6 @@ _QR_TOL = 1e-7
 _TRIMFILL_MAXITER = 100
 # Largest n for which R's exact Kendall p-value is finite (n! overflows a double beyond).
 _KENDALL_EXACT_MAX_N = 170
-
-
-# ---------------------------------------------------------------------------------------
-# Helpers shared by the result classes
-
-
-def _plain(value):
-    """Return ``value`` as plain Python for JSON: NaN → None, arrays → lists."""
-    if isinstance(value, np.ndarray):
-        return [_plain(x) for x in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_plain(x) for x in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-class _ToDict:
-    """Mixin: ``to_dict()`` returns every field as plain Python (NaN → None)."""
-
-    _skip: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        """Return the fields as a dict of plain Python values (NaN becomes ``None``)."""
-        return {
-            f.name: _plain(getattr(self, f.name))
-            for f in fields(self)  # type: ignore[arg-type]
-            if f.name not in self._skip
-        }
-
-
-def _out(x: np.ndarray, squeeze: bool):
-    """Return row results as a Python scalar (1-D input) or the array itself (2-D input)."""
-    x = np.asarray(x)
-    return x[0].item() if squeeze else x
-
-
-def _row_warnings(messages: list[list[str]], squeeze: bool):
-    """Return warnings as a tuple (1-D input) or a tuple of tuples, one per row."""
-    rows = tuple(tuple(dict.fromkeys(msg)) for msg in messages)
-    return rows[0] if squeeze else rows
 
 
 # ---------------------------------------------------------------------------------------

@@ -856,8 +856,15 @@ def rma(
     con = as_control(control)
     if mods is not None:
         return _metareg(yi, vi, mods, intercept, method, test, level, con)
+    return _rma_intercept(yi, vi, method, test, level, pi, con)
+
+
+def _rma_intercept(yi, vi, method, test, level, pi, con, tau2_fixed=None) -> RMAResult:
+    """The intercept-only :func:`rma`; ``tau2_fixed`` as metafor's ``tau2 =`` argument."""
     b = as_batch(yi, vi)
-    fit = fit_batch(b, method=method, test=test, level=level, pi=pi, control=con)
+    fit = fit_batch(
+        b, method=method, test=test, level=level, pi=pi, control=con, tau2_fixed=tau2_fixed
+    )
     warn = _row_warnings(fit, method)
     omitted = int(b.yi.size - fit.k[0]) if b.squeeze else 0
     if omitted:
