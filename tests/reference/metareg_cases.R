@@ -13,8 +13,8 @@
 #   Q_between = rma(estimates, sei = standard errors, method = "EE")$QE on G - 1 df;
 # subgroups (common tau^2): rma(yi, vi, mods = ~ factor(group), ...)$QM and per group
 #   rma(yi, vi, subset = group == g, tau2 = <common tau^2>, test = test).
-# Egger: regtest(yi, vi, ni = ni, model = "rma", predictor = p, method = m, test = t,
-#   control = ctl).
+# Egger: regtest(rma(yi, vi, ni = ni, method = m, test = t, control = ctl), model = "rma",
+#   predictor = p) (the model object carries `control`; regtest() on vectors ignores it).
 # Numbers have 17 significant digits; R and metafor versions are recorded.
 
 suppressPackageStartupMessages(library(metafor))
@@ -211,8 +211,8 @@ for (name in names(egger_sets)) {
   res <- list()
   for (pr in predictors) for (m in c("EE", "DL", "REML", "ML", "PM")) for (t in c("z", "knha")) {
     res[[paste(pr, m, t, sep = "/")]] <- attempt({
-      rt <- regtest(d$yi, d$vi, ni = d$ni, model = "rma", predictor = pr, method = m,
-        test = t, control = ctl)
+      fit <- rma(d$yi, d$vi, ni = d$ni, method = m, test = t, control = ctl)
+      rt <- regtest(fit, model = "rma", predictor = pr)
       list(statistic = rt$zval, p_value = rt$pval,
            df = if (t == "z") NA_real_ else rt$ddf,
            slope = unname(coef(rt$fit)[2]), slope_se = rt$fit$se[2], tau2 = rt$fit$tau2,
