@@ -515,56 +515,12 @@ def test_engine_dict_is_plain_json():
         assert value is None or isinstance(value, (int, float, str, bool, list))
 
 
-def test_to_dict_includes_bias_and_sensitivity():
+def test_to_dict_is_the_fit_alone():
     data = REF["cases"]["bcg_logrr"]
     res = rma(data["yi"], data["vi"], method="REML", test="knha")
-    labels = [f"S{i}" for i in range(len(data["yi"]))]
-    d = res.to_dict(studies=labels)
-    json.dumps(d, allow_nan=False)
-    assert list(d)[:4] == ["k", "method", "test", "level"]
-    assert [r["study"] for r in d["leave1out"]] == labels
-    assert isinstance(d["trimfill_k0"], int)
-    batch = rma(np.vstack([data["yi"], data["yi"]]), np.vstack([data["vi"], data["vi"]]))
-    db = batch.to_dict()
-    assert db["leave1out"][0] == db["leave1out"][1] and len(db["egger_p"]) == 2
-
-
-def test_batch_to_dict_equals_one_at_a_time():
-    # Ragged rows (k = 1, 2, 3, 6) and one row with equal variances: the batch dict (one
-    # regtest / trimfill / leave1out call each) must equal the dict of each row on its own.
-    rng = np.random.default_rng(20261121)
-    y = rng.normal(0.3, 0.4, size=(5, 6))
-    v = rng.uniform(0.02, 0.3, size=(5, 6))
-    for row, k in enumerate((1, 2, 3, 6, 6)):
-        y[row, k:] = v[row, k:] = np.nan
-    v[4] = 0.1
-    labels = [[f"r{r}s{j}" for j in range(6)] for r in range(5)]
-    batch = rma(y, v, method="REML", test="knha").to_dict(studies=labels)
-    for row in range(5):
-        keep = ~np.isnan(y[row])
-        single = rma(y[row, keep], v[row, keep], method="REML", test="knha").to_dict(
-            studies=[labels[row][j] for j in np.flatnonzero(keep)]
-        )
-        for key, value in single.items():
-            got = batch[key][row]
-            if isinstance(value, float):
-                assert got == pytest.approx(value, rel=1e-10, abs=1e-14), key
-            elif key == "leave1out" and value is not None:
-                assert [r["study"] for r in got] == [r["study"] for r in value]
-                for a, b in zip(got, value, strict=True):
-                    for f in ("estimate", "ci_low", "ci_high", "tau2", "I2"):
-                        assert a[f] == pytest.approx(b[f], rel=1e-10, abs=1e-14), (key, f)
-            elif key != "warnings":
-                assert got == value, key
-
-
-def test_to_dict_with_undefined_trimfill_gives_null():
-    # metafor's trimfill() stops with an error when all variances are equal and no side is
-    # given; to_dict must then report null, not raise.
-    d = rma([0.1, 0.5, 0.3, 0.9], [0.2] * 4).to_dict()
-    json.dumps(d, allow_nan=False)
-    assert d["trimfill_k0"] is None and d["trimfill_estimate"] is None
-    assert d["egger_statistic"] is None or np.isfinite(d["egger_statistic"])
+    d = res.to_dict()
+    assert d == res._engine_dict()
+    assert "egger_p" not in d and "leave1out" not in d
 
 
 def test_zeroin_finds_roots_and_reports_the_iteration_limit():

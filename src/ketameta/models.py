@@ -37,14 +37,13 @@ Conventions (stated once, here):
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import special, stats
 
 from ketameta._batch import EPS, Batch, as_batch, weighted_fit
+from ketameta._results import plain as _plain
 from ketameta.estimators import (
     CONTROL_EXACT,
     TAU2_ESTIMATORS,
@@ -526,7 +525,7 @@ _SCALAR_FIELDS = (
     "H2_ci_high",
 )
 
-# summary.json keys (CONTRACT §3) that the engine fills, in contract order.
+# summary.json keys (docs/contract.md) that the fit itself fills, in contract order.
 _ENGINE_KEYS = (
     "k",
     "method",
@@ -552,16 +551,6 @@ _ENGINE_KEYS = (
     "I2_ci_low",
     "I2_ci_high",
 )
-
-
-def _plain(x):
-    """Python float/int/bool, with NaN and infinities as None (JSON null)."""
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -687,100 +676,20 @@ class RMAResult:
             out["warnings"] = list(self.warnings)
         return out
 
-    @functools.cached_property
-    def egger(self):
-        """Classical Egger test of every row (:func:`ketameta.bias.regtest`), computed once."""
-        from ketameta.bias import regtest
-
-        return regtest(self.yi, self.vi)
-
-    @functools.cached_property
-    def trimfill_fit(self):
-        """Trim-and-fill (L0, side as metafor) with this fit's method, test and level,
-        computed once for all rows (:func:`ketameta.bias.trimfill`)."""
-        from ketameta.bias import trimfill
-
-        return trimfill(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
-
-    @functools.cached_property
-    def leave1out_fit(self):
-        """Leave-one-out refits of every row (:func:`ketameta.sensitivity.leave1out`)."""
-        from ketameta.sensitivity import leave1out
-
-        return leave1out(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
-
-    def to_dict(self, studies=None) -> dict:
-        """CONTRACT §3 summary keys that depend only on ``yi`` and ``vi``.
-
-        Parameters
-        ----------
-        studies : sequence of str, or sequence of sequences (batch), optional
-            Study labels used in ``leave1out``, indexed like the columns of ``yi`` (a
-            single sequence is used for every row of a batch). Default: the 1-based
-            column position as a string.
+    def to_dict(self) -> dict:
+        """The fit's own summary keys (docs/contract.md), as plain Python.
 
         Returns
         -------
         dict
-            Plain Python values (float, int, bool, str, None, list, dict); undefined
-            values are None. For a batch every key maps to a list with one value per row.
-            Egger's test (``ketameta.bias.regtest``, k ≥ 3), trim-and-fill
-            (``ketameta.bias.trimfill``, k ≥ 3) and leave-one-out
-            (``ketameta.sensitivity.leave1out``, k ≥ 2) use the same method, test and
-            level.
+            ``k, method, test, level, estimate, se, ci_low, ci_high, statistic, p_value,
+            tau2, tau, I2, H2, Q, Q_df, Q_p, pi_low, pi_high, tau2_ci_low, tau2_ci_high,
+            I2_ci_low, I2_ci_high, converged, warnings``; undefined values are None. For a
+            batch every key maps to a list with one value per row. The small-study tests
+            and leave-one-out results of ``summary.json`` are added by
+            :func:`ketameta.summary.fit_summary`.
         """
-        out = self._engine_dict()
-        y2, v2 = np.atleast_2d(self.yi), np.atleast_2d(self.vi)
-        present = ~(np.isnan(y2) | np.isnan(v2))
-        k = present.sum(axis=1)
-        # One batch call each (the rows with too few studies are set to None below).
-        egger, tf, l1o = self.egger, self.trimfill_fit, self.leave1out_fit
-        stat = np.atleast_1d(egger.statistic)
-        pval = np.atleast_1d(egger.p_value)
-        k0 = np.atleast_1d(np.asarray(tf.k0, dtype=float))
-        tf_est = np.atleast_1d(tf.estimate)
-        l1o_fields = {f: np.atleast_2d(getattr(l1o, f)) for f in _LEAVE1OUT_FIELDS}
-        if studies is not None:
-            studies = list(studies)  # positional, also for a pandas Series with an index
-        nested = (
-            studies is not None
-            and len(studies) > 0
-            and not isinstance(studies[0], str)
-            and np.ndim(studies[0]) == 1
-        )
-        extra = {key: [] for key in _BIAS_KEYS}
-        for row in range(len(k)):
-            small = k[row] < 3
-            extra["egger_statistic"].append(None if small else _plain(stat[row]))
-            extra["egger_p"].append(None if small else _plain(pval[row]))
-            # k0 is undefined (NaN) where metafor's trimfill() stops with an error,
-            # e.g. when every study has the same variance and no side is given.
-            undefined = small or math.isnan(k0[row])
-            extra["trimfill_k0"].append(None if undefined else int(k0[row]))
-            extra["trimfill_estimate"].append(None if undefined else _plain(tf_est[row]))
-            if k[row] < 2:
-                extra["leave1out"].append(None)
-                continue
-            labels = list(studies[row]) if nested else studies
-            extra["leave1out"].append(
-                [
-                    {
-                        "study": str(labels[col]) if labels is not None else str(col + 1),
-                        **{f: _plain(l1o_fields[f][row, col]) for f in _LEAVE1OUT_FIELDS},
-                    }
-                    for col in np.flatnonzero(present[row])
-                ]
-            )
-        for key, vals in extra.items():
-            out[key] = vals if self.is_batch else vals[0]
-        order = (*_ENGINE_KEYS, *_BIAS_KEYS, "converged", "warnings")
-        return {key: out[key] for key in order}
-
-
-#: Keys :meth:`RMAResult.to_dict` adds to the engine's own, in output order.
-_BIAS_KEYS = ("egger_statistic", "egger_p", "trimfill_k0", "trimfill_estimate", "leave1out")
-#: Fields of each leave-one-out record (CONTRACT §3), besides ``study``.
-_LEAVE1OUT_FIELDS = ("estimate", "ci_low", "ci_high", "tau2", "I2")
+        return self._engine_dict()
 
 
 def rma(
