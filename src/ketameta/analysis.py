@@ -59,6 +59,7 @@ from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
 from ketameta.proportions import arm_proportions
+from ketameta.subgrouping import subgroup_blocks
 from ketameta.summary import (
     CONTRACT_KEYS,
     empty_extras,
@@ -544,6 +545,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     )
     summary.update(mixture(frame, cfg))  # what the trials differ in (ketameta.mixing)
     summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
+    summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
     return summary, _effects_table(frame)
 
 

@@ -512,6 +512,63 @@ def _proportions_text(summary: Mapping, intervention: str, outcome: str,
             "per arm on the logit scale, random effects, with their CIs).")
 
 
+_SUBGROUP_NAMES = {"route": "Route", "drug": "Drug", "comparator": "Comparator",
+                   "design": "Design", "drug_route": "Drug and route"}
+
+
+def _subgroup_forest(block: Mapping, studies: Sequence[Mapping], fig_id: str, title: str,
+                     axis: Axis, log: bool, short: str, level_text: str) -> Markup:
+    """A RevMan-style forest: subgroup headings, their trials, subtotals, the test."""
+    by_name = {str(st.get("study")): st for st in studies}
+    variable = _SUBGROUP_NAMES.get(block["variable"], block["variable"])
+
+    def text(est, low, high):
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
+
+    rows: list[Row] = []
+    for g in block["groups"]:
+        rows.append(Row(kind="heading", label=f"{variable}: {g['label']}"))
+        for name in g["studies"]:
+            st = by_name.get(name, {})
+            rows.append(Row(kind="study", label=_study_label(st) if st else name,
+                            right=(text(st.get("yi"), st.get("ci_low"), st.get("ci_high")),),
+                            estimate=st.get("yi"), low=st.get("ci_low"),
+                            high=st.get("ci_high"), weight=1.0))
+        if g["single"]:
+            rows.append(Row(kind="note", label="Single trial: its own result, not pooled"))
+        else:
+            het = (f"; τ² = {fmt.tau2(g.get('tau2'))}, I² = {fmt.percent(g.get('I2'))}"
+                   if fmt.is_number(g.get("tau2")) else "")
+            rows.append(Row(kind="pooled", label=f"Subtotal (k = {g['k']}){het}",
+                            right=(text(g["estimate"], g["ci_low"], g["ci_high"]),),
+                            estimate=g["estimate"], low=g["ci_low"], high=g["ci_high"]))
+    footer = [f"Test for subgroup differences: χ² = {fmt.num(block.get('Q_between'))}, "
+              f"df = {fmt.integer(block.get('Q_between_df'))}, "
+              f"p = {fmt.pvalue(block.get('Q_between_p'))} (each subgroup with its own τ²)"]
+    return Markup(plots.forest_svg(fig_id, title, rows, axes=[axis],
+                                   right=[Column(f"{short} [{level_text}% CI]")],
+                                   footer=footer, label_header="Subgroup and trial"))
+
+
+def _kve_text(block: Mapping | None, log: bool, short: str, level_text: str) -> str | None:
+    """The IV ketamine against IN esketamine comparison as a sentence, with its caution."""
+    if not isinstance(block, Mapping):
+        return None
+    parts = []
+    for g in block["groups"]:
+        effect = fmt.estimate_ci(display(g["estimate"], log), display(g["ci_low"], log),
+                                 display(g["ci_high"], log), ratio=log)
+        name = {"IV ketamine": "intravenous racemic ketamine",
+                "IN esketamine": "intranasal esketamine"}.get(g["label"], g["label"])
+        trials = "1 trial, not pooled" if g["single"] else f"{g['k']} trials"
+        parts.append(f"{name} {short} {effect} ({trials})")
+    return ("Intravenous ketamine against intranasal esketamine: " + "; ".join(parts)
+            + f"; test for the difference p = {fmt.pvalue(block.get('Q_between_p'))}. "
+            "Caution: this compares different trials, not patients randomised between the "
+            "two; their populations, comparators and designs differ too.")
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -714,8 +771,18 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     if any(g["label"] for g in groups):
         study_table["groups"] = groups
 
+    subgroup_figures = [
+        {"id": f"subgroup-{aid}-{b['variable']}",
+         "title": _SUBGROUP_NAMES.get(b["variable"], b["variable"]),
+         "svg": _subgroup_forest(b, studies, f"subgroup-{aid}-{b['variable']}",
+                                 f"Subgroups by {b['variable']}: {title}", axis, log, short,
+                                 level_text)}
+        for b in (summary.get("subgroups") or []) if pooled]
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
+        "subgroups": subgroup_figures,
+        "ketamine_vs_esketamine": _kve_text(summary.get("ketamine_vs_esketamine"), log, short,
+                                            level_text) if pooled else None,
         "participants": participant_count(studies),
         "question": {
             "population": condition_cfg["label"],
