@@ -404,6 +404,17 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
             "back-transformed" + _cite(["Stijnen et al. 2010", "Schwarzer et al. 2019"],
                                        cited) + ". The two proportions pool arms across "
             "trials and are not a randomised comparison; the relative effect beside them is.")
+    if any(s.get("subgroups") or s.get("ketamine_vs_esketamine") for s in summaries):
+        paragraphs.append(
+            "Subgroups: each analysis is split by route, drug, kind of control (active, "
+            "e.g. midazolam, or inert) and design where its trials fall into at least two "
+            "subgroups; each subgroup is pooled with the analysis's own estimator, test and "
+            "its own τ², and the subgroups are compared with the test for subgroup "
+            "differences, Cochran's Q between the subgroup estimates (Higgins et al. 2023, "
+            "section 10.11.3.1). A subgroup of one trial is that trial's result. Where "
+            "intravenous racemic ketamine and intranasal esketamine trials are pooled "
+            "together, the two are also compared on their own; like every subgroup "
+            "comparison this compares trials, not randomised groups (section 10.11.2).")
     if any(s.get("time_course") for s in summaries):
         paragraphs.append(
             "Time course: for each outcome, the analyses of its main effect measure are "
