@@ -109,4 +109,5 @@ def test_multilevel_model_is_the_engine_fit_with_robust_cis():
     # too few trials: said, not fitted
     few = time_course(items[:1], "sev", "SMD")["model"]
     assert few == {"fitted": False, "reason": "needs at least 3 trials and two time points "
-                                             "(has 3 trials and 1 time point)"}
+                                             "with two or more trials each (has 3 trials; 1 "
+                                             "time point with two or more)"}

@@ -150,11 +150,13 @@ def _model(rows: pd.DataFrame, level: float = 95) -> dict:
     """The multilevel model over all placed rows (``yi, vi, study, timepoint, day``)."""
     trials = rows["study"].nunique()
     days = np.unique(rows["day"].to_numpy(dtype=float))
-    if trials < MODEL_MIN_TRIALS or len(days) < 2:
+    per_day = rows.groupby("day")["study"].nunique()
+    supported = int((per_day >= 2).sum())
+    if trials < MODEL_MIN_TRIALS or supported < 2:
         return {"fitted": False, "reason": (
-            f"needs at least {MODEL_MIN_TRIALS} trials and two time points (has {trials} "
-            f"trial{'s' if trials != 1 else ''} and {len(days)} time "
-            f"point{'s' if len(days) != 1 else ''})")}
+            f"needs at least {MODEL_MIN_TRIALS} trials and two time points with two or more "
+            f"trials each (has {trials} trial{'s' if trials != 1 else ''}; "
+            f"{supported} time point{'s' if supported != 1 else ''} with two or more)")}
     x = np.log10(rows["day"].to_numpy(dtype=float))
     fit = rma_mv(rows["yi"].to_numpy(dtype=float), rows["vi"].to_numpy(dtype=float),
                  cluster=rows["study"].to_numpy(dtype=object),

@@ -428,7 +428,7 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
             "cluster-robust (CR2) standard errors and Satterthwaite degrees of freedom, "
             "trials as clusters, because a trial's results at several times share its "
             "patients" + _cite(["Pustejovsky & Tipton 2018"], cited) + "; it is fitted "
-            "from 3 trials and two time points on.")
+            "from 3 trials and two time points with at least two trials each.")
     if any(s.get("generated") or (s.get("provenance") or {}).get("config", {}).get(
             "generated") for s in summaries):
         paragraphs.append(
