@@ -63,3 +63,18 @@ __all__ = [
     "se_from_ci",
     "se_from_p",
 ]
+
+# Bayesian random effects, Mantel-Haenszel and Peto pooling.
+from . import priors  # noqa: E402
+from .bayes import BayesResult, PosteriorSummary, bayesmeta  # noqa: E402
+from .mh import MHResult, rma_mh, rma_peto  # noqa: E402
+
+__all__ += [
+    "BayesResult",
+    "PosteriorSummary",
+    "bayesmeta",
+    "priors",
+    "MHResult",
+    "rma_mh",
+    "rma_peto",
+]
