@@ -90,8 +90,11 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
     dict
         ``outcome``, ``measure``, ``log_scale`` (ratios pooled as logs), ``points`` (one
         per placed analysis, by day: ``analysis, timepoint, day, day_range, placement, k,
-        estimate, ci_low, ci_high, p_value, clear``; values on the analysis scale; a point
-        with ``k = 1`` is a single trial's own result), ``not_placed`` (``analysis,
+        estimate, ci_low, ci_high, p_value, headline, clear``; values on the analysis
+        scale; the analysis's headline result — its ``few_trials`` posterior median and
+        credible interval where it has one (``headline: "bayesian"``, ``p_value`` null),
+        else its pooled estimate and CI (``"frequentist"``); a point with ``k = 1`` is a
+        single trial's own result), ``not_placed`` (``analysis,
         timepoint, reason``), ``earliest_clear`` and ``last_clear`` (the first and the last
         point, by day, whose CI excludes no effect: ``{analysis, timepoint, day}`` or
         null), ``last_point`` (the latest placed point) and ``model``: the multilevel
@@ -121,7 +124,13 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
             "day_range": day_range, "placement": note, "k": int(summary["k"]),
             "estimate": summary.get("estimate"), "ci_low": summary.get("ci_low"),
             "ci_high": summary.get("ci_high"), "p_value": summary.get("p_value"),
+            "headline": "frequentist",
         }
+        few = summary.get("few_trials")
+        if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+            # the analysis's headline is its Bayesian result (ketameta.fewtrials)
+            point.update(estimate=few["mu"].get("median"), ci_low=few["mu"].get("ci_low"),
+                         ci_high=few["mu"].get("ci_high"), p_value=None, headline="bayesian")
         point["clear"] = _clear(point)
         points.append(point)
     points.sort(key=lambda p: (p["day"], p["timepoint"]))
