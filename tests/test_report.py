@@ -313,11 +313,11 @@ def test_sections_follow_config_order_and_k1_is_shown(pages):
                  ("trd_severity_24h", "trd_response_24h", "trd_severity_7d")]
     assert positions == sorted(positions)
     ptsd = section(pages["PTSD"].read_text(encoding="utf-8"), "ptsd_severity_2w")
-    assert "Too few trials to pool" in ptsd
+    assert "Not pooled" in ptsd
     assert "Maple 2014" in ptsd  # the single trial, in the plot and the table
     assert 'id="forest-ptsd_severity_2w"' in ptsd
     index = pages["index"].read_text(encoding="utf-8")
-    assert "too few trials to pool" in index and "PTSD symptom severity" in index
+    assert "not pooled (1 trial)" in index and "PTSD symptom severity" in index
 
 
 def test_pooled_numbers_on_the_page_are_the_summary_numbers(pages):
@@ -351,7 +351,34 @@ def test_favours_labels_follow_the_outcome_direction(pages):
                                                        "Favours (es)ketamine →"]
 
 
-def test_heterogeneity_and_tests_are_reported(pages):
+def test_small_study_tests_need_ten_trials(pages):
+    """Cochrane Handbook ch. 13: below 10 trials, funnel, tests and flags are not assessed."""
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")  # k = 8
+    assert "Not assessed: fewer than 10 trials (k = 8)" in html
+    assert "Egger's regression test" not in html and 'id="funnel-' not in html
+    assert "Influence diagnostics: not assessed, fewer than 10 trials." in html
+    assert "from 10 trials on, influential trials are flagged" in pages["TRD"].read_text(
+        encoding="utf-8")
+
+
+def test_no_prediction_interval_below_three_trials(tmp_path):
+    config = load_config()
+    src = FIXTURES / "processed" / "trd_severity_7d"
+    summary = json.loads((src / "summary.json").read_text())
+    assert summary["k"] == 3 and summary["pi_low"] is not None
+    two = tmp_path / "trd_severity_7d"
+    two.mkdir()
+    (two / "summary.json").write_text(json.dumps({**summary, "k": 2}))
+    (two / "effects.csv").write_bytes((src / "effects.csv").read_bytes())
+    context = condition_context("TRD", config, [two / "summary.json"], [two / "effects.csv"])
+    assert context["analyses"][0]["pi_low"] is None
+    assert "prediction interval" not in str(context["analyses"][0]["forest"])
+
+
+def test_heterogeneity_and_tests_are_reported(tmp_path):
+    config = load_config()
+    config["few_trials"] = {"small_study_min_k": 3}  # show the tests on the k = 8 fixture
+    pages = render_all(config, FIXTURES / "processed", tmp_path)
     html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
     s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
     assert f"τ² = {fmt.tau2(s['tau2'])} [{fmt.tau2(s['tau2_ci_low'])}" in html
@@ -518,7 +545,7 @@ def test_analysis_without_any_effect_is_shown_not_dropped(tmp_path):
     assert "k = 0: no study has a defined effect size." in html
     render_index({**config, "analyses": {"ptsd_severity_2w": config["analyses"]["ptsd_severity_2w"]}},
                  [dst / "summary.json"], [dst / "effects.csv"], tmp_path / "index.html")
-    assert "too few trials to pool" in (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "not pooled (1 trial)" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
 def _luminance(hex_colour: str) -> float:
@@ -545,3 +572,106 @@ def test_text_colours_pass_wcag_aa():
             light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
             ratio = (light + 0.05) / (dark + 0.05)
             assert ratio >= 4.5, (fg, bg, round(ratio, 2))
+
+
+def test_ratios_read_as_numbers():
+    assert fmt.effect(0.00023, ratio=True) == "0.0002"
+    assert fmt.effect(0.0047, ratio=True) == "0.005"
+    assert fmt.effect(66162, ratio=True) == "> 1000"
+    assert fmt.effect(152.4, ratio=True) == "152"
+    assert fmt.estimate_ci(1.5, 0.00041, 5500, ratio=True) == "1.50 [0.0004, > 1000]"
+    assert fmt.effect(0.00023) == "0.00"  # an SMD or MD keeps its fixed decimals
+    from ketameta.report.render import _cell
+
+    assert _cell((1.5, 0.00041, 5500, True), "effci") == "1.50 [0.0004, > 1000]"
+    assert _cell((1.5, 0.00041, 5500), "effci") == "1.50 [0.00, 5500]"
+
+
+def test_engine_notes_go_to_the_methods_and_search_limits_are_said_in_words(tmp_path):
+    from ketameta.models import _WARNING_TEXT
+
+    config = load_config()
+    src = FIXTURES / "processed" / "trd_severity_7d"
+    summary = json.loads((src / "summary.json").read_text())
+    limit = _WARNING_TEXT["ci_ub_max"]
+    data_note = "Birch 2010 (raw/trd.csv, line 3) left out: effect size undefined"
+    out = tmp_path / "trd_severity_7d"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps(
+        {**summary, "tau2_ci_high": 100.0, "warnings": [limit, data_note]}))
+    (out / "effects.csv").write_bytes((src / "effects.csv").read_bytes())
+    context = condition_context("TRD", config, [out / "summary.json"], [out / "effects.csv"])
+    a = context["analyses"][0]
+    assert a["warnings"] == [data_note]
+    assert "above the search limit 100]" in a["heterogeneity"]
+    notes = [p for p in context["methods"]["paragraphs"] if p.startswith("Notes from the")]
+    assert notes == ["Notes from the estimation: trd_severity_7d: " + limit.rstrip(".") + "."]
+
+
+def test_mixtures_and_arm_proportions_are_said_under_the_headline(pages):
+    trd = pages["TRD"].read_text(encoding="utf-8")
+    severity = section(trd, "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    head = severity[severity.index('class="key-result"'):severity.index('id="fig-forest-')]
+    assert "<strong>This analysis pools:</strong> crossover (1) and parallel (7) trials;" in head
+    wc = s["without_crossover"]
+    assert (f"Without the crossover trials (the 7 parallel trials alone): SMD "
+            f"{fmt.estimate_ci(wc['estimate'], wc['ci_low'], wc['ci_high'])}") in head
+    assert "Without crossover trials (k = 7)" in severity  # in the models table too
+    response = section(trd, "trd_response_24h")
+    p = json.loads((FIXTURES / "processed" / "trd_response_24h" / "summary.json").read_text())
+    treat = p["proportions"]["treat"]
+    assert (f"About {fmt.num(100 * treat['proportion'], 0)}% "
+            f"({fmt.num(100 * treat['proportion_ci_low'], 0)} to "
+            f"{fmt.num(100 * treat['proportion_ci_high'], 0)}%) of patients had the outcome "
+            f"“{load_config()['outcomes']['response']['label']}” at 24 h with (es)ketamine"
+            ) in response
+
+
+def test_subgroup_forests_and_the_ketamine_esketamine_comparison(pages):
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    for block in s["subgroups"]:
+        forest = f'id="subgroup-trd_severity_24h-{block["variable"]}"'
+        assert forest in html
+        assert (f"Test for subgroup differences: χ² = {fmt.num(block['Q_between'])}, df = "
+                f"{fmt.integer(block['Q_between_df'])}") in html
+    kve = s["ketamine_vs_esketamine"]
+    assert [g["label"] for g in kve["groups"]] == ["IV ketamine", "IN esketamine"]
+    assert "Intravenous ketamine against intranasal esketamine: intravenous racemic" in html
+    assert "Caution: this compares different trials" in html
+    assert "Single trial: its own result, not pooled" in html  # the one oral trial
+
+
+def test_few_trials_take_the_bayesian_headline(pages):
+    aid = "suicidality_ideation_24h"  # k = 4, odds ratio
+    s = json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+    assert s["measure"] == "OR"
+    mu = {k: math.exp(v) for k, v in s["few_trials"]["mu"].items()
+          if k in ("median", "ci_low", "ci_high")}
+    html = section(pages["suicidality"].read_text(encoding="utf-8"), aid)
+    head = html[html.index('class="key-result"'):]
+
+    def ratio(v):
+        return fmt.effect(v, ratio=True)
+
+    assert head.startswith('class="key-result"><strong>Bayesian random-effects model '
+                           '(half-normal prior on τ, scale 0.5):</strong> OR '
+                           f"{ratio(mu['median'])} (95% credible interval "
+                           f"{ratio(mu['ci_low'])} to {ratio(mu['ci_high'])})")
+    assert "Beside it: Random-effects model" in html and "equal-effects model: OR" in html
+    assert "Why this headline: with 4 trials" in html
+    assert "Bayesian random effects (headline)" in html  # its diamond in the forest
+    # the overview shows the same headline
+    index = pages["index"].read_text(encoding="utf-8")
+    assert fmt.estimate_ci(mu["median"], mu["ci_low"], mu["ci_high"], ratio=True) in index
+    # k = 8 keeps the frequentist headline
+    trd = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    assert "Bayesian random-effects model" not in trd
+
+
+def test_posterior_probabilities_are_never_rounded_to_certainty():
+    from ketameta.report.render import _probability
+
+    assert [_probability(p) for p in (0.9996, 0.995, 0.9949, 0.42, 0.004)] == [
+        "> 99%", "> 99%", "99%", "42%", "< 1%"]

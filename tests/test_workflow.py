@@ -271,8 +271,8 @@ BAD = {
         ),
         "config/config.yaml, line 14, analyses.ptsd_severity_end: unknown key 'methd'; allowed "
         "keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
-        "test, timepoint",
+        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
+        "pi, sort_by, subgroups, test, timepoint",
     ),
     "outcome not declared": (
         lambda w: _replace(

@@ -13,6 +13,7 @@ from snakemake.utils import update_config
 import ketameta
 from ketameta.analysis import check_inputs
 from ketameta.io import DataError, config_line, load_config, validate_config
+from ketameta.plan import plan_analyses
 from ketameta.profiles import effective_configs
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
@@ -34,6 +35,8 @@ try:
     config.update(loaded)
     validate_config(config, SCHEMA, CONFIG_PATH, CONFIG_LINES)
     TRIALS = check_inputs(config, CONFIG_PATH)
+    # Every condition x outcome x time point in the data gets an analysis (ketameta.plan).
+    config["analyses"] = plan_analyses(config, TRIALS, CONFIG_PATH)
 except DataError as error:
     if error.path == CONFIG_PATH and error.line is None:
         error.line = config_line(CONFIG_LINES, error.key)

@@ -9,6 +9,7 @@ from ketameta.report import page_config
 rule render_condition:
     input:
         unpack(get_condition_outputs),
+        rows=staged("data/interim/{condition}.csv"),
     output:
         html=staged("reports/{condition}.html"),
     log:

@@ -32,13 +32,15 @@ import numpy as np
 from markupsafe import Markup
 
 from ketameta.analysis import participants
+from ketameta.models import _WARNING_TEXT
 
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
 from .plots import Axis, Column, Row
 
-__all__ = ["environment", "condition_context", "index_context", "load_analysis", "write_page"]
+__all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
+           "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
@@ -77,7 +79,12 @@ _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
 
 
 def _cell(value: object, kind: str = "text") -> str:
-    """Format one table cell by its column kind (the filter behind the table macro)."""
+    """Format one table cell by its column kind (the filter behind the table macro).
+
+    Interval kinds (``effci``, ``effci_opt``, ``ci``) take ``(estimate, low, high)`` or
+    ``(low, high)``, with an optional last ``True`` for a back-transformed ratio (RR, OR,
+    HR), which :func:`ketameta.report.formatting.effect` prints to significant digits.
+    """
     if kind in ("text", "range"):
         return fmt.MISSING if value is None or value == "" else str(value)
     if kind == "int":
@@ -87,16 +94,17 @@ def _cell(value: object, kind: str = "text") -> str:
     if kind == "eff":
         return fmt.effect(value)
     if kind == "effci":
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "effci_opt":
         if value is None:
-            return "not pooled (k < 2)"
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+            return "not pooled (1 trial)"
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "ci":
-        low, high = value
-        return fmt.interval(low, high) if fmt.is_number(low) else fmt.MISSING
+        low, high, *ratio = value
+        return (fmt.interval(low, high, ratio=bool(ratio and ratio[0])) if fmt.is_number(low)
+                else fmt.MISSING)
     if kind == "p":
         return fmt.pvalue(value)
     if kind == "pct0":
@@ -274,6 +282,39 @@ def intervention_name(studies: Sequence[Mapping]) -> str:
     return " or ".join(drugs)
 
 
+def participant_count(studies: Sequence[Mapping]) -> dict:
+    """Participants of the trials of one analysis, as every place on the pages shows them.
+
+    Each row counts as :func:`ketameta.analysis.participants` says (a crossover trial's
+    patients once, a single arm once). Returns ``total`` (the known participants, ``None``
+    when no row gives its arm sizes), ``unknown`` (rows whose N is not reported), ``short``
+    (``"234"``, ``"≥ 234"`` when some N are not reported, or ``"not reported"``) and
+    ``text`` (the headline's words).
+    """
+    counts = []
+    for st in studies:
+        n = participants(
+            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+            st.get("design"),
+            single=_data_kind(st) == "single",
+        )
+        counts.append(float(n))
+    known = [n for n in counts if not math.isnan(n)]
+    unknown = len(counts) - len(known)
+    total = round(sum(known)) if known else None
+    if total is None:
+        short, text = "not reported", "participants not reported"
+    elif unknown:
+        trials = "trial" if unknown == 1 else "trials"
+        short = f"≥ {fmt.integer(total)}"
+        text = (f"at least {fmt.integer(total)} participants (N not reported for {unknown} "
+                f"{trials})")
+    else:
+        short, text = fmt.integer(total), f"{fmt.integer(total)} participants"
+    return {"total": total, "unknown": unknown, "short": short, "text": text}
+
+
 def _study_label(study: Mapping) -> str:
     label = str(study.get("study", ""))
     arm = str(study.get("arm", "") or "").strip()
@@ -411,9 +452,20 @@ def _statistic_text(summary: Mapping) -> str:
     return f"Test for overall effect: t = {fmt.num(stat)}{df_text}, p = {fmt.pvalue(p)}"
 
 
+def _tau2_ci_text(summary: Mapping) -> str:
+    """The τ² CI as ``[low, high]``; a bound at the search limit is said in words."""
+    warnings = [str(w) for w in summary.get("warnings") or []]
+    low, high = summary.get("tau2_ci_low"), summary.get("tau2_ci_high")
+    if _WARNING_TEXT["ci_both_max"] in warnings:
+        return f"[both bounds above the search limit {fmt.num(high, 0)}]"
+    if _WARNING_TEXT["ci_ub_max"] in warnings:
+        return f"[{fmt.tau2(low)}, above the search limit {fmt.num(high, 0)}]"
+    return f"[{fmt.tau2(low)}, {fmt.tau2(high)}]"
+
+
 def _heterogeneity_text(summary: Mapping) -> str:
     s = summary
-    tau2_ci = f"[{fmt.tau2(s.get('tau2_ci_low'))}, {fmt.tau2(s.get('tau2_ci_high'))}]"
+    tau2_ci = _tau2_ci_text(s)
     i2_ci = (f"[{fmt.percent(s.get('I2_ci_low'))}, {fmt.percent(s.get('I2_ci_high'))}]"
              if fmt.is_number(s.get("I2_ci_low")) else "")
     tau2_part = f"τ² = {fmt.tau2(s.get('tau2'))}"
@@ -422,6 +474,183 @@ def _heterogeneity_text(summary: Mapping) -> str:
     return (f"Heterogeneity: {tau2_part}; I² = {fmt.percent(s.get('I2'))} {i2_ci}".rstrip()
             + f"; Q = {fmt.num(s.get('Q'))}, df = {fmt.integer(s.get('Q_df'))}, "
             f"p = {fmt.pvalue(s.get('Q_p'))}")
+
+
+def _without_crossover_text(summary: Mapping, log: bool, short: str,
+                            level_text: str) -> str | None:
+    """The sensitivity result without crossover trials, as one sentence (or ``None``)."""
+    wc = summary.get("without_crossover")
+    if not isinstance(wc, Mapping) or not fmt.is_number(wc.get("estimate")):
+        return None
+    k = int(wc["k"])
+    effect = fmt.estimate_ci(display(wc["estimate"], log), display(wc.get("ci_low"), log),
+                             display(wc.get("ci_high"), log), ratio=log)
+    who = "the one parallel trial alone" if k == 1 else f"the {k} parallel trials alone"
+    return (f"Without the crossover trials ({who}): {short} {effect} "
+            f"({level_text}% CI), p = {fmt.pvalue(wc.get('p_value'))}.")
+
+
+def _proportions_text(summary: Mapping, intervention: str, outcome: str,
+                      timepoint: str) -> str | None:
+    """The pooled arm proportions as a sentence (``summary["proportions"]``), or ``None``."""
+    block = summary.get("proportions")
+    if not isinstance(block, Mapping):
+        return None
+    treat, ctrl = block.get("treat") or {}, block.get("ctrl") or {}
+    if not (fmt.is_number(treat.get("proportion")) and fmt.is_number(ctrl.get("proportion"))):
+        return None
+
+    def pct(arm: Mapping) -> str:
+        return (f"{fmt.num(100 * arm['proportion'], 0)}% ({fmt.num(100 * arm['proportion_ci_low'], 0)}"
+                f" to {fmt.num(100 * arm['proportion_ci_high'], 0)}%)")
+
+    k = int(treat["k"])
+    trials = "1 trial" if k == 1 else f"{k} trials"
+    at = "at the end of treatment" if timepoint == "end of treatment" else f"at {timepoint}"
+    return (f"About {pct(treat)} of patients had the outcome “{outcome}” {at} with "
+            f"{intervention} and {pct(ctrl)} with control ({trials}, "
+            f"{fmt.integer(treat['n'] + ctrl['n'])} patients in these arms; proportions pooled "
+            "per arm on the logit scale, random effects, with their CIs).")
+
+
+_SUBGROUP_NAMES = {"route": "Route", "drug": "Drug", "comparator": "Comparator",
+                   "design": "Design", "drug_route": "Drug and route"}
+
+
+def _subgroup_forest(block: Mapping, studies: Sequence[Mapping], fig_id: str, title: str,
+                     axis: Axis, log: bool, short: str, level_text: str) -> Markup:
+    """A RevMan-style forest: subgroup headings, their trials, subtotals, the test."""
+    by_name = {str(st.get("study")): st for st in studies}
+    variable = _SUBGROUP_NAMES.get(block["variable"], block["variable"])
+
+    def text(est, low, high):
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
+
+    rows: list[Row] = []
+    for g in block["groups"]:
+        rows.append(Row(kind="heading", label=f"{variable}: {g['label']}"))
+        for name in g["studies"]:
+            st = by_name.get(name, {})
+            rows.append(Row(kind="study", label=_study_label(st) if st else name,
+                            right=(text(st.get("yi"), st.get("ci_low"), st.get("ci_high")),),
+                            estimate=st.get("yi"), low=st.get("ci_low"),
+                            high=st.get("ci_high"), weight=1.0))
+        if g["single"]:
+            rows.append(Row(kind="note", label="Single trial: its own result, not pooled"))
+        else:
+            het = (f"; τ² = {fmt.tau2(g.get('tau2'))}, I² = {fmt.percent(g.get('I2'))}"
+                   if fmt.is_number(g.get("tau2")) else "")
+            rows.append(Row(kind="pooled", label=f"Subtotal (k = {g['k']}){het}",
+                            right=(text(g["estimate"], g["ci_low"], g["ci_high"]),),
+                            estimate=g["estimate"], low=g["ci_low"], high=g["ci_high"]))
+    footer = [f"Test for subgroup differences: χ² = {fmt.num(block.get('Q_between'))}, "
+              f"df = {fmt.integer(block.get('Q_between_df'))}, "
+              f"p = {fmt.pvalue(block.get('Q_between_p'))} (each subgroup with its own τ²)"]
+    return Markup(plots.forest_svg(fig_id, title, rows, axes=[axis],
+                                   right=[Column(f"{short} [{level_text}% CI]")],
+                                   footer=footer, label_header="Subgroup and trial"))
+
+
+def _kve_text(block: Mapping | None, log: bool, short: str, level_text: str) -> str | None:
+    """The IV ketamine against IN esketamine comparison as a sentence, with its caution."""
+    if not isinstance(block, Mapping):
+        return None
+    parts = []
+    for g in block["groups"]:
+        effect = fmt.estimate_ci(display(g["estimate"], log), display(g["ci_low"], log),
+                                 display(g["ci_high"], log), ratio=log)
+        name = {"IV ketamine": "intravenous racemic ketamine",
+                "IN esketamine": "intranasal esketamine"}.get(g["label"], g["label"])
+        trials = "1 trial, not pooled" if g["single"] else f"{g['k']} trials"
+        parts.append(f"{name} {short} {effect} ({trials})")
+    return ("Intravenous ketamine against intranasal esketamine: " + "; ".join(parts)
+            + f"; test for the difference p = {fmt.pvalue(block.get('Q_between_p'))}. "
+            "Caution: this compares different trials, not patients randomised between the "
+            "two; their populations, comparators and designs differ too.")
+
+
+def _probability(p: float) -> str:
+    """A posterior probability in percent; never a rounded 0% or 100%."""
+    if p >= 0.995:
+        return "> 99%"
+    if p < 0.005:
+        return "< 1%"
+    return fmt.percent(100 * p, 0)
+
+
+def _bayes_context(summary: Mapping, log: bool, short: str, level_text: str,
+                   lower_is_better: bool, intervention: str) -> dict | None:
+    """The few-trial headline (``summary["few_trials"]``) and the models beside it."""
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return None
+    mu, new = block["mu"], block.get("theta_new") or {}
+    k = int(block["k"])
+
+    def eff(part: Mapping) -> str:
+        return (f"{fmt.effect(display(part.get('median'), log), ratio=log)} "
+                f"({level_text}% credible interval "
+                f"{fmt.effect(display(part.get('ci_low'), log), ratio=log)} to "
+                f"{fmt.effect(display(part.get('ci_high'), log), ratio=log)})")
+
+    benefit = block.get("prob_mu_negative" if lower_is_better else "prob_mu_positive")
+    ee = summary.get("equal_effects") or {}
+    beside = [f"{model_label(summary)}: {short} " + fmt.estimate_ci(
+        display(summary.get("estimate"), log), display(summary.get("ci_low"), log),
+        display(summary.get("ci_high"), log), ratio=log)
+        + f", p = {fmt.pvalue(summary.get('p_value'))}"]
+    if fmt.is_number(ee.get("estimate")):
+        beside.append("equal-effects model: " + short + " " + fmt.estimate_ci(
+            display(ee.get("estimate"), log), display(ee.get("ci_low"), log),
+            display(ee.get("ci_high"), log), ratio=log)
+            + f", p = {fmt.pvalue(ee.get('p_value'))}")
+    prior = block.get("tau_prior") or {}
+    return {
+        "label": (f"Bayesian random-effects model (half-normal prior on τ, scale "
+                  f"{float(prior.get('scale', 0.5)):g})"),
+        "text": f"{short} {eff(mu)}",
+        "benefit": (f"probability that {intervention} is better than control "
+                    f"{_probability(benefit)}" if fmt.is_number(benefit) else ""),
+        "predictive": f"effect in a new trial {eff(new)}" if new else "",
+        "beside": "; ".join(beside),
+        "why": (f"Why this headline: with {k} trials the between-trial variance cannot be "
+                "estimated. The Hartung–Knapp interval then uses a t distribution with "
+                f"{k - 1} degree{'s' if k != 2 else ''} of freedom and becomes very wide, "
+                "while the equal-effects model assumes the trials share one effect. A "
+                "Bayesian model with a weakly informative prior on the between-trial "
+                "standard deviation τ lies between the two (Friede et al. 2017; Röver et "
+                "al. 2021)."),
+        "estimate": mu.get("median"), "ci_low": mu.get("ci_low"), "ci_high": mu.get("ci_high"),
+    }
+
+
+def _headline(summary: Mapping) -> dict:
+    """The summary with the headline result in ``estimate``, ``ci_*`` and ``pi_*``.
+
+    For analyses with a few-trial block that is the Bayesian posterior median, credible
+    interval and predictive interval (the overview then agrees with the condition page);
+    otherwise the summary unchanged.
+    """
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return dict(summary)
+    new = block.get("theta_new") or {}
+    return {**summary, "estimate": block["mu"].get("median"),
+            "ci_low": block["mu"].get("ci_low"), "ci_high": block["mu"].get("ci_high"),
+            "pi_low": new.get("ci_low"), "pi_high": new.get("ci_high")}
+
+
+def _shown(summary: Mapping) -> dict:
+    """The summary as pages show it: no prediction interval below k = 3.
+
+    With two trials the interval uses t on one degree of freedom (12.7 at 95%), which says
+    nothing a reader can use (Higgins, Thompson & Spiegelhalter 2009).
+    """
+    shown = dict(summary)
+    if int(shown.get("k") or 0) < 3:
+        shown["pi_low"] = shown["pi_high"] = None
+    return shown
 
 
 def model_label(summary: Mapping) -> str:
@@ -455,8 +684,9 @@ def _data_uri(data: bytes) -> str:
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     """Everything the condition template shows about one analysis (see condition.html)."""
-    summary = loaded["summary"]
+    summary = _shown(loaded["summary"])
     studies = loaded["studies"]
+    min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
     aid = summary["analysis"]
     entry = config["analyses"][aid]
     outcome_cfg = config["outcomes"][entry["outcome"]]
@@ -518,14 +748,20 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                 out += ([dv(s.get("events_ctrl")), dv(s.get("n_ctrl"))]
                         if kind == "dichotomous" else ["", size("n_ctrl")])
         if "reported" in kinds:
-            out.append(str(s.get("effect_type", "") or "") if kind == "reported" else "")
+            if kind != "reported":
+                out.append("")
+            else:
+                unknown = not (fmt.is_number(s.get("n_treat")) and fmt.is_number(s.get("n_ctrl")))
+                out.append(str(s.get("effect_type", "") or "")
+                           + ("; N not reported" if unknown else ""))
         return tuple(out)
 
     def effect_text(est, low, high):
-        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log))
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
 
     influential = {str(i.get("study")): bool(i.get("influential"))
-                   for i in summary.get("influence") or []}
+                   for i in summary.get("influence") or []} if k >= min_k else {}
     rows = []
     for s in studies:
         rows.append(Row(
@@ -558,11 +794,22 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         if fmt.is_number(summary.get("pi_low")):
             rows.append(Row(kind="pi", label=f"{level_text}% prediction interval",
                             right=("", fmt.interval(display(summary["pi_low"], log),
-                                                    display(summary["pi_high"], log))),
+                                                    display(summary["pi_high"], log),
+                                                    ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
-        footer = [_heterogeneity_text(summary), _statistic_text(summary)]
+        few = summary.get("few_trials")
+        if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+            mu = few["mu"]
+            rows.append(Row(kind="pooled", label="Bayesian random effects (headline)",
+                            right=("", effect_text(mu.get("median"), mu.get("ci_low"),
+                                                   mu.get("ci_high"))),
+                            estimate=mu.get("median"), low=mu.get("ci_low"),
+                            high=mu.get("ci_high")))
+        footer = [_heterogeneity_text(summary), _statistic_text(summary),
+                  f"Participants: {participant_count(studies)['text']} (crossover trials "
+                  "counted once)"]
     else:
-        footer = ["Too few trials to pool (k = 1): the study's own effect is shown."]
+        footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
@@ -595,7 +842,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         rec = {c["key"]: s.get(c["key"]) for c in table_columns}
         rec["label"] = _study_label(s)
         rec["effect"] = (display(s.get("yi"), log), display(s.get("ci_low"), log),
-                         display(s.get("ci_high"), log))
+                         display(s.get("ci_high"), log), log)
         rec["weight"] = s.get("weight") if pooled else None
         records.append(rec)
     study_table = {"id": f"studies-{aid}", "columns": table_columns, "records": records,
@@ -604,9 +851,19 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     if any(g["label"] for g in groups):
         study_table["groups"] = groups
 
+    subgroup_figures = [
+        {"id": f"subgroup-{aid}-{b['variable']}",
+         "title": _SUBGROUP_NAMES.get(b["variable"], b["variable"]),
+         "svg": _subgroup_forest(b, studies, f"subgroup-{aid}-{b['variable']}",
+                                 f"Subgroups by {b['variable']}: {title}", axis, log, short,
+                                 level_text)}
+        for b in (summary.get("subgroups") or []) if pooled]
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
-        "n_participants": summary.get("n_participants") or None,
+        "subgroups": subgroup_figures,
+        "ketamine_vs_esketamine": _kve_text(summary.get("ketamine_vs_esketamine"), log, short,
+                                            level_text) if pooled else None,
+        "participants": participant_count(studies),
         "question": {
             "population": condition_cfg["label"],
             "intervention": _listing([str(s.get("drug", "")) for s in studies]),
@@ -620,7 +877,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "measure_short": short, "log": log, "level": level_text,
         "forest": forest, "study_table": study_table,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
-        "warnings": list(summary.get("warnings") or []),
+        "warnings": [w for w in summary.get("warnings") or []
+                     if not methods_mod.is_engine_note(w)],
         "excluded": [
             {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
              "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
@@ -632,6 +890,10 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                       + ", ".join(str(x) for x in m.get("lines") or [])}
             for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
+        "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "proportions": _proportions_text(summary, intervention, outcome_cfg["label"],
+                                         timepoint_label(str(entry["timepoint"]))),
+        "without_crossover": _without_crossover_text(summary, log, short, level_text),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
             str(summary.get("test")), str(summary.get("test"))),
@@ -648,6 +910,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "overall_test": _statistic_text(summary),
         "I2": summary.get("I2"),
         "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
+                                intervention),
     })
 
     # small-study effects
@@ -661,7 +925,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=summary["estimate"], axis=axis,
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
-    if k < 3:
+    if k < min_k:
         funnel = None
     k0 = summary.get("trimfill_k0")
     context["small_study"] = {
@@ -670,8 +934,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "begg_tau": summary.get("begg_tau"), "begg_p": summary.get("begg_p"),
         "k0": k0, "side": summary.get("trimfill_side"),
         "adjusted": (d(summary.get("trimfill_estimate")), d(summary.get("trimfill_ci_low")),
-                     d(summary.get("trimfill_ci_high"))),
-        "few": k < 10, "too_few": k < 3,
+                     d(summary.get("trimfill_ci_high")), log),
+        "assessed": k >= min_k, "min_k": min_k,
     }
 
     # sensitivity: leave-one-out and influence, equal- beside random-effects
@@ -687,7 +951,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=item.get("estimate"), low=item.get("ci_low"), high=item.get("ci_high"),
             flagged=flag))
         loo_records.append({"label": name, "effect": (d(item.get("estimate")),
-                                                      d(item.get("ci_low")), d(item.get("ci_high"))),
+                                                      d(item.get("ci_low")), d(item.get("ci_high")),
+                                                      log),
                             "tau2": item.get("tau2"), "I2": item.get("I2"), "influential": flag})
     loo_svg = None
     if loo_rows:
@@ -703,13 +968,21 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             refline=summary["estimate"], band=(summary["ci_low"], summary["ci_high"]),
             label_header="Analysis"))
     models = [{"label": model_label(summary),
-               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"])),
+               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"]),
+                          log),
                "p": summary.get("p_value")}]
     ee = summary.get("equal_effects")
     if isinstance(ee, Mapping) and fmt.is_number(ee.get("estimate")):
         models.append({"label": "Equal-effects model (inverse variance)",
-                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high"))),
+                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high")),
+                                  log),
                        "p": ee.get("p_value")})
+    wc = summary.get("without_crossover")
+    if isinstance(wc, Mapping) and fmt.is_number(wc.get("estimate")):
+        models.append({"label": f"Without crossover trials (k = {wc['k']})",
+                       "effect": (d(wc["estimate"]), d(wc.get("ci_low")), d(wc.get("ci_high")),
+                                  log),
+                       "p": wc.get("p_value")})
     if fmt.is_number(summary.get("trimfill_estimate")):
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
                        "effect": context["small_study"]["adjusted"], "p": None})
@@ -774,9 +1047,163 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
                           sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
+def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mapping) -> list:
+    """One figure, a sentence and a table per outcome of the page (``time_course`` blocks).
+
+    Each block of ``summary.json`` (see :mod:`ketameta.timecourse`) is shown once, in the
+    order its outcome first appears on the page.
+    """
+    blocks: dict[tuple, Mapping] = {}
+    for item in loaded:
+        block = item["summary"].get("time_course")
+        if isinstance(block, Mapping):
+            blocks.setdefault((block["outcome"], block["measure"]), block)
+    out = []
+    for (outcome, measure), block in blocks.items():
+        points = block.get("points") or []
+        if not points:
+            continue
+        outcome_cfg = config["outcomes"][outcome]
+        lower_is_better = bool(outcome_cfg.get("lower_is_better", True))
+        info = MEASURES.get(measure, MEASURES["GEN"])
+        log = bool(block.get("log_scale"))
+        studies = [s for item in loaded if item["summary"].get("time_course") is block
+                   for s in item["studies"]]
+        intervention = intervention_name(studies)
+        favours = (f"favours {intervention}", "favours control")
+        if not lower_is_better:
+            favours = favours[::-1]
+        fig_id = f"timecourse-{outcome}-{measure}".lower().replace("_", "-")
+        axis = Axis(label=info["short"] + (" (log scale)" if log else ""), log=log)
+        tps = [plots.TimePoint(day=p["day"], label=p["timepoint"], k=int(p["k"]),
+                               estimate=p["estimate"], low=p.get("ci_low"),
+                               high=p.get("ci_high")) for p in points]
+        title = f"{outcome_cfg['label']} over time ({info['short']})"
+        model = block.get("model") or {}
+        curve = [(c["day"], c["estimate"], c["ci_low"], c["ci_high"])
+                 for c in model.get("curve") or []
+                 if all(fmt.is_number(c.get(f)) for f in ("day", "estimate", "ci_low", "ci_high"))]
+        svg = Markup(plots.timecourse_svg(fig_id, f"Time course: {title}", tps, axis=axis,
+                                          favours_low=favours[0], favours_high=favours[1],
+                                          model=curve))
+        if model.get("fitted"):
+            c0, c1 = model["coefficients"]["day1"], model["coefficients"]["per_log10_day"]
+            slope = (f"{fmt.num(math.exp(c1['estimate']), 2)}-fold" if log
+                     else fmt.num(c1["estimate"], 2))
+            model_text = (
+                f"Multilevel model over all time points ({model['k']} results from "
+                f"{model['n_trials']} trials, trials as clusters, effect linear in log days, "
+                f"cluster-robust CR2 CIs): {info['short']} at day 1 "
+                f"{fmt.estimate_ci(display(c0['estimate'], log), display(c0['ci_low'], log), display(c0['ci_high'], log), ratio=log)}"
+                f"; change per tenfold longer time {slope} "
+                f"({fmt.interval(display(c1['ci_low'], log), display(c1['ci_high'], log), ratio=log)}"
+                f", p = {fmt.pvalue(c1['p_value'])}).")
+        else:
+            model_text = ("Multilevel model over all time points: not fitted, "
+                          f"{model.get('reason', 'no placed time points')}.")
+
+        def when(ref: Mapping | None) -> str:
+            if not ref:
+                return ""
+            text = timepoint_label(str(ref["timepoint"]))
+            return text + (f" (day {fmt.num(ref['day'], 0)})" if ref["timepoint"] == "end"
+                           else "")
+
+        first, last = block.get("earliest_clear"), block.get("last_clear")
+        if first:
+            sentence = (f"The earliest time point with a clear effect (its CI excludes no "
+                        f"effect) is {when(first)}; the last one is {when(last)}.")
+        else:
+            sentence = "No time point shows a clear effect (every CI includes no effect)."
+        latest = block.get("last_point")
+        if latest and latest != last:
+            sentence += f" The latest time point with data is {when(latest)}."
+        records = [{
+            "timepoint": (timepoint_label(p["timepoint"]), f"#{p['analysis']}"),
+            "day": fmt.significant(p["day"], 2), "k": p["k"],
+            "effect": (display(p["estimate"], log), display(p.get("ci_low"), log),
+                       display(p.get("ci_high"), log), log),
+            "clear": p.get("clear"), "placement": p.get("placement") or ""}
+            for p in points]
+        out.append({
+            "id": fig_id, "title": title, "svg": svg, "sentence": sentence,
+            "model": model_text,
+            "not_placed": [{"timepoint": timepoint_label(n["timepoint"]),
+                            "analysis": n["analysis"], "reason": n["reason"]}
+                           for n in block.get("not_placed") or []],
+            "table": {"id": f"{fig_id}-table", "caption": f"Time course: {title}",
+                      "columns": [{"key": "timepoint", "header": "Time point", "kind": "link"},
+                                  {"key": "day", "header": "Day", "kind": "text"},
+                                  {"key": "k", "header": "k", "kind": "int"},
+                                  {"key": "effect", "header": f"{info['short']} [95% CI]",
+                                   "kind": "effci"},
+                                  {"key": "clear", "header": "Clear effect", "kind": "flag"},
+                                  {"key": "placement", "header": "Placement", "kind": "text"}],
+                      "records": records},
+        })
+    return out
+
+
+def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) -> list[dict]:
+    """Rows of a condition's data that no analysis on the page pooled, with the reason.
+
+    Parameters
+    ----------
+    rows : path-like
+        The condition's validated rows (``data/interim/{condition}.csv``).
+    loaded : sequence of mappings
+        :func:`load_analysis` results of the condition's analyses.
+    config : mapping
+        The configuration the pages are rendered with.
+
+    Returns
+    -------
+    list of dict
+        ``study, timepoint, outcome, where`` (file and line) and ``reason``: the reasons the
+        analyses gave for leaving the row out (configured exclusion, undefined effect), or
+        that its outcome is not declared, or that no analysis selects its condition,
+        outcome and time point. Rows pooled by any analysis are not listed.
+    """
+    from ketameta.io import read_table
+
+    table = read_table(rows)
+    used: set[tuple[str, int]] = set()
+    for item in loaded:
+        for study in item["studies"]:
+            lines = str(study.get("source_lines") or "").split(";")
+            used.update((str(study.get("source_file")), int(x)) for x in lines if x.strip())
+    reasons: dict[tuple[str, int], list[str]] = {}
+    for item in loaded:
+        aid = item["summary"]["analysis"]
+        for e in item["summary"].get("excluded") or []:
+            key = (str(e.get("source")), int(e.get("line")))
+            reasons.setdefault(key, []).append(f"{aid}: {e.get('reason')}")
+    out = []
+    for _, row in table.iterrows():
+        key = (str(row["source_file"]), int(row["source_line"]))
+        if key in used:
+            continue
+        if key in reasons:
+            reason = "; ".join(reasons[key])
+        elif row["outcome"] not in config["outcomes"]:
+            reason = (f"its outcome {row['outcome']!r} is not declared under outcomes in the "
+                      "configuration")
+        else:
+            reason = (f"no analysis selects {row['outcome']} at {row['timepoint']} "
+                      "(analyse_every_row is off and no analyses: entry names it)")
+        out.append({"study": str(row["study"]), "outcome": str(row["outcome"]),
+                    "timepoint": timepoint_label(str(row["timepoint"])),
+                    "where": f"{key[0]}, line {key[1]}", "reason": reason})
+    return out
+
+
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path]) -> dict:
-    """Context of ``condition.html`` for one condition."""
+                      effects: Sequence[str | Path], rows: str | Path | None = None) -> dict:
+    """Context of ``condition.html`` for one condition.
+
+    ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
+    list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
+    """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -792,6 +1219,8 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "condition": condition,
         "condition_label": config["conditions"][condition]["label"],
         "analyses": analyses,
+        "time_courses": time_course_context(condition, loaded, config),
+        "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
     }
@@ -829,7 +1258,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
         all_studies = [s for item in items for s in item["studies"]]
         for item in items:
-            s = item["summary"]
+            s = _headline(_shown(item["summary"]))
             aid = s["analysis"]
             entry = config["analyses"][aid]
             info = measure_info(s["measure"], item["studies"])
@@ -842,13 +1271,14 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             pooled = k >= 2 and fmt.is_number(s.get("estimate"))
             url = f"{condition}.html#{aid}"
             eff = (fmt.estimate_ci(display(s["estimate"], log), display(s.get("ci_low"), log),
-                                   display(s.get("ci_high"), log)) if pooled
-                   else "too few trials to pool")
-            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log))
+                                   display(s.get("ci_high"), log), ratio=log) if pooled
+                   else "not pooled (1 trial)")
+            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log),
+                               ratio=log)
                   if pooled and fmt.is_number(s.get("pi_low")) else "")
             rows.append(Row(
                 kind="summary" if pooled else "note", label=f"{title} {better}",
-                cells=(str(k), fmt.integer(s.get("n_participants") or None),
+                cells=(str(k), participant_count(item["studies"])["short"],
                        fmt.percent(s.get("I2")) if pooled else ""),
                 right=(f"{info['short']} {eff}" if pooled else eff, pi),
                 estimate=s.get("estimate") if pooled else None,
@@ -858,11 +1288,11 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             overview_records.append({
                 "condition": label, "analysis": (title, url), "measure": info["short"],
                 "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
-                "k": k, "n": s.get("n_participants") or None,
+                "k": k, "n": participant_count(item["studies"])["short"],
                 "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
-                           display(s.get("ci_high"), log)) if pooled else None,
-                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log))
-                if pooled else (None, None),
+                           display(s.get("ci_high"), log), log) if pooled else None,
+                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
+                if pooled else (None, None, log),
                 "I2": s.get("I2") if pooled else None, "pooled": pooled,
             })
         trials: dict[str, float] = {}
@@ -907,7 +1337,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                         {"key": "measure", "header": "Measure", "kind": "text"},
                         {"key": "better", "header": "Better", "kind": "text"},
                         {"key": "k", "header": "k", "kind": "int"},
-                        {"key": "n", "header": "Participants", "kind": "int"},
+                        {"key": "n", "header": "Participants", "kind": "text"},
                         {"key": "effect", "header": "Pooled effect [CI]", "kind": "effci_opt"},
                         {"key": "pi", "header": "Prediction interval", "kind": "ci"},
                         {"key": "I2", "header": "I²", "kind": "pct0"}],
