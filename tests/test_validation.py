@@ -13,6 +13,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from schema_keys import ANALYSIS_KEYS, TOP_KEYS
 
 from ketameta.analysis import check_inputs
 from ketameta.io import DataError, read_data, validate_config
@@ -431,14 +432,12 @@ def _set(path, value):
 CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
-        "config/config.yaml, top level: unknown key 'profiles'; allowed keys: "
-        "analyse_every_row, analyses, conditions, data_dir, few_trials, limits, outcomes, profile",
+        f"config/config.yaml, top level: unknown key 'profiles'; allowed keys: {TOP_KEYS}",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
         "config/config.yaml, analyses.trd_severity: unknown key 'estimator'; allowed keys: "
-        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
-        "pi, sort_by, subgroups, test, timepoint",
+        f"{ANALYSIS_KEYS}",
     ),
     "unknown method": (
         _set(["analyses", "trd_severity", "method"], "REM"),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from schema_keys import ANALYSIS_KEYS
 
 from ketameta.effects import escalc
 from ketameta.io import read_data
@@ -270,9 +271,7 @@ BAD = {
             w / "config/config.yaml", "measure: MD, method: DL", "measure: MD, methd: DL"
         ),
         "config/config.yaml, line 14, analyses.ptsd_severity_end: unknown key 'methd'; allowed "
-        "keys: "
-        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
-        "pi, sort_by, subgroups, test, timepoint",
+        f"keys: {ANALYSIS_KEYS}",
     ),
     "outcome not declared": (
         lambda w: _replace(
