@@ -63,3 +63,8 @@ __all__ = [
     "se_from_ci",
     "se_from_p",
 ]
+
+# Robustness: GOSH and the multiverse of specifications
+from .gosh import GoshResult, gosh  # noqa: E402
+
+__all__ += ["GoshResult", "gosh"]
