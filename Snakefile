@@ -12,6 +12,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/meta.smk"
+include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -28,4 +29,9 @@ rule all:
             "data/processed/{analysis}/{output}",
             analysis=config["analyses"],
             output=["effects.csv", "summary.json"],
+        ),
+        expand(
+            "data/processed/multiverse/{condition}.{ext}",
+            condition=MULTIVERSE_PRIMARY,
+            ext=["csv", "json"],
         ),
