@@ -392,9 +392,16 @@ def read_specifications(text_or_path) -> pd.DataFrame:
     """Read a specification table written by :func:`to_csv` (floats exactly as written)."""
     source = io.StringIO(text_or_path) if "\n" in str(text_or_path) else text_or_path
     return pd.read_csv(
-        source, float_precision="round_trip", keep_default_na=False, na_values=[""],
+        source,
+        keep_default_na=False,
+        na_values=[""],
         dtype={"method_used": str, "test_used": str},
-    )  # fmt: skip
+        **_ROUND_TRIP,
+    )
+
+
+# pandas 3 parses floats exactly by default and deprecates the option pandas 2 needs for it
+_ROUND_TRIP = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
 def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str) -> dict:
