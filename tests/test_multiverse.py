@@ -26,6 +26,9 @@ from ketameta.effects import REPORTED_FOR, escalc
 from ketameta.io import DataError, read_data, validate_config, write_table
 from ketameta.models import rma
 from ketameta.profiles import effective_config
+from ketameta.report import render_condition
+from ketameta.report.render import MEASURES
+from ketameta.report.robustness import gosh_svg, robustness_context
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
@@ -220,6 +223,57 @@ def test_defaults_match_the_schema():
     section = copy.deepcopy(config["multiverse"])
     assert mvmod.multiverse_config(config) == {**mvmod.DEFAULTS, **section}
     assert section == mvmod.DEFAULTS
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@pytest.fixture(scope="module")
+def written(trd, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mvout")
+    paths = (out / "TRD.json", out / "TRD.csv")
+    mvmod.write_condition(trd["path"], trd["cfg"], trd["settings"], paths[1], paths[0])
+    return paths
+
+
+def test_robustness_section_on_the_condition_page(written, tmp_path):
+    config = yaml.safe_load((ROOT / "tests" / "fixtures" / "report" / "config.yaml").read_text())
+    ids = [a for a, e in config["analyses"].items() if e["condition"] == "TRD"]
+    processed = ROOT / "tests" / "fixtures" / "report" / "processed"
+    files = (
+        [processed / a / "summary.json" for a in ids],
+        [processed / a / "effects.csv" for a in ids],
+    )
+    pages = []
+    for name in ("a.html", "b.html"):
+        render_condition("TRD", config, *files, tmp_path / name, written)
+        pages.append((tmp_path / name).read_text())
+    assert pages[0] == pages[1]  # deterministic
+    html = pages[0]
+    assert 'id="robustness"' in html and 'id="fig-spec-trd_severity_end"' in html
+    assert 'id="fig-gosh-trd_severity_end"' in html  # k = 5: every one of 31 subsets
+    summary = json.loads(written[0].read_text())
+    block = summary["multiverse"]["by_measure"]["SMD"]
+    assert f"{summary['multiverse']['n_specifications']:,}".replace(",", "") in html.replace(
+        ",", ""
+    )
+    assert "The choice that moves the estimate most is" in html
+    ctx = robustness_context(*written, MEASURES)
+    assert ctx["share_excluding_null"] == pytest.approx(100 * block["share_excluding_null"])
+    assert "<script" not in str(ctx["curve_svg"])
+    # without multiverse outputs the page has no robustness section
+    render_condition("TRD", config, *files, tmp_path / "c.html")
+    assert 'id="robustness"' not in (tmp_path / "c.html").read_text()
+
+
+def test_gosh_density_figure_for_many_subsets():
+    rng = np.random.default_rng(5)
+    res = mvmod.gosh(rng.normal(0.3, 0.3, 12), rng.uniform(0.01, 0.1, 12), method="DL")
+    counts, xe, ye = res.density(bins=30)
+    block = {**res.summary(), "k": 12, "density": counts.tolist(), "estimate_edges": list(xe),
+             "I2_edges": list(ye), "points": None}  # fmt: skip
+    svg = gosh_svg("g", "GOSH", block, "SMD")
+    assert svg == gosh_svg("g", "GOSH", block, "SMD") and "subsets per cell" in svg
 
 
 # ----------------------------------------------------------------------------- workflow

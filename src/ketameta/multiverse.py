@@ -126,6 +126,8 @@ _FAMILY = {
     "dichotomous": ["RR", "OR", "RD"],
     "single": ["PLO", "PFT", "PR"],
 }
+#: A GOSH block lists every subset's point up to this many subsets (k = 10).
+GOSH_POINTS = 1023
 _RESULTS = ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2")
 
 
@@ -474,7 +476,9 @@ def gosh_block(mv: Multiverse) -> dict | None:
     Uses the analysis's own estimator and test and ``multiverse.gosh`` (``min_k``,
     ``max_k_all``, ``subsets``, ``seed``, ``bins``). Returns :meth:`GoshResult.summary`
     plus ``density`` (counts of subsets on a ``bins`` × ``bins`` grid of estimate against
-    I², rows along the estimate), ``estimate_edges`` and ``I2_edges``.
+    I², rows along the estimate), ``estimate_edges``, ``I2_edges`` and ``points``
+    (``[estimate, I2]`` of every subset while there are at most :data:`GOSH_POINTS`, else
+    None).
     """
     opts = mv.settings["gosh"]
     yi, vi = mv.effects[mv.config["measure"]]
@@ -492,12 +496,20 @@ def gosh_block(mv: Multiverse) -> dict | None:
         max_k_all=opts["max_k_all"],
     )
     counts, x_edges, y_edges = res.density(bins=opts["bins"])
+    few = res.n_subsets <= GOSH_POINTS
     return {
         **res.summary(),
         "k": int(ok.sum()),
         "density": counts.tolist(),
         "estimate_edges": [float(x) for x in x_edges],
         "I2_edges": [float(y) for y in y_edges],
+        "points": [
+            [float(e), float(i)]
+            for e, i in zip(res.estimate, res.I2, strict=True)
+            if math.isfinite(e) and math.isfinite(i)
+        ]
+        if few
+        else None,
     }
 
 

@@ -45,6 +45,15 @@ def multiverse_chunk_files(wildcards):
     ]
 
 
+def multiverse_files(wildcards):
+    """The multiverse summary and table a condition page shows (none when disabled)."""
+    if wildcards.condition not in MULTIVERSE_PRIMARY:
+        return []
+    return [
+        f"data/processed/multiverse/{wildcards.condition}.{ext}" for ext in ("json", "csv")
+    ]
+
+
 rule multiverse:
     input:
         rows="data/interim/{condition}.csv",

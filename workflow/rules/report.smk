@@ -13,6 +13,7 @@ rule render_condition:
         effects=lambda w: expand(
             "data/processed/{analysis}/effects.csv", analysis=analyses_of(w.condition)
         ),
+        multiverse=multiverse_files,
     output:
         html="reports/{condition}.html",
     log:

@@ -35,7 +35,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 
 
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                     effects: Sequence[str | Path], out_path: str | Path) -> None:
+                     effects: Sequence[str | Path], out_path: str | Path,
+                     multiverse: Sequence[str | Path] = ()) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -49,8 +50,11 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
         analyses, in config order (the section order of the page).
     out_path : path
         The HTML file to write, normally ``reports/{condition}.html``.
+    multiverse : sequence of paths
+        ``data/processed/multiverse/{condition}.json`` and ``.csv`` for the robustness
+        section, or empty for none.
     """
-    context = condition_context(condition, config, summaries, effects)
+    context = condition_context(condition, config, summaries, effects, multiverse)
     write_page("condition.html", context, out_path)
 
 

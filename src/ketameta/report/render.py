@@ -36,6 +36,7 @@ from ketameta.analysis import participants
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
+from . import robustness as robustness_mod
 from .plots import Axis, Column, Row
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "write_page"]
@@ -774,8 +775,12 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
 
 
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path]) -> dict:
-    """Context of ``condition.html`` for one condition."""
+                      effects: Sequence[str | Path], multiverse: Sequence = ()) -> dict:
+    """Context of ``condition.html`` for one condition.
+
+    ``multiverse``: the condition's multiverse summary and table (``.json``, ``.csv``), or
+    empty for no robustness section.
+    """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -793,6 +798,8 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "analyses": analyses,
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
+        "robustness": robustness_mod.robustness_context(*multiverse, MEASURES)
+        if multiverse else None,
     }
 
 
