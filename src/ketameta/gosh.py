@@ -44,8 +44,8 @@ __all__ = ["GoshResult", "gosh", "subset_codes"]
 
 # metafor fits all subsets while 2^k - 1 is at most its default `subsets` = 10^6
 DEFAULT_SUBSETS = 10**6
-# study cells (rows x studies) fitted at once: about 4 MB per float array of a chunk
-CHUNK_CELLS = 2**19
+# study cells (rows x studies) fitted at once: 1 MiB per float array of a chunk
+CHUNK_CELLS = 2**17
 # every subset is enumerated up to k = 20 (1,048,575 subsets) unless said otherwise
 MAX_K_ALL = 20
 _FIELDS = ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2", "H2", "Q")

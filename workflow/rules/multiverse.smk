@@ -38,26 +38,13 @@ for _condition, _analysis in MULTIVERSE_PRIMARY.items():
     )
 
 
-def multiverse_chunk_files(wildcards):
-    return [
-        f"data/interim/multiverse/{wildcards.condition}/{start}-{stop}.csv"
-        for start, stop in MULTIVERSE_CHUNKS[wildcards.condition]
-    ]
-
-
-def multiverse_files(wildcards):
-    """The multiverse summary and table a condition page shows (none when disabled)."""
-    if wildcards.condition not in MULTIVERSE_PRIMARY:
-        return []
-    return [
-        f"data/processed/multiverse/{wildcards.condition}.{ext}" for ext in ("json", "csv")
-    ]
-
-
 rule multiverse:
     input:
         rows="data/interim/{condition}.csv",
-        chunks=multiverse_chunk_files,
+        chunks=lambda w: [
+            f"data/interim/multiverse/{w.condition}/{start}-{stop}.csv"
+            for start, stop in MULTIVERSE_CHUNKS[w.condition]
+        ],
     output:
         table="data/processed/multiverse/{condition}.csv",
         summary="data/processed/multiverse/{condition}.json",
@@ -80,13 +67,13 @@ rule multiverse_chunk:
         rows="data/interim/{condition}.csv",
     output:
         part=temp("data/interim/multiverse/{condition}/{start}-{stop}.csv"),
-    wildcard_constraints:
-        start=r"\d+",
-        stop=r"\d+",
     log:
         "logs/multiverse/{condition}/{start}-{stop}.log",
     benchmark:
         "benchmarks/results/multiverse/{condition}/{start}-{stop}.tsv"
+    wildcard_constraints:
+        start=r"\d+",
+        stop=r"\d+",
     conda:
         "../../environment.yml"
     params:

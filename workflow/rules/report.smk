@@ -13,7 +13,11 @@ rule render_condition:
         effects=lambda w: expand(
             "data/processed/{analysis}/effects.csv", analysis=analyses_of(w.condition)
         ),
-        multiverse=multiverse_files,
+        multiverse=lambda w: expand(
+            "data/processed/multiverse/{condition}.{ext}",
+            condition=[c for c in [w.condition] if c in MULTIVERSE_PRIMARY],
+            ext=["json", "csv"],
+        ),
     output:
         html="reports/{condition}.html",
     log:
