@@ -80,7 +80,6 @@ __all__ = [
     "settings_for",
     "write_chunk",
     "write_condition",
-    "count_specifications",
     "for_condition",
     "read_specifications",
     "specification_chunks",
@@ -320,11 +319,6 @@ def _effect_sizes(rows: pd.DataFrame, measure: str, cfg: Mapping):
     return yi, vi
 
 
-def count_specifications(mv: Multiverse) -> int:
-    """Number of specifications of a multiverse (fitted or not)."""
-    return mv.n_specifications
-
-
 def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) -> pd.DataFrame:
     """Fit specifications ``start`` to ``stop - 1`` and return one row per specification.
 
@@ -535,8 +529,7 @@ def check_settings(config: Mapping, config_path: str = "config/config.yaml") -> 
     ------
     DataError
         If ``primary`` names an undeclared condition, an unknown analysis or an analysis of
-        another condition, or a trial factor uses a group name declared for another column
-        only.
+        another condition (the message names the key ``multiverse.primary.<condition>``).
     """
     section = config.get("multiverse") or {}
     for condition, analysis in (section.get("primary") or {}).items():
