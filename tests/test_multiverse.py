@@ -341,7 +341,7 @@ def test_workflow_chunks_give_identical_outputs(flow, tmp_path):
     shutil.copytree(FIXTURE, work)
     config_path = work / "config/config.yaml"
     config = yaml.safe_load(config_path.read_text())
-    config["multiverse"] = {"chunk_size": 700}
+    config["multiverse"] = {"chunk_size": 4000}
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     dry = snakemake(work, "--dry-run", *flow["targets"])
     assert "multiverse_chunk" in dry.stdout, dry.stdout

@@ -586,10 +586,9 @@ def write_condition(
     the summary is computed from the table's text in either case.
     """
     mv = build(read_table(rows_path), analysis_config, settings)
-    header = to_csv(run_specifications(mv, 0, 0))
     if chunks:
-        body = "".join(Path(p).read_text(encoding="utf-8") for p in chunks)
-        text = header + body
+        header = to_csv(run_specifications(mv, 0, 0))
+        text = header + "".join(Path(p).read_text(encoding="utf-8") for p in chunks)
     else:
         text = to_csv(run_specifications(mv))
     frame = read_specifications(text)
