@@ -45,6 +45,12 @@ without=$(seconds "$work/without")
 with=$(seconds "$work/with")
 jobs=$(awk 'FNR == 2 { total += $1 } END { printf "%.1f", total }' \
   "$work/with"/benchmarks/results/multiverse/*.tsv)
+cpu() { # CPU seconds of a run's jobs (the cpu_time column of Snakemake's benchmark files)
+  find "$1/benchmarks/results" -name '*.tsv' -exec awk 'FNR == 2 { print $10 }' {} + |
+    awk '{ total += $1 } END { printf "%.1f", total }'
+}
+cpu_with=$(cpu "$work/with")
+cpu_without=$(cpu "$work/without")
 printf 'cores: %s\n' "$cores"
 for summary in "$work/with"/data/processed/multiverse/*.json; do
   "$python" -c 'import json, sys; s = json.load(open(sys.argv[1])); m = s["multiverse"]
@@ -54,3 +60,6 @@ printf 'clean run without the multiverse: %7.1f s\n' "$without"
 printf 'clean run with the multiverse:    %7.1f s\n' "$with"
 printf 'the multiverse adds:              %7.1f s (its jobs: %s s of wall-clock time)\n' \
   "$(awk -v a="$without" -v b="$with" 'BEGIN { printf "%.1f", b - a }')" "$jobs"
+# on a busy machine wall-clock time says little; the jobs' CPU time does not depend on load
+printf 'CPU time of all jobs: %s s with, %s s without the multiverse (+%s s)\n' \
+  "$cpu_with" "$cpu_without" "$(awk -v a="$cpu_without" -v b="$cpu_with" 'BEGIN { printf "%.1f", b - a }')"
