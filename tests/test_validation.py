@@ -432,7 +432,7 @@ CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
         "config/config.yaml, top level: unknown key 'profiles'; allowed keys: analyses, "
-        "conditions, data_dir, outcomes, profile",
+        "conditions, data_dir, multiverse, outcomes, profile",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
