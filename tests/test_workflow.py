@@ -212,6 +212,7 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
         for name in before
         if name.startswith(("data/processed/ptsd_", "data/interim/PTSD"))
         or name in ("reports/PTSD.html", "reports/index.html")
+        or name.startswith("data/processed/multiverse/PTSD.")
     }
     assert {name for name in before if before[name] != after[name]} == rerun
     assert (
