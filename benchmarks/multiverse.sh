@@ -52,10 +52,16 @@ cpu() { # CPU seconds of a run's jobs (the cpu_time column of Snakemake's benchm
 cpu_with=$(cpu "$work/with")
 cpu_without=$(cpu "$work/without")
 printf 'cores: %s\n' "$cores"
-for summary in "$work/with"/data/processed/multiverse/*.json; do
-  "$python" -c 'import json, sys; s = json.load(open(sys.argv[1])); m = s["multiverse"]
-print(f"  {s[\"condition\"]:<12} {s[\"analysis\"]:<24} {m[\"n_specifications\"]:>7,} specifications, {m[\"n_fitted\"]:>6,} fitted")' "$summary"
-done
+"$python" - "$work/with"/data/processed/multiverse/*.json <<'PY'
+import json
+import sys
+
+for path in sys.argv[1:]:
+    s = json.load(open(path, encoding="utf-8"))
+    m = s["multiverse"]
+    print(f"  {s['condition']:<12} {s['analysis']:<24} {m['n_specifications']:>7,} "
+          f"specifications, {m['n_fitted']:>6,} fitted")
+PY
 printf 'clean run without the multiverse: %7.1f s\n' "$without"
 printf 'clean run with the multiverse:    %7.1f s\n' "$with"
 printf 'the multiverse adds:              %7.1f s (its jobs: %s s of wall-clock time)\n' \
