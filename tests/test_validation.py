@@ -432,7 +432,8 @@ CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
         "config/config.yaml, top level: unknown key 'profiles'; allowed keys: "
-        "analyse_every_row, analyses, conditions, data_dir, few_trials, limits, outcomes, profile",
+        "analyse_every_row, analyses, conditions, data_dir, few_trials, limits, multiverse, "
+        "outcomes, profile",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
