@@ -10,6 +10,7 @@ min_version("9.0")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/meta.smk"
+include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/publish.smk"
 

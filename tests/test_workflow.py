@@ -236,6 +236,7 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
         for name in before
         if name.removeprefix(f"{STAGE}/").startswith(("data/processed/ptsd_", "data/interim/PTSD"))
         or name.removeprefix(f"{STAGE}/") in ("reports/PTSD.html", "reports/index.html")
+        or name.removeprefix(f"{STAGE}/").startswith("data/processed/multiverse/PTSD.")
     }
     changed = {name for name in before if before[name] != after[name]}
     # Staged files are rewritten by the jobs that reran; a published file is replaced only

@@ -93,3 +93,8 @@ __all__ += [
     "rma_mh",
     "rma_peto",
 ]
+
+# Robustness: GOSH and the multiverse of specifications
+from .gosh import GoshResult, gosh  # noqa: E402
+
+__all__ += ["GoshResult", "gosh"]

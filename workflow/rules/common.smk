@@ -107,4 +107,11 @@ def final_outputs():
             analysis=analyses,
             output=["effects.csv", "summary.json"],
         ),
+        # The multiverse of each condition's primary analysis (workflow/rules/multiverse.smk,
+        # included before the publication rule reads this list).
+        *expand(
+            "data/processed/multiverse/{condition}.{ext}",
+            condition=globals().get("MULTIVERSE_PRIMARY", {}),
+            ext=["csv", "json"],
+        ),
     ]

@@ -10,6 +10,11 @@ rule render_condition:
     input:
         unpack(get_condition_outputs),
         rows=staged("data/interim/{condition}.csv"),
+        multiverse=lambda w: expand(
+            staged("data/processed/multiverse/{condition}.{ext}"),
+            condition=[c for c in [w.condition] if c in MULTIVERSE_PRIMARY],
+            ext=["json", "csv"],
+        ),
     output:
         html=staged("reports/{condition}.html"),
     log:

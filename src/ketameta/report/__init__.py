@@ -38,7 +38,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
                      effects: Sequence[str | Path], out_path: str | Path,
-                     rows: str | Path | None = None) -> None:
+                     rows: str | Path | None = None,
+                     multiverse: Sequence[str | Path] = ()) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -55,8 +56,11 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
     rows : path, optional
         The condition's validated rows (``data/interim/{condition}.csv``): the page then
         lists every row no analysis pooled, with the reason.
+    multiverse : sequence of paths
+        ``data/processed/multiverse/{condition}.json`` and ``.csv`` for the robustness
+        section, or empty for none.
     """
-    context = condition_context(condition, config, summaries, effects, rows)
+    context = condition_context(condition, config, summaries, effects, rows, multiverse)
     write_page("condition.html", context, out_path)
 
 

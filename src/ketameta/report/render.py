@@ -37,6 +37,7 @@ from ketameta.models import _WARNING_TEXT
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
+from . import robustness as robustness_mod
 from .plots import Axis, Column, Row
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
@@ -1198,11 +1199,14 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
 
 
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path], rows: str | Path | None = None) -> dict:
+                      effects: Sequence[str | Path], rows: str | Path | None = None,
+                      multiverse: Sequence = ()) -> dict:
     """Context of ``condition.html`` for one condition.
 
     ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
     list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
+    ``multiverse``: the condition's multiverse summary and table (``.json``, ``.csv``), or
+    empty for no robustness section.
     """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
@@ -1223,6 +1227,8 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
+        "robustness": robustness_mod.robustness_context(*multiverse, MEASURES)
+        if multiverse else None,
     }
 
 

@@ -1,0 +1,286 @@
+"""The robustness section of a condition page: specification curve and GOSH plot.
+
+Both figures are drawn from the multiverse outputs of the condition's primary analysis
+(``data/processed/multiverse/{condition}.csv`` and ``.json``, :mod:`ketameta.multiverse`):
+
+* **Specification curve** (Simonsohn, Simmons & Nelson 2020, *Nat Hum Behav* 4:1208): the
+  fitted specifications of the primary measure sorted by their estimate, each with its CI,
+  and below them a panel with one row per level of each factor that shows which choice the
+  specifications made. With more specifications than :data:`MAX_COLUMNS`, consecutive
+  specifications (in sorted order) share a column: the column shows their median estimate
+  and median CI bounds, and each panel cell is shaded by the share of them that made that
+  choice.
+* **GOSH plot** (Olkin, Dahabreh & Trikalinos 2012, *Res Synth Methods* 3:214): the pooled
+  estimate of every subset of the trials against its I², as metafor's ``plot.gosh.rma()``;
+  one point per subset while they are few (the summary then carries ``points``), else a
+  density (counts per cell, grey scale, log scaled) so that a million subsets stay one
+  small figure.
+
+Figures are deterministic SVG (:func:`ketameta.report.plots._svg_fragment`); shading cells
+are a small embedded raster, so the SVG size does not grow with the number of
+specifications.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from ketameta.multiverse import read_specifications
+
+from . import formatting as fmt
+from .plots import ACCENT, FONT_SIZE, GRID, INK, MUTED, _new_figure, _rc, _svg_fragment
+
+__all__ = ["MAX_COLUMNS", "gosh_svg", "robustness_context", "specification_curve_svg"]
+
+#: Most columns the specification curve draws; beyond, specifications share columns.
+MAX_COLUMNS = 160
+
+#: How the factors of a multiverse are named on the page.
+FACTOR_LABELS = {
+    "design": "Design",
+    "comparator": "Comparator",
+    "rob": "Risk of bias",
+    "route": "Route",
+    "drug": "Drug",
+    "omit": "Trial left out",
+    "measure": "Measure",
+    "method": "τ² estimator",
+    "test": "Test",
+    "few_trial": "Few-trial method",
+    "dose": "Dose",
+    "scale": "Scale",
+    "population": "Population",
+    "setting": "Setting",
+    "schedule": "Schedule",
+}
+_LEVEL_LABELS = {"any": "all trials", "none": "none", "reml_knha": "REML + HKSJ if few"}
+
+
+def _label(factor: str) -> str:
+    return FACTOR_LABELS.get(factor, factor)
+
+
+def specification_curve_svg(
+    fig_id: str, title: str, frame: pd.DataFrame, factors: Mapping[str, list], axis_label: str
+) -> str:
+    """Specification curve of fitted specifications of one measure (see the module notes).
+
+    Parameters
+    ----------
+    fig_id, title : str
+        Id prefix and accessible title of the SVG.
+    frame : pandas.DataFrame
+        Fitted specifications: ``estimate, ci_low, ci_high`` and one column per factor.
+    factors : mapping
+        Factor -> levels in crossing order; factors with one level are left out of the panel.
+    axis_label : str
+        Label of the estimate axis (the analysis scale).
+    """
+    frame = frame.sort_values(["estimate", "spec"], kind="stable").reset_index(drop=True)
+    n = len(frame)
+    columns = min(n, MAX_COLUMNS)
+    group = (np.arange(n) * columns) // n
+    grouped = frame.groupby(group, sort=True)
+    est = grouped["estimate"].median().to_numpy()
+    low = grouped["ci_low"].median().to_numpy()
+    high = grouped["ci_high"].median().to_numpy()
+    shown = [f for f, levels in factors.items() if len(levels) > 1]
+    rows: list[tuple[str, str]] = []
+    shares: list[np.ndarray] = []
+    for factor in shown:
+        for level in factors[factor]:
+            rows.append((factor, str(level)))
+            hit = (frame[factor].astype(str) == str(level)).to_numpy(dtype=float)
+            shares.append(np.bincount(group, weights=hit, minlength=columns) / np.bincount(group))
+    panel = np.array(shares) if shares else np.zeros((0, columns))
+
+    row_h, top_h, bottom, gap, head = 0.14, 1.9, 0.4, 0.12, 0.1
+    panel_h = row_h * len(rows)
+    height = head + top_h + gap + panel_h + bottom
+    with matplotlib.rc_context(_rc(fig_id)):
+        fig = _new_figure(9.0, height)
+        left, width = 0.27, 0.7
+        ax = fig.add_axes((left, (bottom + panel_h + gap) / height, width, top_h / height))
+        x = np.arange(columns)
+        excludes = (low > 0) | (high < 0)
+        for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
+            ax.vlines(x[mask], low[mask], high[mask], color=color, lw=0.7)
+            ax.plot(x[mask], est[mask], ls="none", marker="o", ms=2.2, color=color)
+        ax.axhline(0.0, color=GRID, lw=0.8, zorder=0)
+        ax.set_xlim(-0.5, columns - 0.5)
+        ax.set_xticks([])
+        ax.set_ylabel(axis_label, color=INK)
+        for side in ("top", "right", "bottom"):
+            ax.spines[side].set_visible(False)
+        if len(rows):
+            pax = fig.add_axes((left, bottom / height, width, panel_h / height))
+            pax.imshow(
+                panel, aspect="auto", cmap="Greys", vmin=0.0, vmax=1.0,
+                interpolation="nearest", extent=(-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
+            )  # fmt: skip
+            labels = [
+                f"{_label(f)}: {_LEVEL_LABELS.get(lv, lv)}"
+                if i == 0 or rows[i - 1][0] != f
+                else _LEVEL_LABELS.get(lv, lv)
+                for i, (f, lv) in enumerate(rows)
+            ]
+            pax.set_yticks(range(len(rows)), labels, fontsize=FONT_SIZE - 1.5)
+            pax.set_xticks([])
+            for i in range(1, len(rows)):
+                if rows[i][0] != rows[i - 1][0]:
+                    pax.axhline(i - 0.5, color=MUTED, lw=0.6)
+            pax.set_xlabel(
+                f"{n:,} specifications sorted by estimate"
+                + (f" ({columns} columns of about {n / columns:.0f})" if columns < n else ""),
+                color=INK,
+            )
+        out = _svg_fragment(fig, fig_id, title)
+    return out
+
+
+def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
+    """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²)."""
+    counts = np.asarray(gosh["density"], dtype=float)
+    x_edges = gosh["estimate_edges"]
+    y_edges = gosh["I2_edges"]
+    with matplotlib.rc_context(_rc(fig_id)):
+        fig = _new_figure(6.0, 3.6)
+        ax = fig.add_axes((0.11, 0.15, 0.72, 0.78))
+        points = gosh.get("points")
+        if points:
+            xy = np.asarray(points, dtype=float)
+            ax.plot(
+                xy[:, 0],
+                xy[:, 1],
+                ls="none",
+                marker="o",
+                ms=3,
+                mfc=MUTED,
+                mec="none",
+                alpha=0.7,
+                label="subset",
+            )
+            ax.set_xlim(x_edges[0], x_edges[-1])
+            ax.set_ylim(y_edges[0] - 3, y_edges[-1] + 3)
+        shade = np.where(counts > 0, np.log1p(counts), np.nan).T
+        image = None if points else ax.imshow(
+            shade, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
+            extent=(x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
+            vmin=0.0, vmax=max(float(np.nanmax(shade)) if np.isfinite(shade).any() else 1.0, 1.0),
+        )  # fmt: skip
+        if gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None:
+            ax.plot(
+                [gosh["full_estimate"]], [gosh["full_I2"]], marker="D", ms=5, mfc=ACCENT,
+                mec="white", ls="none", label="all trials",
+            )  # fmt: skip
+            ax.legend(loc="upper right", frameon=False, fontsize=FONT_SIZE - 0.5)
+        ax.set_xlabel(axis_label, color=INK)
+        ax.set_ylabel("I² (%)", color=INK)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        if image is not None:
+            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+            top = math.expm1(bar.vmax)
+            ticks = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top]
+            bar.set_ticks([math.log1p(v) for v in ticks], labels=[f"{v:,}" for v in ticks])
+            bar.set_label("subsets per cell", color=INK)
+        out = _svg_fragment(fig, fig_id, title)
+    return out
+
+
+def robustness_context(summary_path, table_path, measure_names: Mapping) -> dict:
+    """Context of ``_robustness.html`` for one condition.
+
+    Parameters
+    ----------
+    summary_path, table_path : path-like
+        ``data/processed/multiverse/{condition}.json`` and ``.csv``.
+    measure_names : mapping
+        Measure -> display dict with ``short`` and ``log`` (``render.MEASURES``).
+
+    Returns
+    -------
+    dict
+        ``analysis, title, measure, n_specifications, n_fitted, n_too_few, median, low,
+        high, share_excluding_null, share_positive, share_negative`` (shares in percent),
+        ``most_influential,
+        spread, sentence, curve_svg, gosh_svg, gosh`` (SVGs as ``Markup`` or None).
+    """
+    summary = json.loads(Path(summary_path).read_text(encoding="utf-8"))
+    frame = read_specifications(table_path)
+    mv = summary["multiverse"]
+    measure = mv["primary_measure"]
+    block = mv["by_measure"].get(measure) or {}
+    names = measure_names.get(measure, {"short": measure, "log": False})
+    axis_label = f"{'log ' if names.get('log') else ''}{names['short']}"
+    aid = summary["analysis"]
+    fitted = frame[frame["fitted"].astype(bool) & (frame["measure"].astype(str) == measure)]
+    factors = {f: [str(v) for v in levels] for f, levels in summary["factors"].items()}
+    factors.pop("measure", None)
+    curve = None
+    if len(fitted):
+        curve = Markup(
+            specification_curve_svg(
+                f"spec-{aid}", f"Specification curve of {summary['label']}", fitted, factors,
+                axis_label,
+            )
+        )  # fmt: skip
+    gosh = summary.get("gosh")
+    gosh_fig = None
+    if gosh is not None:
+        gosh_fig = Markup(
+            gosh_svg(f"gosh-{aid}", f"GOSH plot of {summary['label']}", gosh, axis_label)
+        )
+    influential = block.get("most_influential")
+    return {
+        "analysis": aid,
+        "title": summary["label"],
+        "measure": names["short"],
+        "n_specifications": mv["n_specifications"],
+        "n_fitted": mv["n_fitted"],
+        "n_too_few": mv["n_too_few"],
+        "n_measure": block.get("n_fitted", 0),
+        "median": block.get("median"),
+        "low": block.get("min"),
+        "high": block.get("max"),
+        "share_excluding_null": _pct(block.get("share_excluding_null")),
+        "share_positive": _pct(block.get("share_positive")),
+        "share_negative": _pct(block.get("share_negative")),
+        "most_influential": _label(influential) if influential else None,
+        "spread": block.get("spread", {}).get(influential) if influential else None,
+        "sentence": _sentence(block, names["short"], axis_label),
+        "curve_svg": curve,
+        "gosh_svg": gosh_fig,
+        "gosh": gosh,
+    }
+
+
+def _pct(share):
+    return None if share is None else 100.0 * share
+
+
+def _sentence(block: Mapping, short: str, axis_label: str) -> str:
+    """Which choice moves the answer most, in words."""
+    spread = {f: v for f, v in (block.get("spread") or {}).items() if v is not None}
+    if not spread:
+        return "No specification had two or more trials, so no choice could be compared."
+    ranked = sorted(spread, key=lambda f: (-spread[f], f))
+    first = ranked[0]
+    if spread[first] == 0:
+        return f"No choice moves the median {short}: every factor gives the same median."
+    text = (
+        f"The choice that moves the estimate most is {_label(first).lower()}: the median "
+        f"{short} differs by {fmt.num(spread[first], 2)} ({axis_label} units) between its "
+        "levels"
+    )
+    if len(ranked) > 1 and spread[ranked[1]] > 0:
+        text += f", followed by {_label(ranked[1]).lower()} ({fmt.num(spread[ranked[1]], 2)})"
+    return text + "."
