@@ -1,0 +1,125 @@
+"""GRADE domain rules: for each rule, a constructed case that should and one that should not
+rate the evidence down, plus the combination into a certainty level."""
+
+import math
+
+import pytest
+
+from ketameta import grade
+from ketameta.grade import Judgement
+
+
+def test_risk_of_bias_rules():
+    # Low risk for most of the weight: not rated down.
+    assert grade.risk_of_bias(["low", "low", "high"], [40, 40, 20]).downgrade == 0
+    # Some concerns and high risk together carry half of the weight: serious.
+    j = grade.risk_of_bias(["low", "some", "high"], [50, 30, 20])
+    assert j.downgrade == 1 and "some concerns 30%" in j.reason and "high risk 20%" in j.reason
+    # High risk for half of the weight: very serious.
+    assert grade.risk_of_bias(["high", "low"], [50, 50]).downgrade == 2
+    # Missing judgements are never taken as low risk.
+    j = grade.risk_of_bias([None, None, "low"], [40, 30, 30])
+    assert j.downgrade == 1 and "not assessed 70%" in j.reason
+
+
+def test_inconsistency_rules():
+    ci, pi = (-1.0, -0.2), (-1.5, 0.3)
+    # Low I², trials on one side of the null: not rated down.
+    assert grade.inconsistency(4, 10, [-0.5, -0.7, -0.2, -0.9], 0, ci, pi).downgrade == 0
+    # I² of 50% or more: serious.
+    assert grade.inconsistency(4, 55, [-0.5, -0.7, -0.2, -0.9], 0, ci, pi).downgrade == 1
+    # I² of 75% or more with estimates on both sides: very serious.
+    j = grade.inconsistency(4, 80, [-0.5, 0.7, -0.2, -0.9], 0, ci, pi)
+    assert j.downgrade == 2 and "both directions" in j.reason
+    # I² of 80% with every estimate on one side: serious only.
+    assert grade.inconsistency(4, 80, [-0.5, -0.7, -0.2, -0.9], 0, ci, pi).downgrade == 1
+    # Moderate I² but the prediction interval crosses the null with mixed directions.
+    assert grade.inconsistency(4, 30, [-0.5, 0.1, -0.2, -0.9], 0, ci, pi).downgrade == 1
+    # ... which needs k >= 3 and a CI that excludes the null.
+    assert grade.inconsistency(2, 30, [-0.5, 0.1], 0, ci, pi).downgrade == 0
+    assert grade.inconsistency(4, 30, [-0.5, 0.1, -0.2, -0.9], 0, (-1, 0.1), pi).downgrade == 0
+    # One trial: not assessable.
+    j = grade.inconsistency(1, None, [-0.5], 0, ci, (None, None))
+    assert j.downgrade == 0 and not j.assessed
+
+
+def test_optimal_information_size():
+    assert grade.optimal_information_size("continuous") == 400
+    # Control risk 20%, 25% relative increase to 25%: 1,094 per arm by the usual formula.
+    n = grade.optimal_information_size("binary", 0.2)
+    per_arm = (1.959963984540054 + 0.8416212335729143) ** 2 * (0.2 * 0.8 + 0.25 * 0.75) / 0.05**2
+    assert n == 2 * math.ceil(per_arm)
+    assert grade.optimal_information_size("binary", None) is None
+    assert grade.optimal_information_size("binary", 0.4, benefit_increases=False) > 0
+    with pytest.raises(ValueError):
+        grade.optimal_information_size("ordinal")
+
+
+def test_imprecision_rules():
+    mid = 0.2
+    # CI excludes the null and the information size is met: not rated down.
+    assert grade.imprecision((-0.9, -0.3), 0, mid, 500, 400).downgrade == 0
+    # CI excludes the null but too few participants: serious.
+    j = grade.imprecision((-0.9, -0.3), 0, mid, 120, 400)
+    assert j.downgrade == 1 and "120 participants" in j.reason
+    # CI includes the null: serious.
+    assert grade.imprecision((-0.9, 0.1), 0, mid, 500, 400).downgrade == 1
+    # CI includes appreciable benefit and harm: very serious.
+    assert grade.imprecision((-0.9, 0.5), 0, mid, 500, 400).downgrade == 2
+    # Without a MID only the null is checked.
+    assert grade.imprecision((-0.9, 0.5), 0, None, 500, 400).downgrade == 1
+    assert grade.imprecision((math.nan, 0.5), 0, None, 500, 400).downgrade == 2
+
+
+def test_publication_bias_rules():
+    j = grade.publication_bias(9, 0.01)
+    assert j.downgrade == 0 and not j.assessed and "fewer than 10" in j.reason
+    assert grade.publication_bias(12, 0.04).downgrade == 1
+    assert grade.publication_bias(12, 0.40).downgrade == 0
+    assert grade.publication_bias(12, None).downgrade == 0
+
+
+def test_indirectness_rules():
+    assert grade.indirectness([None, None, "active comparator"], [40, 40, 20]).downgrade == 0
+    j = grade.indirectness(["perioperative population", None], [60, 40])
+    assert j.downgrade == 1 and "perioperative population" in j.reason and "60%" in j.reason
+
+
+def _all(downgrades):
+    return {
+        d: Judgement(d, n, "reason" if n else None)
+        for d, n in zip(grade.DOMAINS, downgrades, strict=True)
+    }
+
+
+@pytest.mark.parametrize(
+    ("downgrades", "level"),
+    [((0, 0, 0, 0, 0), "high"), ((1, 0, 0, 0, 0), "moderate"), ((1, 0, 0, 1, 0), "low"),
+     ((2, 1, 0, 2, 1), "very low")],
+)
+def test_certainty_starts_high_and_floors_at_very_low(downgrades, level):
+    c = grade.assess(_all(downgrades))
+    assert c.level == level
+    assert c.symbols == grade.SYMBOLS[level]
+    assert len(c.footnotes) == sum(1 for n in downgrades if n)
+
+
+def test_overrides_replace_a_domain_and_are_printed():
+    c = grade.assess(
+        _all((0, 0, 0, 0, 0)),
+        {"indirectness": {"downgrade": 1, "reason": "adolescents only"}},
+    )
+    assert c.level == "moderate"
+    assert c.to_dict()["domains"]["indirectness"]["overridden"] is True
+    assert c.footnotes == [
+        "Indirectness: rated down one level (analyst's judgement): adolescents only"
+    ]
+    # An override may also remove a downgrade, and still says why.
+    c = grade.assess(_all((1, 0, 0, 0, 0)), {"risk_of_bias": {"downgrade": 0, "reason": "x"}})
+    assert c.level == "high" and "not rated down" in c.footnotes[0]
+    with pytest.raises(ValueError, match="needs a reason"):
+        grade.assess(_all((0,) * 5), {"imprecision": {"downgrade": 1, "reason": " "}})
+    with pytest.raises(ValueError, match="unknown GRADE domain"):
+        grade.assess(_all((0,) * 5), {"precision": {"downgrade": 1, "reason": "x"}})
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        grade.assess(_all((0,) * 5), {"imprecision": {"downgrade": 3, "reason": "x"}})
