@@ -94,8 +94,12 @@ def _all(downgrades):
 
 @pytest.mark.parametrize(
     ("downgrades", "level"),
-    [((0, 0, 0, 0, 0), "high"), ((1, 0, 0, 0, 0), "moderate"), ((1, 0, 0, 1, 0), "low"),
-     ((2, 1, 0, 2, 1), "very low")],
+    [
+        ((0, 0, 0, 0, 0), "high"),
+        ((1, 0, 0, 0, 0), "moderate"),
+        ((1, 0, 0, 1, 0), "low"),
+        ((2, 1, 0, 2, 1), "very low"),
+    ],
 )
 def test_certainty_starts_high_and_floors_at_very_low(downgrades, level):
     c = grade.assess(_all(downgrades))

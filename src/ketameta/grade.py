@@ -192,9 +192,7 @@ def inconsistency(
     ratios); ``ci`` and ``pi`` are on the same scale.
     """
     if k < 2:
-        return Judgement(
-            "inconsistency", 0, "not assessable: a single trial", assessed=False
-        )
+        return Judgement("inconsistency", 0, "not assessable: a single trial", assessed=False)
     mixed = _both_sides(study_yi, null)
     i2 = float(I2) if _finite(I2) else 0.0
     if i2 >= 75 and mixed:
@@ -289,8 +287,7 @@ def imprecision(
         return Judgement(
             "imprecision",
             1,
-            f"{n_total:.0f} participants, fewer than the optimal information size of "
-            f"{ois:.0f}",
+            f"{n_total:.0f} participants, fewer than the optimal information size of {ois:.0f}",
         )
     return Judgement("imprecision", 0)
 

@@ -116,9 +116,7 @@ def check_overall(domains: Sequence[object], stated: object) -> str | None:
         # the worst given domain.
         worst = max((LEVELS.index(x) for x in levels if x is not None), default=0)
         if LEVELS.index(stated_level) < worst:
-            return (
-                f"overall {stated_level!r} is better than the domain judged {LEVELS[worst]!r}"
-            )
+            return f"overall {stated_level!r} is better than the domain judged {LEVELS[worst]!r}"
         return None
     if derived == stated_level:
         return None
