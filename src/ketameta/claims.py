@@ -316,3 +316,154 @@ def combine(findings: Sequence[Finding]) -> str:
     if all(v == NOT_SUPPORTED for v in checked):
         return NOT_SUPPORTED
     return PARTLY
+
+
+# --- configuration -------------------------------------------------------------------------
+
+#: Keys each kind of check needs (``analysis`` may stand for condition and outcome).
+_REQUIRED = {
+    "proportion": ("range", "outcome"),
+    "effect": (),
+    "fades": ("within_days", "outcome"),
+    "route_difference": ("faster", "slower", "outcome"),
+    "time_to_relapse": ("days", "needs"),
+    "not_in_evidence": ("topic", "needs"),
+}
+
+#: Keys that only some kinds of check read; given to another kind they would be ignored.
+_ONLY_FOR = {
+    "range": ("proportion",),
+    "arm": ("proportion",),
+    "within_days": ("fades",),
+    "days": ("time_to_relapse",),
+    "faster": ("route_difference",),
+    "slower": ("route_difference",),
+    "topic": ("not_in_evidence",),
+}
+
+
+def _key_lines(text: str) -> dict[tuple, int]:
+    """Line (1-based) of every mapping key and sequence item, by its key path."""
+    import yaml
+
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
+
+    try:
+        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
+    except yaml.YAMLError:
+        pass
+    return lines
+
+
+def load(path, config, schema, name: str = "config/claims.yaml") -> dict:
+    """Read and check the claims file against the schema and the main configuration.
+
+    Parameters
+    ----------
+    path : path-like
+        The claims file.
+    config : mapping
+        The validated main configuration (its conditions, outcomes and analyses).
+    schema : path-like or mapping
+        ``workflow/schemas/claims.schema.yaml``.
+    name : str
+        How messages name the file.
+
+    Returns
+    -------
+    dict
+        The claims with schema defaults filled in.
+
+    Raises
+    ------
+    ketameta.io.DataError
+        One message naming the file, the line, the claim id and the key.
+    """
+    from pathlib import Path
+
+    import yaml
+
+    from ketameta.io import DataError, validate_config
+
+    text = Path(path).read_text(encoding="utf-8")
+    lines = _key_lines(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DataError(
+            name,
+            f"is not valid YAML ({getattr(exc, 'problem', None) or exc})",
+            line=mark.line + 1 if mark else None,
+        ) from None
+    if not isinstance(data, dict):
+        raise DataError(name, "must be a mapping with the keys 'articles' and 'claims'")
+
+    def fail(keys: tuple, message: str):
+        line = None
+        for n in range(len(keys), 0, -1):
+            if keys[:n] in lines:
+                line = lines[keys[:n]]
+                break
+        raise DataError(name, message, line=line, key=".".join(str(k) for k in keys))
+
+    try:
+        validate_config(data, schema, name)
+    except DataError as err:
+        keys = tuple(int(k) if k.isdigit() else k for k in (err.key or "").split(".") if k)
+        fail(keys or ("top level",), err.message)
+
+    conditions = set(config.get("conditions", {}))
+    outcomes = set(config.get("outcomes", {}))
+    analyses = config.get("analyses", {})
+    for cid, claim in data["claims"].items():
+        if claim["article"] not in data["articles"]:
+            known = ", ".join(sorted(data["articles"]))
+            fail(
+                ("claims", cid, "article"),
+                f"unknown article {claim['article']!r} (articles: {known})",
+            )
+        for i, check in enumerate(claim["checks"]):
+            at = ("claims", cid, "checks", i)
+            kind = check["kind"]
+            for key, kinds in _ONLY_FOR.items():
+                if key in check and kind not in kinds:
+                    fail((*at, key), f"'{key}' is not read by a check of kind {kind!r}")
+            if "analysis" in check:
+                if check["analysis"] not in analyses:
+                    fail((*at, "analysis"), f"unknown analysis {check['analysis']!r}")
+                for key in ("condition", "outcome"):
+                    if key in check:
+                        fail((*at, key), f"give either 'analysis' or '{key}', not both")
+            elif kind not in ("time_to_relapse", "not_in_evidence") or "condition" in check:
+                if "condition" not in check:
+                    fail(at, f"a check of kind {kind!r} needs 'condition' or 'analysis'")
+                if check["condition"] not in conditions:
+                    fail(
+                        (*at, "condition"),
+                        f"unknown condition {check['condition']!r} "
+                        f"(conditions: {', '.join(sorted(conditions))})",
+                    )
+            if "outcome" in check and check["outcome"] not in outcomes:
+                fail((*at, "outcome"), f"unknown outcome {check['outcome']!r}")
+            for key in _REQUIRED[kind]:
+                if key == "outcome" and "analysis" in check:
+                    continue
+                if key not in check:
+                    fail(at, f"a check of kind {kind!r} needs '{key}'")
+            if kind == "proportion":
+                if check["range"][0] > check["range"][1]:
+                    fail((*at, "range"), "the range must be [low, high] with low <= high")
+                check.setdefault("arm", "treatment")
+    return data
