@@ -127,3 +127,85 @@ def test_overrides_replace_a_domain_and_are_printed():
         grade.assess(_all((0,) * 5), {"precision": {"downgrade": 1, "reason": "x"}})
     with pytest.raises(ValueError, match="0, 1 or 2"):
         grade.assess(_all((0,) * 5), {"imprecision": {"downgrade": 3, "reason": "x"}})
+
+
+def _rows(**extra):
+    base = [
+        {"yi": -0.9, "weight": 50, "rob": "low", "comparator": "saline", "population": "adults"},
+        {"yi": -0.6, "weight": 50, "rob": "low", "comparator": "midazolam", "population": ""},
+    ]
+    return [{**r, **extra} for r in base]
+
+
+SUMMARY = {
+    "analysis": "a",
+    "k": 2,
+    "measure": "SMD",
+    "ci_low": -1.1,
+    "ci_high": -0.4,
+    "I2": 0.0,
+    "pi_low": None,
+    "pi_high": None,
+    "egger_p": None,
+    "n_participants": 480,
+}
+
+
+def test_assess_analysis_of_a_clean_pair_of_trials_is_high():
+    c = grade.assess_analysis(SUMMARY, _rows(), lower_is_better=True)
+    assert c.level == "high", c.footnotes
+    assert not c.to_dict()["domains"]["publication_bias"]["assessed"]
+
+
+def test_assess_analysis_reads_rob_domains_populations_and_comparators():
+    rows = _rows(rob=None, rob_d1="high", rob_d2="low", rob_d3="low", rob_d4="low", rob_d5="low")
+    c = grade.assess_analysis(SUMMARY, rows, lower_is_better=True)
+    assert c.to_dict()["domains"]["risk_of_bias"]["downgrade"] == 2
+    rows = _rows(population="perioperative adults", comparator="saline")
+    c = grade.assess_analysis(SUMMARY, rows, lower_is_better=True)
+    assert "population: perioperative adults" in c.footnotes[0]
+    rows = _rows(comparator="ECT")
+    assert "active comparator (ECT)" in grade.assess_analysis(SUMMARY, rows, True).footnotes[0]
+
+
+def test_assess_analysis_imprecision_uses_the_information_size_and_headline_interval():
+    small = {**SUMMARY, "n_participants": 60}
+    c = grade.assess_analysis(small, _rows(), lower_is_better=True)
+    assert c.level == "moderate" and "60 participants" in c.footnotes[0]
+    c = grade.assess_analysis(SUMMARY, _rows(), True, interval=(-1.0, 0.3))
+    assert c.to_dict()["domains"]["imprecision"]["downgrade"] == 2  # beyond MID 0.2 both ways
+
+
+def test_assess_analysis_binary_information_size_from_control_risk():
+    rows = [
+        {
+            "yi": 0.8,
+            "weight": 100,
+            "rob": "low",
+            "comparator": "placebo",
+            "events_ctrl": 10,
+            "n_ctrl": 50,
+        }
+    ]
+    summary = {
+        **SUMMARY,
+        "measure": "RR",
+        "k": 1,
+        "ci_low": 0.2,
+        "ci_high": 1.4,
+        "n_participants": 100,
+    }
+    c = grade.assess_analysis(summary, rows, lower_is_better=False)
+    assert "fewer than the optimal information size of 2182" in " ".join(c.footnotes)
+
+
+def test_assess_analysis_applies_configured_overrides_and_mid():
+    config = {
+        "grade": {
+            "overrides": {"a": {"indirectness": {"downgrade": 1, "reason": "one centre"}}},
+            "mid": {"SMD": 2.0},
+        }
+    }
+    c = grade.assess_analysis(SUMMARY, _rows(), True, config, interval=(-1.0, 0.3))
+    doms = c.to_dict()["domains"]
+    assert doms["indirectness"]["overridden"] and doms["imprecision"]["downgrade"] == 1

@@ -368,3 +368,142 @@ def assess(
             final.append(judgements[domain])
     total = sum(j.downgrade for j in final)
     return Certainty(LEVELS[min(total, len(LEVELS) - 1)], tuple(final))
+
+
+# --- one analysis, from its summary and its trials -----------------------------------------
+
+#: Default GRADE settings; the configuration's ``grade`` key overrides each.
+DEFAULTS: dict = {
+    # Minimal important difference as a distance from no effect: ratios on their natural
+    # scale (1.25 = a 25% relative change, GRADE's default), differences on the measure's
+    # scale; None leaves the MID rule out.
+    "mid": {
+        "SMD": 0.2,
+        "RR": 1.25,
+        "OR": 1.25,
+        "HR": 1.25,
+        "RD": 0.05,
+        "MD": None,
+        "GEN": None,
+        "PLO": None,
+        "PFT": None,
+        "PR": None,
+    },
+    # Comparators that answer "ketamine against no active treatment": inert placebo, saline
+    # and the active placebo midazolam. Any other comparator is an active treatment.
+    "direct_comparators": ["placebo", "placebo_spray", "saline", "midazolam"],
+    # Populations (matched as words in the population column, any case) that differ from
+    # the people a condition page is about.
+    "indirect_populations": [
+        "perioperative",
+        "anaesthesia",
+        "anesthesia",
+        "chronic pain",
+        "surgery",
+        "surgical",
+    ],
+    "min_k_publication_bias": 10,
+    "overrides": {},
+}
+
+_RATIO = {"RR", "OR", "HR"}
+_BINARY = {"RR", "OR", "RD"}
+
+
+def settings(config: Mapping | None) -> dict:
+    """The GRADE settings: :data:`DEFAULTS` updated by the configuration's ``grade`` key."""
+    out = {
+        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+        for k, v in DEFAULTS.items()
+    }
+    for key, value in dict((config or {}).get("grade") or {}).items():
+        if key == "mid":
+            out["mid"].update(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _indirect_reason(row: Mapping, cfg: Mapping) -> str | None:
+    comparator = str(row.get("comparator") or "").strip()
+    if comparator and comparator.lower() not in {c.lower() for c in cfg["direct_comparators"]}:
+        return f"active comparator ({comparator})"
+    population = str(row.get("population") or "").lower()
+    for word in cfg["indirect_populations"]:
+        if word.lower() in population:
+            return f"population: {row.get('population')}"
+    return None
+
+
+def _control_risk(rows: Sequence[Mapping]) -> float | None:
+    risks = []
+    for row in rows:
+        try:
+            e, n = float(row.get("events_ctrl")), float(row.get("n_ctrl"))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(e) and math.isfinite(n) and n > 0:
+            risks.append(e / n)
+    if not risks:
+        return None
+    risks.sort()
+    mid = len(risks) // 2
+    return risks[mid] if len(risks) % 2 else (risks[mid - 1] + risks[mid]) / 2
+
+
+def assess_analysis(
+    summary: Mapping,
+    rows: Sequence[Mapping],
+    lower_is_better: bool,
+    config: Mapping | None = None,
+    interval: tuple[float, float] | None = None,
+) -> Certainty:
+    """GRADE certainty of one analysis from its ``summary.json`` and its ``effects.csv`` rows.
+
+    Parameters
+    ----------
+    summary : mapping
+        The analysis's summary (keys ``analysis, k, measure, ci_low, ci_high, I2, pi_low,
+        pi_high, egger_p, n_participants``), on the analysis scale (logs for ratios).
+    rows : sequence of mappings
+        The pooled trials with ``yi, weight`` and the descriptive columns (``rob``,
+        ``rob_d1`` … ``rob_d5``, ``comparator``, ``population``, arm counts).
+    lower_is_better : bool
+        Which direction is benefit (used for the information size of binary outcomes).
+    config : mapping, optional
+        The workflow configuration; its ``grade`` key overrides :data:`DEFAULTS`, and
+        ``grade.overrides[analysis]`` replaces domain judgements.
+    interval : (low, high), optional
+        The interval the page headlines, if not the summary's CI (e.g. a Bayesian
+        credible interval with few trials).
+    """
+    from ketameta.rob import judgement as rob_judgement
+
+    cfg = settings(config)
+    measure = str(summary.get("measure") or "")
+    k = int(summary.get("k") or 0)
+    weights = [float(r.get("weight") or 0) for r in rows]
+    yi = [float(r.get("yi")) for r in rows if r.get("yi") is not None]
+    ci = interval or (summary.get("ci_low"), summary.get("ci_high"))
+    mid = cfg["mid"].get(measure)
+    if mid is not None and measure in _RATIO:
+        mid = math.log(float(mid))
+    if measure in _BINARY:
+        ois = optimal_information_size(
+            "binary", _control_risk(rows), benefit_increases=not lower_is_better
+        )
+    else:
+        ois = optimal_information_size("continuous")
+    judgements = {
+        "risk_of_bias": risk_of_bias([rob_judgement(r) for r in rows], weights),
+        "inconsistency": inconsistency(
+            k, summary.get("I2"), yi, 0.0, ci, (summary.get("pi_low"), summary.get("pi_high"))
+        ),
+        "indirectness": indirectness([_indirect_reason(r, cfg) for r in rows], weights),
+        "imprecision": imprecision(ci, 0.0, mid, summary.get("n_participants"), ois),
+        "publication_bias": publication_bias(
+            k, summary.get("egger_p"), cfg["min_k_publication_bias"]
+        ),
+    }
+    overrides = cfg["overrides"].get(summary.get("analysis"), {})
+    return assess(judgements, overrides)
