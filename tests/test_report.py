@@ -313,11 +313,11 @@ def test_sections_follow_config_order_and_k1_is_shown(pages):
                  ("trd_severity_24h", "trd_response_24h", "trd_severity_7d")]
     assert positions == sorted(positions)
     ptsd = section(pages["PTSD"].read_text(encoding="utf-8"), "ptsd_severity_2w")
-    assert "Too few trials to pool" in ptsd
+    assert "Not pooled" in ptsd
     assert "Maple 2014" in ptsd  # the single trial, in the plot and the table
     assert 'id="forest-ptsd_severity_2w"' in ptsd
     index = pages["index"].read_text(encoding="utf-8")
-    assert "too few trials to pool" in index and "PTSD symptom severity" in index
+    assert "not pooled (1 trial)" in index and "PTSD symptom severity" in index
 
 
 def test_pooled_numbers_on_the_page_are_the_summary_numbers(pages):
@@ -351,7 +351,34 @@ def test_favours_labels_follow_the_outcome_direction(pages):
                                                        "Favours (es)ketamine →"]
 
 
-def test_heterogeneity_and_tests_are_reported(pages):
+def test_small_study_tests_need_ten_trials(pages):
+    """Cochrane Handbook ch. 13: below 10 trials, funnel, tests and flags are not assessed."""
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")  # k = 8
+    assert "Not assessed: fewer than 10 trials (k = 8)" in html
+    assert "Egger's regression test" not in html and 'id="funnel-' not in html
+    assert "Influence diagnostics: not assessed, fewer than 10 trials." in html
+    assert "from 10 trials on, influential trials are flagged" in pages["TRD"].read_text(
+        encoding="utf-8")
+
+
+def test_no_prediction_interval_below_three_trials(tmp_path):
+    config = load_config()
+    src = FIXTURES / "processed" / "trd_severity_7d"
+    summary = json.loads((src / "summary.json").read_text())
+    assert summary["k"] == 3 and summary["pi_low"] is not None
+    two = tmp_path / "trd_severity_7d"
+    two.mkdir()
+    (two / "summary.json").write_text(json.dumps({**summary, "k": 2}))
+    (two / "effects.csv").write_bytes((src / "effects.csv").read_bytes())
+    context = condition_context("TRD", config, [two / "summary.json"], [two / "effects.csv"])
+    assert context["analyses"][0]["pi_low"] is None
+    assert "prediction interval" not in str(context["analyses"][0]["forest"])
+
+
+def test_heterogeneity_and_tests_are_reported(tmp_path):
+    config = load_config()
+    config["few_trials"] = {"small_study_min_k": 3}  # show the tests on the k = 8 fixture
+    pages = render_all(config, FIXTURES / "processed", tmp_path)
     html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
     s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
     assert f"τ² = {fmt.tau2(s['tau2'])} [{fmt.tau2(s['tau2_ci_low'])}" in html
@@ -518,7 +545,7 @@ def test_analysis_without_any_effect_is_shown_not_dropped(tmp_path):
     assert "k = 0: no study has a defined effect size." in html
     render_index({**config, "analyses": {"ptsd_severity_2w": config["analyses"]["ptsd_severity_2w"]}},
                  [dst / "summary.json"], [dst / "effects.csv"], tmp_path / "index.html")
-    assert "too few trials to pool" in (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "not pooled (1 trial)" in (tmp_path / "index.html").read_text(encoding="utf-8")
 
 
 def _luminance(hex_colour: str) -> float:
@@ -545,3 +572,37 @@ def test_text_colours_pass_wcag_aa():
             light, dark = sorted((_luminance(fg), _luminance(bg)), reverse=True)
             ratio = (light + 0.05) / (dark + 0.05)
             assert ratio >= 4.5, (fg, bg, round(ratio, 2))
+
+
+def test_ratios_read_as_numbers():
+    assert fmt.effect(0.00023, ratio=True) == "0.0002"
+    assert fmt.effect(0.0047, ratio=True) == "0.005"
+    assert fmt.effect(66162, ratio=True) == "> 1000"
+    assert fmt.effect(152.4, ratio=True) == "152"
+    assert fmt.estimate_ci(1.5, 0.00041, 5500, ratio=True) == "1.50 [0.0004, > 1000]"
+    assert fmt.effect(0.00023) == "0.00"  # an SMD or MD keeps its fixed decimals
+    from ketameta.report.render import _cell
+
+    assert _cell((1.5, 0.00041, 5500, True), "effci") == "1.50 [0.0004, > 1000]"
+    assert _cell((1.5, 0.00041, 5500), "effci") == "1.50 [0.00, 5500]"
+
+
+def test_engine_notes_go_to_the_methods_and_search_limits_are_said_in_words(tmp_path):
+    from ketameta.models import _WARNING_TEXT
+
+    config = load_config()
+    src = FIXTURES / "processed" / "trd_severity_7d"
+    summary = json.loads((src / "summary.json").read_text())
+    limit = _WARNING_TEXT["ci_ub_max"]
+    data_note = "Birch 2010 (raw/trd.csv, line 3) left out: effect size undefined"
+    out = tmp_path / "trd_severity_7d"
+    out.mkdir()
+    (out / "summary.json").write_text(json.dumps(
+        {**summary, "tau2_ci_high": 100.0, "warnings": [limit, data_note]}))
+    (out / "effects.csv").write_bytes((src / "effects.csv").read_bytes())
+    context = condition_context("TRD", config, [out / "summary.json"], [out / "effects.csv"])
+    a = context["analyses"][0]
+    assert a["warnings"] == [data_note]
+    assert "above the search limit 100]" in a["heterogeneity"]
+    notes = [p for p in context["methods"]["paragraphs"] if p.startswith("Notes from the")]
+    assert notes == ["Notes from the estimation: trd_severity_7d: " + limit.rstrip(".") + "."]

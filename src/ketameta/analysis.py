@@ -55,6 +55,7 @@ from ketameta.io import (
     write_table,
     write_text,
 )
+from ketameta.mixing import mixture
 from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
@@ -506,6 +507,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
             "provenance": _provenance(cfg, inputs),
         }
     )
+    summary.update(mixture(frame, cfg))  # what the trials differ in (ketameta.mixing)
     return summary, _effects_table(frame)
 
 

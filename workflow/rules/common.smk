@@ -10,6 +10,7 @@ from snakemake.utils import validate
 import ketameta
 from ketameta.analysis import check_inputs
 from ketameta.io import DataError, schema_error
+from ketameta.plan import plan_analyses
 from ketameta.profiles import effective_configs
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
@@ -27,6 +28,8 @@ except WorkflowError as error:
 
 try:
     TRIALS = check_inputs(config, CONFIG_PATH)
+    # Every condition x outcome x time point in the data gets an analysis (ketameta.plan).
+    config["analyses"] = plan_analyses(config, TRIALS, CONFIG_PATH)
 except DataError as error:
     sys.exit(str(error))
 

@@ -7,6 +7,7 @@ from ketameta.report import page_config
 
 rule render_condition:
     input:
+        rows="data/interim/{condition}.csv",
         summaries=lambda w: expand(
             "data/processed/{analysis}/summary.json", analysis=analyses_of(w.condition)
         ),

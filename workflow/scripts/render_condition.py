@@ -5,15 +5,15 @@ import logging
 from ketameta.report import render_condition
 
 
-def main(condition: str, config: dict, summaries: list[str], effects: list[str], html: str,
-         log: str) -> None:
+def main(condition: str, config: dict, summaries: list[str], effects: list[str], rows: str,
+         html: str, log: str) -> None:
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     logging.info("rendering %s from %d analyses", condition, len(summaries))
-    render_condition(condition, config, summaries, effects, html)
+    render_condition(condition, config, summaries, effects, html, rows=rows)
     logging.info("wrote %s", html)
 
 
 if __name__ == "__main__":
     main(snakemake.wildcards.condition, dict(snakemake.params.config),
          list(snakemake.input.summaries), list(snakemake.input.effects),
-         snakemake.output.html, snakemake.log[0])
+         snakemake.input.rows, snakemake.output.html, snakemake.log[0])

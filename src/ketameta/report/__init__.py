@@ -20,13 +20,15 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
     """The configuration sections the pages of ``conditions`` depend on, and nothing else.
 
     The workflow passes this through ``params:``, so that editing a label, an outcome's
-    direction or a method reruns exactly the pages that show it. Contains ``profile``, the
-    ``conditions`` given, the ``outcomes`` their analyses use and those ``analyses``.
+    direction or a method reruns exactly the pages that show it. Contains ``few_trials``,
+    ``profile``, the ``conditions`` given, the ``outcomes`` their analyses use and those
+    ``analyses``.
     """
     analyses = {a: dict(entry) for a, entry in config["analyses"].items()
                 if entry["condition"] in conditions}
     outcomes = sorted({entry["outcome"] for entry in analyses.values()})
     return {
+        "few_trials": dict(config.get("few_trials") or {}),
         "profile": config.get("profile", "cochrane"),
         "conditions": {c: dict(config["conditions"][c]) for c in conditions},
         "outcomes": {o: dict(config["outcomes"][o]) for o in outcomes},
@@ -35,7 +37,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 
 
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                     effects: Sequence[str | Path], out_path: str | Path) -> None:
+                     effects: Sequence[str | Path], out_path: str | Path,
+                     rows: str | Path | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -49,8 +52,11 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
         analyses, in config order (the section order of the page).
     out_path : path
         The HTML file to write, normally ``reports/{condition}.html``.
+    rows : path, optional
+        The condition's validated rows (``data/interim/{condition}.csv``): the page then
+        lists every row no analysis pooled, with the reason.
     """
-    context = condition_context(condition, config, summaries, effects)
+    context = condition_context(condition, config, summaries, effects, rows)
     write_page("condition.html", context, out_path)
 
 

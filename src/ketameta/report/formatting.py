@@ -4,7 +4,9 @@ Every number a reader sees on a report page passes through one of these function
 figure and the table beside it always show the same digits. Conventions:
 
 * negative numbers use the typographic minus sign U+2212 ("−"), as in typeset journals;
-* effects and their confidence limits have two decimals (ratios too: RR 1.57);
+* effects and their confidence limits have two decimals (ratios too: RR 1.57); a ratio
+  below 0.01 keeps one significant digit (0.0002, never 0.00) and a ratio above 1000 is
+  shown as "> 1000", since a bound that far out only says the data cannot bound it;
 * p-values have three decimals and are shown as "<0.001" below that (APA and Cochrane style);
 * I² is in percent without decimals; τ² has four decimals as metafor prints it;
 * an undefined value (``None`` or NaN) is shown as an en dash "–".
@@ -60,23 +62,38 @@ def percent(value: object, digits: int = 0) -> str:
     return num(value, digits) + "%"
 
 
-def effect(value: object, digits: int = 2) -> str:
-    """An effect or a confidence limit: ``digits`` decimals, none from 100 on (``66162``)."""
+#: Ratios beyond this are printed as "> 1000": the data do not bound them.
+RATIO_LIMIT = 1000.0
+
+
+def effect(value: object, digits: int = 2, ratio: bool = False) -> str:
+    """An effect or a confidence limit: ``digits`` decimals, none from 100 on (``152``).
+
+    With ``ratio=True`` (a back-transformed RR, OR or HR) a value below 0.01 keeps one
+    significant digit (``0.0002``) and a value above :data:`RATIO_LIMIT` is ``> 1000``.
+    """
+    if ratio and is_number(value):
+        value = float(value)
+        if value > RATIO_LIMIT:
+            return f"> {RATIO_LIMIT:.0f}"
+        if 0 < value < 0.01:
+            return significant(value, 1)
     if is_number(value) and abs(float(value)) >= 100:
         return num(value, 0)
     return num(value, digits)
 
 
-def interval(low: object, high: object, digits: int = 2) -> str:
+def interval(low: object, high: object, digits: int = 2, ratio: bool = False) -> str:
     """A confidence or prediction interval as ``[low, high]``."""
-    return f"[{effect(low, digits)}, {effect(high, digits)}]"
+    return f"[{effect(low, digits, ratio)}, {effect(high, digits, ratio)}]"
 
 
-def estimate_ci(estimate: object, low: object, high: object, digits: int = 2) -> str:
+def estimate_ci(estimate: object, low: object, high: object, digits: int = 2,
+                ratio: bool = False) -> str:
     """An estimate with its interval, ``0.45 [0.08, 0.82]``."""
     if not is_number(estimate):
         return MISSING
-    return f"{effect(estimate, digits)} {interval(low, high, digits)}"
+    return f"{effect(estimate, digits, ratio)} {interval(low, high, digits, ratio)}"
 
 
 def tau2(value: object) -> str:

@@ -8,11 +8,39 @@ Citations are author–year; :func:`methods_section` returns only the references
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
+from ..models import _WARNING_TEXT
 from ..profiles import effective_config
 
-__all__ = ["REFERENCES", "methods_section"]
+__all__ = ["REFERENCES", "few_trial_settings", "is_engine_note", "methods_section"]
+
+#: Defaults of the configuration's ``few_trials:`` block (workflow schema).
+FEW_TRIALS = {"small_study_min_k": 10, "bayes_max_k": 4, "tau_prior_scale": 0.5}
+
+
+def few_trial_settings(config: Mapping) -> dict:
+    """The ``few_trials:`` settings of a configuration, defaults filled in."""
+    return {**FEW_TRIALS, **(config.get("few_trials") or {})}
+
+
+def _note_pattern(template: str) -> re.Pattern:
+    parts = re.split(r"\{[a-z_]+\}", template)
+    return re.compile(".+?".join(re.escape(p) for p in parts) + r"\Z", re.S)
+
+
+#: The estimation engine's own notes (search limits, k = 1 switches, fallbacks).
+_ENGINE_NOTES = tuple(_note_pattern(t) for t in _WARNING_TEXT.values())
+
+
+def is_engine_note(text: str) -> bool:
+    """Whether a ``summary.json`` warning is a note of the estimation engine.
+
+    Those belong in the methods (how a number was obtained), not in a warning box beside
+    the result; notes about the data (rows left out, shared control arms) stay there.
+    """
+    return any(p.match(str(text)) for p in _ENGINE_NOTES)
 
 #: Every reference a methods section can cite, keyed by its in-text citation.
 REFERENCES: dict[str, str] = {
@@ -298,8 +326,10 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         f"expected to lie, use {_join(pi_texts)}. They are shown for every pooled analysis, "
         "also when k is small, where they are wide and imprecise.")
 
+    few = few_trial_settings(config)
     paragraphs.append(
-        "Small-study effects are examined with contour-enhanced funnel plots"
+        "Small-study effects are examined only where an analysis has at least "
+        f"{few['small_study_min_k']} trials: contour-enhanced funnel plots"
         + _cite(["Peters et al. 2008"], cited) + ", Egger's regression test (weighted "
         "regression of the effect on its standard error, metafor's regtest(model = \"lm\"))"
         + _cite(["Egger et al. 1997"], cited) + ", Begg's rank correlation test"
@@ -308,15 +338,26 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         + _cite(["Duval & Tweedie 2000"], cited) + "; the filled data are refitted with the "
         "analysis's own estimator and test (metafor's trimfill() refits with a z test, so "
         "its CI of the adjusted estimate differs under Hartung–Knapp; the adjusted estimate "
-        "itself is the same). With fewer than 10 trials these tests "
-        "have little power and are shown for completeness only"
-        + _cite(["Sterne et al. 2011"], cited) + ".")
+        "itself is the same). With fewer trials these tests cannot tell asymmetry from chance "
+        "and the page says \"not assessed\" instead (Higgins et al. 2023, chapter 13; "
+        "Sterne et al. 2011).")
+    for key in ("Higgins et al. 2023", "Sterne et al. 2011"):
+        if key not in cited:
+            cited.append(key)
     paragraphs.append(
-        "Sensitivity: each trial is left out in turn (leave-one-out); influential trials are "
+        "Sensitivity: each trial is left out in turn (leave-one-out); from "
+        f"{few['small_study_min_k']} trials on, influential trials are "
         "flagged by metafor's influence() criteria (studentised residuals, DFFITS, Cook's "
         "distance, covariance ratio, leave-one-out τ² and Q, hat values)"
         + _cite(["Viechtbauer & Cheung 2010"], cited) + "; and the equal-effects "
         "(inverse-variance) estimate is shown beside the random-effects one.")
+    paragraphs.append(
+        "Few trials: an analysis of a single trial shows that trial's own result and is "
+        "marked \"not pooled\". No prediction interval is shown below 3 trials: with k = 2 "
+        "the t quantile on one degree of freedom (12.7 for 95%) makes it uninformative "
+        "(Higgins et al. 2009).")
+    if "Higgins et al. 2009" not in cited:
+        cited.append("Higgins et al. 2009")
     paragraphs.append(
         "Absolute effects: for dichotomous outcomes, the pooled ratio is applied to the median "
         "control-group risk of the pooled trials to give the risk difference per 1,000 "
@@ -325,6 +366,13 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "through infinity" + _cite(["Altman 1998"], cited) + ". A pooled SMD is re-expressed "
         "in points of the most used scale by multiplying it by the median pooled within-trial "
         "SD of the trials that used that scale (Higgins et al. 2023, section 15.5.3.1).")
+
+    notes = [(s["analysis"], w) for s in summaries for w in s.get("warnings") or []
+             if is_engine_note(w)]
+    if notes:
+        paragraphs.append(
+            "Notes from the estimation: " + "; ".join(f"{aid}: {w.rstrip('.')}"
+                                                      for aid, w in notes) + ".")
 
     settings = []
     for aid in ids:

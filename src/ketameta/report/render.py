@@ -32,13 +32,15 @@ import numpy as np
 from markupsafe import Markup
 
 from ketameta.analysis import participants
+from ketameta.models import _WARNING_TEXT
 
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
 from .plots import Axis, Column, Row
 
-__all__ = ["environment", "condition_context", "index_context", "load_analysis", "write_page"]
+__all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
+           "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
@@ -77,7 +79,12 @@ _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
 
 
 def _cell(value: object, kind: str = "text") -> str:
-    """Format one table cell by its column kind (the filter behind the table macro)."""
+    """Format one table cell by its column kind (the filter behind the table macro).
+
+    Interval kinds (``effci``, ``effci_opt``, ``ci``) take ``(estimate, low, high)`` or
+    ``(low, high)``, with an optional last ``True`` for a back-transformed ratio (RR, OR,
+    HR), which :func:`ketameta.report.formatting.effect` prints to significant digits.
+    """
     if kind in ("text", "range"):
         return fmt.MISSING if value is None or value == "" else str(value)
     if kind == "int":
@@ -87,16 +94,17 @@ def _cell(value: object, kind: str = "text") -> str:
     if kind == "eff":
         return fmt.effect(value)
     if kind == "effci":
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "effci_opt":
         if value is None:
-            return "not pooled (k < 2)"
-        est, low, high = value
-        return fmt.estimate_ci(est, low, high)
+            return "not pooled (1 trial)"
+        est, low, high, *ratio = value
+        return fmt.estimate_ci(est, low, high, ratio=bool(ratio and ratio[0]))
     if kind == "ci":
-        low, high = value
-        return fmt.interval(low, high) if fmt.is_number(low) else fmt.MISSING
+        low, high, *ratio = value
+        return (fmt.interval(low, high, ratio=bool(ratio and ratio[0])) if fmt.is_number(low)
+                else fmt.MISSING)
     if kind == "p":
         return fmt.pvalue(value)
     if kind == "pct0":
@@ -273,6 +281,39 @@ def intervention_name(studies: Sequence[Mapping]) -> str:
     return " or ".join(drugs)
 
 
+def participant_count(studies: Sequence[Mapping]) -> dict:
+    """Participants of the trials of one analysis, as every place on the pages shows them.
+
+    Each row counts as :func:`ketameta.analysis.participants` says (a crossover trial's
+    patients once, a single arm once). Returns ``total`` (the known participants, ``None``
+    when no row gives its arm sizes), ``unknown`` (rows whose N is not reported), ``short``
+    (``"234"``, ``"≥ 234"`` when some N are not reported, or ``"not reported"``) and
+    ``text`` (the headline's words).
+    """
+    counts = []
+    for st in studies:
+        n = participants(
+            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+            st.get("design"),
+            single=_data_kind(st) == "single",
+        )
+        counts.append(float(n))
+    known = [n for n in counts if not math.isnan(n)]
+    unknown = len(counts) - len(known)
+    total = round(sum(known)) if known else None
+    if total is None:
+        short, text = "not reported", "participants not reported"
+    elif unknown:
+        trials = "trial" if unknown == 1 else "trials"
+        short = f"≥ {fmt.integer(total)}"
+        text = (f"at least {fmt.integer(total)} participants (N not reported for {unknown} "
+                f"{trials})")
+    else:
+        short, text = fmt.integer(total), f"{fmt.integer(total)} participants"
+    return {"total": total, "unknown": unknown, "short": short, "text": text}
+
+
 def _study_label(study: Mapping) -> str:
     label = str(study.get("study", ""))
     arm = str(study.get("arm", "") or "").strip()
@@ -410,9 +451,20 @@ def _statistic_text(summary: Mapping) -> str:
     return f"Test for overall effect: t = {fmt.num(stat)}{df_text}, p = {fmt.pvalue(p)}"
 
 
+def _tau2_ci_text(summary: Mapping) -> str:
+    """The τ² CI as ``[low, high]``; a bound at the search limit is said in words."""
+    warnings = [str(w) for w in summary.get("warnings") or []]
+    low, high = summary.get("tau2_ci_low"), summary.get("tau2_ci_high")
+    if _WARNING_TEXT["ci_both_max"] in warnings:
+        return f"[both bounds above the search limit {fmt.num(high, 0)}]"
+    if _WARNING_TEXT["ci_ub_max"] in warnings:
+        return f"[{fmt.tau2(low)}, above the search limit {fmt.num(high, 0)}]"
+    return f"[{fmt.tau2(low)}, {fmt.tau2(high)}]"
+
+
 def _heterogeneity_text(summary: Mapping) -> str:
     s = summary
-    tau2_ci = f"[{fmt.tau2(s.get('tau2_ci_low'))}, {fmt.tau2(s.get('tau2_ci_high'))}]"
+    tau2_ci = _tau2_ci_text(s)
     i2_ci = (f"[{fmt.percent(s.get('I2_ci_low'))}, {fmt.percent(s.get('I2_ci_high'))}]"
              if fmt.is_number(s.get("I2_ci_low")) else "")
     tau2_part = f"τ² = {fmt.tau2(s.get('tau2'))}"
@@ -421,6 +473,32 @@ def _heterogeneity_text(summary: Mapping) -> str:
     return (f"Heterogeneity: {tau2_part}; I² = {fmt.percent(s.get('I2'))} {i2_ci}".rstrip()
             + f"; Q = {fmt.num(s.get('Q'))}, df = {fmt.integer(s.get('Q_df'))}, "
             f"p = {fmt.pvalue(s.get('Q_p'))}")
+
+
+def _without_crossover_text(summary: Mapping, log: bool, short: str,
+                            level_text: str) -> str | None:
+    """The sensitivity result without crossover trials, as one sentence (or ``None``)."""
+    wc = summary.get("without_crossover")
+    if not isinstance(wc, Mapping) or not fmt.is_number(wc.get("estimate")):
+        return None
+    k = int(wc["k"])
+    effect = fmt.estimate_ci(display(wc["estimate"], log), display(wc.get("ci_low"), log),
+                             display(wc.get("ci_high"), log), ratio=log)
+    who = "the one parallel trial alone" if k == 1 else f"the {k} parallel trials alone"
+    return (f"Without the crossover trials ({who}): {short} {effect} "
+            f"({level_text}% CI), p = {fmt.pvalue(wc.get('p_value'))}.")
+
+
+def _shown(summary: Mapping) -> dict:
+    """The summary as pages show it: no prediction interval below k = 3.
+
+    With two trials the interval uses t on one degree of freedom (12.7 at 95%), which says
+    nothing a reader can use (Higgins, Thompson & Spiegelhalter 2009).
+    """
+    shown = dict(summary)
+    if int(shown.get("k") or 0) < 3:
+        shown["pi_low"] = shown["pi_high"] = None
+    return shown
 
 
 def model_label(summary: Mapping) -> str:
@@ -454,8 +532,9 @@ def _data_uri(data: bytes) -> str:
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     """Everything the condition template shows about one analysis (see condition.html)."""
-    summary = loaded["summary"]
+    summary = _shown(loaded["summary"])
     studies = loaded["studies"]
+    min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
     aid = summary["analysis"]
     entry = config["analyses"][aid]
     outcome_cfg = config["outcomes"][entry["outcome"]]
@@ -517,14 +596,20 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                 out += ([dv(s.get("events_ctrl")), dv(s.get("n_ctrl"))]
                         if kind == "dichotomous" else ["", size("n_ctrl")])
         if "reported" in kinds:
-            out.append(str(s.get("effect_type", "") or "") if kind == "reported" else "")
+            if kind != "reported":
+                out.append("")
+            else:
+                unknown = not (fmt.is_number(s.get("n_treat")) and fmt.is_number(s.get("n_ctrl")))
+                out.append(str(s.get("effect_type", "") or "")
+                           + ("; N not reported" if unknown else ""))
         return tuple(out)
 
     def effect_text(est, low, high):
-        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log))
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
 
     influential = {str(i.get("study")): bool(i.get("influential"))
-                   for i in summary.get("influence") or []}
+                   for i in summary.get("influence") or []} if k >= min_k else {}
     rows = []
     for s in studies:
         rows.append(Row(
@@ -557,11 +642,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         if fmt.is_number(summary.get("pi_low")):
             rows.append(Row(kind="pi", label=f"{level_text}% prediction interval",
                             right=("", fmt.interval(display(summary["pi_low"], log),
-                                                    display(summary["pi_high"], log))),
+                                                    display(summary["pi_high"], log),
+                                                    ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
-        footer = [_heterogeneity_text(summary), _statistic_text(summary)]
+        footer = [_heterogeneity_text(summary), _statistic_text(summary),
+                  f"Participants: {participant_count(studies)['text']} (crossover trials "
+                  "counted once)"]
     else:
-        footer = ["Too few trials to pool (k = 1): the study's own effect is shown."]
+        footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
@@ -594,7 +682,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         rec = {c["key"]: s.get(c["key"]) for c in table_columns}
         rec["label"] = _study_label(s)
         rec["effect"] = (display(s.get("yi"), log), display(s.get("ci_low"), log),
-                         display(s.get("ci_high"), log))
+                         display(s.get("ci_high"), log), log)
         rec["weight"] = s.get("weight") if pooled else None
         records.append(rec)
     study_table = {"id": f"studies-{aid}", "columns": table_columns, "records": records,
@@ -605,7 +693,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
 
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
-        "n_participants": summary.get("n_participants") or None,
+        "participants": participant_count(studies),
         "question": {
             "population": condition_cfg["label"],
             "intervention": _listing([str(s.get("drug", "")) for s in studies]),
@@ -619,7 +707,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "measure_short": short, "log": log, "level": level_text,
         "forest": forest, "study_table": study_table,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
-        "warnings": list(summary.get("warnings") or []),
+        "warnings": [w for w in summary.get("warnings") or []
+                     if not methods_mod.is_engine_note(w)],
         "excluded": [
             {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
              "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
@@ -631,6 +720,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                       + ", ".join(str(x) for x in m.get("lines") or [])}
             for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
+        "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "without_crossover": _without_crossover_text(summary, log, short, level_text),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
             str(summary.get("test")), str(summary.get("test"))),
@@ -660,7 +751,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=summary["estimate"], axis=axis,
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
-    if k < 3:
+    if k < min_k:
         funnel = None
     k0 = summary.get("trimfill_k0")
     context["small_study"] = {
@@ -669,8 +760,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "begg_tau": summary.get("begg_tau"), "begg_p": summary.get("begg_p"),
         "k0": k0, "side": summary.get("trimfill_side"),
         "adjusted": (d(summary.get("trimfill_estimate")), d(summary.get("trimfill_ci_low")),
-                     d(summary.get("trimfill_ci_high"))),
-        "few": k < 10, "too_few": k < 3,
+                     d(summary.get("trimfill_ci_high")), log),
+        "assessed": k >= min_k, "min_k": min_k,
     }
 
     # sensitivity: leave-one-out and influence, equal- beside random-effects
@@ -686,7 +777,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             estimate=item.get("estimate"), low=item.get("ci_low"), high=item.get("ci_high"),
             flagged=flag))
         loo_records.append({"label": name, "effect": (d(item.get("estimate")),
-                                                      d(item.get("ci_low")), d(item.get("ci_high"))),
+                                                      d(item.get("ci_low")), d(item.get("ci_high")),
+                                                      log),
                             "tau2": item.get("tau2"), "I2": item.get("I2"), "influential": flag})
     loo_svg = None
     if loo_rows:
@@ -702,13 +794,21 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             refline=summary["estimate"], band=(summary["ci_low"], summary["ci_high"]),
             label_header="Analysis"))
     models = [{"label": model_label(summary),
-               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"])),
+               "effect": (d(summary["estimate"]), d(summary["ci_low"]), d(summary["ci_high"]),
+                          log),
                "p": summary.get("p_value")}]
     ee = summary.get("equal_effects")
     if isinstance(ee, Mapping) and fmt.is_number(ee.get("estimate")):
         models.append({"label": "Equal-effects model (inverse variance)",
-                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high"))),
+                       "effect": (d(ee["estimate"]), d(ee.get("ci_low")), d(ee.get("ci_high")),
+                                  log),
                        "p": ee.get("p_value")})
+    wc = summary.get("without_crossover")
+    if isinstance(wc, Mapping) and fmt.is_number(wc.get("estimate")):
+        models.append({"label": f"Without crossover trials (k = {wc['k']})",
+                       "effect": (d(wc["estimate"]), d(wc.get("ci_low")), d(wc.get("ci_high")),
+                                  log),
+                       "p": wc.get("p_value")})
     if fmt.is_number(summary.get("trimfill_estimate")):
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
                        "effect": context["small_study"]["adjusted"], "p": None})
@@ -773,9 +873,66 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
                           sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
+def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) -> list[dict]:
+    """Rows of a condition's data that no analysis on the page pooled, with the reason.
+
+    Parameters
+    ----------
+    rows : path-like
+        The condition's validated rows (``data/interim/{condition}.csv``).
+    loaded : sequence of mappings
+        :func:`load_analysis` results of the condition's analyses.
+    config : mapping
+        The configuration the pages are rendered with.
+
+    Returns
+    -------
+    list of dict
+        ``study, timepoint, outcome, where`` (file and line) and ``reason``: the reasons the
+        analyses gave for leaving the row out (configured exclusion, undefined effect), or
+        that its outcome is not declared, or that no analysis selects its condition,
+        outcome and time point. Rows pooled by any analysis are not listed.
+    """
+    from ketameta.io import read_table
+
+    table = read_table(rows)
+    used: set[tuple[str, int]] = set()
+    for item in loaded:
+        for study in item["studies"]:
+            lines = str(study.get("source_lines") or "").split(";")
+            used.update((str(study.get("source_file")), int(x)) for x in lines if x.strip())
+    reasons: dict[tuple[str, int], list[str]] = {}
+    for item in loaded:
+        aid = item["summary"]["analysis"]
+        for e in item["summary"].get("excluded") or []:
+            key = (str(e.get("source")), int(e.get("line")))
+            reasons.setdefault(key, []).append(f"{aid}: {e.get('reason')}")
+    out = []
+    for _, row in table.iterrows():
+        key = (str(row["source_file"]), int(row["source_line"]))
+        if key in used:
+            continue
+        if key in reasons:
+            reason = "; ".join(reasons[key])
+        elif row["outcome"] not in config["outcomes"]:
+            reason = (f"its outcome {row['outcome']!r} is not declared under outcomes in the "
+                      "configuration")
+        else:
+            reason = (f"no analysis selects {row['outcome']} at {row['timepoint']} "
+                      "(analyse_every_row is off and no analyses: entry names it)")
+        out.append({"study": str(row["study"]), "outcome": str(row["outcome"]),
+                    "timepoint": timepoint_label(str(row["timepoint"])),
+                    "where": f"{key[0]}, line {key[1]}", "reason": reason})
+    return out
+
+
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path]) -> dict:
-    """Context of ``condition.html`` for one condition."""
+                      effects: Sequence[str | Path], rows: str | Path | None = None) -> dict:
+    """Context of ``condition.html`` for one condition.
+
+    ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
+    list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
+    """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -791,6 +948,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "condition": condition,
         "condition_label": config["conditions"][condition]["label"],
         "analyses": analyses,
+        "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
     }
@@ -828,7 +986,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
         all_studies = [s for item in items for s in item["studies"]]
         for item in items:
-            s = item["summary"]
+            s = _shown(item["summary"])
             aid = s["analysis"]
             entry = config["analyses"][aid]
             info = measure_info(s["measure"], item["studies"])
@@ -841,13 +999,14 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             pooled = k >= 2 and fmt.is_number(s.get("estimate"))
             url = f"{condition}.html#{aid}"
             eff = (fmt.estimate_ci(display(s["estimate"], log), display(s.get("ci_low"), log),
-                                   display(s.get("ci_high"), log)) if pooled
-                   else "too few trials to pool")
-            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log))
+                                   display(s.get("ci_high"), log), ratio=log) if pooled
+                   else "not pooled (1 trial)")
+            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log),
+                               ratio=log)
                   if pooled and fmt.is_number(s.get("pi_low")) else "")
             rows.append(Row(
                 kind="summary" if pooled else "note", label=f"{title} {better}",
-                cells=(str(k), fmt.integer(s.get("n_participants") or None),
+                cells=(str(k), participant_count(item["studies"])["short"],
                        fmt.percent(s.get("I2")) if pooled else ""),
                 right=(f"{info['short']} {eff}" if pooled else eff, pi),
                 estimate=s.get("estimate") if pooled else None,
@@ -857,11 +1016,11 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             overview_records.append({
                 "condition": label, "analysis": (title, url), "measure": info["short"],
                 "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
-                "k": k, "n": s.get("n_participants") or None,
+                "k": k, "n": participant_count(item["studies"])["short"],
                 "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
-                           display(s.get("ci_high"), log)) if pooled else None,
-                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log))
-                if pooled else (None, None),
+                           display(s.get("ci_high"), log), log) if pooled else None,
+                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
+                if pooled else (None, None, log),
                 "I2": s.get("I2") if pooled else None, "pooled": pooled,
             })
         trials: dict[str, float] = {}
@@ -906,7 +1065,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                         {"key": "measure", "header": "Measure", "kind": "text"},
                         {"key": "better", "header": "Better", "kind": "text"},
                         {"key": "k", "header": "k", "kind": "int"},
-                        {"key": "n", "header": "Participants", "kind": "int"},
+                        {"key": "n", "header": "Participants", "kind": "text"},
                         {"key": "effect", "header": "Pooled effect [CI]", "kind": "effci_opt"},
                         {"key": "pi", "header": "Prediction interval", "kind": "ci"},
                         {"key": "I2", "header": "I²", "kind": "pct0"}],
