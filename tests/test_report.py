@@ -606,3 +606,23 @@ def test_engine_notes_go_to_the_methods_and_search_limits_are_said_in_words(tmp_
     assert "above the search limit 100]" in a["heterogeneity"]
     notes = [p for p in context["methods"]["paragraphs"] if p.startswith("Notes from the")]
     assert notes == ["Notes from the estimation: trd_severity_7d: " + limit.rstrip(".") + "."]
+
+
+def test_mixtures_and_arm_proportions_are_said_under_the_headline(pages):
+    trd = pages["TRD"].read_text(encoding="utf-8")
+    severity = section(trd, "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    head = severity[severity.index('class="key-result"'):severity.index('id="fig-forest-')]
+    assert "<strong>This analysis pools:</strong> crossover (1) and parallel (7) trials;" in head
+    wc = s["without_crossover"]
+    assert (f"Without the crossover trials (the 7 parallel trials alone): SMD "
+            f"{fmt.estimate_ci(wc['estimate'], wc['ci_low'], wc['ci_high'])}") in head
+    assert "Without crossover trials (k = 7)" in severity  # in the models table too
+    response = section(trd, "trd_response_24h")
+    p = json.loads((FIXTURES / "processed" / "trd_response_24h" / "summary.json").read_text())
+    treat = p["proportions"]["treat"]
+    assert (f"About {fmt.num(100 * treat['proportion'], 0)}% "
+            f"({fmt.num(100 * treat['proportion_ci_low'], 0)} to "
+            f"{fmt.num(100 * treat['proportion_ci_high'], 0)}%) of patients had the outcome "
+            f"“{load_config()['outcomes']['response']['label']}” at 24 h with (es)ketamine"
+            ) in response

@@ -59,6 +59,7 @@ from ketameta.mixing import mixture
 from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
+from ketameta.proportions import arm_proportions
 from ketameta.sensitivity import influence
 
 __all__ = [
@@ -508,6 +509,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
         }
     )
     summary.update(mixture(frame, cfg))  # what the trials differ in (ketameta.mixing)
+    summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
     return summary, _effects_table(frame)
 
 

@@ -489,6 +489,29 @@ def _without_crossover_text(summary: Mapping, log: bool, short: str,
             f"({level_text}% CI), p = {fmt.pvalue(wc.get('p_value'))}.")
 
 
+def _proportions_text(summary: Mapping, intervention: str, outcome: str,
+                      timepoint: str) -> str | None:
+    """The pooled arm proportions as a sentence (``summary["proportions"]``), or ``None``."""
+    block = summary.get("proportions")
+    if not isinstance(block, Mapping):
+        return None
+    treat, ctrl = block.get("treat") or {}, block.get("ctrl") or {}
+    if not (fmt.is_number(treat.get("proportion")) and fmt.is_number(ctrl.get("proportion"))):
+        return None
+
+    def pct(arm: Mapping) -> str:
+        return (f"{fmt.num(100 * arm['proportion'], 0)}% ({fmt.num(100 * arm['proportion_ci_low'], 0)}"
+                f" to {fmt.num(100 * arm['proportion_ci_high'], 0)}%)")
+
+    k = int(treat["k"])
+    trials = "1 trial" if k == 1 else f"{k} trials"
+    at = "at the end of treatment" if timepoint == "end of treatment" else f"at {timepoint}"
+    return (f"About {pct(treat)} of patients had the outcome “{outcome}” {at} with "
+            f"{intervention} and {pct(ctrl)} with control ({trials}, "
+            f"{fmt.integer(treat['n'] + ctrl['n'])} patients in these arms; proportions pooled "
+            "per arm on the logit scale, random effects, with their CIs).")
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -721,6 +744,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
         "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "proportions": _proportions_text(summary, intervention, outcome_cfg["label"],
+                                         timepoint_label(str(entry["timepoint"]))),
         "without_crossover": _without_crossover_text(summary, log, short, level_text),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
