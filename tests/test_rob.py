@@ -66,3 +66,58 @@ def test_summary_bar_weights_and_keeps_missing_apart():
     assert rob.summarise([], []).to_dict() == dict.fromkeys(("low", "some", "high", "missing"), 0.0)
     with pytest.raises(ValueError):
         rob.summarise(["low"], [1, 2])
+
+
+# --- the validation step: rob derived from the domains, or checked against them ------------
+
+_HEAD = "study,year,condition,outcome,timepoint,effect_type,yi,vi,rob,rob_d1,rob_d2,rob_d3,rob_d4,rob_d5"
+
+
+def _read(tmp_path, *lines):
+    from ketameta.io import read_data
+
+    folder = tmp_path / "data" / "raw"
+    folder.mkdir(parents=True)
+    (folder / "trd.csv").write_text("\n".join((_HEAD, *lines)) + "\n", encoding="utf-8")
+    return read_data("data/raw", root=tmp_path)
+
+
+def test_validation_derives_rob_from_domains(tmp_path):
+    table = _read(
+        tmp_path,
+        "A 2001,2001,TRD,severity,24h,MD,-2,1,,low,low,some,low,low",
+        "B 2002,2002,TRD,severity,24h,MD,-2,1,,low,,,,",
+        "C 2003,2003,TRD,severity,24h,MD,-2,1,,,,,,",
+    )
+    got = [None if not isinstance(v, str) else v for v in table["rob"]]
+    assert got == ["some", None, None]
+
+
+def test_validation_accepts_agreeing_and_judged_high(tmp_path):
+    table = _read(
+        tmp_path,
+        "A 2001,2001,TRD,severity,24h,MD,-2,1,low,low,low,low,low,low",
+        "B 2002,2002,TRD,severity,24h,MD,-2,1,high,some,some,low,low,low",
+    )
+    assert list(table["rob"]) == ["low", "high"]
+
+
+def test_validation_refuses_disagreement(tmp_path):
+    from ketameta.io import DataError
+
+    with pytest.raises(DataError) as caught:
+        _read(tmp_path, "A 2001,2001,TRD,severity,24h,MD,-2,1,low,low,high,low,low,low")
+    assert str(caught.value) == (
+        "data/raw/trd.csv, line 2, column rob: overall 'low' disagrees with the domains "
+        "(low, high, low, low, low), which give 'high' by the RoB 2 algorithm"
+    )
+
+
+def test_validation_refuses_unknown_domain_value(tmp_path):
+    from ketameta.io import DataError
+
+    with pytest.raises(DataError) as caught:
+        _read(tmp_path, "A 2001,2001,TRD,severity,24h,MD,-2,1,,low,unclear,low,low,low")
+    assert str(caught.value) == (
+        "data/raw/trd.csv, line 2, column rob_d2: must be one of low, some, high (got unclear)"
+    )

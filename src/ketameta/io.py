@@ -112,6 +112,7 @@ _TIMEPOINT = re.compile(r"^(?:\d+(?:\.\d+)?(?:min|h|d|w)|end)$")
 _CHOICES = {
     "design": ("parallel", "crossover"),
     "rob": ("low", "some", "high"),
+    **{f"rob_d{i}": ("low", "some", "high") for i in range(1, 6)},
 }
 _YEAR_RANGE = (1900, 2100)
 
@@ -444,7 +445,23 @@ def _parse_row(row: Mapping[str, str], name: str, line: int) -> tuple[dict, str]
             out[column] = _parse_number(column, text, fail)
     kind = _kind_of(row, fail)
     _check_values(out, row, kind, fail)
+    _check_rob(out, fail)
     return out, kind
+
+
+def _check_rob(out: dict, fail) -> None:
+    """Derive ``rob`` from the RoB 2 domains when only they are given; refuse a disagreement."""
+    from ketameta import rob as rob2
+
+    domains = [out.get(d) for d in rob2.DOMAINS]
+    if out.get("rob") is None:
+        derived = rob2.overall(domains)
+        if derived is not None:
+            out["rob"] = derived
+        return
+    problem = rob2.check_overall(domains, out["rob"])
+    if problem:
+        fail("rob", problem)
 
 
 def _parse_year(text: str, fail) -> int:
