@@ -54,12 +54,16 @@ __all__ = [
     "Certainty",
     "Judgement",
     "assess",
+    "assess_analysis",
+    "grade_block",
     "imprecision",
     "inconsistency",
     "indirectness",
+    "job_settings",
     "optimal_information_size",
     "publication_bias",
     "risk_of_bias",
+    "settings",
 ]
 
 #: The five GRADE domains, in the order a summary-of-findings table gives them.
@@ -424,11 +428,18 @@ def settings(config: Mapping | None) -> dict:
     return out
 
 
+def _text(value: object) -> str:
+    """A cell as text: empty for None and NaN (pandas' empty cell)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
 def _indirect_reason(row: Mapping, cfg: Mapping) -> str | None:
-    comparator = str(row.get("comparator") or "").strip()
+    comparator = _text(row.get("comparator"))
     if comparator and comparator.lower() not in {c.lower() for c in cfg["direct_comparators"]}:
         return f"active comparator ({comparator})"
-    population = str(row.get("population") or "").lower()
+    population = _text(row.get("population")).lower()
     for word in cfg["indirect_populations"]:
         if word.lower() in population:
             return f"population: {row.get('population')}"
@@ -507,3 +518,33 @@ def assess_analysis(
     }
     overrides = cfg["overrides"].get(summary.get("analysis"), {})
     return assess(judgements, overrides)
+
+
+def job_settings(config: Mapping, analyses: Sequence[str]) -> dict:
+    """What the meta job needs to write each analysis's ``grade`` block.
+
+    ``settings`` are :func:`settings` with the overrides of the given analyses only (so that
+    an override reruns just its condition), ``lower_is_better`` maps each analysis to its
+    outcome's benefit direction.
+    """
+    cfg = settings(config)
+    cfg["overrides"] = {a: dict(v) for a, v in cfg["overrides"].items() if a in analyses}
+    better = {
+        a: bool(config["outcomes"][config["analyses"][a]["outcome"]].get("lower_is_better", True))
+        for a in analyses
+    }
+    return {"settings": cfg, "lower_is_better": better}
+
+
+def grade_block(summary: Mapping, rows: Sequence[Mapping], job: Mapping) -> dict | None:
+    """The ``grade`` block of one ``summary.json`` (None for an analysis without trials).
+
+    ``job`` is :func:`job_settings`; ``rows`` the analysis's ``effects.csv`` records.
+    """
+    if int(summary.get("k") or 0) < 1:
+        return None
+    aid = summary["analysis"]
+    certainty = assess_analysis(
+        summary, rows, job["lower_is_better"][aid], {"grade": job["settings"]}
+    )
+    return certainty.to_dict()

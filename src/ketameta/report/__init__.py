@@ -29,6 +29,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
     outcomes = sorted({entry["outcome"] for entry in analyses.values()})
     return {
         "few_trials": dict(config.get("few_trials") or {}),
+        "grade": dict(config.get("grade") or {}),
+        "sof": {c: list(v) for c, v in (config.get("sof") or {}).items() if c in conditions},
         "profile": config.get("profile", "cochrane"),
         "conditions": {c: dict(config["conditions"][c]) for c in conditions},
         "outcomes": {o: dict(config["outcomes"][o]) for o in outcomes},
@@ -38,7 +40,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
                      effects: Sequence[str | Path], out_path: str | Path,
-                     rows: str | Path | None = None) -> None:
+                     rows: str | Path | None = None,
+                     all_rows: Mapping[str, str | Path] | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -55,8 +58,11 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
     rows : path, optional
         The condition's validated rows (``data/interim/{condition}.csv``): the page then
         lists every row no analysis pooled, with the reason.
+    all_rows : mapping, optional
+        Condition → its validated rows, for every condition: trials that share participants
+        with a trial on another page are then linked to it.
     """
-    context = condition_context(condition, config, summaries, effects, rows)
+    context = condition_context(condition, config, summaries, effects, rows, all_rows)
     write_page("condition.html", context, out_path)
 
 

@@ -53,6 +53,16 @@ MUTED = "#595959"  # secondary text and axes (7:1 on white, passes WCAG AA)
 ACCENT = "#8c1d18"  # prediction interval, filled studies (8.9:1 on white)
 GRID = "#bdbdbd"  # reference lines (graphical object: 1.9:1 is enough for non-text)
 
+#: Traffic-light fill, mark colour and mark of each risk-of-bias judgement (robvis' colours,
+#: darkened so that the marks keep their contrast); "not assessed" is an open circle with "?".
+ROB_STYLE = {
+    "low": ("#1e7b34", "white", "+"),
+    "some": ("#e0b000", INK, "\u2212"),
+    "high": ("#b00020", "white", "\u00d7"),
+    None: ("white", INK, "?"),
+}
+ROB_COLUMN_WIDTH = 0.26  # inches per traffic-light column
+
 _RC_BASE = {
     "svg.fonttype": "none",
     "font.family": ["DejaVu Sans"],
@@ -86,6 +96,8 @@ class Axis:
     ``log`` means the values are on the log scale (RR, OR, HR) and the tick labels are
     back-transformed ratios; ``null`` is the no-effect value on the analysis scale (0), or
     ``None`` for single-arm measures, which have no comparison and no "favours" labels.
+    ``reverse`` draws larger values to the left (the overview turns every outcome whose
+    lower values are better this way, so that benefit is always on the right).
     """
 
     label: str
@@ -93,6 +105,7 @@ class Axis:
     null: float | None = 0.0
     favours_left: str | None = None
     favours_right: str | None = None
+    reverse: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,10 @@ class Row:
     ``pooled`` (diamond spanning the CI), ``pi`` (prediction-interval bar),
     ``summary`` (overview row: diamond for the CI, thin line for the prediction interval),
     ``heading`` (bold label only) or ``note`` (label and cells only). Effects are on the
-    analysis scale.
+    analysis scale. ``rob`` holds the risk-of-bias judgements drawn in the traffic-light
+    columns (``low``, ``some``, ``high`` or None for not assessed), one per column;
+    ``rob_bar`` the weighted shares (percent: low, some, high, not assessed) drawn as one
+    bar across those columns on a pooled row.
     """
 
     kind: str
@@ -128,6 +144,8 @@ class Row:
     panel: int = 0
     url: str | None = None
     flagged: bool = False
+    rob: tuple[str | None, ...] = ()
+    rob_bar: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -280,6 +298,7 @@ def forest_svg(
     refline: float | None = None,
     band: tuple[float, float] | None = None,
     label_header: str = "Study",
+    rob_columns: Sequence[str] = (),
 ) -> str:
     """Draw a forest plot and return it as an SVG fragment.
 
@@ -306,6 +325,10 @@ def forest_svg(
         model's estimate and CI this way).
     label_header
         Header of the first (label) column.
+    rob_columns
+        Headers of the risk-of-bias traffic-light columns drawn right of the text columns
+        (RevMan's and robvis' layout: D1–D5 and the overall judgement); ``Row.rob`` fills
+        them and ``Row.rob_bar`` draws the weighted summary bar of a pooled row.
     """
     rows = list(rows)
     panels = [_Panel(axis=a) for a in axes]
@@ -336,7 +359,8 @@ def forest_svg(
                     widths[j] += need / len(members)
     margin = 0.12
     gap = 0.4
-    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels)
+    rob_w = ROB_COLUMN_WIDTH * len(rob_columns) + (0.1 if rob_columns else 0.0)
+    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels) + rob_w
     min_panel = 2.4
     for a in axes:
         if a.favours_left or a.favours_right:
@@ -414,6 +438,10 @@ def forest_svg(
             fig.add_artist(Line2D([min(xs), max(xs)], [group_y + 0.5] * 2, transform=text_tr,
                                   color=MUTED, lw=0.6))
         x_end = x_right[-1] if right else x_panels[-1] + panel_w
+        x_rob = x_end + 0.1
+        for j, header in enumerate(rob_columns):
+            put(x_rob + ROB_COLUMN_WIDTH * (j + 0.5), head_y, header, align="center", bold=True)
+        x_end += rob_w
         fig.add_artist(Line2D([x_label, x_end], [-0.55, -0.55], transform=text_tr, color=INK, lw=0.8))
 
         # rows: text
@@ -430,6 +458,8 @@ def forest_svg(
                 put(x_left[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
             for j, c in enumerate(r.right):
                 put(x_right[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+            if rob_columns:
+                _draw_rob(fig, text_tr, x_rob, y, r, len(rob_columns))
         if first_summary is not None:
             fig.add_artist(Line2D([x_label, x_end], [first_summary - 0.5] * 2, transform=text_tr,
                                   color=MUTED, lw=0.5))
@@ -444,6 +474,29 @@ def forest_svg(
             fig.text(x_label / width, y_in / height, line, ha="left", va="center", color=INK)
         fig_out = _svg_fragment(fig, fig_id, title)
     return fig_out
+
+
+def _draw_rob(fig, tr, x0: float, y: float, row: Row, columns: int) -> None:
+    """One row's traffic lights, or on a pooled row the weighted summary bar."""
+    from matplotlib.patches import Rectangle
+
+    for j, level in enumerate(row.rob):
+        fill, ink, mark = ROB_STYLE.get(level, ROB_STYLE[None])
+        xc = x0 + ROB_COLUMN_WIDTH * (j + 0.5)
+        fig.add_artist(Line2D([xc], [y], transform=tr, marker="o", ms=11, mfc=fill,
+                              mec=MUTED if level is None else fill, mew=0.8, ls="none"))
+        fig.text(xc, y, mark, transform=tr, ha="center", va="center_baseline", color=ink,
+                 fontweight="bold", fontsize=FONT_SIZE)
+    if row.rob_bar is not None:
+        total = ROB_COLUMN_WIDTH * columns - 0.04
+        x = x0 + 0.02
+        for share, level in zip(row.rob_bar, ("low", "some", "high", None), strict=True):
+            if not share > 0:
+                continue
+            w = total * share / 100.0
+            fig.add_artist(Rectangle((x, y - 0.3), w, 0.6, transform=tr,
+                                     fc=ROB_STYLE[level][0], ec=MUTED, lw=0.5))
+            x += w
 
 
 def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
@@ -463,7 +516,7 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
     if p.band is not None:
         whiskers += list(p.band)
     lo, hi, ticks = axis_limits(core, whiskers, axis.log)
-    ax.set_xlim(lo, hi)
+    ax.set_xlim((hi, lo) if axis.reverse else (lo, hi))
     ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
@@ -501,9 +554,10 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
             half = 0.32
             ax.add_patch(Polygon([(lo_d, y), (est, y - half), (hi_d, y), (est, y + half)],
                                  closed=True, fc=INK, ec=INK, lw=0.6, zorder=3))
-            for edge, bound, marker in ((lo, r.low, "<"), (hi, r.high, ">")):
-                if fmt.is_number(bound) and ((marker == "<" and bound < lo) or (marker == ">" and bound > hi)):
-                    ax.plot([edge], [y], marker=marker, ms=5, color=INK, ls="none", clip_on=False)
+            for edge, bound, below in ((lo, r.low, True), (hi, r.high, False)):
+                if fmt.is_number(bound) and ((below and bound < lo) or (not below and bound > hi)):
+                    ax.plot([edge], [y], marker=_arrow(ax, below), ms=5, color=INK, ls="none",
+                            clip_on=False)
         elif r.kind == "pi" and fmt.is_number(r.low):
             _whisker(ax, y, r.low, r.high, lo, hi, ACCENT, 2.6, caps=True)
 
@@ -529,6 +583,12 @@ def _shift_favours(ax) -> None:
             t.set_transform(t.get_transform() + offset)
 
 
+def _arrow(ax, below: bool) -> str:
+    """The marker of an interval leaving the axis below (True) or above its range."""
+    left = below != ax.xaxis_inverted()
+    return "<" if left else ">"
+
+
 def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
     """Horizontal interval from ``low`` to ``high`` clipped to [lo, hi], with arrows at clips."""
     if not (fmt.is_number(low) and fmt.is_number(high)):
@@ -536,16 +596,18 @@ def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
     a, b = max(low, lo), min(high, hi)
     if a > hi or b < lo:
         edge = hi if a > hi else lo
-        ax.plot([edge], [y], marker=">" if a > hi else "<", ms=5, color=color, ls="none",
+        ax.plot([edge], [y], marker=_arrow(ax, a <= hi), ms=5, color=color, ls="none",
                 clip_on=False, zorder=2)
         return
     ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2, clip_on=False)
     if low < lo:
-        ax.plot([lo], [y], marker="<", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+        ax.plot([lo], [y], marker=_arrow(ax, True), ms=5, color=color, ls="none",
+                clip_on=False, zorder=2)
     elif caps:
         ax.plot([a], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
     if high > hi:
-        ax.plot([hi], [y], marker=">", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+        ax.plot([hi], [y], marker=_arrow(ax, False), ms=5, color=color, ls="none",
+                clip_on=False, zorder=2)
     elif caps:
         ax.plot([b], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
 

@@ -31,12 +31,15 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from ketameta import rob as rob2
 from ketameta.analysis import participants
 from ketameta.models import _WARNING_TEXT
 
+from . import findings as findings_mod
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
+from . import studies as studies_mod
 from .plots import Axis, Column, Row
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
@@ -70,6 +73,27 @@ _TEST_NAMES = {
 
 _NUMERIC = ("year", "yi", "vi", "sei", "ci_low", "ci_high", "weight", "n_treat", "mean_treat",
             "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", "events_treat", "events_ctrl")
+
+#: Headers of the forest plots' risk-of-bias traffic-light columns (RevMan, robvis).
+ROB_COLUMNS = ("D1", "D2", "D3", "D4", "D5", "RoB")
+ROB_LEGEND = ("Risk of bias (RoB 2): + low, \u2212 some concerns, \u00d7 high, ? not assessed; "
+              "D1 randomisation, D2 deviations from intended interventions, D3 missing outcome "
+              "data, D4 measurement of the outcome, D5 selection of the reported result, RoB "
+              "overall; bar: share of weight at each judgement.")
+
+
+def _year_text(value: object) -> str:
+    return str(int(value)) if fmt.is_number(value) else str(value or "")
+
+
+def _rob_lights(study: Mapping) -> tuple[str | None, ...]:
+    """A trial's five RoB 2 domains and its overall judgement (None: not assessed)."""
+    domains = []
+    for d in rob2.DOMAINS:
+        value = str(study.get(d) or "").strip().lower()
+        domains.append(value if value in rob2.LEVELS else None)
+    return (*domains, rob2.judgement(study))
+
 
 _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
                "w": ("week", "weeks")}
@@ -640,7 +664,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             right=(fmt.percent(s.get("weight"), 1) if pooled else "", effect_text(
                 s.get("yi"), s.get("ci_low"), s.get("ci_high"))),
             estimate=s.get("yi"), low=s.get("ci_low"), high=s.get("ci_high"),
-            weight=s.get("weight") if pooled else None))
+            weight=s.get("weight") if pooled else None,
+            url=f"#{studies_mod.anchor(str(s.get('study', '')), _year_text(s.get('year')))}",
+            rob=_rob_lights(s)))
     footer: list[str] = []
     if pooled:
         totals: list[str] = []
@@ -657,7 +683,10 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                               and fmt.is_number(s.get(col)))))
         if "reported" in kinds:
             totals.append("")
+        bar = rob2.summarise([rob2.judgement(s) for s in studies],
+                             [s.get("weight") or 0.0 for s in studies])
         rows.append(Row(kind="pooled", label=model_label(summary), cells=tuple(totals),
+                        rob_bar=(bar.low, bar.some, bar.high, bar.missing),
                         right=("100.0%", effect_text(summary["estimate"], summary["ci_low"],
                                                      summary["ci_high"])),
                         estimate=summary["estimate"], low=summary["ci_low"],
@@ -674,9 +703,10 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
+    footer.append(ROB_LEGEND)
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
-        footer=footer)) if rows else None
+        footer=footer, rob_columns=ROB_COLUMNS)) if rows else None
 
     # the text alternative of the forest plot: the same numbers, one row per study
     table_columns = [{"key": "label", "header": "Study", "kind": "text"},
@@ -750,6 +780,21 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
             str(summary.get("test")), str(summary.get("test"))),
+        # for the summary of findings and the key findings (ketameta.report.findings)
+        "family": info["family"], "lower_is_better": lower_is_better,
+        "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
+        "direction": findings_mod.direction(summary, lower_is_better) if pooled else (
+            findings_mod.direction({"ci_low": studies[0].get("ci_low"),
+                                    "ci_high": studies[0].get("ci_high")}, lower_is_better)
+            if studies else "unclear"),
+        "scale": (_ranked([str(s.get("scale", "")) for s in studies]) or [("", 0)])[0][0],
+        "single_effect": (display(studies[0].get("yi"), log), display(studies[0].get("ci_low"), log),
+                          display(studies[0].get("ci_high"), log)) if len(studies) == 1 else None,
+        "certainty": findings_mod.certainty_of(loaded["summary"], studies, lower_is_better,
+                                               config) if studies else None,
+        "rob_summary": rob2.summarise([rob2.judgement(s) for s in studies],
+                                      [s.get("weight") or 0.0 for s in studies]).to_dict()
+        if pooled else None,
     }
     if not pooled:
         return context
@@ -952,11 +997,14 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
 
 
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
-                      effects: Sequence[str | Path], rows: str | Path | None = None) -> dict:
+                      effects: Sequence[str | Path], rows: str | Path | None = None,
+                      all_rows: Mapping[str, str | Path] | None = None) -> dict:
     """Context of ``condition.html`` for one condition.
 
     ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
     list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
+    ``all_rows`` (condition → its validated rows, for every condition) lets the included
+    studies name trials on other pages that share participants with a trial of this page.
     """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
@@ -968,15 +1016,94 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
                              f"{config['analyses'][aid]['condition']!r}, not {condition!r}")
     analyses = [analysis_context(item, config) for item in loaded]
     ids = [item["summary"]["analysis"] for item in loaded]
+    label = config["conditions"][condition]["label"]
+    included = included_studies_of(condition, loaded, analyses, all_rows)
+    by_id = {a["id"]: a for a in analyses}
+    chosen = findings_mod.sof_analyses(condition, config,
+                                       {item["summary"]["analysis"]: item["summary"]
+                                        for item in loaded})
+    sof_rows = [by_id[a] for a in chosen if by_id[a]["certainty"] is not None]
+    all_studies = [st for item in loaded for st in item["studies"]]
+    routes = _plain_list([r["route"] for r in included], "by a route not reported",
+                         findings_mod.PLAIN_ROUTES)
+    comparators = _plain_list([r["comparator"] for r in included], "a control not reported",
+                              findings_mod.PLAIN_COMPARATORS)
+    sof = findings_mod.sof_table(label, intervention_name(all_studies), comparators, sof_rows)
+    trial_n = _trial_participants(included, all_studies)
+    key = findings_mod.key_findings(label, sof["rows"], analyses, len(included), trial_n,
+                                    routes, comparators)
     return {
-        "page_title": f"{config['conditions'][condition]['label']}: ketamine meta-analyses",
+        "page_title": f"{label}: ketamine meta-analyses",
         "condition": condition,
-        "condition_label": config["conditions"][condition]["label"],
+        "condition_label": label,
         "analyses": analyses,
+        "sof": sof,
+        "key_findings": key,
+        "studies": included,
         "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
     }
+
+
+def _plain_list(values: Sequence[str], missing: str,
+                words: Mapping[str, str] | None = None) -> str:
+    """Distinct values (split at ``;``) as words: ``a``, ``a or b``, ``a, b or c``.
+
+    ``words`` replaces a value by its plain-language name.
+    """
+    words = words or {}
+    seen: list[str] = []
+    for v in values:
+        for part in str(v or "").split(";"):
+            part = words.get(part.strip(), part.strip())
+            if part and part not in seen:
+                seen.append(part)
+    if not seen:
+        return missing
+    return seen[0] if len(seen) == 1 else ", ".join(seen[:-1]) + " or " + seen[-1]
+
+
+def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping]) -> str:
+    """Participants of the condition's trials, each trial counted once at its largest row."""
+    best: dict[str, float] = {}
+    for st in studies:
+        n = participants(
+            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+            st.get("design"), single=_data_kind(st) == "single")
+        key = studies_mod.anchor(str(st.get("study", "")), _year_text(st.get("year")))
+        if not np.isnan(n):
+            best[key] = max(best.get(key, 0.0), float(n))
+    total = round(sum(best.values()))
+    if len(best) < len(included):
+        return f"at least {fmt.integer(total)}"
+    return fmt.integer(total)
+
+
+def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
+                        all_rows: Mapping[str, str | Path] | None) -> list[dict]:
+    """The included-studies records of one page (:func:`studies.included_studies`)."""
+    titles = {a["id"]: a["title"] for a in analyses}
+    rows = []
+    for item in loaded:
+        aid = item["summary"]["analysis"]
+        for st in item["studies"]:
+            rows.append({**st, "analysis": aid, "analysis_label": titles[aid]})
+    overlaps: list[tuple[str, str]] = studies_mod.overlaps_of(rows)
+    links: dict[str, str] = {}
+    if all_rows:
+        from ketameta.io import read_table
+
+        by_condition = {}
+        for cond, path in all_rows.items():
+            table = read_table(path)
+            by_condition[cond] = table.to_dict("records")
+        overlaps = sorted(set(overlaps) | set(studies_mod.overlaps_of(
+            r for recs in by_condition.values() for r in recs)))
+        links = studies_mod.study_links(
+            {c: recs for c, recs in by_condition.items() if c != condition})
+    return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
 
 
 def index_context(config: Mapping, summaries: Sequence[str | Path],
