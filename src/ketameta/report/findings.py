@@ -35,6 +35,7 @@ __all__ = [
     "key_findings",
     "PLAIN_COMPARATORS",
     "PLAIN_ROUTES",
+    "overview_sentence",
     "plain_effect",
     "sof_analyses",
     "sof_table",
@@ -332,6 +333,20 @@ def _time_course(analyses: Sequence[Mapping]) -> dict | None:
         text += (f"; by {_plain_time(gone[0]['question']['timepoint'])} the trials no longer showed a clear difference."
                  if gone else ".")
     return {"text": text, "href": f"#{start['id']}"}
+
+
+def overview_sentence(a: Mapping) -> str:
+    """One line for the overview: the condition's lead result in plain words."""
+    verb = "lower" if a["lower_is_better"] else "raise"
+    subject = _subject(a)
+    claim = _claim(a["certainty"]["level"], a["direction"], verb, subject)
+    how = plain_effect(a)
+    people = str(a["participants"]["short"]).replace("≥ ", "at least ")
+    text = f"{_when(a['timepoint']).capitalize()}, {claim}"
+    if how:
+        text += f": {how}"
+    trials = "1 trial" if a["k"] == 1 else f"{a['k']} trials"
+    return text + f" ({trials}, {people} people)."
 
 
 def outcome_words(a: Mapping) -> str:

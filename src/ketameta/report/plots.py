@@ -62,6 +62,7 @@ ROB_STYLE = {
     None: ("white", INK, "?"),
 }
 ROB_COLUMN_WIDTH = 0.26  # inches per traffic-light column
+ROB_BAR_MISSING = "#c8c8c8"  # the summary bar's share not assessed (grey, not white)
 
 _RC_BASE = {
     "svg.fonttype": "none",
@@ -495,7 +496,8 @@ def _draw_rob(fig, tr, x0: float, y: float, row: Row, columns: int) -> None:
                 continue
             w = total * share / 100.0
             fig.add_artist(Rectangle((x, y - 0.3), w, 0.6, transform=tr,
-                                     fc=ROB_STYLE[level][0], ec=MUTED, lw=0.5))
+                                     fc=ROB_STYLE[level][0] if level else ROB_BAR_MISSING,
+                                     ec=MUTED, lw=0.5))
             x += w
 
 

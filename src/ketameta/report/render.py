@@ -79,7 +79,7 @@ ROB_COLUMNS = ("D1", "D2", "D3", "D4", "D5", "RoB")
 ROB_LEGEND = ("Risk of bias (RoB 2): + low, \u2212 some concerns, \u00d7 high, ? not assessed; "
               "D1 randomisation, D2 deviations from intended interventions, D3 missing outcome "
               "data, D4 measurement of the outcome, D5 selection of the reported result, RoB "
-              "overall; bar: share of weight at each judgement.")
+              "overall; bar: share of weight at each judgement (grey: not assessed).")
 
 
 def _year_text(value: object) -> str:
@@ -1106,6 +1106,107 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
     return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
 
 
+def _overview_analysis(item: Mapping, config: Mapping) -> dict:
+    """What the overview needs of one analysis (no figures drawn)."""
+    summary = _shown(item["summary"])
+    studies = item["studies"]
+    aid = summary["analysis"]
+    entry = config["analyses"][aid]
+    outcome_cfg = config["outcomes"][entry["outcome"]]
+    lower = bool(outcome_cfg.get("lower_is_better", True))
+    info = measure_info(summary["measure"], studies)
+    log = bool(info["log"])
+    k = int(summary["k"])
+    pooled = k >= 2 and fmt.is_number(summary.get("estimate"))
+    source = summary if pooled else (studies[0] if studies else {})
+    est_key = "estimate" if pooled else "yi"
+    ci = {"ci_low": source.get("ci_low"), "ci_high": source.get("ci_high")}
+    return {
+        "id": aid, "k": k, "pooled": pooled, "family": info["family"], "log": log,
+        "short": info["short"], "lower_is_better": lower,
+        "outcome": outcome_cfg["label"], "timepoint": timepoint_label(str(entry["timepoint"])),
+        "raw": (source.get(est_key), source.get("ci_low"), source.get("ci_high")),
+        "pi": (summary.get("pi_low"), summary.get("pi_high")) if pooled else (None, None),
+        "estimate": display(source.get(est_key), log), "ci_low": display(ci["ci_low"], log),
+        "ci_high": display(ci["ci_high"], log),
+        "participants": participant_count(studies),
+        "direction": findings_mod.direction(ci, lower),
+        "certainty": findings_mod.certainty_of(item["summary"], studies, lower, config)
+        if studies else None,
+        "absolute": absolute_effects(summary, studies, info, lower, intervention_name(studies))
+        if pooled else None,
+        "scale": (_ranked([str(st.get("scale", "")) for st in studies]) or [("", 0)])[0][0],
+        "question": {"outcome": outcome_cfg["label"],
+                     "timepoint": timepoint_label(str(entry["timepoint"]))},
+    }
+
+
+def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mapping]]) -> dict:
+    """The overview's one-line findings per condition and its summary figures.
+
+    Each condition contributes its summary-of-findings analyses. Figures are split by
+    measure and by the outcome's benefit direction; outcomes whose lower values are better
+    are drawn on a reversed axis, so that benefit is on the right in every figure. Pooled
+    results are diamonds (thin line: prediction interval), single trials squares.
+    """
+    lines = []
+    groups: dict[tuple[str, bool], list] = {}
+    for condition, items in by_condition.items():
+        if not items:
+            continue
+        label = config["conditions"][condition]["label"]
+        summaries = {it["summary"]["analysis"]: it["summary"] for it in items}
+        chosen = findings_mod.sof_analyses(condition, config, summaries)
+        by_id = {it["summary"]["analysis"]: it for it in items}
+        picked = [_overview_analysis(by_id[a], config) for a in chosen]
+        picked = [p for p in picked if p["certainty"] is not None]
+        lead = next((p for p in picked if p["pooled"]), picked[0] if picked else None)
+        if lead is not None:
+            lines.append({"condition": label, "href": f"{condition}.html",
+                          "text": findings_mod.overview_sentence(lead),
+                          "detail": f"{condition}.html#{lead['id']}",
+                          "certainty": lead["certainty"],
+                          "analyses": len(items)})
+        for p in picked:
+            groups.setdefault((p["family"], p["lower_is_better"]), []).append((condition, p))
+    figures = []
+    for (family, lower), members in groups.items():
+        info = MEASURES.get(family, MEASURES["GEN"])
+        log = bool(info["log"])
+        axis = Axis(label=info["name"] + (" (log scale)" if log else ""), log=log,
+                    null=None if info.get("single") else 0.0, reverse=lower,
+                    favours_left="Favours control", favours_right="Favours ketamine")
+        rows: list[Row] = []
+        current = None
+        for condition, p in members:
+            if condition != current:
+                rows.append(Row(kind="heading", label=config["conditions"][condition]["label"],
+                                url=f"{condition}.html"))
+                current = condition
+            effect = fmt.estimate_ci(p["estimate"], p["ci_low"], p["ci_high"], ratio=log)
+            cert = p["certainty"]
+            rows.append(Row(
+                kind="summary" if p["pooled"] else "study",
+                label=f"{p['outcome']}, {p['timepoint']}",
+                cells=(str(p["k"]), p["participants"]["short"]),
+                right=(effect + ("" if p["pooled"] else " (1 trial)"),
+                       f"{cert['symbols']} {cert['level']}"),
+                estimate=p["raw"][0], low=p["raw"][1], high=p["raw"][2],
+                pi_low=p["pi"][0], pi_high=p["pi"][1],
+                url=f"{condition}.html#{p['id']}"))
+        direction = "lower is better" if lower else "higher is better"
+        title = f"{info['name']}: outcomes where {direction}"
+        fig_id = f"overview-{family.lower()}-{'lower' if lower else 'higher'}"
+        figures.append({"id": fig_id, "title": title, "svg": Markup(plots.forest_svg(
+            fig_id, title, rows, axes=[axis], left=[Column("Trials"), Column("People")],
+            right=[Column(f"{info['short']} [95% CI]"), Column("Certainty")],
+            label_header="Condition, outcome and time point",
+            footer=["Diamond: pooled effect and CI; thin line: prediction interval; "
+                    "square: a single trial. Benefit is on the right"
+                    + (" (axis reversed: lower values are better)." if lower else ".")]))})
+    return {"lines": lines, "figures": figures}
+
+
 def index_context(config: Mapping, summaries: Sequence[str | Path],
                   effects: Sequence[str | Path]) -> dict:
     """Context of ``index.html``: the overview forest plot and the evidence base."""
@@ -1207,8 +1308,11 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         right=[Column("Pooled effect [CI]"), Column("Prediction interval")],
         label_header="Analysis (↓/↑: lower/higher is better)"))
     ids = [item["summary"]["analysis"] for item in loaded]
+    picture = overview_picture(config, by_condition)
     return {
         "page_title": "Ketamine meta-analyses: overview",
+        "lines": picture["lines"],
+        "figures": picture["figures"],
         "overview": overview,
         "overview_table": {
             "id": "overview-table", "caption": "Pooled results of every analysis",
