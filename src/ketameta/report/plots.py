@@ -256,7 +256,7 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
                 raise ValueError(f"refusing to inline SVG with an event attribute {local!r}")
             if local == "id":
                 el.set(name, f"{fig_id}-{value}")
-            elif name == href and value.startswith("#"):
+            elif name == href and value.startswith("#") and value[1:] in ids:
                 el.set(name, f"#{fig_id}-{value[1:]}")
             elif name == href and value.strip().lower().startswith("javascript:"):
                 raise ValueError("refusing to inline SVG with a javascript: link")
