@@ -300,6 +300,7 @@ def forest_svg(
     band: tuple[float, float] | None = None,
     label_header: str = "Study",
     rob_columns: Sequence[str] = (),
+    font_size: float = FONT_SIZE,
 ) -> str:
     """Draw a forest plot and return it as an SVG fragment.
 
@@ -330,6 +331,9 @@ def forest_svg(
         Headers of the risk-of-bias traffic-light columns drawn right of the text columns
         (RevMan's and robvis' layout: D1–D5 and the overall judgement); ``Row.rob`` fills
         them and ``Row.rob_bar`` draws the weighted summary bar of a pooled row.
+    font_size
+        Text size in points (the overview's figures use a larger one, so that their text
+        stays at least 11 px when the page scales them to its column).
     """
     rows = list(rows)
     panels = [_Panel(axis=a) for a in axes]
@@ -340,11 +344,12 @@ def forest_svg(
         panels[0].band = band
 
     pad = 0.14
-    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled")) for r in rows]
-                  + [text_width(label_header, bold=True)]) + pad
+    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled"), size=font_size)
+                   for r in rows]
+                  + [text_width(label_header, bold=True, size=font_size)]) + pad
     def col_width(col: Column, texts: list[tuple[str, bool]]) -> float:
-        return max([text_width(t, bold=b) for t, b in texts]
-                   + [text_width(col.header, bold=True)]) + pad
+        return max([text_width(t, bold=b, size=font_size) for t, b in texts]
+                   + [text_width(col.header, bold=True, size=font_size)]) + pad
 
     left_w = [col_width(col, [(r.cells[j], r.kind == "pooled") for r in rows if len(r.cells) > j])
               for j, col in enumerate(left)]
@@ -354,7 +359,8 @@ def forest_svg(
     for cols, widths in ((left, left_w), (right, right_w)):
         for name in dict.fromkeys(c.group for c in cols if c.group):
             members = [j for j, c in enumerate(cols) if c.group == name]
-            need = text_width(name, bold=True) + pad - sum(widths[j] for j in members)
+            need = (text_width(name, bold=True, size=font_size) + pad
+                    - sum(widths[j] for j in members))
             if need > 0:
                 for j in members:
                     widths[j] += need / len(members)
@@ -365,7 +371,7 @@ def forest_svg(
     min_panel = 2.4
     for a in axes:
         if a.favours_left or a.favours_right:
-            need = sum(text_width(f"\u2190 {t}", size=FONT_SIZE - 0.5)
+            need = sum(text_width(f"\u2190 {t}", size=font_size - 0.5)
                        for t in (a.favours_left, a.favours_right) if t) + 0.3
             min_panel = max(min_panel, need)
     panel_w = max(min_panel, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
@@ -379,7 +385,9 @@ def forest_svg(
     foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
     height = head_h + body_h + axis_h + foot_h + 0.1
 
-    with matplotlib.rc_context(_rc(fig_id)):
+    rc = {**_rc(fig_id), "font.size": font_size, "xtick.labelsize": font_size,
+          "ytick.labelsize": font_size}
+    with matplotlib.rc_context(rc):
         fig = _new_figure(width, height)
         inch = fig.dpi_scale_trans
         body_bottom = (axis_h + foot_h + 0.05) / height
@@ -487,7 +495,7 @@ def _draw_rob(fig, tr, x0: float, y: float, row: Row, columns: int) -> None:
         fig.add_artist(Line2D([xc], [y], transform=tr, marker="o", ms=11, mfc=fill,
                               mec=MUTED if level is None else fill, mew=0.8, ls="none"))
         fig.text(xc, y, mark, transform=tr, ha="center", va="center_baseline", color=ink,
-                 fontweight="bold", fontsize=FONT_SIZE)
+                 fontweight="bold", fontsize=matplotlib.rcParams["font.size"])
     if row.rob_bar is not None:
         total = ROB_COLUMN_WIDTH * columns - 0.04
         x = x0 + 0.02
@@ -567,10 +575,11 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
         tr = blended_transform_factory(ax.transAxes, ax.transAxes)
         if axis.favours_left:
             ax.text(0.0, -0.0, "\u2190 " + axis.favours_left, transform=tr, ha="left", va="top",
-                    color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+                    color=INK, clip_on=False, fontsize=matplotlib.rcParams["font.size"] - 0.5)
         if axis.favours_right:
             ax.text(1.0, -0.0, axis.favours_right + " \u2192", transform=tr, ha="right",
-                    va="top", color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+                    va="top", color=INK, clip_on=False,
+                    fontsize=matplotlib.rcParams["font.size"] - 0.5)
         # place the favours labels under the x label
         _shift_favours(ax)
 
