@@ -69,6 +69,10 @@ def test_imprecision_rules():
     # Without a MID only the null is checked.
     assert grade.imprecision((-0.9, 0.5), 0, None, 500, 400).downgrade == 1
     assert grade.imprecision((math.nan, 0.5), 0, None, 500, 400).downgrade == 2
+    # participants not reported: the information size cannot be shown to be reached
+    unknown = grade.imprecision((-0.9, -0.3), 0, mid, None, 400)
+    assert unknown.downgrade == 1 and "not reported" in unknown.reason
+    assert grade.imprecision((-0.9, -0.3), 0, mid, None, None).downgrade == 0
 
 
 def test_publication_bias_rules():

@@ -21,7 +21,8 @@ Imprecision
     very serious (−2) when the CI includes the null and also both an appreciable benefit and
     an appreciable harm (beyond the minimal important difference, MID, on either side);
     serious (−1) when the CI includes the null, or when it excludes it but the analysis has
-    fewer participants than the optimal information size (OIS: the size of one
+    fewer participants than the optimal information size, or does not report how many it
+    has (OIS: the size of one
     conventionally powered trial, α = 0.05 two-sided, power 0.8; for binary outcomes a 25%
     relative change from the control risk, for continuous outcomes 400 participants, the
     handbook's rule of thumb).
@@ -292,6 +293,13 @@ def imprecision(
             "imprecision",
             1,
             f"{n_total:.0f} participants, fewer than the optimal information size of {ois:.0f}",
+        )
+    if _finite(ois) and not _finite(n_total):
+        return Judgement(
+            "imprecision",
+            1,
+            "the number of participants is not reported, so the optimal information size "
+            f"of {ois:.0f} cannot be shown to be reached",
         )
     return Judgement("imprecision", 0)
 

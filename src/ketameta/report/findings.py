@@ -273,15 +273,14 @@ def key_findings(condition_label: str, rows: Sequence[Mapping], analyses: Sequen
         verb = "lower" if a["lower_is_better"] else "raise"
         claim = _claim(r["certainty"]["level"], r["direction"], verb, subject)
         how = plain_effect(a)
-        people = str(a["participants"]["short"]).replace("≥ ", "at least ")
         text = f"{_when(r['timepoint']).capitalize()}, {claim}"
         if how:
             text += f": {how}"
-        text += (f". {a['k']} trials, {people} people; "
+        text += (f". {a['k']} trials, {_people_text(a['participants'])}; "
                  f"{CERTAINTY_WORDS[r['certainty']['level']]}.")
         out.append({"text": text, "href": r["href"]})
     if singles:
-        names = [f"{r['outcome'].lower()} at {r['timepoint']}" for r in singles]
+        names = [f"{_lower(r['outcome'])} at {r['timepoint']}" for r in singles]
         listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         text = (f"For {listed} there is only one trial"
                 f"{' each' if len(names) > 1 else ''}: too little to say whether ketamine "
@@ -295,7 +294,7 @@ def key_findings(condition_label: str, rows: Sequence[Mapping], analyses: Sequen
     few = " These are few trials and people; more trials could change these results." \
         if trials < 5 else ""
     out.append({"text": f"In all, {trials} trial{'s' if trials != 1 else ''} with "
-                        f"{participants} people with {condition_label.lower()} are "
+                        f"{participants} people with {_lower(condition_label)} are "
                         f"included.{few}", "href": "#included-studies"})
     return out
 
@@ -335,23 +334,32 @@ def _time_course(analyses: Sequence[Mapping]) -> dict | None:
     return {"text": text, "href": f"#{start['id']}"}
 
 
+def _people_text(participants: Mapping) -> str:
+    """``122 people``, ``at least 57 people`` or ``number of people not reported``."""
+    short = str(participants["short"])
+    if short == "not reported":
+        return "number of people not reported"
+    return short.replace("≥ ", "at least ") + " people"
+
+
 def overview_sentence(a: Mapping) -> str:
     """One line for the overview: the condition's lead result in plain words."""
     verb = "lower" if a["lower_is_better"] else "raise"
     subject = _subject(a)
     claim = _claim(a["certainty"]["level"], a["direction"], verb, subject)
     how = plain_effect(a)
-    people = str(a["participants"]["short"]).replace("≥ ", "at least ")
     text = f"{_when(a['timepoint']).capitalize()}, {claim}"
+    if a["k"] == 1:
+        text = f"In a single trial, {_when(a['timepoint'])}, {claim}"
     if how:
         text += f": {how}"
     trials = "1 trial" if a["k"] == 1 else f"{a['k']} trials"
-    return text + f" ({trials}, {people} people)."
+    return text + f" ({trials}, {_people_text(a['participants'])})."
 
 
 def outcome_words(a: Mapping) -> str:
     """The outcome's name as it reads inside a sentence."""
-    return str(a["question"]["outcome"]).lower()
+    return _lower(str(a["question"]["outcome"]))
 
 
 # ----------------------------------------------------------------------------- the table
@@ -424,16 +432,21 @@ def sof_table(condition_label: str, intervention: str, comparison: str,
             "subject": _subject(a),
         })
     return {
-        "caption": f"Summary of findings: ketamine or esketamine for {condition_label.lower()}",
+        "caption": f"Summary of findings: ketamine or esketamine for {_lower(condition_label)}",
         "population": condition_label, "intervention": intervention,
         "comparison": comparison, "rows": rows,
         "footnotes": [{"number": n, "text": t} for t, n in notes.items()],
     }
 
 
+def _lower(text: str) -> str:
+    """Lower-case words for use inside a sentence, keeping acronyms (PTSD, OCD, MADRS)."""
+    return " ".join(w if sum(c.isupper() for c in w) > 1 else w.lower() for w in text.split())
+
+
 def _subject(a: Mapping) -> str:
     outcome = str(a["question"]["outcome"])
-    lower = outcome.lower()
+    lower = _lower(outcome)
     if a["family"] in ("RR", "OR", "RD"):
         return f"the chance of {lower}"
     return f"{lower} scores" if "severity" not in lower else lower

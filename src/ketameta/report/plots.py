@@ -61,7 +61,7 @@ ROB_STYLE = {
     "high": ("#b00020", "white", "\u00d7"),
     None: ("white", INK, "?"),
 }
-ROB_COLUMN_WIDTH = 0.26  # inches per traffic-light column
+ROB_COLUMN_WIDTH = 0.28  # inches per traffic-light column
 ROB_BAR_MISSING = "#c8c8c8"  # the summary bar's share not assessed (grey, not white)
 
 _RC_BASE = {

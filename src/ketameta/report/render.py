@@ -77,9 +77,9 @@ _NUMERIC = ("year", "yi", "vi", "sei", "ci_low", "ci_high", "weight", "n_treat",
 #: Headers of the forest plots' risk-of-bias traffic-light columns (RevMan, robvis).
 ROB_COLUMNS = ("D1", "D2", "D3", "D4", "D5", "RoB")
 ROB_LEGEND = ("Risk of bias (RoB 2): + low, \u2212 some concerns, \u00d7 high, ? not assessed; "
+              "RoB overall; bar: share of weight at each judgement (grey: not assessed).",
               "D1 randomisation, D2 deviations from intended interventions, D3 missing outcome "
-              "data, D4 measurement of the outcome, D5 selection of the reported result, RoB "
-              "overall; bar: share of weight at each judgement (grey: not assessed).")
+              "data, D4 measurement of the outcome, D5 selection of the reported result.")
 
 
 def _year_text(value: object) -> str:
@@ -703,7 +703,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
-    footer.append(ROB_LEGEND)
+    footer.extend(ROB_LEGEND)
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
         footer=footer, rob_columns=ROB_COLUMNS)) if rows else None
