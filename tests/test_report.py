@@ -626,3 +626,18 @@ def test_mixtures_and_arm_proportions_are_said_under_the_headline(pages):
             f"{fmt.num(100 * treat['proportion_ci_high'], 0)}%) of patients had the outcome "
             f"“{load_config()['outcomes']['response']['label']}” at 24 h with (es)ketamine"
             ) in response
+
+
+def test_subgroup_forests_and_the_ketamine_esketamine_comparison(pages):
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    for block in s["subgroups"]:
+        forest = f'id="subgroup-trd_severity_24h-{block["variable"]}"'
+        assert forest in html
+        assert (f"Test for subgroup differences: χ² = {fmt.num(block['Q_between'])}, df = "
+                f"{fmt.integer(block['Q_between_df'])}") in html
+    kve = s["ketamine_vs_esketamine"]
+    assert [g["label"] for g in kve["groups"]] == ["IV ketamine", "IN esketamine"]
+    assert "Intravenous ketamine against intranasal esketamine: intravenous racemic" in html
+    assert "Caution: this compares different trials" in html
+    assert "Single trial: its own result, not pooled" in html  # the one oral trial

@@ -39,6 +39,7 @@ import pandas as pd
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR
 from ketameta.profiles import effective_config
+from ketameta.timecourse import timepoint_days
 
 __all__ = ["GENERATED_ORDER", "analysis_id", "plan_analyses", "timepoint_days"]
 
@@ -162,13 +163,3 @@ def plan_analyses(
     analyses.update(generated)
     return analyses
 
-
-_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}
-
-
-def timepoint_days(timepoint: str) -> float:
-    """Days from the first dose of a ``timepoint`` value (``24h`` → 1.0); NaN for ``end``."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(min|h|d|w)", str(timepoint))
-    if not match:
-        return float("nan")
-    return float(match.group(1)) * _DAYS[match.group(2)]

@@ -7,8 +7,8 @@ the control arms: logit transformation, ``log(x / (n − x))`` with variance
 ``1/x + 1/(n − x)`` (1/2 added to both cells of an arm with 0 or n events, metafor's
 ``escalc(measure="PLO")`` default), random-effects model with the analysis's τ²
 estimator and test, back-transformed with the inverse logit (Stijnen, Hamza & Özdemir
-2010 discuss the approximate normal model used here; Schwarzer et al. 2019 its limits
-with rare events). This is metafor's ``rma(xi=, ni=, measure="PLO", method=, test=)``
+2010 discuss this approximate normal model beside the exact binomial one; Schwarzer et al.
+2019 show why the Freeman–Tukey transformation is not used instead). This is metafor's ``rma(xi=, ni=, measure="PLO", method=, test=)``
 followed by ``predict(res, transf=transf.ilogit)``.
 
 The arms are pooled across trials, so the two proportions are not a comparison: the
