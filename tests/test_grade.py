@@ -73,6 +73,10 @@ def test_imprecision_rules():
     unknown = grade.imprecision((-0.9, -0.3), 0, mid, None, 400)
     assert unknown.downgrade == 1 and "not reported" in unknown.reason
     assert grade.imprecision((-0.9, -0.3), 0, mid, None, None).downgrade == 0
+    # no information size (control risk 0): fewer than 300 events rate down one level
+    few = grade.imprecision((0.1, 5.7), 0, mid, 67, None, events=12)
+    assert few.downgrade == 1 and "12 events" in few.reason
+    assert grade.imprecision((0.1, 5.7), 0, mid, 900, None, events=320).downgrade == 0
 
 
 def test_publication_bias_rules():

@@ -270,11 +270,15 @@ def imprecision(
     mid: float | None,
     n_total: float | None,
     ois: float | None,
+    events: float | None = None,
 ) -> Judgement:
     """Imprecision from the CI against the null and the MID, and the information size.
 
     ``mid`` is the minimal important difference as a distance from the null on the analysis
     scale (for ratios: the log of the ratio, e.g. log 1.25); None skips the MID rule.
+    ``events`` (binary outcomes: events in both arms of all trials) is used when no
+    information size can be computed (a control risk of 0): fewer than 300 events then
+    rate down one level, the GRADE handbook's rule of thumb (Guyatt et al. 2011, 64:1283).
     """
     low, high = ci
     if not (_finite(low) and _finite(high)):
@@ -293,6 +297,13 @@ def imprecision(
             "imprecision",
             1,
             f"{n_total:.0f} participants, fewer than the optimal information size of {ois:.0f}",
+        )
+    if ois is None and _finite(events) and events < 300:
+        return Judgement(
+            "imprecision",
+            1,
+            f"{events:.0f} events in all, fewer than 300 (the optimal information size "
+            "cannot be computed from a control risk of 0)",
         )
     if _finite(ois) and not _finite(n_total):
         return Judgement(
@@ -470,6 +481,21 @@ def _control_risk(rows: Sequence[Mapping]) -> float | None:
     return risks[mid] if len(risks) % 2 else (risks[mid - 1] + risks[mid]) / 2
 
 
+def _events(rows: Sequence[Mapping]) -> float | None:
+    """Events in both arms of all trials, or None when a trial does not report its counts."""
+    total = 0.0
+    for row in rows:
+        for col in ("events_treat", "events_ctrl"):
+            try:
+                value = float(row.get(col))
+            except (TypeError, ValueError):
+                return None
+            if not math.isfinite(value):
+                return None
+            total += value
+    return total if rows else None
+
+
 def assess_analysis(
     summary: Mapping,
     rows: Sequence[Mapping],
@@ -519,7 +545,10 @@ def assess_analysis(
             k, summary.get("I2"), yi, 0.0, ci, (summary.get("pi_low"), summary.get("pi_high"))
         ),
         "indirectness": indirectness([_indirect_reason(r, cfg) for r in rows], weights),
-        "imprecision": imprecision(ci, 0.0, mid, summary.get("n_participants"), ois),
+        "imprecision": imprecision(
+            ci, 0.0, mid, summary.get("n_participants"), ois,
+            _events(rows) if measure in _BINARY else None,
+        ),
         "publication_bias": publication_bias(
             k, summary.get("egger_p"), cfg["min_k_publication_bias"]
         ),
