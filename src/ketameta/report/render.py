@@ -86,6 +86,11 @@ def _year_text(value: object) -> str:
     return str(int(value)) if fmt.is_number(value) else str(value or "")
 
 
+def _derived(study: Mapping) -> bool:
+    """Whether a row holds values we derived (its notes say ``DERIVED``, data/README.md)."""
+    return "DERIVED" in str(study.get("notes") or "")
+
+
 def _rob_lights(study: Mapping) -> tuple[str | None, ...]:
     """A trial's five RoB 2 domains and its overall judgement (None: not assessed)."""
     domains = []
@@ -717,7 +722,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     rows = []
     for s in studies:
         rows.append(Row(
-            kind="study", label=_study_label(s), cells=cells(s),
+            kind="study", label=_study_label(s) + (" \u2020" if _derived(s) else ""),
+            cells=cells(s),
             right=(fmt.percent(s.get("weight"), 1) if pooled else "", effect_text(
                 s.get("yi"), s.get("ci_low"), s.get("ci_high"))),
             estimate=s.get("yi"), low=s.get("ci_low"), high=s.get("ci_high"),
@@ -760,6 +766,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
+    if any(_derived(s) for s in studies):
+        footer.append("\u2020 values derived by us (e.g. counts from printed percentages); "
+                      "how is in the trial's sources under Included studies.")
     footer.extend(ROB_LEGEND)
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
