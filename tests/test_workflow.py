@@ -240,7 +240,7 @@ BAD = {
         ),
         "config/config.yaml, analyses.ptsd_severity_end: unknown key 'methd'; allowed keys: "
         "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
-        "test, timepoint",
+        "subgroups, test, timepoint",
     ),
     "outcome not declared": (
         lambda w: _replace(

@@ -1,15 +1,17 @@
 # Reports (CONTRACT §3): one self-contained HTML page per condition and an overview page.
 # The pages are rendered by ketameta.report; the configuration sections a page shows reach
 # the scripts through params: (ketameta.report.page_config), so editing a label or a method
-# reruns exactly the pages that show it. Each condition page reads every condition's rows
-# so that trials sharing participants with a trial on another page are linked both ways.
+# reruns exactly the pages that show it. Each condition page also reads every condition's
+# rows, only to find the page a trial sharing participants with one of its trials is on;
+# they are ancient() so that editing one condition's data still reruns only its own page
+# (and the overview): the overlaps themselves are declared on both trials' rows.
 from ketameta.report import page_config
 
 
 rule render_condition:
     input:
         rows="data/interim/{condition}.csv",
-        all_rows=expand("data/interim/{condition}.csv", condition=CONDITIONS),
+        all_rows=ancient(expand("data/interim/{condition}.csv", condition=CONDITIONS)),
         summaries=lambda w: expand(
             "data/processed/{analysis}/summary.json", analysis=analyses_of(w.condition)
         ),

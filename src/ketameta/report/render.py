@@ -1257,7 +1257,12 @@ def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping])
 
 def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
                         all_rows: Mapping[str, str | Path] | None) -> list[dict]:
-    """The included-studies records of one page (:func:`studies.included_studies`)."""
+    """The included-studies records of one page (:func:`studies.included_studies`).
+
+    Which trials share participants comes from this page's own rows (the data declare an
+    overlap on both trials' rows); ``all_rows`` only tells on which other page a partner
+    trial stands, for the link.
+    """
     titles = {a["id"]: a["title"] for a in analyses}
     rows = []
     for item in loaded:
@@ -1273,8 +1278,6 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
         for cond, path in all_rows.items():
             table = read_table(path)
             by_condition[cond] = table.to_dict("records")
-        overlaps = sorted(set(overlaps) | set(studies_mod.overlaps_of(
-            r for recs in by_condition.values() for r in recs)))
         links = studies_mod.study_links(
             {c: recs for c, recs in by_condition.items() if c != condition})
     return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
