@@ -168,13 +168,18 @@ def _size_word(smd: float) -> str:
             else "very small")
 
 
+def _pts(value: float) -> str:
+    """Scale points as read aloud: whole points, one decimal below one point."""
+    return fmt.num(value, 1 if abs(value) < 0.95 else 0)
+
+
 def _points(low: float, high: float) -> str:
     """A CI in scale points as words: ``4 to 18 points lower``, or across no effect."""
     if high < 0:
-        return f"95% CI {fmt.num(-high, 0)} to {fmt.num(-low, 0)} points lower"
+        return f"95% CI {_pts(-high)} to {_pts(-low)} points lower"
     if low > 0:
-        return f"95% CI {fmt.num(low, 0)} to {fmt.num(high, 0)} points higher"
-    return f"95% CI from {fmt.num(-low, 0)} points lower to {fmt.num(high, 0)} points higher"
+        return f"95% CI {_pts(low)} to {_pts(high)} points higher"
+    return f"95% CI from {_pts(-low)} points lower to {_pts(high)} points higher"
 
 
 def _people(name: str) -> str:

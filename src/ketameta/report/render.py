@@ -1251,8 +1251,8 @@ def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping])
             best[key] = max(best.get(key, 0.0), float(n))
     total = round(sum(best.values()))
     if len(best) < len(included):
-        return f"at least {fmt.integer(total)}"
-    return fmt.integer(total)
+        return f"at least {total:,}"
+    return f"{total:,}"
 
 
 def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
