@@ -71,7 +71,15 @@ def test_configured_analyses_take_precedence(shipped):
     plan = plan_analyses(mine, trials)
     assert "mdd_depression_severity_72h" not in plan and plan["mdd_72h"]["measure"] == "MD"
     off = dict(cfg, analyse_every_row=False)
-    assert plan_analyses(off, trials) == cfg["analyses"]
+    plan = plan_analyses(off, trials)
+    assert {k: {f: x for f, x in v.items() if f != "few_trials"} for k, v in plan.items()} \
+        == cfg["analyses"]
+    # each analysis carries the top-level few_trials settings, its own on top
+    assert all(v["few_trials"] == cfg["few_trials"] for v in plan.values())
+    mine = copy.deepcopy(off)
+    mine["analyses"]["trd_severity_7d"]["few_trials"] = {"tau_prior_scale": 1.0}
+    assert plan_analyses(mine, trials)["trd_severity_7d"]["few_trials"] == {
+        **cfg["few_trials"], "tau_prior_scale": 1.0}
 
 
 def _rows(kinds_and_types):

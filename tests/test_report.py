@@ -641,3 +641,30 @@ def test_subgroup_forests_and_the_ketamine_esketamine_comparison(pages):
     assert "Intravenous ketamine against intranasal esketamine: intravenous racemic" in html
     assert "Caution: this compares different trials" in html
     assert "Single trial: its own result, not pooled" in html  # the one oral trial
+
+
+def test_few_trials_take_the_bayesian_headline(pages):
+    aid = "suicidality_ideation_24h"  # k = 4, odds ratio
+    s = json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+    assert s["measure"] == "OR"
+    mu = {k: math.exp(v) for k, v in s["few_trials"]["mu"].items()
+          if k in ("median", "ci_low", "ci_high")}
+    html = section(pages["suicidality"].read_text(encoding="utf-8"), aid)
+    head = html[html.index('class="key-result"'):]
+
+    def ratio(v):
+        return fmt.effect(v, ratio=True)
+
+    assert head.startswith('class="key-result"><strong>Bayesian random-effects model '
+                           '(half-normal prior on τ, scale 0.5):</strong> OR '
+                           f"{ratio(mu['median'])} (95% credible interval "
+                           f"{ratio(mu['ci_low'])} to {ratio(mu['ci_high'])})")
+    assert "Beside it: Random-effects model" in html and "equal-effects model: OR" in html
+    assert "Why this headline: with 4 trials" in html
+    assert "Bayesian random effects (headline)" in html  # its diamond in the forest
+    # the overview shows the same headline
+    index = pages["index"].read_text(encoding="utf-8")
+    assert fmt.estimate_ci(mu["median"], mu["ci_low"], mu["ci_high"], ratio=True) in index
+    # k = 8 keeps the frequentist headline
+    trd = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    assert "Bayesian random-effects model" not in trd

@@ -109,4 +109,13 @@ def test_multilevel_model_is_the_engine_fit_with_robust_cis():
     # too few trials: said, not fitted
     few = time_course(items[:1], "sev", "SMD")["model"]
     assert few == {"fitted": False, "reason": "needs at least 3 trials and two time points "
-                                             "(has 3 trials and 1 time point)"}
+                                             "with two or more trials each (has 3 trials; 1 "
+                                             "time point with two or more)"}
+
+
+def test_points_take_the_bayesian_headline_of_few_trial_analyses():
+    s = summary("a", "24h", -0.6, -3.5, 2.3, k=2)  # the wide Hartung-Knapp interval
+    s["few_trials"] = {"mu": {"median": -0.55, "ci_low": -1.1, "ci_high": -0.05}}
+    (point,) = time_course([(s, rows())], "sev", "SMD")["points"]
+    assert (point["estimate"], point["ci_low"], point["ci_high"]) == (-0.55, -1.1, -0.05)
+    assert point["headline"] == "bayesian" and point["clear"] and point["p_value"] is None

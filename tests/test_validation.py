@@ -438,8 +438,8 @@ CONFIG_CASES = {
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
         "config/config.yaml, analyses.trd_severity: unknown key 'estimator'; allowed keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
-        "subgroups, test, timepoint",
+        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
+        "pi, sort_by, subgroups, test, timepoint",
     ),
     "unknown method": (
         _set(["analyses", "trd_severity", "method"], "REM"),

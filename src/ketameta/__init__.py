@@ -71,3 +71,18 @@ from .multilevel import RMAMVResult, rma_mv, vcalc  # noqa: E402
 from .robust import RobustResult, robust  # noqa: E402
 
 __all__ += ["RMAMVResult", "rma_mv", "vcalc", "RobustResult", "robust"]
+
+# Bayesian random effects, Mantel-Haenszel and Peto pooling.
+from . import priors  # noqa: E402
+from .bayes import BayesResult, PosteriorSummary, bayesmeta  # noqa: E402
+from .mh import MHResult, rma_mh, rma_peto  # noqa: E402
+
+__all__ += [
+    "BayesResult",
+    "PosteriorSummary",
+    "bayesmeta",
+    "priors",
+    "MHResult",
+    "rma_mh",
+    "rma_peto",
+]

@@ -45,6 +45,7 @@ from scipy.stats import norm
 
 from ketameta import __version__
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
+from ketameta.fewtrials import few_trials_block
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
@@ -554,6 +555,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     summary.update(mixture(frame, cfg))  # what the trials differ in (ketameta.mixing)
     summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
     summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
+    summary["few_trials"] = few_trials_block(frame, cfg)  # ketameta.fewtrials
     return summary, _effects_table(frame)
 
 

@@ -90,8 +90,11 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
     dict
         ``outcome``, ``measure``, ``log_scale`` (ratios pooled as logs), ``points`` (one
         per placed analysis, by day: ``analysis, timepoint, day, day_range, placement, k,
-        estimate, ci_low, ci_high, p_value, clear``; values on the analysis scale; a point
-        with ``k = 1`` is a single trial's own result), ``not_placed`` (``analysis,
+        estimate, ci_low, ci_high, p_value, headline, clear``; values on the analysis
+        scale; the analysis's headline result — its ``few_trials`` posterior median and
+        credible interval where it has one (``headline: "bayesian"``, ``p_value`` null),
+        else its pooled estimate and CI (``"frequentist"``); a point with ``k = 1`` is a
+        single trial's own result), ``not_placed`` (``analysis,
         timepoint, reason``), ``earliest_clear`` and ``last_clear`` (the first and the last
         point, by day, whose CI excludes no effect: ``{analysis, timepoint, day}`` or
         null), ``last_point`` (the latest placed point) and ``model``: the multilevel
@@ -121,7 +124,13 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
             "day_range": day_range, "placement": note, "k": int(summary["k"]),
             "estimate": summary.get("estimate"), "ci_low": summary.get("ci_low"),
             "ci_high": summary.get("ci_high"), "p_value": summary.get("p_value"),
+            "headline": "frequentist",
         }
+        few = summary.get("few_trials")
+        if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+            # the analysis's headline is its Bayesian result (ketameta.fewtrials)
+            point.update(estimate=few["mu"].get("median"), ci_low=few["mu"].get("ci_low"),
+                         ci_high=few["mu"].get("ci_high"), p_value=None, headline="bayesian")
         point["clear"] = _clear(point)
         points.append(point)
     points.sort(key=lambda p: (p["day"], p["timepoint"]))
@@ -150,11 +159,13 @@ def _model(rows: pd.DataFrame, level: float = 95) -> dict:
     """The multilevel model over all placed rows (``yi, vi, study, timepoint, day``)."""
     trials = rows["study"].nunique()
     days = np.unique(rows["day"].to_numpy(dtype=float))
-    if trials < MODEL_MIN_TRIALS or len(days) < 2:
+    per_day = rows.groupby("day")["study"].nunique()
+    supported = int((per_day >= 2).sum())
+    if trials < MODEL_MIN_TRIALS or supported < 2:
         return {"fitted": False, "reason": (
-            f"needs at least {MODEL_MIN_TRIALS} trials and two time points (has {trials} "
-            f"trial{'s' if trials != 1 else ''} and {len(days)} time "
-            f"point{'s' if len(days) != 1 else ''})")}
+            f"needs at least {MODEL_MIN_TRIALS} trials and two time points with two or more "
+            f"trials each (has {trials} trial{'s' if trials != 1 else ''}; "
+            f"{supported} time point{'s' if supported != 1 else ''} with two or more)")}
     x = np.log10(rows["day"].to_numpy(dtype=float))
     fit = rma_mv(rows["yi"].to_numpy(dtype=float), rows["vi"].to_numpy(dtype=float),
                  cluster=rows["study"].to_numpy(dtype=object),

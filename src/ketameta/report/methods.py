@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from ..fewtrials import FEW_TRIALS
 from ..models import _WARNING_TEXT
 from ..profiles import effective_config
 
 __all__ = ["REFERENCES", "few_trial_settings", "is_engine_note", "methods_section"]
-
-#: Defaults of the configuration's ``few_trials:`` block (workflow schema).
-FEW_TRIALS = {"small_study_min_k": 10, "bayes_max_k": 4, "tau_prior_scale": 0.5}
-
 
 def few_trial_settings(config: Mapping) -> dict:
     """The ``few_trials:`` settings of a configuration, defaults filled in."""
@@ -118,6 +115,13 @@ REFERENCES: dict[str, str] = {
     "Konstantopoulos 2011": "Konstantopoulos S (2011). Fixed effects and variance components "
                             "estimation in three-level meta-analysis. Research Synthesis "
                             "Methods 2:61–76.",
+    "Friede et al. 2017": "Friede T, Röver C, Wandel S, Neuenschwander B (2017). "
+                          "Meta-analysis of few small studies in orphan diseases. Research "
+                          "Synthesis Methods 8:79–91.",
+    "Röver et al. 2021": "Röver C, Bender R, Dias S, Schmid CH, Schmidli H, Sturtz S, Weber S, "
+                         "Friede T (2021). On weakly informative prior distributions for the "
+                         "heterogeneity parameter in Bayesian random-effects meta-analysis. "
+                         "Research Synthesis Methods 12:448–474.",
     "Hunter & Schmidt 2004": "Hunter JE, Schmidt FL (2004). Methods of meta-analysis: correcting "
                              "error and bias in research findings, 2nd ed. Sage.",
     "Hedges 1983": "Hedges LV (1983). A random effects model for effect sizes. Psychological "
@@ -443,7 +447,16 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "Few trials: an analysis of a single trial shows that trial's own result and is "
         "marked \"not pooled\". No prediction interval is shown below 3 trials: with k = 2 "
         "the t quantile on one degree of freedom (12.7 for 95%) makes it uninformative "
-        "(Higgins et al. 2009).")
+        "(Higgins et al. 2009). With 2 to "
+        f"{few['bayes_max_k']} trials, analyses of standardised mean differences and of "
+        "log ratios take as their headline a Bayesian random-effects model with a "
+        f"half-normal prior of scale {few['tau_prior_scale']:g} on τ and a uniform prior "
+        "on the effect (R's bayesmeta), reported as posterior median with its equal-tailed "
+        "credible interval, the probability of benefit and the predictive interval for a "
+        "new trial; the REML + Hartung–Knapp and equal-effects results are shown beside it"
+        + _cite(["Friede et al. 2017", "Röver et al. 2021"], cited) + ". Mean differences "
+        "in points keep the frequentist headline: a prior scale for τ depends on the "
+        "scale's units.")
     if "Higgins et al. 2009" not in cited:
         cited.append("Higgins et al. 2009")
     paragraphs.append(
@@ -498,7 +511,7 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
             "cluster-robust (CR2) standard errors and Satterthwaite degrees of freedom, "
             "trials as clusters, because a trial's results at several times share its "
             "patients" + _cite(["Pustejovsky & Tipton 2018"], cited) + "; it is fitted "
-            "from 3 trials and two time points on.")
+            "from 3 trials and two time points with at least two trials each.")
     if any(s.get("generated") or (s.get("provenance") or {}).get("config", {}).get(
             "generated") for s in summaries):
         paragraphs.append(

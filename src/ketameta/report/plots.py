@@ -733,7 +733,9 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
     ys = [v for p in points for v in (p.estimate, p.low, p.high) if v is not None]
     ys += [v for m in model for v in m[1:]]
     null = axis.null if axis.null is not None else 0.0
-    lo, hi, ticks = axis_limits(ys + [null], [], axis.log)
+    span = (max(ys + [null]) - min(ys + [null])) or 1.0
+    # the null line never sits on the frame: both "favours" halves stay visible
+    lo, hi, ticks = axis_limits(ys + [null - 0.12 * span, null + 0.12 * span], [], axis.log)
 
     with matplotlib.rc_context(_rc(fig_id)):
         fig = _new_figure(9.0, 3.6)

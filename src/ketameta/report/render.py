@@ -598,6 +598,68 @@ def _kve_text(block: Mapping | None, log: bool, short: str, level_text: str) -> 
             "two; their populations, comparators and designs differ too.")
 
 
+def _bayes_context(summary: Mapping, log: bool, short: str, level_text: str,
+                   lower_is_better: bool, intervention: str) -> dict | None:
+    """The few-trial headline (``summary["few_trials"]``) and the models beside it."""
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return None
+    mu, new = block["mu"], block.get("theta_new") or {}
+    k = int(block["k"])
+
+    def eff(part: Mapping) -> str:
+        return (f"{fmt.effect(display(part.get('median'), log), ratio=log)} "
+                f"({level_text}% credible interval "
+                f"{fmt.effect(display(part.get('ci_low'), log), ratio=log)} to "
+                f"{fmt.effect(display(part.get('ci_high'), log), ratio=log)})")
+
+    benefit = block.get("prob_mu_negative" if lower_is_better else "prob_mu_positive")
+    ee = summary.get("equal_effects") or {}
+    beside = [f"{model_label(summary)}: {short} " + fmt.estimate_ci(
+        display(summary.get("estimate"), log), display(summary.get("ci_low"), log),
+        display(summary.get("ci_high"), log), ratio=log)
+        + f", p = {fmt.pvalue(summary.get('p_value'))}"]
+    if fmt.is_number(ee.get("estimate")):
+        beside.append("equal-effects model: " + short + " " + fmt.estimate_ci(
+            display(ee.get("estimate"), log), display(ee.get("ci_low"), log),
+            display(ee.get("ci_high"), log), ratio=log)
+            + f", p = {fmt.pvalue(ee.get('p_value'))}")
+    prior = block.get("tau_prior") or {}
+    return {
+        "label": (f"Bayesian random-effects model (half-normal prior on τ, scale "
+                  f"{float(prior.get('scale', 0.5)):g})"),
+        "text": f"{short} {eff(mu)}",
+        "benefit": (f"probability that {intervention} is better than control "
+                    f"{fmt.percent(100 * benefit, 0)}" if fmt.is_number(benefit) else ""),
+        "predictive": f"effect in a new trial {eff(new)}" if new else "",
+        "beside": "; ".join(beside),
+        "why": (f"Why this headline: with {k} trials the between-trial variance cannot be "
+                "estimated. The Hartung–Knapp interval then uses a t distribution with "
+                f"{k - 1} degree{'s' if k != 2 else ''} of freedom and becomes very wide, "
+                "while the equal-effects model assumes the trials share one effect. A "
+                "Bayesian model with a weakly informative prior on the between-trial "
+                "standard deviation τ lies between the two (Friede et al. 2017; Röver et "
+                "al. 2021)."),
+        "estimate": mu.get("median"), "ci_low": mu.get("ci_low"), "ci_high": mu.get("ci_high"),
+    }
+
+
+def _headline(summary: Mapping) -> dict:
+    """The summary with the headline result in ``estimate``, ``ci_*`` and ``pi_*``.
+
+    For analyses with a few-trial block that is the Bayesian posterior median, credible
+    interval and predictive interval (the overview then agrees with the condition page);
+    otherwise the summary unchanged.
+    """
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return dict(summary)
+    new = block.get("theta_new") or {}
+    return {**summary, "estimate": block["mu"].get("median"),
+            "ci_low": block["mu"].get("ci_low"), "ci_high": block["mu"].get("ci_high"),
+            "pi_low": new.get("ci_low"), "pi_high": new.get("ci_high")}
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -760,6 +822,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                                     display(summary["pi_high"], log),
                                                     ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
+        few = summary.get("few_trials")
+        if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+            mu = few["mu"]
+            rows.append(Row(kind="pooled", label="Bayesian random effects (headline)",
+                            right=("", effect_text(mu.get("median"), mu.get("ci_low"),
+                                                   mu.get("ci_high"))),
+                            estimate=mu.get("median"), low=mu.get("ci_low"),
+                            high=mu.get("ci_high")))
         footer = [_heterogeneity_text(summary), _statistic_text(summary),
                   f"Participants: {participant_count(studies)['text']} (crossover trials "
                   "counted once)"]
@@ -884,6 +954,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "overall_test": _statistic_text(summary),
         "I2": summary.get("I2"),
         "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
+                                intervention),
     })
 
     # small-study effects
@@ -1422,7 +1494,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
         all_studies = [s for item in items for s in item["studies"]]
         for item in items:
-            s = _shown(item["summary"])
+            s = _headline(_shown(item["summary"]))
             aid = s["analysis"]
             entry = config["analyses"][aid]
             info = measure_info(s["measure"], item["studies"])
