@@ -157,3 +157,21 @@ def test_reversed_axis_puts_benefit_on_the_right():
     rows = [plots.Row(kind="study", label="A", estimate=-1.0, low=-9.0, high=0.5)]
     svg = plots.forest_svg("g", "t", rows, axes=[plots.Axis("SMD", reverse=True)])
     assert "<svg" in svg
+
+
+def test_grade_judges_the_headline_interval_with_few_trials():
+    summary = {"analysis": "a", "k": 3, "measure": "SMD", "ci_low": -1.0, "ci_high": -0.2,
+               "I2": 0.0, "n_participants": 600,
+               "few_trials": {"mu": {"ci_low": -1.4, "ci_high": 0.1}}}
+    assert grade.headline_interval(summary) == (-1.4, 0.1)
+    assert grade.headline_interval({**summary, "few_trials": None}) is None
+    rows = [{"yi": -0.6, "weight": 50.0, "rob": "low"}, {"yi": -0.5, "weight": 50.0,
+                                                         "rob": "low"}]
+    job = grade.job_settings({"analyses": {"a": {"outcome": "s"}},
+                              "outcomes": {"s": {"lower_is_better": True}}}, ["a"])
+    block = grade.grade_block(summary, rows, job)
+    # the credible interval includes no effect, the HKSJ CI does not: the page's headline
+    # interval decides imprecision
+    assert block["domains"]["imprecision"]["downgrade"] == 1
+    assert grade.grade_block({**summary, "few_trials": None}, rows, job)[
+        "domains"]["imprecision"]["downgrade"] == 0

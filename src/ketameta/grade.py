@@ -57,6 +57,7 @@ __all__ = [
     "assess",
     "assess_analysis",
     "grade_block",
+    "headline_interval",
     "imprecision",
     "inconsistency",
     "indirectness",
@@ -582,6 +583,21 @@ def grade_block(summary: Mapping, rows: Sequence[Mapping], job: Mapping) -> dict
         return None
     aid = summary["analysis"]
     certainty = assess_analysis(
-        summary, rows, job["lower_is_better"][aid], {"grade": job["settings"]}
+        summary, rows, job["lower_is_better"][aid], {"grade": job["settings"]},
+        interval=headline_interval(summary),
     )
     return certainty.to_dict()
+
+
+def headline_interval(summary: Mapping) -> tuple[float, float] | None:
+    """The interval a page headlines when it is not the summary's CI, else None.
+
+    With few trials the pages headline the Bayesian random-effects result
+    (``summary["few_trials"]``, its credible interval for μ); imprecision and inconsistency
+    are then judged on that interval, the one the reader sees.
+    """
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return None
+    low, high = block["mu"].get("ci_low"), block["mu"].get("ci_high")
+    return (low, high) if _finite(low) and _finite(high) else None

@@ -143,7 +143,8 @@ def certainty_of(summary: Mapping, studies: Sequence[Mapping], lower_is_better: 
     block = summary.get("grade")
     if isinstance(block, Mapping) and block.get("level") in grade_mod.SYMBOLS:
         return dict(block)
-    return grade_mod.assess_analysis(summary, studies, lower_is_better, config).to_dict()
+    return grade_mod.assess_analysis(summary, studies, lower_is_better, config,
+                                     interval=grade_mod.headline_interval(summary)).to_dict()
 
 
 # ----------------------------------------------------------------------------- wording
@@ -192,7 +193,8 @@ def plain_effect(a: Mapping) -> str | None:
     Scale points where the pooled effect can be put in points of a scale, numbers per 100
     people for binary outcomes, else the size of a standardised difference in words.
     """
-    ab = a.get("absolute")
+    hl = a.get("headline") or {}
+    ab = hl.get("absolute") if hl else a.get("absolute")
     if a.get("pooled") and ab and ab.get("available"):
         if ab["kind"] == "dichotomous":
             return (f"about {fmt.num(ab['treated_risk'] / 10, 0)} in 100 people with "
@@ -201,13 +203,14 @@ def plain_effect(a: Mapping) -> str | None:
         return (f"about {fmt.num(abs(ab['points']), 0)} points {ab['direction']} on the "
                 f"{ab['scale']} ({_points(ab['points_low'], ab['points_high'])})")
     family = a.get("family")
+    est, low, high = (hl["estimate"], hl["ci_low"], hl["ci_high"]) if hl else (
+        a.get("estimate"), a.get("ci_low"), a.get("ci_high"))
     if a.get("pooled") and family == "MD":
-        est, low, high = a["estimate"], a["ci_low"], a["ci_high"]
         scale = f"the {a['scale']}" if a.get("scale") else "the outcome scale"
         return (f"about {fmt.num(abs(est), 0)} points {'lower' if est < 0 else 'higher'} on "
                 f"{scale} ({_points(low, high)})")
     if a.get("pooled") and family == "SMD":
-        return f"a {_size_word(a['estimate'])} difference (SMD {fmt.num(a['estimate'])})"
+        return f"a {_size_word(est)} difference (SMD {fmt.num(est)})"
     return None
 
 
@@ -377,12 +380,14 @@ def _relative(a: Mapping) -> str:
             effect = fmt.estimate_ci(*single[:3], ratio=a["log"])
             return f"{a['measure_short']} {effect} (the one trial; not pooled)"
         return "not pooled (1 trial)" if a["k"] == 1 else "not estimable"
-    effect = fmt.estimate_ci(a["estimate"], a["ci_low"], a["ci_high"], ratio=a["log"])
-    return f"{a['measure_short']} {effect}"
+    hl = a.get("headline") or a
+    effect = fmt.estimate_ci(hl["estimate"], hl["ci_low"], hl["ci_high"], ratio=a["log"])
+    kind = (a.get("headline") or {}).get("kind")
+    return f"{a['measure_short']} {effect}" + (f" ({kind})" if kind else "")
 
 
 def _absolute(a: Mapping) -> tuple[str | None, str | None]:
-    ab = a.get("absolute")
+    ab = (a.get("headline") or {}).get("absolute", a.get("absolute"))
     if not a["pooled"] or not ab or not ab.get("available"):
         if a["pooled"] and a.get("family") == "MD":
             return (f"MD {fmt.estimate_ci(a['estimate'], a['ci_low'], a['ci_high'])} points",

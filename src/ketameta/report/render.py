@@ -660,6 +660,20 @@ def _headline(summary: Mapping) -> dict:
             "pi_low": new.get("ci_low"), "pi_high": new.get("ci_high")}
 
 
+def _headline_context(summary: Mapping, studies: Sequence[Mapping], info: Mapping,
+                      lower_is_better: bool, intervention: str) -> dict:
+    """Headline effect (display scale), its kind and absolute effects, for the findings."""
+    hl = _headline(summary)
+    log = bool(info["log"])
+    bayes = hl is not summary and isinstance(summary.get("few_trials"), Mapping)
+    return {
+        "estimate": display(hl.get("estimate"), log), "ci_low": display(hl.get("ci_low"), log),
+        "ci_high": display(hl.get("ci_high"), log),
+        "kind": "Bayesian random effects, 95% credible interval" if bayes else None,
+        "absolute": absolute_effects(hl, studies, info, lower_is_better, intervention),
+    }
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -929,7 +943,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         # for the summary of findings and the key findings (ketameta.report.findings)
         "family": info["family"], "lower_is_better": lower_is_better,
         "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
-        "direction": findings_mod.direction(summary, lower_is_better) if pooled else (
+        "direction": findings_mod.direction(_headline(summary), lower_is_better) if pooled else (
             findings_mod.direction({"ci_low": studies[0].get("ci_low"),
                                     "ci_high": studies[0].get("ci_high")}, lower_is_better)
             if studies else "unclear"),
@@ -954,6 +968,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "overall_test": _statistic_text(summary),
         "I2": summary.get("I2"),
         "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        # the headline the summary of findings and key findings report: the Bayesian
+        # result where the few-trial rule applies, else the random-effects one
+        "headline": _headline_context(summary, studies, info, lower_is_better, intervention),
         "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
                                 intervention),
     })
@@ -1372,7 +1389,7 @@ def _overview_analysis(item: Mapping, config: Mapping) -> dict:
     log = bool(info["log"])
     k = int(summary["k"])
     pooled = k >= 2 and fmt.is_number(summary.get("estimate"))
-    source = summary if pooled else (studies[0] if studies else {})
+    source = _headline(summary) if pooled else (studies[0] if studies else {})
     est_key = "estimate" if pooled else "yi"
     ci = {"ci_low": source.get("ci_low"), "ci_high": source.get("ci_high")}
     return {
@@ -1380,14 +1397,14 @@ def _overview_analysis(item: Mapping, config: Mapping) -> dict:
         "short": info["short"], "lower_is_better": lower,
         "outcome": outcome_cfg["label"], "timepoint": timepoint_label(str(entry["timepoint"])),
         "raw": (source.get(est_key), source.get("ci_low"), source.get("ci_high")),
-        "pi": (summary.get("pi_low"), summary.get("pi_high")) if pooled else (None, None),
+        "pi": (source.get("pi_low"), source.get("pi_high")) if pooled else (None, None),
         "estimate": display(source.get(est_key), log), "ci_low": display(ci["ci_low"], log),
         "ci_high": display(ci["ci_high"], log),
         "participants": participant_count(studies),
         "direction": findings_mod.direction(ci, lower),
         "certainty": findings_mod.certainty_of(item["summary"], studies, lower, config)
         if studies else None,
-        "absolute": absolute_effects(summary, studies, info, lower, intervention_name(studies))
+        "absolute": absolute_effects(source, studies, info, lower, intervention_name(studies))
         if pooled else None,
         "scale": (_ranked([str(st.get("scale", "")) for st in studies]) or [("", 0)])[0][0],
         "question": {"outcome": outcome_cfg["label"],
