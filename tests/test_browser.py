@@ -120,13 +120,14 @@ class Browser:
                 return event
             self.events.append(event)
 
-    def open(self, url: str, *, javascript: bool = True, media: str = "screen") -> str:
+    def open(self, url: str, *, javascript: bool = True, media: str = "screen",
+             width: int = 1280) -> str:
         """Open ``url`` in a new tab and return its session id once the page has loaded."""
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
         session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session)
-        self.send("Emulation.setDeviceMetricsOverride", session, width=1280, height=900,
+        self.send("Emulation.setDeviceMetricsOverride", session, width=width, height=900,
                   deviceScaleFactor=1, mobile=False)
         self.send("Emulation.setScriptExecutionDisabled", session, value=not javascript)
         self.send("Emulation.setEmulatedMedia", session, media=media)
@@ -252,6 +253,74 @@ def test_every_figure_fits_on_one_printed_page(browser, pages):
         pdf = browser.send("Page.printToPDF", session, preferCSSPageSize=True)
         assert base64.b64decode(pdf["data"]).startswith(b"%PDF")
 
+
+# --- risk of bias, summary of findings, included studies, key findings, the overview -------
+
+NEW_ELEMENTS = """
+JSON.stringify({
+  key: Array.from(document.querySelectorAll('#key-findings li')).map(li => ({
+    text: li.textContent, links: Array.from(li.querySelectorAll('a')).map(a =>
+      a.getAttribute('href'))})),
+  sofRows: document.querySelectorAll('#summary-of-findings tbody tr').length,
+  sofGrades: Array.from(document.querySelectorAll('#summary-of-findings .grade')).map(
+    g => g.textContent),
+  studyRows: Array.from(document.querySelectorAll('#included-studies tbody tr')).map(
+    tr => tr.id),
+  forestLinks: Array.from(document.querySelectorAll('svg[id^="forest-"] a')).map(
+    a => a.getAttribute('xlink:href') || a.getAttribute('href')),
+  details: Array.from(document.querySelectorAll('#included-studies details')).map(
+    d => ({open: d.open, height: d.getBoundingClientRect().height})),
+  robHeaders: Array.from(document.querySelectorAll('svg[id^="forest-"] text')).filter(
+    t => t.textContent === 'D5').length,
+})
+"""
+
+
+def test_condition_pages_show_findings_certainty_and_studies(browser, pages):
+    for name in ("TRD", "suicidality"):
+        url = pages[name].resolve().as_uri()
+        session = browser.open(url, width=1400)
+        got = json.loads(browser.evaluate(session, NEW_ELEMENTS))
+        assert problems(browser, session, url) == [], name
+        # key findings: plain sentences, each linking somewhere on the page, no p-values
+        assert got["key"], name
+        for item in got["key"]:
+            assert item["links"] and all(h.startswith("#") for h in item["links"]), item
+            assert " p = " not in item["text"] and "p <" not in item["text"], item
+        assert got["sofRows"] >= 1 and all(g.strip("⊕◯") == "" for g in got["sofGrades"])
+        # every forest row's trial is reachable: its link targets a characteristics row
+        study_links = [h for h in got["forestLinks"] if h and h.startswith("#study-")]
+        assert study_links, name
+        assert {h[1:] for h in study_links} <= set(got["studyRows"]), name
+        # the sources stay closed until asked for (no script needed to open them)
+        assert got["details"] and not any(d["open"] for d in got["details"])
+        assert got["robHeaders"] >= 1  # traffic-light columns on the forests
+        browser.screenshot(session, ARTIFACTS / f"{name}-1400.png")
+
+
+def test_overview_figures_are_legible_at_1400_px(browser, pages):
+    url = pages["index"].resolve().as_uri()
+    session = browser.open(url, width=1400)
+    assert problems(browser, session, url) == []
+    sizes = json.loads(browser.evaluate(session, """
+    JSON.stringify(Array.from(document.querySelectorAll('#picture svg')).map(svg => {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      return Array.from(svg.querySelectorAll('text')).map(
+        t => parseFloat(getComputedStyle(t).fontSize) * scale);
+    }))"""))
+    assert sizes and all(sizes)
+    assert min(min(s) for s in sizes) >= 11.0, min(min(s) for s in sizes)
+    lines = browser.evaluate(session, "document.querySelectorAll('#findings li').length")
+    assert lines == 3  # one line per condition of the fixture
+    links = browser.evaluate(
+        session, "Array.from(document.querySelectorAll('a')).map(a => a.getAttribute('href'))")
+    assert "claims.html" in links
+    assert browser.evaluate(session, "document.querySelector('#provenance details').open") \
+        is False
+    browser.screenshot(session, ARTIFACTS / "index-1400.png")
+    pdf = browser.send("Page.printToPDF", browser.open(url, media="print"),
+                       preferCSSPageSize=True)
+    (ARTIFACTS / "index-print.pdf").write_bytes(base64.b64decode(pdf["data"]))
 
 FIGURE_BOXES = """
 JSON.stringify(Array.from(document.querySelectorAll('svg[id^="PREFIX"]')).map(svg => {

@@ -325,6 +325,7 @@ def run_condition(
     analyses: Mapping[str, Mapping],
     effects: Sequence[str | Path],
     summaries: Sequence[str | Path],
+    grade: Mapping | None = None,
 ) -> None:
     """Compute every analysis of one condition and write its outputs.
 
@@ -336,6 +337,9 @@ def run_condition(
         Analysis id to effective configuration, in config order.
     effects, summaries : sequence of path-like
         Output paths, one per analysis in the order of ``analyses``.
+    grade : mapping, optional
+        :func:`ketameta.grade.job_settings` of these analyses; given, each summary gains its
+        GRADE certainty as ``grade`` (:func:`ketameta.grade.grade_block`).
     """
     trials = read_table(table)
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
@@ -345,6 +349,10 @@ def run_condition(
     for (summary, frame), effects_path, summary_path in zip(
         results, effects, summaries, strict=True
     ):
+        if grade is not None:
+            from ketameta.grade import grade_block
+
+            summary["grade"] = grade_block(summary, frame.to_dict("records"), grade)
         write_table(frame, effects_path)
         write_json(summary, summary_path)
 

@@ -613,7 +613,23 @@ def _parse_row(
     kind = _kind_of(row, fail)
     _check_values(out, row, kind, fail)
     _check_plausible(out, row, kind, fail, limits)
+    _check_rob(out, fail)
     return out, kind
+
+
+def _check_rob(out: dict, fail) -> None:
+    """Derive ``rob`` from the RoB 2 domains when only they are given; refuse a disagreement."""
+    from ketameta import rob as rob2
+
+    domains = [out.get(d) for d in rob2.DOMAINS]
+    if out.get("rob") is None:
+        derived = rob2.overall(domains)
+        if derived is not None:
+            out["rob"] = derived
+        return
+    problem = rob2.check_overall(domains, out["rob"])
+    if problem:
+        fail("rob", problem)
 
 
 def _parse_year(text: str, fail) -> int:

@@ -1,3 +1,5 @@
+from ketameta.grade import job_settings as grade_job_settings
+
 # One job per condition fits all of its analyses in one Python process. Snakemake outputs
 # cannot vary in number with a wildcard, so there is one rule per condition.
 for condition in CONDITIONS:
@@ -24,6 +26,7 @@ for condition in CONDITIONS:
             "../../environment.yml"
         params:
             analyses=effective_configs(condition, config),
+            grade=grade_job_settings(config, analyses_of(condition)),
             version=VERSION,
         script:
             "../scripts/meta.py"

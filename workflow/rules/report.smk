@@ -2,7 +2,10 @@
 # overview page, written to the staging tree like every output. The pages are rendered by
 # ketameta.report; the configuration sections a page shows reach the scripts through
 # params: (ketameta.report.page_config), so editing a label or a method reruns exactly the
-# pages that show it.
+# pages that show it. Each condition page also reads every
+# condition's rows, only to find the page a trial sharing participants with one of its trials
+# is on; they are ancient() so that editing one condition's data still reruns only its own
+# page (and the overview): the overlaps themselves are declared on both trials' rows.
 from ketameta.report import page_config
 
 
@@ -10,6 +13,9 @@ rule render_condition:
     input:
         unpack(get_condition_outputs),
         rows=staged("data/interim/{condition}.csv"),
+        all_rows=ancient(
+            expand(staged("data/interim/{condition}.csv"), condition=CONDITIONS)
+        ),
         multiverse=lambda w: expand(
             staged("data/processed/multiverse/{condition}.{ext}"),
             condition=[c for c in [w.condition] if c in MULTIVERSE_PRIMARY],

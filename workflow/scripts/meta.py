@@ -5,10 +5,11 @@ import logging
 from ketameta.analysis import run_condition
 
 
-def main(rows: str, analyses: dict, effects: list[str], summaries: list[str], log: str) -> None:
+def main(rows: str, analyses: dict, effects: list[str], summaries: list[str], grade: dict,
+         log: str) -> None:
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     logging.info("analyses: %s", ", ".join(analyses))
-    run_condition(rows, analyses, effects, summaries)
+    run_condition(rows, analyses, effects, summaries, grade=grade)
     logging.info("wrote %d summaries", len(summaries))
 
 
@@ -18,5 +19,6 @@ if __name__ == "__main__":
         dict(snakemake.params.analyses),
         list(snakemake.output.effects),
         list(snakemake.output.summaries),
+        dict(snakemake.params.grade),
         snakemake.log[0],
     )

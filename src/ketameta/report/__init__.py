@@ -29,6 +29,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
     outcomes = sorted({entry["outcome"] for entry in analyses.values()})
     return {
         "few_trials": dict(config.get("few_trials") or {}),
+        "grade": dict(config.get("grade") or {}),
+        "sof": {c: list(v) for c, v in (config.get("sof") or {}).items() if c in conditions},
         "profile": config.get("profile", "cochrane"),
         "conditions": {c: dict(config["conditions"][c]) for c in conditions},
         "outcomes": {o: dict(config["outcomes"][o]) for o in outcomes},
@@ -39,7 +41,8 @@ def page_config(conditions: Sequence[str], config: Mapping) -> dict:
 def render_condition(condition: str, config: Mapping, summaries: Sequence[str | Path],
                      effects: Sequence[str | Path], out_path: str | Path,
                      rows: str | Path | None = None,
-                     multiverse: Sequence[str | Path] = ()) -> None:
+                     multiverse: Sequence[str | Path] = (),
+                     all_rows: Mapping[str, str | Path] | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -59,8 +62,12 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
     multiverse : sequence of paths
         ``data/processed/multiverse/{condition}.json`` and ``.csv`` for the robustness
         section, or empty for none.
+    all_rows : mapping, optional
+        Condition → its validated rows, for every condition: trials that share participants
+        with a trial on another page are then linked to it.
     """
-    context = condition_context(condition, config, summaries, effects, rows, multiverse)
+    context = condition_context(condition, config, summaries, effects, rows, all_rows,
+                                multiverse)
     write_page("condition.html", context, out_path)
 
 

@@ -219,6 +219,75 @@ def _join(parts: Sequence[str]) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+#: Sources of the risk-of-bias and GRADE rules (ketameta.rob, ketameta.grade).
+REFERENCES.update({
+    "Sterne et al. 2019": "Sterne JAC, Savović J, Page MJ, et al. (2019). RoB 2: a revised "
+                          "tool for assessing risk of bias in randomised trials. BMJ 366:l4898. "
+                          "doi:10.1136/bmj.l4898",
+    "Schünemann et al. 2013": "Schünemann H, Brożek J, Guyatt G, Oxman A, eds. (2013). GRADE "
+                              "handbook for grading quality of evidence and strength of "
+                              "recommendations. The GRADE Working Group.",
+    "Guyatt et al. 2011": "Guyatt GH, Oxman AD, et al. (2011). GRADE guidelines 1–9. J Clin "
+                          "Epidemiol 64:383–394, 395–400, 401–406, 407–415 (risk of bias), "
+                          "1277–1282 (publication bias), 1283–1293 (imprecision), 1294–1302 "
+                          "(inconsistency), 1303–1310 (indirectness).",
+    "Santesso et al. 2020": "Santesso N, Glenton C, Dahm P, et al. (2020). GRADE guidelines 26: "
+                            "informative statements to communicate the findings of systematic "
+                            "reviews of interventions. J Clin Epidemiol 119:126–135. "
+                            "doi:10.1016/j.jclinepi.2019.10.014",
+})
+
+
+def _certainty_paragraphs(config: Mapping, cited: list[str]) -> list[str]:
+    """Risk of bias and GRADE: the rules of ketameta.rob and ketameta.grade, in words."""
+    from ketameta import grade
+
+    cfg = grade.settings(config)
+    mids = ", ".join(f"{m} {v:g}" for m, v in cfg["mid"].items() if v is not None)
+    out = [
+        "Risk of bias: each trial's RoB 2 judgement (five domains: randomisation, deviations "
+        "from intended interventions, missing outcome data, measurement of the outcome, "
+        "selection of the reported result; low, some concerns or high)"
+        + _cite(["Sterne et al. 2019"], cited) + ". The overall judgement is derived from "
+        "the domains by the tool's algorithm where only domains are given (high if any domain "
+        "is high, low if all are low, otherwise some concerns) and checked against them where "
+        "both are. A missing judgement is shown as not assessed, never as low risk. Forests "
+        "show each trial's domains and overall judgement and, under the pooled result, the "
+        "share of weight at each judgement.",
+        "Certainty of the evidence (GRADE)" + _cite(["Schünemann et al. 2013",
+                                                    "Guyatt et al. 2011"], cited)
+        + ": randomised trials start at high certainty and are rated down by fixed rules. "
+        "Risk of bias: two levels when trials at high risk carry half of the weight or more, "
+        "one level when trials at high risk, with some concerns or not assessed do. "
+        "Inconsistency: two levels when I² ≥ 75% and trial estimates point both ways, one "
+        "level when I² ≥ 50%, or when the prediction interval includes no effect although "
+        "the confidence interval excludes it and trial estimates point both ways. "
+        "Indirectness: one level when trials with an active comparator (other than "
+        f"{', '.join(cfg['direct_comparators'])}) or a population that differs from the "
+        f"question ({', '.join(cfg['indirect_populations'])}) carry half of the weight or "
+        "more. Imprecision: two levels when the confidence interval includes no effect and "
+        f"both an appreciable benefit and harm (minimal important differences: {mids}; "
+        "ratios as relative changes); one level when it includes no effect, or excludes it "
+        "with fewer participants than the optimal information size (one trial powered at "
+        "80% for a 25% relative change of the control risk; 400 participants for continuous "
+        "outcomes), or with the number of participants not reported, or, where a control "
+        "risk of 0 leaves no information size, with fewer than 300 events. Publication bias: "
+        "from "
+        f"{cfg['min_k_publication_bias']} trials, one level when Egger's test gives "
+        "p < 0.10; with fewer trials not assessed. An analyst's override in the "
+        "configuration replaces a domain's rule and its reason is printed. The key findings "
+        "use GRADE's wording for each certainty level (high: \"lowers\", moderate: "
+        "\"probably lowers\", low: \"may lower\", very low: \"very uncertain\")"
+        + _cite(["Santesso et al. 2020"], cited) + ".",
+    ]
+    overrides = cfg.get("overrides") or {}
+    for aid, domains in sorted(overrides.items()):
+        for domain, spec in sorted(domains.items()):
+            out.append(f"Override, {aid}, {domain.replace('_', ' ')}: rated down "
+                       f"{spec.get('downgrade')} level(s) by the analyst: {spec.get('reason')}.")
+    return out
+
+
 def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
     """Methods paragraphs, a settings table and references for the analyses on a page.
 
@@ -399,6 +468,7 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "in points of the most used scale by multiplying it by the median pooled within-trial "
         "SD of the trials that used that scale (Higgins et al. 2023, section 15.5.3.1).")
 
+    paragraphs += _certainty_paragraphs(config, cited)
     paragraphs.append(
         "What is pooled together: under each result the page names whatever its trials "
         "differ in — crossover and parallel designs, change from baseline and final scores "

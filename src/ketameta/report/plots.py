@@ -55,6 +55,17 @@ MUTED = "#595959"  # secondary text and axes (7:1 on white, passes WCAG AA)
 ACCENT = "#8c1d18"  # prediction interval, filled studies (8.9:1 on white)
 GRID = "#bdbdbd"  # reference lines (graphical object: 1.9:1 is enough for non-text)
 
+#: Traffic-light fill, mark colour and mark of each risk-of-bias judgement (robvis' colours,
+#: darkened so that the marks keep their contrast); "not assessed" is an open circle with "?".
+ROB_STYLE = {
+    "low": ("#1e7b34", "white", "+"),
+    "some": ("#e0b000", INK, "\u2212"),
+    "high": ("#b00020", "white", "\u00d7"),
+    None: ("white", INK, "?"),
+}
+ROB_COLUMN_WIDTH = 0.28  # inches per traffic-light column
+ROB_BAR_MISSING = "#c8c8c8"  # the summary bar's share not assessed (grey, not white)
+
 _RC_BASE = {
     "svg.fonttype": "none",
     "font.family": ["DejaVu Sans"],
@@ -88,6 +99,8 @@ class Axis:
     ``log`` means the values are on the log scale (RR, OR, HR) and the tick labels are
     back-transformed ratios; ``null`` is the no-effect value on the analysis scale (0), or
     ``None`` for single-arm measures, which have no comparison and no "favours" labels.
+    ``reverse`` draws larger values to the left (the overview turns every outcome whose
+    lower values are better this way, so that benefit is always on the right).
     """
 
     label: str
@@ -95,6 +108,7 @@ class Axis:
     null: float | None = 0.0
     favours_left: str | None = None
     favours_right: str | None = None
+    reverse: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,7 +128,10 @@ class Row:
     ``pooled`` (diamond spanning the CI), ``pi`` (prediction-interval bar),
     ``summary`` (overview row: diamond for the CI, thin line for the prediction interval),
     ``heading`` (bold label only) or ``note`` (label and cells only). Effects are on the
-    analysis scale.
+    analysis scale. ``rob`` holds the risk-of-bias judgements drawn in the traffic-light
+    columns (``low``, ``some``, ``high`` or None for not assessed), one per column;
+    ``rob_bar`` the weighted shares (percent: low, some, high, not assessed) drawn as one
+    bar across those columns on a pooled row.
     """
 
     kind: str
@@ -130,6 +147,8 @@ class Row:
     panel: int = 0
     url: str | None = None
     flagged: bool = False
+    rob: tuple[str | None, ...] = ()
+    rob_bar: tuple[float, float, float, float] | None = None
 
 
 @dataclass
@@ -243,7 +262,7 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
                 raise ValueError(f"refusing to inline SVG with an event attribute {local!r}")
             if local == "id":
                 el.set(name, f"{fig_id}-{value}")
-            elif name == href and value.startswith("#"):
+            elif name == href and value.startswith("#") and value[1:] in ids:
                 el.set(name, f"#{fig_id}-{value[1:]}")
             elif name == href and value.strip().lower().startswith("javascript:"):
                 raise ValueError("refusing to inline SVG with a javascript: link")
@@ -286,6 +305,8 @@ def forest_svg(
     refline: float | None = None,
     band: tuple[float, float] | None = None,
     label_header: str = "Study",
+    rob_columns: Sequence[str] = (),
+    font_size: float = FONT_SIZE,
 ) -> str:
     """Draw a forest plot and return it as an SVG fragment.
 
@@ -312,6 +333,13 @@ def forest_svg(
         model's estimate and CI this way).
     label_header
         Header of the first (label) column.
+    rob_columns
+        Headers of the risk-of-bias traffic-light columns drawn right of the text columns
+        (RevMan's and robvis' layout: D1–D5 and the overall judgement); ``Row.rob`` fills
+        them and ``Row.rob_bar`` draws the weighted summary bar of a pooled row.
+    font_size
+        Text size in points (the overview's figures use a larger one, so that their text
+        stays at least 11 px when the page scales them to its column).
     """
     rows = list(rows)
     panels = [_Panel(axis=a) for a in axes]
@@ -322,11 +350,12 @@ def forest_svg(
         panels[0].band = band
 
     pad = 0.14
-    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled")) for r in rows]
-                  + [text_width(label_header, bold=True)]) + pad
+    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled"), size=font_size)
+                   for r in rows]
+                  + [text_width(label_header, bold=True, size=font_size)]) + pad
     def col_width(col: Column, texts: list[tuple[str, bool]]) -> float:
-        return max([text_width(t, bold=b) for t, b in texts]
-                   + [text_width(col.header, bold=True)]) + pad
+        return max([text_width(t, bold=b, size=font_size) for t, b in texts]
+                   + [text_width(col.header, bold=True, size=font_size)]) + pad
 
     left_w = [col_width(col, [(r.cells[j], r.kind == "pooled") for r in rows if len(r.cells) > j])
               for j, col in enumerate(left)]
@@ -336,17 +365,19 @@ def forest_svg(
     for cols, widths in ((left, left_w), (right, right_w)):
         for name in dict.fromkeys(c.group for c in cols if c.group):
             members = [j for j, c in enumerate(cols) if c.group == name]
-            need = text_width(name, bold=True) + pad - sum(widths[j] for j in members)
+            need = (text_width(name, bold=True, size=font_size) + pad
+                    - sum(widths[j] for j in members))
             if need > 0:
                 for j in members:
                     widths[j] += need / len(members)
     margin = 0.12
     gap = 0.4
-    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels)
+    rob_w = ROB_COLUMN_WIDTH * len(rob_columns) + (0.1 if rob_columns else 0.0)
+    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels) + rob_w
     min_panel = 2.4
     for a in axes:
         if a.favours_left or a.favours_right:
-            need = sum(text_width(f"\u2190 {t}", size=FONT_SIZE - 0.5)
+            need = sum(text_width(f"\u2190 {t}", size=font_size - 0.5)
                        for t in (a.favours_left, a.favours_right) if t) + 0.3
             min_panel = max(min_panel, need)
     panel_w = max(min_panel, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
@@ -360,7 +391,9 @@ def forest_svg(
     foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
     height = head_h + body_h + axis_h + foot_h + 0.1
 
-    with matplotlib.rc_context(_rc(fig_id)):
+    rc = {**_rc(fig_id), "font.size": font_size, "xtick.labelsize": font_size,
+          "ytick.labelsize": font_size}
+    with matplotlib.rc_context(rc):
         fig = _new_figure(width, height)
         inch = fig.dpi_scale_trans
         body_bottom = (axis_h + foot_h + 0.05) / height
@@ -420,6 +453,10 @@ def forest_svg(
             fig.add_artist(Line2D([min(xs), max(xs)], [group_y + 0.5] * 2, transform=text_tr,
                                   color=MUTED, lw=0.6))
         x_end = x_right[-1] if right else x_panels[-1] + panel_w
+        x_rob = x_end + 0.1
+        for j, header in enumerate(rob_columns):
+            put(x_rob + ROB_COLUMN_WIDTH * (j + 0.5), head_y, header, align="center", bold=True)
+        x_end += rob_w
         fig.add_artist(Line2D([x_label, x_end], [-0.55, -0.55], transform=text_tr, color=INK, lw=0.8))
 
         # rows: text
@@ -436,6 +473,8 @@ def forest_svg(
                 put(x_left[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
             for j, c in enumerate(r.right):
                 put(x_right[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+            if rob_columns:
+                _draw_rob(fig, text_tr, x_rob, y, r, len(rob_columns))
         if first_summary is not None:
             fig.add_artist(Line2D([x_label, x_end], [first_summary - 0.5] * 2, transform=text_tr,
                                   color=MUTED, lw=0.5))
@@ -450,6 +489,30 @@ def forest_svg(
             fig.text(x_label / width, y_in / height, line, ha="left", va="center", color=INK)
         fig_out = _svg_fragment(fig, fig_id, title)
     return fig_out
+
+
+def _draw_rob(fig, tr, x0: float, y: float, row: Row, columns: int) -> None:
+    """One row's traffic lights, or on a pooled row the weighted summary bar."""
+    from matplotlib.patches import Rectangle
+
+    for j, level in enumerate(row.rob):
+        fill, ink, mark = ROB_STYLE.get(level, ROB_STYLE[None])
+        xc = x0 + ROB_COLUMN_WIDTH * (j + 0.5)
+        fig.add_artist(Line2D([xc], [y], transform=tr, marker="o", ms=11, mfc=fill,
+                              mec=MUTED if level is None else fill, mew=0.8, ls="none"))
+        fig.text(xc, y, mark, transform=tr, ha="center", va="center_baseline", color=ink,
+                 fontweight="bold", fontsize=matplotlib.rcParams["font.size"])
+    if row.rob_bar is not None:
+        total = ROB_COLUMN_WIDTH * columns - 0.04
+        x = x0 + 0.02
+        for share, level in zip(row.rob_bar, ("low", "some", "high", None), strict=True):
+            if not share > 0:
+                continue
+            w = total * share / 100.0
+            fig.add_artist(Rectangle((x, y - 0.3), w, 0.6, transform=tr,
+                                     fc=ROB_STYLE[level][0] if level else ROB_BAR_MISSING,
+                                     ec=MUTED, lw=0.5))
+            x += w
 
 
 def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
@@ -469,7 +532,7 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
     if p.band is not None:
         whiskers += list(p.band)
     lo, hi, ticks = axis_limits(core, whiskers, axis.log)
-    ax.set_xlim(lo, hi)
+    ax.set_xlim((hi, lo) if axis.reverse else (lo, hi))
     ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
@@ -507,9 +570,10 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
             half = 0.32
             ax.add_patch(Polygon([(lo_d, y), (est, y - half), (hi_d, y), (est, y + half)],
                                  closed=True, fc=INK, ec=INK, lw=0.6, zorder=3))
-            for edge, bound, marker in ((lo, r.low, "<"), (hi, r.high, ">")):
-                if fmt.is_number(bound) and ((marker == "<" and bound < lo) or (marker == ">" and bound > hi)):
-                    ax.plot([edge], [y], marker=marker, ms=5, color=INK, ls="none", clip_on=False)
+            for edge, bound, below in ((lo, r.low, True), (hi, r.high, False)):
+                if fmt.is_number(bound) and ((below and bound < lo) or (not below and bound > hi)):
+                    ax.plot([edge], [y], marker=_arrow(ax, below), ms=5, color=INK, ls="none",
+                            clip_on=False)
         elif r.kind == "pi" and fmt.is_number(r.low):
             _whisker(ax, y, r.low, r.high, lo, hi, ACCENT, 2.6, caps=True)
 
@@ -517,10 +581,11 @@ def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
         tr = blended_transform_factory(ax.transAxes, ax.transAxes)
         if axis.favours_left:
             ax.text(0.0, -0.0, "\u2190 " + axis.favours_left, transform=tr, ha="left", va="top",
-                    color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+                    color=INK, clip_on=False, fontsize=matplotlib.rcParams["font.size"] - 0.5)
         if axis.favours_right:
             ax.text(1.0, -0.0, axis.favours_right + " \u2192", transform=tr, ha="right",
-                    va="top", color=INK, clip_on=False, fontsize=FONT_SIZE - 0.5)
+                    va="top", color=INK, clip_on=False,
+                    fontsize=matplotlib.rcParams["font.size"] - 0.5)
         # place the favours labels under the x label
         _shift_favours(ax)
 
@@ -535,6 +600,12 @@ def _shift_favours(ax) -> None:
             t.set_transform(t.get_transform() + offset)
 
 
+def _arrow(ax, below: bool) -> str:
+    """The marker of an interval leaving the axis below (True) or above its range."""
+    left = below != ax.xaxis_inverted()
+    return "<" if left else ">"
+
+
 def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
     """Horizontal interval from ``low`` to ``high`` clipped to [lo, hi], with arrows at clips."""
     if not (fmt.is_number(low) and fmt.is_number(high)):
@@ -542,16 +613,18 @@ def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
     a, b = max(low, lo), min(high, hi)
     if a > hi or b < lo:
         edge = hi if a > hi else lo
-        ax.plot([edge], [y], marker=">" if a > hi else "<", ms=5, color=color, ls="none",
+        ax.plot([edge], [y], marker=_arrow(ax, a <= hi), ms=5, color=color, ls="none",
                 clip_on=False, zorder=2)
         return
     ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2, clip_on=False)
     if low < lo:
-        ax.plot([lo], [y], marker="<", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+        ax.plot([lo], [y], marker=_arrow(ax, True), ms=5, color=color, ls="none",
+                clip_on=False, zorder=2)
     elif caps:
         ax.plot([a], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
     if high > hi:
-        ax.plot([hi], [y], marker=">", ms=5, color=color, ls="none", clip_on=False, zorder=2)
+        ax.plot([hi], [y], marker=_arrow(ax, False), ms=5, color=color, ls="none",
+                clip_on=False, zorder=2)
     elif caps:
         ax.plot([b], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
 

@@ -31,13 +31,16 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from ketameta import rob as rob2
 from ketameta.analysis import participants
 from ketameta.models import _WARNING_TEXT
 
+from . import findings as findings_mod
 from . import formatting as fmt
 from . import methods as methods_mod
 from . import plots
 from . import robustness as robustness_mod
+from . import studies as studies_mod
 from .plots import Axis, Column, Row
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
@@ -71,6 +74,32 @@ _TEST_NAMES = {
 
 _NUMERIC = ("year", "yi", "vi", "sei", "ci_low", "ci_high", "weight", "n_treat", "mean_treat",
             "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl", "events_treat", "events_ctrl")
+
+#: Headers of the forest plots' risk-of-bias traffic-light columns (RevMan, robvis).
+ROB_COLUMNS = ("D1", "D2", "D3", "D4", "D5", "RoB")
+ROB_LEGEND = ("Risk of bias (RoB 2): + low, \u2212 some concerns, \u00d7 high, ? not assessed; "
+              "RoB overall; bar: share of weight at each judgement (grey: not assessed).",
+              "D1 randomisation, D2 deviations from intended interventions, D3 missing outcome "
+              "data, D4 measurement of the outcome, D5 selection of the reported result.")
+
+
+def _year_text(value: object) -> str:
+    return str(int(value)) if fmt.is_number(value) else str(value or "")
+
+
+def _derived(study: Mapping) -> bool:
+    """Whether a row holds values we derived (its notes say ``DERIVED``, data/README.md)."""
+    return "DERIVED" in str(study.get("notes") or "")
+
+
+def _rob_lights(study: Mapping) -> tuple[str | None, ...]:
+    """A trial's five RoB 2 domains and its overall judgement (None: not assessed)."""
+    domains = []
+    for d in rob2.DOMAINS:
+        value = str(study.get(d) or "").strip().lower()
+        domains.append(value if value in rob2.LEVELS else None)
+    return (*domains, rob2.judgement(study))
+
 
 _TIME_UNITS = {"min": ("min", "min"), "h": ("h", "h"), "d": ("day", "days"),
                "w": ("week", "weeks")}
@@ -642,6 +671,20 @@ def _headline(summary: Mapping) -> dict:
             "pi_low": new.get("ci_low"), "pi_high": new.get("ci_high")}
 
 
+def _headline_context(summary: Mapping, studies: Sequence[Mapping], info: Mapping,
+                      lower_is_better: bool, intervention: str) -> dict:
+    """Headline effect (display scale), its kind and absolute effects, for the findings."""
+    hl = _headline(summary)
+    log = bool(info["log"])
+    bayes = hl is not summary and isinstance(summary.get("few_trials"), Mapping)
+    return {
+        "estimate": display(hl.get("estimate"), log), "ci_low": display(hl.get("ci_low"), log),
+        "ci_high": display(hl.get("ci_high"), log),
+        "kind": "Bayesian random effects, 95% credible interval" if bayes else None,
+        "absolute": absolute_effects(hl, studies, info, lower_is_better, intervention),
+    }
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -766,11 +809,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     rows = []
     for s in studies:
         rows.append(Row(
-            kind="study", label=_study_label(s), cells=cells(s),
+            kind="study", label=_study_label(s) + (" \u2020" if _derived(s) else ""),
+            cells=cells(s),
             right=(fmt.percent(s.get("weight"), 1) if pooled else "", effect_text(
                 s.get("yi"), s.get("ci_low"), s.get("ci_high"))),
             estimate=s.get("yi"), low=s.get("ci_low"), high=s.get("ci_high"),
-            weight=s.get("weight") if pooled else None))
+            weight=s.get("weight") if pooled else None,
+            url=f"#{studies_mod.anchor(str(s.get('study', '')), _year_text(s.get('year')))}",
+            rob=_rob_lights(s)))
     footer: list[str] = []
     if pooled:
         totals: list[str] = []
@@ -787,7 +833,10 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                               and fmt.is_number(s.get(col)))))
         if "reported" in kinds:
             totals.append("")
+        bar = rob2.summarise([rob2.judgement(s) for s in studies],
+                             [s.get("weight") or 0.0 for s in studies])
         rows.append(Row(kind="pooled", label=model_label(summary), cells=tuple(totals),
+                        rob_bar=(bar.low, bar.some, bar.high, bar.missing),
                         right=("100.0%", effect_text(summary["estimate"], summary["ci_low"],
                                                      summary["ci_high"])),
                         estimate=summary["estimate"], low=summary["ci_low"],
@@ -812,9 +861,13 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
 
+    if any(_derived(s) for s in studies):
+        footer.append("\u2020 values derived by us (e.g. counts from printed percentages); "
+                      "how is in the trial's sources under Included studies.")
+    footer.extend(ROB_LEGEND)
     forest = Markup(plots.forest_svg(
         f"forest-{aid}", f"Forest plot: {title}", rows, axes=[axis], left=left, right=right,
-        footer=footer)) if rows else None
+        footer=footer, rob_columns=ROB_COLUMNS)) if rows else None
 
     # the text alternative of the forest plot: the same numbers, one row per study
     table_columns = [{"key": "label", "header": "Study", "kind": "text"},
@@ -898,6 +951,21 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
             str(summary.get("test")), str(summary.get("test"))),
+        # for the summary of findings and the key findings (ketameta.report.findings)
+        "family": info["family"], "lower_is_better": lower_is_better,
+        "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
+        "direction": findings_mod.direction(_headline(summary), lower_is_better) if pooled else (
+            findings_mod.direction({"ci_low": studies[0].get("ci_low"),
+                                    "ci_high": studies[0].get("ci_high")}, lower_is_better)
+            if studies else "unclear"),
+        "scale": (_ranked([str(s.get("scale", "")) for s in studies]) or [("", 0)])[0][0],
+        "single_effect": (display(studies[0].get("yi"), log), display(studies[0].get("ci_low"), log),
+                          display(studies[0].get("ci_high"), log)) if len(studies) == 1 else None,
+        "certainty": findings_mod.certainty_of(loaded["summary"], studies, lower_is_better,
+                                               config) if studies else None,
+        "rob_summary": rob2.summarise([rob2.judgement(s) for s in studies],
+                                      [s.get("weight") or 0.0 for s in studies]).to_dict()
+        if pooled else None,
     }
     if not pooled:
         return context
@@ -911,6 +979,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "overall_test": _statistic_text(summary),
         "I2": summary.get("I2"),
         "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        # the headline the summary of findings and key findings report: the Bayesian
+        # result where the few-trial rule applies, else the random-effects one
+        "headline": _headline_context(summary, studies, info, lower_is_better, intervention),
         "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
                                 intervention),
     })
@@ -1200,6 +1271,7 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
 
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
                       effects: Sequence[str | Path], rows: str | Path | None = None,
+                      all_rows: Mapping[str, str | Path] | None = None,
                       multiverse: Sequence = ()) -> dict:
     """Context of ``condition.html`` for one condition.
 
@@ -1207,6 +1279,8 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     list of rows no analysis pooled (:func:`unused_rows`); without it the list is empty.
     ``multiverse``: the condition's multiverse summary and table (``.json``, ``.csv``), or
     empty for no robustness section.
+    ``all_rows`` (condition → its validated rows, for every condition) lets the included
+    studies name trials on other pages that share participants with a trial of this page.
     """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
@@ -1218,11 +1292,30 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
                              f"{config['analyses'][aid]['condition']!r}, not {condition!r}")
     analyses = [analysis_context(item, config) for item in loaded]
     ids = [item["summary"]["analysis"] for item in loaded]
+    label = config["conditions"][condition]["label"]
+    included = included_studies_of(condition, loaded, analyses, all_rows)
+    by_id = {a["id"]: a for a in analyses}
+    chosen = findings_mod.sof_analyses(condition, config,
+                                       {item["summary"]["analysis"]: item["summary"]
+                                        for item in loaded})
+    sof_rows = [by_id[a] for a in chosen if by_id[a]["certainty"] is not None]
+    all_studies = [st for item in loaded for st in item["studies"]]
+    routes = _plain_list([r["route"] for r in included], "by a route not reported",
+                         findings_mod.PLAIN_ROUTES)
+    comparators = _plain_list([r["comparator"] for r in included], "a control not reported",
+                              findings_mod.PLAIN_COMPARATORS)
+    sof = findings_mod.sof_table(label, intervention_name(all_studies), comparators, sof_rows)
+    trial_n = _trial_participants(included, all_studies)
+    key = findings_mod.key_findings(label, sof["rows"], analyses, len(included), trial_n,
+                                    routes, comparators)
     return {
-        "page_title": f"{config['conditions'][condition]['label']}: ketamine meta-analyses",
+        "page_title": f"{label}: ketamine meta-analyses",
         "condition": condition,
-        "condition_label": config["conditions"][condition]["label"],
+        "condition_label": label,
         "analyses": analyses,
+        "sof": sof,
+        "key_findings": key,
+        "studies": included,
         "time_courses": time_course_context(condition, loaded, config),
         "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
@@ -1230,6 +1323,176 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "robustness": robustness_mod.robustness_context(*multiverse, MEASURES)
         if multiverse else None,
     }
+
+
+def _plain_list(values: Sequence[str], missing: str,
+                words: Mapping[str, str] | None = None) -> str:
+    """Distinct values (split at ``;``) as words: ``a``, ``a or b``, ``a, b or c``.
+
+    ``words`` replaces a value by its plain-language name.
+    """
+    words = words or {}
+    seen: list[str] = []
+    for v in values:
+        for part in str(v or "").split(";"):
+            part = words.get(part.strip(), part.strip())
+            if part and part not in seen:
+                seen.append(part)
+    if not seen:
+        return missing
+    return seen[0] if len(seen) == 1 else ", ".join(seen[:-1]) + " or " + seen[-1]
+
+
+def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping]) -> str:
+    """Participants of the condition's trials, each trial counted once at its largest row."""
+    best: dict[str, float] = {}
+    for st in studies:
+        n = participants(
+            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
+            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
+            st.get("design"), single=_data_kind(st) == "single")
+        key = studies_mod.anchor(str(st.get("study", "")), _year_text(st.get("year")))
+        if not np.isnan(n):
+            best[key] = max(best.get(key, 0.0), float(n))
+    total = round(sum(best.values()))
+    if len(best) < len(included):
+        return f"at least {total:,}"
+    return f"{total:,}"
+
+
+def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
+                        all_rows: Mapping[str, str | Path] | None) -> list[dict]:
+    """The included-studies records of one page (:func:`studies.included_studies`).
+
+    Which trials share participants comes from this page's own rows (the data declare an
+    overlap on both trials' rows); ``all_rows`` only tells on which other page a partner
+    trial stands, for the link.
+    """
+    titles = {a["id"]: a["title"] for a in analyses}
+    rows = []
+    for item in loaded:
+        aid = item["summary"]["analysis"]
+        for st in item["studies"]:
+            rows.append({**st, "analysis": aid, "analysis_label": titles[aid]})
+    overlaps: list[tuple[str, str]] = studies_mod.overlaps_of(rows)
+    links: dict[str, str] = {}
+    if all_rows:
+        from ketameta.io import read_table
+
+        by_condition = {}
+        for cond, path in all_rows.items():
+            table = read_table(path)
+            by_condition[cond] = table.to_dict("records")
+        links = studies_mod.study_links(
+            {c: recs for c, recs in by_condition.items() if c != condition})
+    return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
+
+
+#: Text size (points) of the overview's figures: 9 pt favours labels and 9.5 pt text stay
+#: above 11 px at the page's column width (the figures are drawn no wider than it).
+OVERVIEW_FONT_SIZE = 9.5
+
+
+def _overview_analysis(item: Mapping, config: Mapping) -> dict:
+    """What the overview needs of one analysis (no figures drawn)."""
+    summary = _shown(item["summary"])
+    studies = item["studies"]
+    aid = summary["analysis"]
+    entry = config["analyses"][aid]
+    outcome_cfg = config["outcomes"][entry["outcome"]]
+    lower = bool(outcome_cfg.get("lower_is_better", True))
+    info = measure_info(summary["measure"], studies)
+    log = bool(info["log"])
+    k = int(summary["k"])
+    pooled = k >= 2 and fmt.is_number(summary.get("estimate"))
+    source = _headline(summary) if pooled else (studies[0] if studies else {})
+    est_key = "estimate" if pooled else "yi"
+    ci = {"ci_low": source.get("ci_low"), "ci_high": source.get("ci_high")}
+    return {
+        "id": aid, "k": k, "pooled": pooled, "family": info["family"], "log": log,
+        "short": info["short"], "lower_is_better": lower,
+        "outcome": outcome_cfg["label"], "timepoint": timepoint_label(str(entry["timepoint"])),
+        "raw": (source.get(est_key), source.get("ci_low"), source.get("ci_high")),
+        "pi": (source.get("pi_low"), source.get("pi_high")) if pooled else (None, None),
+        "estimate": display(source.get(est_key), log), "ci_low": display(ci["ci_low"], log),
+        "ci_high": display(ci["ci_high"], log),
+        "participants": participant_count(studies),
+        "direction": findings_mod.direction(ci, lower),
+        "certainty": findings_mod.certainty_of(item["summary"], studies, lower, config)
+        if studies else None,
+        "absolute": absolute_effects(source, studies, info, lower, intervention_name(studies))
+        if pooled else None,
+        "scale": (_ranked([str(st.get("scale", "")) for st in studies]) or [("", 0)])[0][0],
+        "question": {"outcome": outcome_cfg["label"],
+                     "timepoint": timepoint_label(str(entry["timepoint"]))},
+    }
+
+
+def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mapping]]) -> dict:
+    """The overview's one-line findings per condition and its summary figures.
+
+    Each condition contributes its summary-of-findings analyses. Figures are split by
+    measure and by the outcome's benefit direction; outcomes whose lower values are better
+    are drawn on a reversed axis, so that benefit is on the right in every figure. Pooled
+    results are diamonds (thin line: prediction interval), single trials squares.
+    """
+    lines = []
+    groups: dict[tuple[str, bool], list] = {}
+    for condition, items in by_condition.items():
+        if not items:
+            continue
+        label = config["conditions"][condition]["label"]
+        summaries = {it["summary"]["analysis"]: it["summary"] for it in items}
+        chosen = findings_mod.sof_analyses(condition, config, summaries)
+        by_id = {it["summary"]["analysis"]: it for it in items}
+        picked = [_overview_analysis(by_id[a], config) for a in chosen]
+        picked = [p for p in picked if p["certainty"] is not None]
+        lead = next((p for p in picked if p["pooled"]), picked[0] if picked else None)
+        if lead is not None:
+            lines.append({"condition": label, "href": f"{condition}.html",
+                          "text": findings_mod.overview_sentence(lead),
+                          "detail": f"{condition}.html#{lead['id']}",
+                          "certainty": lead["certainty"],
+                          "analyses": len(items)})
+        for p in picked:
+            groups.setdefault((p["family"], p["lower_is_better"]), []).append((condition, p))
+    figures = []
+    for (family, lower), members in groups.items():
+        info = MEASURES.get(family, MEASURES["GEN"])
+        log = bool(info["log"])
+        axis = Axis(label=info["name"] + (" (log scale)" if log else ""), log=log,
+                    null=None if info.get("single") else 0.0, reverse=lower,
+                    favours_left="Favours control", favours_right="Favours ketamine")
+        rows: list[Row] = []
+        current = None
+        for condition, p in members:
+            if condition != current:
+                rows.append(Row(kind="heading", label=config["conditions"][condition]["label"],
+                                url=f"{condition}.html"))
+                current = condition
+            effect = fmt.estimate_ci(p["estimate"], p["ci_low"], p["ci_high"], ratio=log)
+            cert = p["certainty"]
+            rows.append(Row(
+                kind="summary" if p["pooled"] else "study",
+                label=f"{p['outcome']}, {p['timepoint']}",
+                cells=(str(p["k"]), p["participants"]["short"]),
+                right=(effect + ("" if p["pooled"] else " (1 trial)"),
+                       f"{cert['symbols']} {cert['level']}"),
+                estimate=p["raw"][0], low=p["raw"][1], high=p["raw"][2],
+                pi_low=p["pi"][0], pi_high=p["pi"][1],
+                url=f"{condition}.html#{p['id']}"))
+        direction = "lower is better" if lower else "higher is better"
+        title = f"{info['name']}: outcomes where {direction}"
+        fig_id = f"overview-{family.lower()}-{'lower' if lower else 'higher'}"
+        figures.append({"id": fig_id, "title": title, "svg": Markup(plots.forest_svg(
+            fig_id, title, rows, axes=[axis], left=[Column("Trials"), Column("People")],
+            right=[Column(f"{info['short']} [95% CI]"), Column("Certainty")],
+            label_header="Condition, outcome and time point",
+            font_size=OVERVIEW_FONT_SIZE,
+            footer=["Diamond: pooled effect and CI; thin line: prediction interval; "
+                    "square: a single trial. Benefit is on the right"
+                    + (" (axis reversed: lower values are better)." if lower else ".")]))})
+    return {"lines": lines, "figures": figures}
 
 
 def index_context(config: Mapping, summaries: Sequence[str | Path],
@@ -1333,8 +1596,11 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         right=[Column("Pooled effect [CI]"), Column("Prediction interval")],
         label_header="Analysis (↓/↑: lower/higher is better)"))
     ids = [item["summary"]["analysis"] for item in loaded]
+    picture = overview_picture(config, by_condition)
     return {
         "page_title": "Ketamine meta-analyses: overview",
+        "lines": picture["lines"],
+        "figures": picture["figures"],
         "overview": overview,
         "overview_table": {
             "id": "overview-table", "caption": "Pooled results of every analysis",
