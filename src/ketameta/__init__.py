@@ -25,7 +25,7 @@ from .effects import (  # noqa: E402
     se_from_ci,
     se_from_p,
 )
-from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402  # noqa: E402
+from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402
 from .sensitivity import (  # noqa: E402
     CumulResult,
     InfluenceResult,
@@ -34,6 +34,7 @@ from .sensitivity import (  # noqa: E402
     influence,
     leave1out,
 )
+from .subgroups import SubgroupResult, subgroup  # noqa: E402
 
 __all__ = [
     "METHODS",
@@ -64,4 +65,6 @@ __all__ = [
     "se_from_p",
     "MetaRegResult",
     "PredictResult",
+    "SubgroupResult",
+    "subgroup",
 ]

@@ -362,13 +362,18 @@ def _fit_batch(b, method, test, level, pi, tau2_ci, control, tau2_fixed=None):
     flags = {}
 
     if ee:
+        tau2_fixed = None  # the equal-effects model has τ² = 0 by definition
+    else:
+        fixed = None if tau2_fixed is None else np.broadcast_to(
+            np.asarray(tau2_fixed, dtype=float), (m,)
+        )
+    if ee:
         est = Tau2Estimate(
             tau2=np.where(b.k >= 1, 0.0, np.nan),
             se_tau2=np.full(m, np.nan),
             converged=np.ones(m, dtype=bool),
         )
     elif tau2_fixed is not None:
-        fixed = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (m,))
         est = Tau2Estimate(
             tau2=np.where(two, fixed, np.nan),
             se_tau2=np.full(m, np.nan),
