@@ -432,12 +432,12 @@ CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
         "config/config.yaml, top level: unknown key 'profiles'; allowed keys: analyses, "
-        "conditions, data_dir, outcomes, profile",
+        "conditions, control, data_dir, outcomes, profile",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
         "config/config.yaml, analyses.trd_severity: unknown key 'estimator'; allowed keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
+        "condition, control, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
         "test, timepoint",
     ),
     "unknown method": (
