@@ -16,9 +16,12 @@ meta-analyses (:class:`ketameta._batch.Batch`, ``(m, k)`` arrays, NaN-padded row
 Convergence (:class:`Control`)
 ------------------------------
 By default every iterative quantity is the exact optimum or root: Fisher scoring for ML,
-REML and EB runs until the relative change of τ² is below ``1e-10``; where it has not
-converged after 1,000 steps (it can cycle on hard problems) the root of the estimating
-equation is bracketed and found by Brent's method to machine precision instead; the roots of PM and of the Q-profile bounds are found by Brent's method
+REML and EB runs until the change of τ² is below ``1e-5 max(τ², 1)``, and the root of the
+estimating equation next to its iterate is then bracketed and found by Brent's method to
+machine precision (the score is zero there to rounding; τ² = 0 where the optimum is on
+the boundary); where scoring has not converged
+after 100 steps (it can cycle on hard problems) the root is bracketed from 0 upwards
+instead; the roots of PM and of the Q-profile bounds are found by Brent's method
 to machine precision. ``control="metafor"`` reproduces metafor 3.8's default stopping
 instead (absolute change ``1e-5``, 100 iterations, ``uniroot()`` with tolerance
 ``.Machine$double.eps^0.25``), step for step. A mapping with metafor's names
@@ -44,6 +47,7 @@ Russell Sage, 295–315.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -94,7 +98,8 @@ class Control:
     ----------
     threshold : float
         Fisher scoring (ML, REML, EB) stops when the change of τ² is at most
-        ``threshold`` (absolute, as metafor) or ``threshold * τ²`` when ``relative``.
+        ``threshold`` (absolute, as metafor) or ``threshold * max(τ², 1)`` when
+        ``relative``.
     tol : float
         Tolerance of R's ``uniroot()`` for PM and the Q-profile CI (absolute, as R); 0
         finds roots to machine precision. Also the margin of metafor's check that the
@@ -105,19 +110,23 @@ class Control:
         Factor applied to every Fisher scoring step (metafor's ``stepadj``).
     relative : bool
         Whether ``threshold`` is relative to τ² (the exact default) or absolute.
+    polish : bool
+        After Fisher scoring, find the root of the estimating equation next to its iterate
+        to machine precision (the exact default); metafor stops at the iterate.
     ci_maxiter : int
         Iteration limit of the Q-profile root search (metafor's ``confint()``: 1000).
     name : str
         ``"exact"``, ``"metafor"`` or ``"custom"`` (for the methods text).
     """
 
-    threshold: float = 1e-10
+    threshold: float = 1e-5
     tol: float = 0.0
-    maxiter: int = 1000
+    maxiter: int = 100
     stepadj: float = 1.0
     relative: bool = True
     ci_maxiter: int = 10000
     name: str = "exact"
+    polish: bool = True
 
     @property
     def ll0_min_tau2(self) -> float:
@@ -133,13 +142,13 @@ class Control:
         """True where a Fisher scoring step from ``old`` to ``new`` meets the threshold."""
         change = np.abs(old - new)
         if self.relative:
-            return change <= self.threshold * np.abs(new)
+            return change <= self.threshold * np.maximum(np.abs(new), 1.0)
         return change <= self.threshold
 
 
 CONTROL_EXACT = Control()
-"""Exact optima: relative change 1e-10 for Fisher scoring (else the bracketed root of the
-estimating equation), roots to machine precision."""
+"""Exact optima: Fisher scoring to a change of 1e-5 max(τ², 1), then the root of the
+estimating equation to machine precision; all other roots to machine precision."""
 
 CONTROL_METAFOR = Control(
     threshold=THRESHOLD,
@@ -149,6 +158,7 @@ CONTROL_METAFOR = Control(
     relative=False,
     ci_maxiter=CONFINT_MAXITER,
     name="metafor",
+    polish=False,
 )
 """metafor 3.8's defaults for ``rma.uni()`` and ``confint()``."""
 
@@ -199,7 +209,7 @@ def as_control(control) -> Control:
         if not 0 < values["stepadj"] <= 1:
             raise ValueError(f"control stepadj must be in (0, 1]; got {values['stepadj']!r}")
         return Control(
-            **values, relative=False, ci_maxiter=CONFINT_MAXITER, name="custom"
+            **values, relative=False, ci_maxiter=CONFINT_MAXITER, name="custom", polish=False
         )
     raise ValueError(
         f"control must be 'exact', 'metafor' or a mapping of {', '.join(_CONTROL_KEYS)}; "
@@ -389,7 +399,7 @@ def _estimating_equation(kind, yc, v, mask, k, tau2):
         ypPy = (w * w * resid * resid).sum(axis=1)
         if kind == "ML":
             return ypPy - sw
-        _, trp, _ = weight_traces(w)
+        trp = (w * complement_sums(w)).sum(axis=1) / sw  # tr(P) without cancellation
         return ypPy - trp
 
 
@@ -438,12 +448,50 @@ def _exact_root(g, rows, start):
     return out
 
 
+def _polish_root(g, rows, start):
+    """The root of a decreasing estimating equation next to Fisher scoring's iterate.
+
+    A bracket ``[t(1 - δ), t(1 + δ)]`` around the iterate ``t`` is widened (δ = 1e-6,
+    1e-4, 1e-2, 1) until the equation changes sign, and the root is then found by Brent's
+    method to machine precision; where there is no sign change in ``[0, 2t]`` and the
+    equation is not positive at 0, the optimum is τ² = 0. Returns the roots and a mask of
+    the rows where one was found (elsewhere the iterate is kept).
+    """
+    out = start.copy()
+    found = np.zeros(rows.size, dtype=bool)
+    todo = np.nonzero(start > 0)[0]
+    delta = 1e-6
+    while todo.size and delta <= 1.0:  # the last bracket is [0, 2t]
+        lo = start[todo] * (1.0 - delta)
+        hi = start[todo] * (1.0 + delta)
+        g_lo = g(lo, rows[todo])
+        g_hi = g(hi, rows[todo])
+        ok = (g_lo >= 0) & (g_hi <= 0)
+        if ok.any():
+            sel = todo[ok]
+
+            def g_sel(x, r, sel=sel):
+                return g(x, rows[sel[r]])
+
+            root, conv = zeroin(g_sel, lo[ok], hi[ok], g_lo[ok], g_hi[ok], 0.0, 200)
+            out[sel] = root
+            found[sel] = conv
+        todo = todo[~ok]
+        delta = 1.0 if delta < 1.0 and delta * 100.0 > 1.0 else delta * 100.0
+    if todo.size:  # no sign change in [0, 2t]: the optimum is at the boundary if g(0) <= 0
+        at_zero = g(np.zeros(todo.size), rows[todo]) <= 0
+        out[todo[at_zero]] = 0.0
+        found[todo[at_zero]] = True
+    return out, found
+
+
 def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
     """ML, REML or EB by metafor's Fisher scoring (start: HE truncated at 0).
 
     Iterates ``τ² ← τ² + stepadj · adj`` with step halving while ``τ² + adj < 0``, until
     the change meets ``control`` (metafor: ``|change| <= 1e-5``; exact: relative change
-    ``<= 1e-10``); more than ``maxiter`` iterations count as non-convergence. For ML and
+    ``<= 1e-5 max(τ², 1)``, then polished to the root of the estimating equation); more
+    than ``maxiter`` iterations count as non-convergence. For ML and
     REML, metafor's check is applied: if the log-likelihood at τ² = 0 exceeds the one at
     the estimate by more than ``tol`` (metafor: ``.Machine$double.eps^0.25``; exact:
     1e-12) and τ² is above the threshold, τ² is set to 0.
@@ -504,6 +552,14 @@ def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
             failed[:] = False
         else:
             flags["fs_fallback"] = failed.copy()
+    if con.polish:
+        rows = np.nonzero((b.k >= 2) & ~failed & (tau2 > 0))[0]
+        if rows.size:
+
+            def g_polish(x, r):
+                return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
+
+            tau2[rows], _ = _polish_root(g_polish, rows, tau2[rows])
     converged = ~failed
     if kind in ("ML", "REML"):
         check = (b.k >= 2) & ~failed & (tau2 > con.ll0_min_tau2)
@@ -711,42 +767,47 @@ def _mad_of(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return MAD_CONSTANT * np.nanmedian(np.abs(yn - med[:, None]), axis=1)
 
 
-@dataclass(frozen=True, eq=False)
 class _QR:
-    """Weighted least squares of ``y`` on ``X`` with weights ``w`` via QR of ``W^½ X``.
+    """Weighted least squares of ``y`` on ``X`` with weights ``w`` (0 at pads).
 
-    ``M = I - Q Q'`` is the residual-forming matrix of the weighted problem, so metafor's
-    ``P = W - W X (X'WX)⁻¹ X'W`` is ``W^½ M W^½``. Pads have ``w = 0`` and drop out.
+    :func:`fit_design` passes an ``X`` with orthonormal columns (the Q factor of the
+    design), so ``A = X'WX`` is as well conditioned as the weights and is solved directly;
+    residuals are formed explicitly (no cancellation in the residual sum of squares).
+    With ``H = W^½ X A⁻¹ X' W^½`` and ``M = I - H``, metafor's
+    ``P = W - W X A⁻¹ X'W`` is ``W^½ M W^½``; its traces below are sums over the ``p × p``
+    matrices, never ``k × k`` ones. The inverse of ``A`` is formed only when a trace needs
+    it (the PM and Q-profile root searches need the residual sum of squares alone).
     """
 
-    w: np.ndarray  # (m, k)
-    q: np.ndarray  # (m, k, p)
-    r: np.ndarray  # (m, p, p)
-    qty: np.ndarray  # (m, p)
-    e: np.ndarray  # (m, k): W^½ (y - X β)
-    rss: np.ndarray  # (m,): (y - Xβ)' W (y - Xβ) = y'Py
-    h: np.ndarray  # (m, k): diagonal of Q Q'
+    def __init__(self, y, w, x):
+        self.w = w
+        self.x = x
+        xw = x * w[:, :, None]
+        self.a = np.swapaxes(xw, 1, 2) @ x
+        self.gamma = np.linalg.solve(self.a, (np.swapaxes(xw, 1, 2) @ y[:, :, None]))[:, :, 0]
+        resid = y - (x @ self.gamma[:, :, None])[:, :, 0]
+        self.e = np.sqrt(w) * resid  # W^½ (y - X β)
+        self.rss = (w * resid * resid).sum(axis=1)  # y'Py
 
-    @classmethod
-    def of(cls, y, w, x):
-        s = np.sqrt(w)
-        q, r = np.linalg.qr(x * s[:, :, None])
-        ys = y * s
-        qty = np.einsum("mkp,mk->mp", q, ys)
-        e = ys - np.einsum("mkp,mp->mk", q, qty)
-        return cls(
-            w=w, q=q, r=r, qty=qty, e=e, rss=(e * e).sum(axis=1), h=(q * q).sum(axis=2)
-        )
+    of = classmethod(lambda cls, y, w, x: cls(y, w, x))
+
+    @functools.cached_property
+    def ainv(self) -> np.ndarray:
+        return np.linalg.inv(self.a)
+
+    @functools.cached_property
+    def h(self) -> np.ndarray:
+        """Diagonal of ``H``: ``w_i x_i' A⁻¹ x_i``."""
+        return self.w * ((self.x @ self.ainv) * self.x).sum(axis=2)
 
     def beta(self) -> np.ndarray:
-        return np.linalg.solve(self.r, self.qty[:, :, None])[:, :, 0]
+        return self.gamma
 
     def xtwx_inv(self) -> np.ndarray:
-        rinv = np.linalg.inv(self.r)
-        return rinv @ np.swapaxes(rinv, 1, 2)
+        return self.ainv
 
     def logdet_xtwx(self) -> np.ndarray:
-        return 2.0 * np.log(np.abs(np.diagonal(self.r, axis1=1, axis2=2))).sum(axis=1)
+        return np.linalg.slogdet(self.a)[1]
 
     def tr_p(self, a=None) -> np.ndarray:
         """``tr(P diag(a))`` (``tr(P)`` without ``a``)."""
@@ -760,13 +821,15 @@ class _QR:
     def pair_sum(self, a, c) -> np.ndarray:
         """``Σ_ij a_i c_j M_ij²`` for weight vectors ``a``, ``c`` (0 at pads).
 
-        With ``M = I - H``: ``Σ a c (1 - 2h) + ⟨Q'AQ, Q'CQ⟩_F``. ``sum(P∘P)`` is
-        ``pair_sum(w, w)``, ``tr(PVPV)`` is ``pair_sum(wv, wv)`` and ``sum(PV∘P)`` is
-        ``pair_sum(w, wv)``.
+        With ``M = I - H``: ``Σ a c (1 - 2h) + tr(A⁻¹ B A⁻¹ C)``, ``B = X' diag(w a) X``,
+        ``C = X' diag(w c) X``. ``sum(P∘P)`` is ``pair_sum(w, w)``, ``tr(PVPV)`` is
+        ``pair_sum(wv, wv)`` and ``sum(PV∘P)`` is ``pair_sum(w, wv)``.
         """
-        ga = np.einsum("mka,mk,mkb->mab", self.q, a, self.q)
-        gc = ga if c is a else np.einsum("mka,mk,mkb->mab", self.q, c, self.q)
-        return (a * c * (1.0 - 2.0 * self.h)).sum(axis=1) + (ga * gc).sum(axis=(1, 2))
+        xt = np.swapaxes(self.x, 1, 2)
+        ba = self.ainv @ ((xt * (self.w * a)[:, None, :]) @ self.x)
+        bc = ba if c is a else self.ainv @ ((xt * (self.w * c)[:, None, :]) @ self.x)
+        cross = (ba * np.swapaxes(bc, 1, 2)).sum(axis=(1, 2))
+        return (a * c * (1.0 - 2.0 * self.h)).sum(axis=1) + cross
 
 
 def _mixed_qr(yc, v, mask, x, tau2):
@@ -887,6 +950,15 @@ def _design_scoring(method, yc, v, mask, x, kf, kp, tau2, con):
             failed[:] = False
         else:
             flags["fs_fallback"] = failed.copy()
+    if con.polish:
+        rows = np.nonzero(~failed & (tau2 > 0))[0]
+        if rows.size:
+
+            def g_polish(val, r):
+                fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
+                return _design_equation(method, fit, kf[r], kp[r])
+
+            tau2[rows], _ = _polish_root(g_polish, rows, tau2[rows])
     if method in ("ML", "REML"):
         check = ~failed & (tau2 > con.ll0_min_tau2)
         if check.any():
@@ -1145,9 +1217,12 @@ def fit_design(
     ee = method in ("EE", "FE")
     kf = b.k.astype(float)
     enough = (b.k > p) | (ee & (b.k >= p))
-    ok = enough.copy()
-    if ok.any():
-        ok[ok] = design_rank_ok(x[ok], b.mask[ok])
+    # Every τ² estimator, Q and P depend on the design only through its column space:
+    # work with the orthonormal Q factor of X (well conditioned whatever the scale of the
+    # moderators, e.g. years) and map β and its covariance back with R at the end.
+    x, r0 = np.linalg.qr(x)
+    diag = np.abs(np.diagonal(r0, axis1=1, axis2=2))
+    ok = enough & (diag.min(axis=1) > max(width, p) * EPS * diag.max(axis=1))
     nan_m = np.full(m, np.nan)
     out = {
         name: np.full((m, p), np.nan)
@@ -1191,8 +1266,9 @@ def fit_design(
                 flags[key] = full
             converged[rows] = conv
             fit = _mixed_qr(y, v, mask, xr, tau2)
-            beta = fit.beta()
-            vb = fit.xtwx_inv()
+            r0inv = np.linalg.inv(r0[rows])
+            beta = (r0inv @ fit.beta()[:, :, None])[:, :, 0]
+            vb = r0inv @ fit.xtwx_inv() @ np.swapaxes(r0inv, 1, 2)
             kp_r = kp[rows]
             if test in ("knha", "adhoc"):
                 s2w = np.where(fit.rss <= EPS, 0.0, fit.rss / kp_r)

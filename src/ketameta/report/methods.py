@@ -170,8 +170,8 @@ def _join(parts: Sequence[str]) -> str:
 
 _CONTROL_TEXT = {
     "exact": "iterative estimates (ML, REML, EB and Paule–Mandel τ², the Q-profile bounds) "
-    "are computed to the exact optimum or root (Fisher scoring to a relative change below "
-    "10⁻¹⁰, root searches to machine precision)",
+    "are computed to the exact optimum or root (the estimating equations and the Q-profile "
+    "equations solved to machine precision)",
     "metafor": "iterative estimates stop where metafor's default settings stop them (Fisher "
     "scoring at an absolute change of 10⁻⁵, root searches at a tolerance of about 1.2·10⁻⁴), "
     "reproducing metafor's output digit for digit; these can differ from the exact optimum "
