@@ -448,40 +448,65 @@ def _exact_root(g, rows, start):
     return out
 
 
+_POLISH_STEPS = (1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99, 1.0)
+
+
 def _polish_root(g, rows, start):
     """The root of a decreasing estimating equation next to Fisher scoring's iterate.
 
-    A bracket ``[t(1 - δ), t(1 + δ)]`` around the iterate ``t`` is widened (δ = 1e-6,
-    1e-4, 1e-2, 1) until the equation changes sign, and the root is then found by Brent's
-    method to machine precision; where there is no sign change in ``[0, 2t]`` and the
-    equation is not positive at 0, the optimum is τ² = 0. Returns the roots and a mask of
-    the rows where one was found (elsewhere the iterate is kept).
+    From the iterate ``t`` the equation's sign says on which side the root lies; the other
+    end of a bracket is sought at ``t(1 ∓ δ)`` for δ = 1e-6, 1e-4, 0.01, 0.1, … (below
+    ``t`` down to 0, above it up to ``11 t``), and the root is then found by Brent's
+    method to machine precision. Where the equation is negative all the way down to 0,
+    the optimum is τ² = 0. Returns the roots and a mask of the rows where one was found
+    (elsewhere the iterate is kept).
     """
     out = start.copy()
     found = np.zeros(rows.size, dtype=bool)
     todo = np.nonzero(start > 0)[0]
-    delta = 1e-6
-    while todo.size and delta <= 1.0:  # the last bracket is [0, 2t]
-        lo = start[todo] * (1.0 - delta)
-        hi = start[todo] * (1.0 + delta)
-        g_lo = g(lo, rows[todo])
-        g_hi = g(hi, rows[todo])
-        ok = (g_lo >= 0) & (g_hi <= 0)
-        if ok.any():
-            sel = todo[ok]
+    if not todo.size:
+        return out, found
+    g_t = g(start[todo], rows[todo])
+    out[todo[g_t == 0]] = start[todo[g_t == 0]]
+    found[todo[g_t == 0]] = True
+    down = g_t < 0  # the root is below t
+    near = start[todo].copy()
+    g_near = g_t.copy()
+    pending = np.nonzero(g_t != 0)[0]
+    for step in _POLISH_STEPS + (3.0, 10.0):
+        if not pending.size:
+            break
+        idx = todo[pending]
+        if step > 1.0:  # only the upward searches go on
+            pending = pending[~down[pending]]
+            idx = todo[pending]
+            if not pending.size:
+                break
+        factor = np.where(down[pending], 1.0 - min(step, 1.0), 1.0 + step)
+        far = start[idx] * factor
+        g_far = g(far, rows[idx])
+        crossed = np.where(down[pending], g_far >= 0, g_far <= 0)
+        if crossed.any():
+            sel = pending[crossed]
+            lo = np.where(down[sel], far[crossed], near[sel])
+            hi = np.where(down[sel], near[sel], far[crossed])
+            g_lo = np.where(down[sel], g_far[crossed], g_near[sel])
+            g_hi = np.where(down[sel], g_near[sel], g_far[crossed])
+            cols = todo[sel]
 
-            def g_sel(x, r, sel=sel):
-                return g(x, rows[sel[r]])
+            def g_sel(x, r, cols=cols):
+                return g(x, rows[cols[r]])
 
-            root, conv = zeroin(g_sel, lo[ok], hi[ok], g_lo[ok], g_hi[ok], 0.0, 200)
-            out[sel] = root
-            found[sel] = conv
-        todo = todo[~ok]
-        delta = 1.0 if delta < 1.0 and delta * 100.0 > 1.0 else delta * 100.0
-    if todo.size:  # no sign change in [0, 2t]: the optimum is at the boundary if g(0) <= 0
-        at_zero = g(np.zeros(todo.size), rows[todo]) <= 0
-        out[todo[at_zero]] = 0.0
-        found[todo[at_zero]] = True
+            root, conv = zeroin(g_sel, lo, hi, g_lo, g_hi, 0.0, 200)
+            out[cols] = root
+            found[cols] = conv
+        near[pending[~crossed]] = far[~crossed]
+        g_near[pending[~crossed]] = g_far[~crossed]
+        pending = pending[~crossed]
+        if step == 1.0:  # downward searches reached 0 without a sign change
+            zero = pending[down[pending]]
+            out[todo[zero]] = 0.0
+            found[todo[zero]] = True
     return out, found
 
 
@@ -517,27 +542,16 @@ def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
         # which leaves tau2 at 0: shortcut that case
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
-        at_zero = np.zeros(rows.size, dtype=bool)
-        if con.relative and neg.any():
-            # the full step leaves [0, inf): the optimum is τ² = 0 when the estimating
-            # equation is not positive there (halving would approach 0 only geometrically)
-            sub = rows[neg]
-            g0 = _estimating_equation(
-                kind, yc[sub], b.v[sub], b.mask[sub], kf[sub], np.zeros(sub.size)
-            )
-            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
-            adj = np.where(at_zero, -t, adj)
-            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = np.where(at_zero, 0.0, t + adj)
+        new = t + adj
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             active[:] = False
         else:
-            active[rows[con.converged(t, new) | at_zero]] = False
+            active[rows[con.converged(t, new)]] = False
     # defensive: a non-finite iterate is a failure too (not seen on valid input)
     failed |= (b.k >= 2) & ~np.isfinite(tau2)
     flags = {}
@@ -918,23 +932,15 @@ def _design_scoring(method, yc, v, mask, x, kf, kp, tau2, con):
         adj = np.where(np.isnan(adj), 0.0, adj * con.stepadj)
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
-        at_zero = np.zeros(rows.size, dtype=bool)
-        if con.relative and neg.any():  # see _fisher_scoring: the optimum may be τ² = 0
-            sub = rows[neg]
-            fit0 = _mixed_qr(yc[sub], v[sub], mask[sub], x[sub], np.zeros(sub.size))
-            g0 = _design_equation(method, fit0, kf[sub], kp[sub])
-            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
-            adj = np.where(at_zero, -t, adj)
-            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = np.where(at_zero, 0.0, t + adj)
+        new = t + adj
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             break
-        active[rows[con.converged(t, new) | at_zero]] = False
+        active[rows[con.converged(t, new)]] = False
     failed |= ~np.isfinite(tau2)
     flags: dict = {}
     if failed.any():
