@@ -239,7 +239,7 @@ BAD = {
             w / "config/config.yaml", "measure: MD, method: DL", "measure: MD, methd: DL"
         ),
         "config/config.yaml, analyses.ptsd_severity_end: unknown key 'methd'; allowed keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
+        "condition, control, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
         "test, timepoint",
     ),
     "outcome not declared": (
