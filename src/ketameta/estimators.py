@@ -19,9 +19,9 @@ By default every iterative quantity is the exact optimum or root: Fisher scoring
 REML and EB runs until the change of τ² is below ``1e-5 max(τ², 1)``, and the root of the
 estimating equation next to its iterate is then bracketed and found by Brent's method to
 machine precision (the score is zero there to rounding; τ² = 0 where the optimum is on
-the boundary); where scoring has not converged
-after 100 steps (it can cycle on hard problems) the root is bracketed from 0 upwards
-instead; the roots of PM and of the Q-profile bounds are found by Brent's method
+the boundary). Scoring is given 25 steps (it can cycle on hard problems); its last iterate
+is polished the same way, and where no bracket is found the root is bracketed from 0
+upwards instead; the roots of PM and of the Q-profile bounds are found by Brent's method
 to machine precision. ``control="metafor"`` reproduces metafor 3.8's default stopping
 instead (absolute change ``1e-5``, 100 iterations, ``uniroot()`` with tolerance
 ``.Machine$double.eps^0.25``), step for step. A mapping with metafor's names
@@ -121,7 +121,7 @@ class Control:
 
     threshold: float = 1e-5
     tol: float = 0.0
-    maxiter: int = 100
+    maxiter: int = 25
     stepadj: float = 1.0
     relative: bool = True
     ci_maxiter: int = 10000
@@ -555,25 +555,22 @@ def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
     # defensive: a non-finite iterate is a failure too (not seen on valid input)
     failed |= (b.k >= 2) & ~np.isfinite(tau2)
     flags = {}
+
+    def g(x, r):
+        return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
+
+    if con.polish:  # exact: the root next to the iterate, converged or not
+        rows = np.nonzero((b.k >= 2) & np.isfinite(tau2) & (tau2 > 0))[0]
+        if rows.size:
+            tau2[rows], found = _polish_root(g, rows, tau2[rows])
+            failed[rows[found]] = False
     if failed.any():
         rows = np.nonzero(failed)[0]
-
-        def g(x, r):
-            return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
-
         tau2[rows] = _exact_root(g, rows, np.where(np.isnan(tau2[rows]), 1.0, tau2[rows]))
         if con.relative:  # the exact optimum was asked for, and the root search gives it
             failed[:] = False
         else:
             flags["fs_fallback"] = failed.copy()
-    if con.polish:
-        rows = np.nonzero((b.k >= 2) & ~failed & (tau2 > 0))[0]
-        if rows.size:
-
-            def g_polish(x, r):
-                return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
-
-            tau2[rows], _ = _polish_root(g_polish, rows, tau2[rows])
     converged = ~failed
     if kind in ("ML", "REML"):
         check = (b.k >= 2) & ~failed & (tau2 > con.ll0_min_tau2)
@@ -627,9 +624,18 @@ def tau2_eb(b: Batch, control=None) -> Tau2Estimate:
 
 
 def _q_rows(y, v, mask, tau2, rows):
-    """Generalised Q, ``Σ w (y - μ̂_w)²`` with ``w = 1/(vi + tau2)``, for ``rows``."""
-    w = np.where(mask[rows], 1.0 / (v[rows] + tau2[:, None]), 0.0)
-    return weighted_fit(y[rows], w)[2]
+    """Generalised Q, ``Σ w (y - μ̂_w)²`` with ``w = 1/(vi + tau2)``, for ``rows``.
+
+    The inner function of every PM and Q-profile root search, so it avoids copies: all
+    rows in order are used as they are.
+    """
+    if rows.size != y.shape[0] or rows[0] != 0 or rows[-1] != rows.size - 1:
+        y, v, mask = y[rows], v[rows], mask[rows]
+    w = mask / (v + tau2[:, None])  # pads have v = 1, so no division by 0
+    sw = w.sum(axis=1)
+    mu = np.einsum("ij,ij->i", w, y) / sw
+    resid = y - mu[:, None]
+    return np.einsum("ij,ij,ij->i", w, resid, resid)
 
 
 def _mad(b: Batch) -> np.ndarray:
@@ -943,28 +949,24 @@ def _design_scoring(method, yc, v, mask, x, kf, kp, tau2, con):
         active[rows[con.converged(t, new)]] = False
     failed |= ~np.isfinite(tau2)
     flags: dict = {}
+
+    def g(val, r):
+        fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
+        return _design_equation(method, fit, kf[r], kp[r])
+
+    if con.polish:  # exact: the root next to the iterate, converged or not
+        rows = np.nonzero(np.isfinite(tau2) & (tau2 > 0))[0]
+        if rows.size:
+            tau2[rows], found = _polish_root(g, rows, tau2[rows])
+            failed[rows[found]] = False
     if failed.any():
         rows = np.nonzero(failed)[0]
-
-        def g(val, r):
-            fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
-            return _design_equation(method, fit, kf[r], kp[r])
-
         start = np.where(np.isfinite(tau2[rows]), np.maximum(tau2[rows], 1.0), 1.0)
         tau2[rows] = _exact_root(g, rows, start)
         if con.relative:  # the exact optimum was asked for, and the root search gives it
             failed[:] = False
         else:
             flags["fs_fallback"] = failed.copy()
-    if con.polish:
-        rows = np.nonzero(~failed & (tau2 > 0))[0]
-        if rows.size:
-
-            def g_polish(val, r):
-                fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
-                return _design_equation(method, fit, kf[r], kp[r])
-
-            tau2[rows], _ = _polish_root(g_polish, rows, tau2[rows])
     if method in ("ML", "REML"):
         check = ~failed & (tau2 > con.ll0_min_tau2)
         if check.any():
