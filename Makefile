@@ -3,30 +3,62 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+SNAKEFILE ?= Snakefile
+# Snakemake's output kept short: progress and errors, not every rule and reason.
+SNAKEMAKE_FLAGS ?= --quiet rules host reason --show-failed-logs
 
 .PHONY: report test lint benchmark clean-reports
 
-# The virtual environment, (re)built when pyproject.toml changes.
-$(BIN)/snakemake: pyproject.toml
+# The runtime environment, (re)built when pyproject.toml changes: only what the pipeline
+# needs. The development tools (pytest, ruff, snakefmt, the cross-check packages) are
+# added by `make test`.
+$(VENV)/.runtime: pyproject.toml
+	@echo "make: building the Python environment in $(VENV) (first run, or pyproject.toml changed): about 2 to 5 minutes"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	@touch $@
 
-report: $(BIN)/snakemake
-	$(BIN)/snakemake --cores $(CORES)
+$(VENV)/.dev: $(VENV)/.runtime
+	@echo "make: adding the development tools to $(VENV) (pytest, ruff, snakefmt, PyMARE, statsmodels): about a minute"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
 
-test: $(BIN)/snakemake
+# One run at a time per folder (.ketameta/run.lock). Holding that lock, any Snakemake lock
+# left in .snakemake/ is stale (a run killed before it could remove it), so it is removed,
+# and outputs a killed job left half-written are redone (--rerun-incomplete); both are
+# announced. Jobs write to .ketameta/stage/ and data/processed/ and reports/ change only
+# when the whole run succeeded.
+report: $(VENV)/.runtime
+	@mkdir -p .ketameta
+	@flock -n -E 75 .ketameta/run.lock $(MAKE) --no-print-directory _report; status=$$?; \
+	if [ $$status -eq 75 ]; then \
+	  echo "make report: another run is in progress in this folder; wait for it to finish" >&2; \
+	fi; exit $$status
+
+.PHONY: _report
+_report:
+	@if [ -n "$$(ls -A .snakemake/locks 2>/dev/null)" ]; then \
+	  echo "make report: an earlier run was interrupted; removing the lock it left"; \
+	  $(BIN)/snakemake -s $(SNAKEFILE) --unlock --quiet all >/dev/null 2>&1 || rm -f .snakemake/locks/*; \
+	fi
+	@if [ -n "$$(ls -A .snakemake/incomplete 2>/dev/null)" ]; then \
+	  echo "make report: an earlier run was interrupted; redoing the outputs it left unfinished"; \
+	fi
+	@$(BIN)/snakemake -s $(SNAKEFILE) --cores $(CORES) --rerun-incomplete $(SNAKEMAKE_FLAGS)
+	@echo "make report: done. Open $(CURDIR)/reports/index.html"
+
+test: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
-lint: $(BIN)/snakemake
+lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint
 
-benchmark: $(BIN)/snakemake
+benchmark: $(VENV)/.dev
 	PATH="$(CURDIR)/$(BIN):$$PATH" benchmarks/pipeline.sh
 
 # Everything the pipeline writes (the next `make report` recomputes it).
 clean-reports:
-	rm -rf reports data/interim data/processed logs benchmarks/results
+	rm -rf reports data/interim data/processed logs benchmarks/results .ketameta

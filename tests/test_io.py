@@ -1,4 +1,4 @@
-"""Reading the trial CSV files (CONTRACT §1) into one typed table, and back from disk."""
+"""Reading the trial CSV files (docs/contract.md, section 1) into one typed table, and back from disk."""
 
 from __future__ import annotations
 

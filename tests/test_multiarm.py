@@ -1,4 +1,4 @@
-"""Multi-arm trials sharing a control arm (issue 3, item 4)."""
+"""Multi-arm trials sharing a control arm: combined, split, and the checks of a group."""
 
 from __future__ import annotations
 

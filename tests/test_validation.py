@@ -1,4 +1,4 @@
-"""Every malformed input of issue 3, item 3, with the exact message the analyst sees.
+"""Every malformed input file or configuration, with the exact message the analyst sees.
 
 The data cases go through :func:`ketameta.io.read_data`, the configuration cases through
 :func:`ketameta.io.validate_config` (the schema the workflow uses) and
@@ -242,8 +242,8 @@ def test_duplicate_rows(tmp_path):
     good = row(n_treat=10, mean_treat=5, sd_treat=2, n_ctrl=10, mean_ctrl=6, sd_ctrl=2)
     other = row(study="B 2002", effect_type="MD", yi=-2, vi=1)
     assert message(tmp_path, lines(good, other, good)) == (
-        "data/raw/trd.csv, line 4, column study: duplicate of line 2 (same study, condition, "
-        "outcome, timepoint and arm); give each comparison once, with distinct arm labels for "
+        "data/raw/trd.csv, line 4, column study: duplicate of line 2 (same study, year, "
+        "condition, outcome, timepoint and arm); give each comparison once, with distinct arm labels for "
         "the arms of one trial"
     )
 
@@ -254,7 +254,7 @@ def test_duplicate_across_files(tmp_path):
     (tmp_path / "data" / "raw" / "a.csv").write_text(lines(good))
     assert message(tmp_path, lines(good), name="b.csv") == (
         "data/raw/b.csv, line 2, column study: duplicate of data/raw/a.csv, line 2 (same "
-        "study, condition, outcome, timepoint and arm); give each comparison once, with "
+        "study, year, condition, outcome, timepoint and arm); give each comparison once, with "
         "distinct arm labels for the arms of one trial"
     )
 
@@ -432,7 +432,7 @@ CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
         "config/config.yaml, top level: unknown key 'profiles'; allowed keys: analyses, "
-        "conditions, control, data_dir, outcomes, profile",
+        "conditions, control, data_dir, limits, outcomes, profile",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),

@@ -1,8 +1,8 @@
 """The real ``snakemake`` on the fixture data (tests/fixtures/workflow), in a temporary folder.
 
 One full run is shared by the tests of this module: dry run, full run, the values in
-``summary.json`` against the package, the no-op rerun, the one-condition rerun (issue 3,
-item 5) and bad inputs stopped with their one-line message (item 3). The remaining bad-input
+``summary.json`` against the package, the no-op rerun, the one-condition rerun and bad
+inputs stopped with their one-line message. The remaining bad-input
 cases go through the same checking functions in tests/test_validation.py.
 """
 
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.workflow
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+STAGE = ".ketameta/stage"
 ANALYSES = {
     "TRD": ["trd_severity_24h", "trd_response_24h"],
     "PTSD": ["ptsd_severity_end", "ptsd_response_end"],
@@ -58,11 +62,11 @@ def scheduled(result: subprocess.CompletedProcess) -> dict[str, list[str]]:
 
 
 def outputs_of(workdir: Path) -> dict[str, tuple[str, int]]:
-    """SHA-256 and mtime of every file the workflow writes."""
+    """SHA-256 and mtime of every file the workflow writes (published and staged)."""
     files = {}
-    for folder in ("data/interim", "data/processed", "reports"):
+    for folder in ("data/processed", "reports", STAGE):
         for path in sorted((workdir / folder).rglob("*")):
-            if path.is_file():
+            if path.is_file() and path.name != "published":
                 files[str(path.relative_to(workdir))] = (
                     hashlib.sha256(path.read_bytes()).hexdigest(),
                     path.stat().st_mtime_ns,
@@ -91,11 +95,17 @@ def test_dry_run(run):
     assert run["dry"].returncode == 0, run["dry"].stderr
     assert not run["dry_wrote"]
     jobs = scheduled(run["dry"])
-    assert sorted(jobs["ingest"]) == ["data/interim/PTSD.csv", "data/interim/TRD.csv"]
+    assert sorted(jobs["ingest"]) == [
+        f"{STAGE}/data/interim/PTSD.csv",
+        f"{STAGE}/data/interim/TRD.csv",
+    ]
     for condition, analyses in ANALYSES.items():
         assert sorted(jobs[f"meta_{condition}"]) == sorted(
-            f"data/processed/{a}/{f}" for a in analyses for f in ("effects.csv", "summary.json")
+            f"{STAGE}/data/processed/{a}/{f}"
+            for a in analyses
+            for f in ("effects.csv", "summary.json")
         )
+    assert jobs["publish"] == [f"{STAGE}/published"]
     assert "all" in jobs
 
 
@@ -175,14 +185,27 @@ def test_noop_rerun_schedules_nothing(run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_a_deleted_result_is_recomputed(run, tmp_path):
-    # data/processed/ is a contract output in its own right (CONTRACT §3), not an
-    # intermediate: deleting one analysis's results reruns its condition's fit only.
+def test_a_deleted_result_is_restored(run, tmp_path):
+    # data/processed/ is a contract output in its own right (docs/contract.md, section 3):
+    # deleting one analysis's results republishes them from the last good run, and a
+    # deleted staged result reruns its condition's fit only.
     work = copy_of(run, tmp_path)
+    before = outputs_of(work)
     analysis = ANALYSES["PTSD"][0]
     shutil.rmtree(work / "data" / "processed" / analysis)
     jobs = scheduled(snakemake(work, "--dry-run"))
-    assert f"data/processed/{analysis}/summary.json" in jobs["meta_PTSD"]
+    assert sorted(jobs) == ["all", "publish"]
+    result = snakemake(work)
+    assert result.returncode == 0, result.stderr
+    after = outputs_of(work)
+    assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
+    assert [k for k in before if before[k] != after[k]] == [
+        f"data/processed/{analysis}/effects.csv",
+        f"data/processed/{analysis}/summary.json",
+    ]
+    shutil.rmtree(work / STAGE / "data" / "processed" / analysis)
+    jobs = scheduled(snakemake(work, "--dry-run"))
+    assert f"{STAGE}/data/processed/{analysis}/summary.json" in jobs["meta_PTSD"]
     assert "meta_TRD" not in jobs and "ingest" not in jobs
 
 
@@ -200,9 +223,9 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
     assert dry.returncode == 0, dry.stderr
     jobs = scheduled(dry)
     outputs = [o for outs in jobs.values() for o in outs]
-    assert jobs["ingest"] == ["data/interim/PTSD.csv"]
+    assert jobs["ingest"] == [f"{STAGE}/data/interim/PTSD.csv"]
     assert "meta_TRD" not in jobs and "meta_PTSD" in jobs
-    assert "reports/PTSD.html" in outputs and "reports/index.html" in outputs
+    assert f"{STAGE}/reports/PTSD.html" in outputs and f"{STAGE}/reports/index.html" in outputs
     assert not [o for o in outputs if "TRD" in o or "/trd_" in o]
     result = snakemake(work)
     assert result.returncode == 0, result.stderr
@@ -210,10 +233,18 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
     rerun = {
         name
         for name in before
-        if name.startswith(("data/processed/ptsd_", "data/interim/PTSD"))
-        or name in ("reports/PTSD.html", "reports/index.html")
+        if name.removeprefix(f"{STAGE}/").startswith(("data/processed/ptsd_", "data/interim/PTSD"))
+        or name.removeprefix(f"{STAGE}/") in ("reports/PTSD.html", "reports/index.html")
     }
-    assert {name for name in before if before[name] != after[name]} == rerun
+    changed = {name for name in before if before[name] != after[name]}
+    # Staged files are rewritten by the jobs that reran; a published file is replaced only
+    # when its content changed (ptsd_response_end's effects.csv is the same, its
+    # summary.json records the new SHA-256 of ptsd.csv).
+    assert {n for n in changed if n.startswith(STAGE)} == {n for n in rerun if n.startswith(STAGE)}
+    assert {n for n in changed if not n.startswith(STAGE)} == {
+        n for n in rerun if not n.startswith(STAGE) and before[n][0] != after[n][0]
+    }
+    assert "data/processed/ptsd_response_end/effects.csv" not in changed
     assert (
         before["data/processed/ptsd_severity_end/summary.json"][0]
         != after["data/processed/ptsd_severity_end/summary.json"][0]
@@ -238,7 +269,8 @@ BAD = {
         lambda w: _replace(
             w / "config/config.yaml", "measure: MD, method: DL", "measure: MD, methd: DL"
         ),
-        "config/config.yaml, analyses.ptsd_severity_end: unknown key 'methd'; allowed keys: "
+        "config/config.yaml, line 14, analyses.ptsd_severity_end: unknown key 'methd'; allowed "
+        "keys: "
         "condition, control, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
         "test, timepoint",
     ),
@@ -248,8 +280,8 @@ BAD = {
             "outcome: ptsd_severity, timepoint: end",
             "outcome: ptsd_sev, timepoint: end",
         ),
-        "config/config.yaml, analyses.ptsd_severity_end.outcome: outcome 'ptsd_sev' is not "
-        "declared under outcomes (declared: depression_severity, response, ptsd_severity)",
+        "config/config.yaml, line 14, analyses.ptsd_severity_end.outcome: outcome 'ptsd_sev' is "
+        "not declared under outcomes (declared: depression_severity, response, ptsd_severity)",
     ),
     "a file that is not UTF-8": (
         lambda w: (w / "data/raw/ptsd.csv").write_bytes(
@@ -261,6 +293,53 @@ BAD = {
     "an empty new file": (
         lambda w: (w / "data/raw/new.csv").write_text(""),
         "data/raw/new.csv: the file is empty; it needs a header row and data rows",
+    ),
+    "an empty new file saved with an upper-case extension": (
+        lambda w: (w / "data/raw/trd_more.CSV").write_text(""),
+        "data/raw/trd_more.CSV: the file is empty; it needs a header row and data rows",
+    ),
+    "a dangling link": (
+        lambda w: (w / "data/raw/old.csv").symlink_to(w / "gone.csv"),
+        "data/raw/old.csv: a link that cannot be followed (its target does not exist); point "
+        "it at a file or remove it",
+    ),
+    "a typo in a condition": (
+        lambda w: _replace(w / "data/raw/ptsd.csv", "Eta 2021,2021,PTSD,", "Eta 2021,2021,PTSd,"),
+        "data/raw/ptsd.csv, line 3, column condition: condition 'PTSd' is not declared under "
+        "conditions in config/config.yaml; did you mean PTSD? declared: TRD, PTSD. Correct the "
+        "cell or declare the condition",
+    ),
+    "an extreme mean": (
+        lambda w: _replace(w / "data/raw/ptsd.csv", "15,11.9,12.0,", "15,1e308,12.0,"),
+        "data/raw/ptsd.csv, line 3, column mean_treat: implausibly large (got 1e308; the limit "
+        "is 1e+06 in absolute value, set by limits.max_abs_value in config/config.yaml)",
+    ),
+    "a right-to-left override in a label": (
+        lambda w: _replace(w / "data/raw/ptsd.csv", "Eta 2021,2021,", "Eta\u202e 2021,2021,"),
+        "data/raw/ptsd.csv, line 3, column study: contains the invisible character U+202E "
+        "(right-to-left override), which can make text display reversed or two labels look "
+        "alike; delete it",
+    ),
+    "a key given twice": (
+        lambda w: _replace(w / "config/config.yaml", "profile: cochrane\n",
+                           "profile: cochrane\nprofile: metafor\n"),
+        "config/config.yaml, line 4: the key 'profile' is given twice in one mapping (first on "
+        "line 3); keep one",
+    ),
+    "a tab in the configuration": (
+        lambda w: _replace(w / "config/config.yaml", "  TRD: {label", "\tTRD: {label"),
+        "config/config.yaml, line 5: a tab character; indent with spaces, not tabs",
+    ),
+    "a python tag in the configuration": (
+        lambda w: _replace(w / "config/config.yaml", "profile: cochrane",
+                           "profile: !!python/object/apply:os.system [touch hacked]"),
+        "config/config.yaml, line 3: the tag !!python/object/apply:os.system is not allowed; "
+        "the configuration holds only text, numbers, true/false, lists and keys",
+    ),
+    "a list as configuration": (
+        lambda w: (w / "config/config.yaml").write_text("- TRD\n- PTSD\n"),
+        "config/config.yaml, line 1: the top level is a list; it must be keys such as "
+        "conditions:, outcomes: and analyses:, each at the start of a line",
     ),
 }
 
@@ -282,3 +361,147 @@ def test_bad_input_stops_with_one_message(run, tmp_path, case):
     assert result.stderr == expected + "\n"
     assert result.stdout == ""
     assert outputs_of(work) == before
+
+
+# ------------------------------------------------------------------ failures and recovery
+# A run that fails at any stage leaves every file under data/processed/ and reports/
+# byte-identical (jobs write to the staging tree, publication is all or none).
+
+PTSD_EDIT = (
+    "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,11.9",
+    "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,12.9",
+)
+
+
+def published(work: Path) -> dict[str, str]:
+    """SHA-256 of every file under data/processed and reports."""
+    return {
+        str(path.relative_to(work)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for folder in ("data/processed", "reports")
+        for path in sorted((work / folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def make_report(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`make report` in ``work`` with the Makefile of the repository and this test's venv."""
+    shutil.copy2(ROOT / "Makefile", work / "Makefile")
+    shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
+    venv = tmp_path / "venv"
+    venv.mkdir(exist_ok=True)
+    if not (venv / "bin").exists():
+        (venv / "bin").symlink_to(Path(sys.executable).parent)
+    (venv / ".runtime").touch()  # newer than pyproject.toml: no rebuild
+    return subprocess.run(
+        ["make", "--no-print-directory", "report", f"VENV={venv}",
+         f"SNAKEFILE={ROOT / 'Snakefile'}", "CORES=1"],
+        cwd=work, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+
+
+def test_a_killed_run_changes_nothing_and_make_report_recovers(run, tmp_path):
+    work = copy_of(run, tmp_path)
+    before = published(work)
+    _replace(work / "data/raw/ptsd.csv", *PTSD_EDIT)
+    process = subprocess.Popen(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--cores", "1"],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 600
+    incomplete = work / ".snakemake" / "incomplete"
+    while time.monotonic() < deadline and process.poll() is None:
+        if incomplete.is_dir() and any(incomplete.iterdir()):
+            break  # a job is running
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    assert published(work) == before
+    assert any((work / ".snakemake" / "locks").iterdir())  # the lock the killed run left
+
+    result = make_report(work, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "make report: an earlier run was interrupted; removing the lock it left" in lines
+    assert lines[-1] == f"make report: done. Open {work}/reports/index.html"
+    assert "Traceback" not in result.stdout + result.stderr
+    after = published(work)
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {
+        "data/processed/ptsd_severity_end/effects.csv",
+        "data/processed/ptsd_severity_end/summary.json",
+        "data/processed/ptsd_response_end/summary.json",
+        "reports/PTSD.html",
+        "reports/index.html",
+    }
+    # and a second make report has nothing to do
+    again = make_report(work, tmp_path)
+    assert again.returncode == 0 and "interrupted" not in again.stdout
+    assert published(work) == after
+
+
+@pytest.fixture
+def mounted():
+    """Mount helper for the tests that need a real read-only or full file system."""
+    mounts: list[Path] = []
+
+    def mount(*args: str) -> bool:
+        result = subprocess.run(["mount", *args], capture_output=True, text=True)
+        if result.returncode == 0:
+            mounts.append(Path(args[-1]))
+        return result.returncode == 0
+
+    yield mount
+    for target in reversed(mounts):
+        subprocess.run(["umount", str(target)], check=False)
+
+
+def test_a_read_only_reports_folder_changes_nothing(run, tmp_path, mounted):
+    work = copy_of(run, tmp_path)
+    _replace(work / "data/raw/ptsd.csv", *PTSD_EDIT)
+    before = published(work)
+    reports = work / "reports"
+    if os.geteuid() != 0:
+        reports.chmod(0o555)
+    elif not (
+        mounted("--bind", str(reports), str(reports))
+        and mounted("-o", "remount,ro,bind", str(reports), str(reports))
+    ):
+        pytest.skip("running as root without permission to mount a read-only folder")
+    try:
+        result = snakemake(work)
+    finally:
+        reports.chmod(0o755) if os.geteuid() != 0 else None
+    assert result.returncode != 0
+    reason = "permission denied" if os.geteuid() != 0 else "the file system is read-only"
+    assert (
+        f"reports/index.html: cannot write the new version ({reason}); nothing was published "
+        "and the outputs of the last good run are unchanged"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert published(work) == before
+
+
+def test_a_full_disk_changes_nothing(run, tmp_path, mounted):
+    # data/processed/ on a file system just big enough for the last good outputs.
+    work = copy_of(run, tmp_path)
+    _replace(work / "data/raw/ptsd.csv", *PTSD_EDIT)
+    before = published(work)
+    processed = work / "data" / "processed"
+    saved = tmp_path / "saved"
+    shutil.copytree(processed, saved)
+    pages = sum(-(-p.stat().st_size // 4096) for p in saved.rglob("*") if p.is_file())
+    if not mounted("-t", "tmpfs", "-o", f"size={(pages + 1) * 4}k", "tmpfs", str(processed)):
+        pytest.skip("no permission to mount a small file system")
+    shutil.copytree(saved, processed, dirs_exist_ok=True)
+    assert published(work) == before
+    result = snakemake(work)
+    assert result.returncode != 0
+    assert "cannot write the new version (no space left on the device); nothing was " in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert published(work) == before

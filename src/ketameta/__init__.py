@@ -4,7 +4,14 @@ The public API is the two façades of metafor, ``escalc`` and ``rma``, plus the
 small-study-effect and sensitivity analyses built on the same batch engine.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    # One version source: pyproject.toml, as installed package metadata.
+    __version__ = version("ketameta")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
+del PackageNotFoundError, version
 
 from .bias import (  # noqa: E402
     RanktestResult,
@@ -68,3 +75,9 @@ __all__ = [
     "SubgroupResult",
     "subgroup",
 ]
+
+# Multilevel models and cluster-robust inference.
+from .multilevel import RMAMVResult, rma_mv, vcalc  # noqa: E402
+from .robust import RobustResult, robust  # noqa: E402
+
+__all__ += ["RMAMVResult", "rma_mv", "vcalc", "RobustResult", "robust"]

@@ -50,13 +50,14 @@ from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
     DataError,
+    check_declared,
     read_data,
     read_table,
     write_table,
     write_text,
 )
 from ketameta.models import rma
-from ketameta.multiarm import check_unique_studies, resolve_multiarm
+from ketameta.multiarm import check_unique_studies, label_years, resolve_multiarm
 from ketameta.profiles import effective_config
 from ketameta.summary import (
     CONTRACT_KEYS,
@@ -178,7 +179,8 @@ def check_inputs(
                 f"vtype RevMan applies to measure SMD only (measure is {entry['measure']})",
                 key=f"analyses.{name}.escalc.vtype",
             )
-    trials = read_data(config["data_dir"], root)
+    trials = read_data(config["data_dir"], root, config.get("limits"))
+    check_declared(trials, config, config_path)
     for name in config["analyses"]:
         prepare(trials, effective_config(name, config), config_path)
     return trials
@@ -245,6 +247,7 @@ def prepare(
     if measure == "GEN":
         _check_one_scale(rows, name)
     resolved, notes = resolve_multiarm(rows, cfg["multiarm"])
+    resolved = label_years(resolved)
     check_unique_studies(resolved, name)
     messages = [n["warning"] for n in notes if n["warning"]]
     return Prepared(dict(cfg), resolved, notes, messages, excluded)

@@ -1,6 +1,6 @@
 """Effect sizes and their sampling variances, as metafor's ``escalc()`` computes them.
 
-This module turns the trial-level input rows of the project (CONTRACT §1) into an effect
+This module turns the trial-level input rows of the project (docs/contract.md, section 1) into an effect
 size ``yi`` and its sampling variance ``vi`` on the analysis scale, reproducing
 ``metafor::escalc()`` (Viechtbauer 2010; checked against metafor 3.8-1) for the measures the
 project uses, and offers the conversions that meta-analysts need when a publication reports
@@ -80,7 +80,7 @@ MEASURES = ("SMD", "MD", "RR", "OR", "RD", "PLO", "PFT", "PR", "GEN")
 """Effect measures :func:`escalc` computes (metafor's names)."""
 
 EFFECT_TYPES = ("SMD", "d", "MD", "RR", "OR", "HR", "logRR", "logOR", "logHR", "RD")
-"""Values of the ``effect_type`` column of a reported effect (CONTRACT §1)."""
+"""Values of the ``effect_type`` column of a reported effect (docs/contract.md, section 1)."""
 
 CONTINUOUS = ("n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl")
 DICHOTOMOUS = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
@@ -817,7 +817,7 @@ def escalc(measure, frame, *, vtype="LS", add=None, to="only0", drop00=False):
     """Effect sizes ``yi`` and sampling variances ``vi`` of trial-level rows, as metafor.
 
     Reproduces ``metafor::escalc()`` (metafor 3.8 and later) on the input columns of
-    CONTRACT §1, one row per comparison (or single arm).
+    section 1 of docs/contract.md, one row per comparison (or single arm).
 
     Parameters
     ----------
@@ -841,7 +841,7 @@ def escalc(measure, frame, *, vtype="LS", add=None, to="only0", drop00=False):
         measure's scale (``SMD``: ``SMD``, ``d``; ``MD``: ``MD``; ``RR``: ``RR``,
         ``logRR``; ``OR``: ``OR``, ``logOR``; ``RD``: ``RD``), as in ``GEN``.
     frame : pandas.DataFrame
-        Rows with the columns of one data group each (CONTRACT §1). Other columns are kept.
+        Rows with the columns of one data group each (docs/contract.md, section 1). Other columns are kept.
     vtype : str, default "LS"
         Variance estimator, metafor's names. ``SMD``: ``"LS"`` (large-sample,
         ``1/n1 + 1/n2 + g²/(2N)``; Hedges & Olkin 1985, eq. 15), ``"LS2"``

@@ -1,6 +1,6 @@
 """Reading and validating the trial-level input files and the configuration.
 
-This module is the data contract of CONTRACT.md §1 in code. :func:`read_data` reads every
+This module is section 1 of the contract (``docs/contract.md``) in code. :func:`read_data` reads every
 ``*.csv`` below the data folder, checks each cell, and returns one typed table; anything
 malformed raises :class:`DataError`, whose text is the single message the workflow shows:
 
@@ -15,25 +15,42 @@ Conventions
 * Cells are stripped of surrounding white space; an empty cell is a missing value.
 * Numbers are written with a dot as decimal separator and the ASCII minus sign; ``nan`` and
   ``inf`` are rejected.
-* Every row fills exactly one data group (CONTRACT §1): continuous arms, dichotomous arms,
+* Every row fills exactly one data group (``docs/contract.md``, section 1): continuous arms, dichotomous arms,
   single arm, or reported effect. ``n_treat`` and ``n_ctrl`` may accompany a reported effect
   (they count participants and convert Cohen's d to Hedges' g); they do not by themselves
   make a group.
+* A study is identified by its label together with its year where a year is given: one label
+  with two years is two studies. Labels that differ only in case, spacing or punctuation are
+  refused as the likely same trial written twice.
+* Values beyond any plausible range for their column (:data:`LIMITS`, configurable under
+  ``limits:`` in ``config/config.yaml``) are errors, so that every value that passes can be
+  computed with and drawn by every later stage.
+* Text cells must not hold invisible direction or zero-width characters (U+202A-U+202E,
+  U+2066-U+2069, U+200B-U+200F, U+2060, U+FEFF, U+061C), which can make a label display
+  reversed or two labels look alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import difflib
+import errno
+import filecmp
 import hashlib
 import math
 import os
 import re
+import shutil
+import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from ketameta.effects import (
     CONTINUOUS,
@@ -49,15 +66,22 @@ __all__ = [
     "DESCRIPTIVE_COLUMNS",
     "NUMERIC_COLUMNS",
     "RATIO_EFFECT_TYPES",
+    "LIMITS",
+    "INVISIBLE",
     "KINDS",
     "KIND_LABELS",
     "read_data",
     "read_files",
     "read_file",
     "extract_condition",
+    "check_declared",
     "write_text",
+    "publish",
+    "in_sync",
     "write_table",
     "read_table",
+    "load_config",
+    "config_line",
     "validate_config",
     "schema_error",
     "sha256_file",
@@ -71,7 +95,9 @@ RESERVED_COLUMNS = (
 )  # fmt: skip
 DESCRIPTIVE_COLUMNS = (
     "year", "design", "drug", "route", "dose", "comparator", "scale", "rob", "arm", "group",
-    "doi", "pmid", "source", "evidence", "notes",
+    "doi", "pmid", "source", "evidence", "notes", "day", "rob_d1", "rob_d2", "rob_d3",
+    "rob_d4", "rob_d5", "rob_source", "population", "setting", "schedule",
+    "same_participants_as",
 )  # fmt: skip
 NUMERIC_COLUMNS = (
     "n_treat", "mean_treat", "sd_treat", "n_ctrl", "mean_ctrl", "sd_ctrl",
@@ -80,7 +106,7 @@ NUMERIC_COLUMNS = (
 
 RATIO_EFFECT_TYPES = NATURAL_RATIOS
 
-#: The data groups of CONTRACT §1, keyed by the name used in the ``kind`` column.
+#: The data groups of section 1 of docs/contract.md, keyed by the name used in the ``kind`` column.
 KINDS = {
     "continuous": CONTINUOUS,
     "dichotomous": DICHOTOMOUS,
@@ -109,11 +135,30 @@ _GROUPS_HELP = (
 _POSITIVE = ("sd_treat", "sd_ctrl", "vi", "sei")
 _COUNTS = ("n_treat", "n_ctrl")
 _TIMEPOINT = re.compile(r"^(?:\d+(?:\.\d+)?(?:min|h|d|w)|end)$")
+_ROB = ("low", "some", "high")
 _CHOICES = {
     "design": ("parallel", "crossover"),
-    "rob": ("low", "some", "high"),
+    "rob": _ROB,
+    **{f"rob_d{i}": _ROB for i in range(1, 6)},
 }
 _YEAR_RANGE = (1900, 2100)
+#: Longest cell accepted (characters); a longer one is almost always a broken quote.
+MAX_CELL = 10_000
+#: Characters that change the direction or hide the boundaries of text (bidi embeddings,
+#: overrides and isolates, marks, zero-width space, joiners, word joiner, byte-order mark).
+INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+#: Plausibility bounds (defaults of ``limits:`` in the configuration). A value beyond them is
+#: an error naming its cell. ``max_abs_value`` bounds means, ``yi`` and CI limits on the
+#: scale the file gives them; ``max_sd_ratio`` bounds an SD to within that factor of the
+#: row's scale, max(1, |mean_treat|, |mean_ctrl|), both ways; ``max_n`` bounds group
+#: sizes; ``min_variance``/``max_variance`` bound ``vi`` and the square of ``sei``.
+LIMITS = {
+    "max_abs_value": 1e6,
+    "max_sd_ratio": 1e6,
+    "max_n": 1e7,
+    "min_variance": 1e-10,
+    "max_variance": 1e10,
+}
 
 
 class DataError(Exception):
@@ -134,7 +179,7 @@ class DataError(Exception):
 
     Notes
     -----
-    ``str(error)`` is the one-line message of CONTRACT §1:
+    ``str(error)`` is the one-line message of section 1 of docs/contract.md:
     ``"{path}, line {line}, column {column}: {message}"`` or ``"{path}, {key}: {message}"``,
     leaving out the parts not given.
     """
@@ -181,8 +226,10 @@ def sha256_file(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def read_data(data_dir: str, root: str | Path = ".") -> pd.DataFrame:
-    """Read and validate every ``*.csv`` below ``data_dir``.
+def read_data(
+    data_dir: str, root: str | Path = ".", limits: Mapping[str, float] | None = None
+) -> pd.DataFrame:
+    """Read and validate every ``*.csv`` below ``data_dir`` (the extension in any case).
 
     Parameters
     ----------
@@ -191,24 +238,85 @@ def read_data(data_dir: str, root: str | Path = ".") -> pd.DataFrame:
         file names in messages and in the ``source_file`` column.
     root : path-like
         Directory that relative ``data_dir`` is resolved against (the workflow directory).
+    limits : mapping, optional
+        Plausibility bounds overriding :data:`LIMITS` (the configuration's ``limits:``).
 
     Returns
     -------
     pandas.DataFrame
         All rows of all files, in file-name then line order, with the columns of
         :func:`read_file`. Rows that repeat an earlier comparison raise :class:`DataError`.
+
+    Notes
+    -----
+    Links are followed. A link that points nowhere or into a loop is an error, whatever its
+    name: it may stand for a data file the analyst meant to be read.
     """
     folder = Path(root) / data_dir
     if not folder.is_dir():
         raise DataError(data_dir, "data folder not found; set data_dir in config/config.yaml")
-    files = sorted(p for p in folder.rglob("*.csv") if p.is_file())
-    if not files:
+    names = [
+        str(PurePosixPath(data_dir) / p.relative_to(folder).as_posix())
+        for p in _data_files(folder, data_dir)
+    ]
+    if not names:
         raise DataError(data_dir, "no *.csv files in the data folder")
-    names = [str(PurePosixPath(data_dir) / p.relative_to(folder).as_posix()) for p in files]
-    return read_files(names, root)
+    return read_files(names, root, limits)
 
 
-def read_files(paths: Iterable[str], root: str | Path = ".") -> pd.DataFrame:
+def _data_files(folder: Path, data_dir: str) -> list[Path]:
+    """Every file below ``folder`` whose name ends in .csv in any case, links followed."""
+    found: list[Path] = []
+    visited: set[str] = set()
+
+    def name(path: Path) -> str:
+        return str(PurePosixPath(data_dir) / path.relative_to(folder).as_posix())
+
+    def walk(directory: Path) -> None:
+        real = os.path.realpath(directory)
+        if real in visited:
+            raise DataError(name(directory), "the folder links back into itself; remove the link")
+        visited.add(real)
+        try:
+            entries = sorted(directory.iterdir())
+        except OSError as error:
+            raise DataError(name(directory), f"the folder cannot be read ({_reason(error)})") from None
+        for entry in entries:
+            if entry.is_symlink():
+                try:
+                    entry.resolve(strict=True)
+                except (OSError, RuntimeError) as error:
+                    raise DataError(
+                        name(entry),
+                        f"a link that cannot be followed ({_reason(error)}); point it at a "
+                        "file or remove it",
+                    ) from None
+            if entry.is_dir():
+                walk(entry)
+            elif entry.name.lower().endswith(".csv"):
+                found.append(entry)
+
+    walk(folder)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == 40:
+        return "a loop of links"
+    if isinstance(error, FileNotFoundError):
+        return "its target does not exist"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if getattr(error, "errno", None) == errno.ENOSPC:
+        return "no space left on the device"
+    if getattr(error, "errno", None) == errno.EROFS:
+        return "the file system is read-only"
+    return getattr(error, "strerror", None) or str(error)
+
+
+def read_files(
+    paths: Iterable[str], root: str | Path = ".", limits: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """Read and validate several trial files as one table (see :func:`read_data`).
 
     Parameters
@@ -218,14 +326,23 @@ def read_files(paths: Iterable[str], root: str | Path = ".") -> pd.DataFrame:
         in ``source_file``.
     root : path-like
         Directory the names are relative to.
+    limits : mapping, optional
+        Plausibility bounds overriding :data:`LIMITS`.
     """
-    tables = [read_file(Path(root) / name, name) for name in paths]
+    tables = [read_file(Path(root) / name, name, limits) for name in paths]
     table = pd.concat(tables, ignore_index=True, sort=False)
     _check_duplicates(table)
+    _check_labels(table)
+    _check_same_participants(table)
     return table
 
 
-def extract_condition(paths: Iterable[str], condition: str, out: str | Path) -> None:
+def extract_condition(
+    paths: Iterable[str],
+    condition: str,
+    out: str | Path,
+    limits: Mapping[str, float] | None = None,
+) -> None:
     """Validate trial files and write the rows of one condition (the workflow's ingest step).
 
     Parameters
@@ -236,12 +353,16 @@ def extract_condition(paths: Iterable[str], condition: str, out: str | Path) -> 
         Condition key.
     out : path-like
         CSV to write (:func:`write_table`), read back by :func:`read_table`.
+    limits : mapping, optional
+        Plausibility bounds overriding :data:`LIMITS`.
     """
-    table = read_files(paths)
+    table = read_files(paths, limits=limits)
     write_table(table[table["condition"] == condition], out)
 
 
-def read_file(path: str | Path, name: str | None = None) -> pd.DataFrame:
+def read_file(
+    path: str | Path, name: str | None = None, limits: Mapping[str, float] | None = None
+) -> pd.DataFrame:
     """Read and validate one trial CSV file.
 
     Parameters
@@ -250,6 +371,8 @@ def read_file(path: str | Path, name: str | None = None) -> pd.DataFrame:
         File to read.
     name : str, optional
         How messages name the file (default: ``path`` as given).
+    limits : mapping, optional
+        Plausibility bounds overriding :data:`LIMITS`.
 
     Returns
     -------
@@ -266,7 +389,13 @@ def read_file(path: str | Path, name: str | None = None) -> pd.DataFrame:
         For the first problem met, located by line and column.
     """
     name = str(path) if name is None else name
-    raw = Path(path).read_bytes()
+    limits = {**LIMITS, **(limits or {})}
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise DataError(
+            name, f"the file cannot be read ({_reason(error)}); check its permissions"
+        ) from None
     text = _decode(raw, name)
     if not text.strip():
         raise DataError(name, "the file is empty; it needs a header row and data rows")
@@ -285,7 +414,8 @@ def read_file(path: str | Path, name: str | None = None) -> pd.DataFrame:
                 line=line,
             )
         row = dict(zip(header, (f.strip() for f in fields), strict=True))
-        parsed, kind = _parse_row(row, name, line)
+        _check_text(row, name, line)
+        parsed, kind = _parse_row(row, name, line, limits)
         for c in header:
             columns[c].append(parsed[c])
         kinds.append(kind)
@@ -311,6 +441,8 @@ def _column_values(column: str, values: list):
         return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     if column == "year":
         return pd.array(values, dtype="Int64")
+    if column == "day":
+        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
     return pd.array(values, dtype="str")
 
 
@@ -330,6 +462,9 @@ def _decode(raw: bytes, name: str) -> str:
 def _parse_csv(text: str, name: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Split ``text`` into header and ``(start line, fields)`` records, blank rows skipped."""
     lines = text.splitlines(keepends=True)
+    # The csv module's own limit (131,072 characters) would be reported as a quoting error
+    # in the wrong column; long cells are refused by _check_text, naming their column.
+    csv.field_size_limit(max(csv.field_size_limit(), min(sys.maxsize, 2**31 - 1)))
     reader = csv.reader(lines, strict=True)
     header: list[str] | None = None
     records: list[tuple[int, list[str]]] = []
@@ -385,6 +520,8 @@ def _check_header(header: list[str], text: str, name: str) -> None:
                 )
     seen = set()
     for column in header:
+        if INVISIBLE.search(column):
+            raise DataError(name, _invisible_message(column), line=1, column=repr(column))
         if not column:
             raise DataError(name, "the header has an empty column name", line=1)
         if column in seen:
@@ -414,7 +551,34 @@ def _check_header(header: list[str], text: str, name: str) -> None:
 # ----------------------------------------------------------------------------- cells
 
 
-def _parse_row(row: Mapping[str, str], name: str, line: int) -> tuple[dict, str]:
+def _invisible_message(text: str) -> str:
+    char = INVISIBLE.search(text).group()
+    label = unicodedata.name(char, "invisible character").lower()
+    return (
+        f"contains the invisible character U+{ord(char):04X} ({label}), which can make text "
+        "display reversed or two labels look alike; delete it"
+    )
+
+
+def _check_text(row: Mapping[str, str], name: str, line: int) -> None:
+    """Refuse overlong cells and invisible direction or zero-width characters."""
+    for column, text in row.items():
+        if len(text) > MAX_CELL:
+            raise DataError(
+                name,
+                f"the cell holds {len(text):,} characters (at most {MAX_CELL:,}); a quote "
+                "left open earlier in the row, or text pasted into the wrong cell, makes "
+                "cells this long",
+                line=line,
+                column=column,
+            )
+        if INVISIBLE.search(text):
+            raise DataError(name, _invisible_message(text), line=line, column=column)
+
+
+def _parse_row(
+    row: Mapping[str, str], name: str, line: int, limits: Mapping[str, float] = LIMITS
+) -> tuple[dict, str]:
     """Check one row's cells; return parsed values (None for empty) and the data group."""
 
     def fail(column, message):
@@ -434,6 +598,10 @@ def _parse_row(row: Mapping[str, str], name: str, line: int) -> tuple[dict, str]
         )
     if row.get("year"):
         out["year"] = _parse_year(row["year"], fail)
+    if row.get("day"):
+        out["day"] = _parse_number("day", row["day"], fail)
+        if not out["day"] > 0:
+            fail("day", f"must be greater than 0: days from the first dose (got {row['day']})")
     for column, choices in _CHOICES.items():
         value = row.get(column)
         if value and value not in choices:
@@ -444,6 +612,7 @@ def _parse_row(row: Mapping[str, str], name: str, line: int) -> tuple[dict, str]
             out[column] = _parse_number(column, text, fail)
     kind = _kind_of(row, fail)
     _check_values(out, row, kind, fail)
+    _check_plausible(out, row, kind, fail, limits)
     return out, kind
 
 
@@ -555,15 +724,116 @@ def _check_values(out: dict, row: Mapping[str, str], kind: str, fail) -> None:
     low, high = out.get("ci_low"), out.get("ci_high")
     if low is not None and high is not None and not low < high:
         fail("ci_high", f"must be greater than ci_low = {row['ci_low']} (got {row['ci_high']})")
+    if low is not None and high is not None and not low <= out["yi"] <= high:
+        fail(
+            "yi",
+            f"lies outside its own confidence interval {row['ci_low']} to {row['ci_high']} "
+            f"(got {row['yi']}); was a sign turned without swapping the bounds?",
+        )
     if effect_type == "d":
         for column in _COUNTS:
             if out.get(column) is None:
                 fail(column, "missing; converting Cohen's d to Hedges' g needs n_treat and n_ctrl")
 
 
+def _check_plausible(out: dict, row: Mapping[str, str], kind: str, fail, limits) -> None:
+    """Refuse values beyond the plausibility bounds (:data:`LIMITS`)."""
+    big = limits["max_abs_value"]
+    for column in ("mean_treat", "mean_ctrl", "yi", "ci_low", "ci_high"):
+        value = out.get(column)
+        if value is not None and not abs(value) <= big:
+            fail(
+                column,
+                f"implausibly large (got {row[column]}; the limit is {big:g} in absolute "
+                "value, set by limits.max_abs_value in config/config.yaml)",
+            )
+    for column in _COUNTS:
+        value = out.get(column)
+        if value is not None and not value <= limits["max_n"]:
+            fail(
+                column,
+                f"implausibly large (got {row[column]}; the limit is {limits['max_n']:g}, "
+                "set by limits.max_n in config/config.yaml)",
+            )
+    ratio = limits["max_sd_ratio"]
+    scale = max([1.0] + [abs(out[c]) for c in ("mean_treat", "mean_ctrl") if out.get(c) is not None])
+    for column in ("sd_treat", "sd_ctrl"):
+        value = out.get(column)
+        if value is not None and not scale / ratio <= value <= scale * ratio:
+            fail(
+                column,
+                f"implausible for means of scale {scale:g} (got {row[column]}; an SD must lie "
+                f"within a factor {ratio:g} of max(1, |mean_treat|, |mean_ctrl|), set by "
+                "limits.max_sd_ratio in config/config.yaml)",
+            )
+    low, high = limits["min_variance"], limits["max_variance"]
+    for column, power in (("vi", 1), ("sei", 2)):
+        value = out.get(column)
+        if value is not None and not low <= value**power <= high:
+            what = "variance" if power == 1 else "squared standard error"
+            fail(
+                column,
+                f"implausible {what} (got {row[column]}; it must lie between {low:g} and "
+                f"{high:g}, set by limits.min_variance and limits.max_variance in "
+                "config/config.yaml)",
+            )
+
+
+def _study_key(label: str) -> str:
+    """A study label without case, spacing and punctuation: how two spellings are compared."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", label).casefold() if ch.isalnum())
+
+
+def _check_labels(table: pd.DataFrame) -> None:
+    """Reject one trial written under labels that differ only in case, spacing or punctuation."""
+    first: dict[str, tuple[str, str, int]] = {}
+    for study, source, line in zip(
+        table["study"], table["source_file"], table["source_line"], strict=True
+    ):
+        key = _study_key(study)
+        if key not in first:
+            first[key] = (study, source, int(line))
+            continue
+        label, other, other_line = first[key]
+        if label != study:
+            where = f"line {other_line}" if other == source else f"{other}, line {other_line}"
+            raise DataError(
+                source,
+                f"study {study!r} differs from {label!r} ({where}) only in case, spacing or "
+                "punctuation; write one trial's label the same way everywhere, or make "
+                "labels of different trials differ in letters or digits",
+                line=int(line),
+                column="study",
+            )
+
+
+def _check_same_participants(table: pd.DataFrame) -> None:
+    """``same_participants_as`` must name a study label present in the data."""
+    if "same_participants_as" not in table:
+        return
+    labels = set(table["study"])
+    for value, study, source, line in zip(
+        table["same_participants_as"],
+        table["study"],
+        table["source_file"],
+        table["source_line"],
+        strict=True,
+    ):
+        if pd.isna(value):
+            continue
+        if value == study:
+            message = "names the row's own study; name the other study that shares participants"
+        elif value not in labels:
+            message = f"names no study of the data (got {value!r}); give another row's study label"
+        else:
+            continue
+        raise DataError(source, message, line=int(line), column="same_participants_as")
+
+
 def _check_duplicates(table: pd.DataFrame) -> None:
-    """Reject a comparison given twice (same study, condition, outcome, timepoint, arm, kind)."""
-    key = ["study", "condition", "outcome", "timepoint", "arm", "kind"]
+    """Reject a comparison given twice (same study and year, condition, outcome, timepoint,
+    arm and data group); one label with two different years is two studies."""
+    key = ["study", "year", "condition", "outcome", "timepoint", "arm", "kind"]
     seen: dict[tuple, tuple[str, int]] = {}
     for values, source, line in zip(
         table[key].astype(object).where(table[key].notna(), None).itertuples(index=False),
@@ -577,12 +847,54 @@ def _check_duplicates(table: pd.DataFrame) -> None:
             other = f"line {where[1]}" if where[0] == source else f"{where[0]}, line {where[1]}"
             raise DataError(
                 source,
-                f"duplicate of {other} (same study, condition, outcome, timepoint and arm); "
+                f"duplicate of {other} (same study, year, condition, outcome, timepoint and "
+                "arm); "
                 "give each comparison once, with distinct arm labels for the arms of one trial",
                 line=int(line),
                 column="study",
             )
         seen[values] = (source, int(line))
+
+
+def check_declared(
+    table: pd.DataFrame, config: Mapping, config_path: str = "config/config.yaml"
+) -> None:
+    """Refuse rows whose condition or outcome the configuration does not declare.
+
+    Such a row would enter no analysis; it is far more often a typo (``PTSd``,
+    ``ptsd_sevrity``) or a missing-value marker (``-``) than a row meant to be ignored.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows as :func:`read_data` returns them.
+    config : mapping
+        The configuration, with ``conditions`` and ``outcomes``.
+    config_path : str
+        How the message names the configuration file.
+
+    Raises
+    ------
+    DataError
+        Naming the file, line and column of the first such row and the closest declared key.
+    """
+    for column, section in (("condition", "conditions"), ("outcome", "outcomes")):
+        declared = [str(k) for k in config[section]]
+        unknown = ~table[column].isin(declared)
+        if not unknown.any():
+            continue
+        row = table[unknown].iloc[0]
+        value = str(row[column])
+        folded = {k.casefold(): k for k in declared}
+        close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+        hint = f"did you mean {folded[close[0]]}? " if close else ""
+        raise DataError(
+            row["source_file"],
+            f"{column} {value!r} is not declared under {section} in {config_path}; {hint}"
+            f"declared: {', '.join(declared)}. Correct the cell or declare the {column}",
+            line=int(row["source_line"]),
+            column=column,
+        )
 
 
 # ----------------------------------------------------------------------------- tables
@@ -600,6 +912,70 @@ def write_text(text: str, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def _same(staged: Path, target: Path) -> bool:
+    return target.is_file() and filecmp.cmp(staged, target, shallow=False)
+
+
+def publish(staged: Iterable[str | Path], stage: str | Path) -> list[str]:
+    """Copy staged outputs to their project paths, all or none, only where they changed.
+
+    The workflow's jobs write below ``stage`` (``.ketameta/stage/reports/TRD.html``); this
+    makes each file's counterpart outside it (``reports/TRD.html``) equal to it. Every new
+    version is first written beside its target under a temporary name; only when all of
+    them are written are they renamed over the targets. A write that fails (a full disk, a
+    read-only folder) removes the temporary files and changes no target, so the outputs of
+    the last good run stay byte-identical. Files whose content is unchanged are not touched
+    (their modification times stay).
+
+    Parameters
+    ----------
+    staged : iterable of path-like
+        Staged files, each below ``stage``.
+    stage : path-like
+        The staging folder.
+
+    Returns
+    -------
+    list of str
+        The project paths that were replaced or created.
+
+    Raises
+    ------
+    DataError
+        Naming the first target that could not be written and why.
+    """
+    pairs = [(Path(s), Path(os.path.relpath(s, stage))) for s in staged]
+    changed = [(s, target) for s, target in pairs if not _same(s, target)]
+    temps: list[Path] = []
+    target = None
+    try:
+        for source, target in changed:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = target.with_name(f".{target.name}.publishing")
+            temps.append(temp)
+            shutil.copyfile(source, temp)
+    except OSError as error:
+        for temp in temps:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+        raise DataError(
+            str(target),
+            f"cannot write the new version ({_reason(error)}); nothing was published and the "
+            "outputs of the last good run are unchanged",
+        ) from None
+    for (_, target), temp in zip(changed, temps, strict=True):
+        os.replace(temp, target)
+    return [str(target) for _, target in changed]
+
+
+def in_sync(stage: str | Path, paths: Iterable[str]) -> bool:
+    """Whether every project path has a staged version and equals it."""
+    return all(
+        (Path(stage) / path).is_file() and _same(Path(stage) / path, Path(path))
+        for path in paths
+    )
+
+
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
     """Write a table as CSV (floats in full precision), atomically (:func:`write_text`)."""
     write_text(frame.to_csv(index=False, lineterminator="\n"), path)
@@ -610,14 +986,230 @@ def read_table(path: str | Path) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
     dtypes = {c: ("float64" if c in NUMERIC_COLUMNS else "str") for c in header}
     dtypes["year"] = "Int64"
+    if "day" in dtypes:
+        dtypes["day"] = "float64"
     dtypes["source_line"] = "int64"
     return pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
 
 
 # ----------------------------------------------------------------------------- configuration
 
+#: Largest configuration file read (bytes), and most values it may expand to through YAML
+#: aliases: a configuration is a few kilobytes; the limits stop an alias "bomb" early.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000
 
-def validate_config(config: dict, schema: str | Path | Mapping, path: str = "config") -> dict:
+
+def load_config(path: str | Path, name: str | None = None) -> tuple[dict, dict[str, int]]:
+    """Read the YAML configuration safely, remembering the line of every key.
+
+    Only plain YAML is accepted: text, numbers, booleans, null, lists and mappings (PyYAML's
+    safe loader; tags such as ``!!python/object`` are refused, never executed). A key given
+    twice in one mapping, a key with a line break or surrounding spaces, a file above
+    :data:`MAX_CONFIG_BYTES` or expanding through aliases to more than
+    :data:`MAX_CONFIG_NODES` values, a top level that is not a mapping and invisible
+    direction or zero-width characters are errors naming the line.
+
+    Parameters
+    ----------
+    path : path-like
+        The file to read.
+    name : str, optional
+        How messages name the file (default: ``path`` as given).
+
+    Returns
+    -------
+    config : dict
+        The parsed configuration.
+    lines : dict
+        Line (1-based) of each key, by dotted path (``analyses.trd_24h.method``), for
+        :func:`config_line`.
+
+    Raises
+    ------
+    DataError
+        ``"{name}, line {n}: {what is wrong}"``.
+    """
+    name = str(path) if name is None else name
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise DataError(name, "the configuration file does not exist") from None
+    except OSError as error:
+        raise DataError(name, f"the file cannot be read ({_reason(error)})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise DataError(
+            name,
+            f"the file has {len(raw):,} bytes; a configuration is at most "
+            f"{MAX_CONFIG_BYTES:,} bytes",
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataError(name, "the file is not UTF-8; save it as UTF-8", line=line) from None
+    for number, content in enumerate(text.splitlines(), start=1):
+        if INVISIBLE.search(content):
+            raise DataError(name, _invisible_message(content), line=number)
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise DataError(name, "the file is empty; it needs conditions:, outcomes: and analyses:")
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise DataError(
+                name, "the file is empty; it needs conditions:, outcomes: and analyses:"
+            )
+        _check_expansion(node, name)
+        config = loader.construct_document(node)
+    except yaml.MarkedYAMLError as error:
+        raise _yaml_error(error, name) from None
+    except yaml.YAMLError as error:
+        raise DataError(name, f"not valid YAML ({error})") from None
+    finally:
+        loader.dispose()
+    if not isinstance(config, dict):
+        kind = {list: "a list", str: "a single text"}.get(type(config), "a single value")
+        raise DataError(
+            name,
+            f"the top level is {kind}; it must be keys such as conditions:, outcomes: and "
+            "analyses:, each at the start of a line",
+            line=node.start_mark.line + 1,
+        )
+    lines: dict[str, int] = {}
+    _key_lines(node, (), lines, set())
+    return config, lines
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice or written with line breaks."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and (key != key.strip() or "\n" in key):
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} has a line break or spaces around it; write keys "
+                    "without them",
+                    key_node.start_mark,
+                )
+            try:
+                first = seen.get(key)
+            except TypeError:
+                first = None  # unhashable keys: the safe loader's own message follows
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"the key {key!r} is given twice in one mapping (first on line "
+                    f"{first}); keep one",
+                    key_node.start_mark,
+                )
+            try:
+                seen[key] = line
+            except TypeError:
+                pass
+        return super().construct_mapping(node, deep)
+
+
+def _check_expansion(node, name: str) -> None:
+    """Refuse a document whose aliases expand it beyond :data:`MAX_CONFIG_NODES` values."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(item) -> int:
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise DataError(
+                name,
+                "an alias refers to the value that contains it; YAML aliases may not form loops",
+                line=item.start_mark.line + 1,
+            )
+        active.add(key)
+        total = 1
+        if isinstance(item, yaml.SequenceNode):
+            total += sum(size(child) for child in item.value)
+        elif isinstance(item, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in item.value)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_CONFIG_NODES:
+            raise DataError(
+                name,
+                f"the YAML aliases (*name) expand to more than {MAX_CONFIG_NODES:,} values; "
+                "write the configuration out without nested aliases",
+                line=item.start_mark.line + 1,
+            )
+        return total
+
+    size(node)
+
+
+def _key_lines(node, path: tuple, lines: dict[str, int], seen: set[int]) -> None:
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                here = (*path, key.value)
+                lines.setdefault(".".join(here), key.start_mark.line + 1)
+                _key_lines(value, here, lines, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, value in enumerate(node.value):
+            _key_lines(value, (*path, str(index)), lines, seen)
+
+
+def _yaml_error(error, name: str) -> DataError:
+    mark = error.problem_mark or error.context_mark
+    line = mark.line + 1 if mark is not None else None
+    problem = str(error.problem or error.context or error)
+    if "\\t" in problem and "token" in problem:
+        message = "a tab character; indent with spaces, not tabs"
+    elif "could not determine a constructor for the tag" in problem:
+        found = re.search(r"tag '([^']*)'", problem)
+        tag = found.group(1) if found else "given"
+        tag = tag.replace("tag:yaml.org,2002:", "!!")
+        message = (
+            f"the tag {tag} is not allowed; the configuration holds only text, numbers, "
+            "true/false, lists and keys"
+        )
+    elif problem.startswith("the key "):
+        message = problem
+    else:
+        message = f"not valid YAML: {problem}"
+        if mark is not None:
+            message += f" (column {mark.column + 1})"
+    return DataError(name, message, line=line)
+
+
+def config_line(lines: Mapping[str, int], key: str | None) -> int | None:
+    """Line of the deepest key of ``lines`` that ``key`` (dotted) starts with, or None."""
+    if not key:
+        return None
+    best, depth = None, -1
+    for path, line in lines.items():
+        if (key == path or key.startswith(path + ".")) and len(path) > depth:
+            best, depth = line, len(path)
+    return best
+
+
+def validate_config(
+    config: dict,
+    schema: str | Path | Mapping,
+    path: str = "config",
+    lines: Mapping[str, int] | None = None,
+) -> dict:
     """Validate ``config`` against the JSON schema, filling in the schema's defaults.
 
     Same semantics as ``snakemake.utils.validate`` (Draft 2020-12, ``default`` values set
@@ -632,6 +1224,8 @@ def validate_config(config: dict, schema: str | Path | Mapping, path: str = "con
         The schema (``workflow/schemas/config.schema.yaml``) or its parsed content.
     path : str
         How messages name the configuration file.
+    lines : mapping, optional
+        Line of each key (:func:`load_config`), to name the line in messages.
 
     Raises
     ------
@@ -639,7 +1233,6 @@ def validate_config(config: dict, schema: str | Path | Mapping, path: str = "con
         The first schema violation, as :func:`schema_error` words it.
     """
     import jsonschema
-    import yaml
 
     if not isinstance(schema, Mapping):
         schema = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
@@ -654,12 +1247,14 @@ def validate_config(config: dict, schema: str | Path | Mapping, path: str = "con
         yield from check_properties(validator, properties, instance, subschema)
 
     validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    if not isinstance(config, Mapping):
+        raise DataError(path, "the top level must be keys (conditions:, outcomes:, analyses:)")
     for error in validator.iter_errors(config):
-        raise schema_error(error, path) from None
+        raise schema_error(error, path, lines) from None
     return config
 
 
-def schema_error(error, path: str) -> DataError:
+def schema_error(error, path: str, lines: Mapping[str, int] | None = None) -> DataError:
     """A ``jsonschema.ValidationError`` as a :class:`DataError` naming the key.
 
     Parameters
@@ -668,9 +1263,23 @@ def schema_error(error, path: str) -> DataError:
         As raised by ``jsonschema`` or carried by ``snakemake.utils.validate``'s error.
     path : str
         How the message names the configuration file.
+    lines : mapping, optional
+        Line of each key (:func:`load_config`); the message then names the line.
     """
     keys = [str(k) for k in error.absolute_path]
-    return DataError(path, _schema_message(error), key=".".join(keys) if keys else "top level")
+    key = ".".join(keys)
+    line = None
+    if lines:
+        target = key
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = error.schema.get("properties", {})
+            extra = sorted(k for k in error.instance if k not in allowed)
+            if extra:
+                target = ".".join([*keys, str(extra[0])])
+        elif "propertyNames" in error.absolute_schema_path:
+            target = ".".join([*keys, str(error.instance)])
+        line = config_line(lines, target) or config_line(lines, key)
+    return DataError(path, _schema_message(error), key=key or "top level", line=line)
 
 
 def _schema_message(error) -> str:

@@ -648,6 +648,11 @@ class RMAResult:
         return ("intrcpt",)
 
     @property
+    def coef_names(self) -> tuple[str, ...]:
+        """The same as ``names`` (the name :func:`ketameta.robust` reads)."""
+        return self.names
+
+    @property
     def beta(self) -> np.ndarray:
         """Coefficients as a vector: ``[estimate]``, shape ``(1,)`` (batch ``(m, 1)``)."""
         return np.asarray(self.estimate, dtype=float)[..., None]
@@ -1032,6 +1037,11 @@ class MetaRegResult:
     def is_batch(self) -> bool:
         """True when the result holds one model per row of a 2-D input."""
         return np.ndim(self.yi) == 2
+
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """The same as ``names`` (the name :func:`ketameta.robust` reads)."""
+        return self.names
 
     def coefficients(self) -> list[dict]:
         """One record per coefficient: ``name, beta, se, statistic, p_value, ci_low,

@@ -1,6 +1,6 @@
 """Multi-arm trials: treatment arms that share one control arm.
 
-In the input (CONTRACT §1) each row compares one treatment arm with a control arm. When a
+In the input (docs/contract.md, section 1) each row compares one treatment arm with a control arm. When a
 trial has several treatment arms (e.g. three doses) against one placebo arm, its rows carry
 the same ``group`` label, and entering them as independent comparisons would count the
 control participants more than once (Cochrane Handbook v6, section 23.3.4, "unit-of-analysis
@@ -42,7 +42,7 @@ import pandas as pd
 
 from ketameta.io import DataError
 
-__all__ = ["combine_continuous", "resolve_multiarm", "check_unique_studies"]
+__all__ = ["combine_continuous", "resolve_multiarm", "label_years", "check_unique_studies"]
 
 _CONTROL = {
     "continuous": ("n_ctrl", "mean_ctrl", "sd_ctrl"),
@@ -120,7 +120,8 @@ def resolve_multiarm(rows: pd.DataFrame, mode: str = "combine") -> tuple[pd.Data
     out: list[pd.DataFrame] = []
     notes: list[dict] = []
     grouped = rows["group"].notna()
-    keys = list(zip(rows["study"], rows["group"], strict=True))
+    years = rows["year"].astype(object).where(rows["year"].notna(), None)
+    keys = list(zip(rows["study"], years, rows["group"], strict=True))
     seen: dict[tuple, list[int]] = {}
     order: list[tuple] = []
     for position, (key, is_grouped) in enumerate(zip(keys, grouped, strict=True)):
@@ -245,6 +246,37 @@ def _resolve(members: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
             combined[column] = joiner.join(unique) if unique else None
     combined["source_lines"] = ";".join(str(line) for line in lines)
     return combined, note
+
+
+def label_years(rows: pd.DataFrame) -> pd.DataFrame:
+    """Show the year beside a study label that stands for studies of different years.
+
+    A study is identified by its label and, where given, its year: metafor's ``dat.li2007``
+    has two trials labelled "Shechter", of 1990 and 1991. Where one label carries more than
+    one year among ``rows``, each of its rows is relabelled ``"{study} ({year})"`` so that
+    plots, tables and ``effects.csv`` tell them apart; other labels are left as they are.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows of one analysis (``study`` and ``year`` columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with the relabelled ``study`` column.
+    """
+    rows = rows.copy()
+    if "year" not in rows:
+        return rows
+    years = rows.groupby("study", sort=False)["year"].nunique(dropna=True)
+    shared = set(years.index[years > 1])
+    if shared:
+        rows["study"] = [
+            f"{study} ({year})" if study in shared and not pd.isna(year) else study
+            for study, year in zip(rows["study"], rows["year"], strict=True)
+        ]
+    return rows
 
 
 def check_unique_studies(rows: pd.DataFrame, analysis: str) -> None:

@@ -1,7 +1,7 @@
 """Method profiles: named presets of the statistical methods of an analysis.
 
 A profile fixes the choices a review team usually makes once for a whole review; an
-analysis in ``config/config.yaml`` may override any of them (CONTRACT §2). The effective
+analysis in ``config/config.yaml`` may override any of them (docs/contract.md, section 2). The effective
 configuration of an analysis is, from lowest to highest precedence: the schema defaults,
 the profile, the analysis' own keys.
 
@@ -16,7 +16,7 @@ Profiles
 ``revman5``
     DerSimonian & Laird (1986) τ², z test and RevMan 5's variance of Hedges' g
     (Deeks & Higgins, *Statistical algorithms in Review Manager 5*, 2010). The prediction
-    interval stays metafor's ``predict()`` one, which CONTRACT §3 defines for ``pi_low`` and
+    interval stays metafor's ``predict()`` one, which section 3 of docs/contract.md defines for ``pi_low`` and
     ``pi_high`` (normal quantile under the z test); an analysis may ask for the Higgins,
     Thompson & Spiegelhalter (2009) t(k − 2) interval of Handbook v5.1 section 9.5.4 with
     ``pi: higgins``, and ``pi_method`` in ``summary.json`` then says so.

@@ -5,7 +5,7 @@
 # It writes tests/reference/escalc.json (17 significant digits), which tests/test_escalc.py and
 # tests/test_conversions.py read; R is not needed to run those tests.
 #
-# Every case stores its input in ketameta's column names (CONTRACT section 1), the options
+# Every case stores its input in ketameta's column names (section 1 of docs/contract.md), the options
 # ketameta.escalc is called with, and the exact R code that produced yi and vi (evaluated with
 # the input as the data frame `input`). Most cases are a single metafor::escalc() call; a few
 # (RevMan variance, reported effects with a CI, reported Cohen's d) evaluate the stated formula

@@ -1,15 +1,18 @@
 # Configuration and data checks, and the helpers the rules use. Everything here runs when
 # Snakemake reads the workflow, so a bad configuration or input file stops the run with one
-# message before any job starts (CONTRACT.md sections 1 and 2).
+# message before any job starts (docs/contract.md, sections 1 and 2).
+#
+# Outputs are built in a staging tree (STAGE) and published to data/processed/ and reports/
+# by the last rule (publish.smk) only when every job succeeded, so a failed run never
+# touches the outputs of the last good run.
 import sys
 from pathlib import Path
 
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.utils import update_config
 
 import ketameta
 from ketameta.analysis import check_inputs
-from ketameta.io import DataError, schema_error
+from ketameta.io import DataError, config_line, load_config, validate_config
 from ketameta.profiles import effective_configs
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
@@ -18,20 +21,30 @@ CONFIG_PATH = (
 )
 if Path(CONFIG_PATH).is_absolute() and Path(CONFIG_PATH).is_relative_to(Path.cwd()):
     CONFIG_PATH = str(Path(CONFIG_PATH).relative_to(Path.cwd()))
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 
+# The configuration is read here rather than by a configfile: directive, with a safe loader
+# that knows the line of every key and refuses duplicate keys (ketameta.io.load_config);
+# values given with --config still override it.
+CONFIG_LINES = {}
 try:
-    validate(config, "../schemas/config.schema.yaml")
-except WorkflowError as error:
-    cause = error.__context__  # the jsonschema.ValidationError that validate() wraps
-    sys.exit(str(schema_error(cause, CONFIG_PATH)) if cause else str(error))
-
-try:
+    loaded, CONFIG_LINES = load_config(CONFIG_PATH)
+    update_config(loaded, workflow.config_settings.overwrite_config)
+    config.clear()
+    config.update(loaded)
+    validate_config(config, SCHEMA, CONFIG_PATH, CONFIG_LINES)
     TRIALS = check_inputs(config, CONFIG_PATH)
 except DataError as error:
+    if error.path == CONFIG_PATH and error.line is None:
+        error.line = config_line(CONFIG_LINES, error.key)
     sys.exit(str(error))
 
 # The package version is a parameter of every rule, so that a new release reruns them.
 VERSION = ketameta.__version__
+
+# Where the jobs write; publish.smk copies what changed to the project folders.
+STAGE = ".ketameta/stage"
+PUBLISHED = ("data/processed", "reports")
 
 # Conditions that have analyses, in config order.
 CONDITIONS = list(
@@ -42,6 +55,11 @@ CONDITIONS = list(
         if a["condition"] == c
     )
 )
+
+
+def staged(path):
+    """Where a job writes ``path`` (a project path such as reports/TRD.html)."""
+    return f"{STAGE}/{path}"
 
 
 def analyses_of(condition):
@@ -59,3 +77,31 @@ def raw_files_of(condition):
 
 def get_raw_files(wildcards):
     return raw_files_of(wildcards.condition)
+
+
+def get_condition_outputs(wildcards):
+    """Staged summary.json and effects.csv files of one condition's analyses."""
+    return {
+        "summaries": expand(
+            staged("data/processed/{analysis}/summary.json"),
+            analysis=analyses_of(wildcards.condition),
+        ),
+        "effects": expand(
+            staged("data/processed/{analysis}/effects.csv"),
+            analysis=analyses_of(wildcards.condition),
+        ),
+    }
+
+
+def final_outputs():
+    """Every file the workflow publishes, as project paths."""
+    analyses = [a for c in CONDITIONS for a in analyses_of(c)]
+    return [
+        "reports/index.html",
+        *expand("reports/{condition}.html", condition=CONDITIONS),
+        *expand(
+            "data/processed/{analysis}/{output}",
+            analysis=analyses,
+            output=["effects.csv", "summary.json"],
+        ),
+    ]

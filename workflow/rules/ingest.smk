@@ -2,7 +2,7 @@ rule ingest:
     input:
         raw=get_raw_files,
     output:
-        rows="data/interim/{condition}.csv",
+        rows=staged("data/interim/{condition}.csv"),
     log:
         "logs/ingest/{condition}.log",
     benchmark:
@@ -11,6 +11,7 @@ rule ingest:
         "../../environment.yml"
     params:
         condition="{condition}",
+        limits=config["limits"],
         version=VERSION,
     script:
         "../scripts/ingest.py"

@@ -6,14 +6,14 @@ for condition in CONDITIONS:
         name:
             f"meta_{condition}"
         input:
-            rows=f"data/interim/{condition}.csv",
+            rows=staged(f"data/interim/{condition}.csv"),
         output:
             effects=expand(
-                "data/processed/{analysis}/effects.csv",
+                staged("data/processed/{analysis}/effects.csv"),
                 analysis=analyses_of(condition),
             ),
             summaries=expand(
-                "data/processed/{analysis}/summary.json",
+                staged("data/processed/{analysis}/summary.json"),
                 analysis=analyses_of(condition),
             ),
         log:

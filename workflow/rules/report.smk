@@ -1,20 +1,16 @@
-# Reports (CONTRACT §3): one self-contained HTML page per condition and an overview page.
-# The pages are rendered by ketameta.report; the configuration sections a page shows reach
-# the scripts through params: (ketameta.report.page_config), so editing a label or a method
-# reruns exactly the pages that show it.
+# Reports (docs/contract.md, section 3): one self-contained HTML page per condition and an
+# overview page, written to the staging tree like every output. The pages are rendered by
+# ketameta.report; the configuration sections a page shows reach the scripts through
+# params: (ketameta.report.page_config), so editing a label or a method reruns exactly the
+# pages that show it.
 from ketameta.report import page_config
 
 
 rule render_condition:
     input:
-        summaries=lambda w: expand(
-            "data/processed/{analysis}/summary.json", analysis=analyses_of(w.condition)
-        ),
-        effects=lambda w: expand(
-            "data/processed/{analysis}/effects.csv", analysis=analyses_of(w.condition)
-        ),
+        unpack(get_condition_outputs),
     output:
-        html="reports/{condition}.html",
+        html=staged("reports/{condition}.html"),
     log:
         "logs/report/{condition}.log",
     benchmark:
@@ -31,15 +27,15 @@ rule render_condition:
 rule render_index:
     input:
         summaries=expand(
-            "data/processed/{analysis}/summary.json",
+            staged("data/processed/{analysis}/summary.json"),
             analysis=[a for c in CONDITIONS for a in analyses_of(c)],
         ),
         effects=expand(
-            "data/processed/{analysis}/effects.csv",
+            staged("data/processed/{analysis}/effects.csv"),
             analysis=[a for c in CONDITIONS for a in analyses_of(c)],
         ),
     output:
-        html="reports/index.html",
+        html=staged("reports/index.html"),
     log:
         "logs/report/index.log",
     benchmark:

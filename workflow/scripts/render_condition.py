@@ -1,14 +1,22 @@
 """Rule render_condition: reports/{condition}.html from the condition's analyses."""
 
 import logging
+import os
 
 from ketameta.report import render_condition
 
 
 def main(condition: str, config: dict, summaries: list[str], effects: list[str], html: str,
          log: str) -> None:
-    logging.basicConfig(filename=log, level=logging.INFO, force=True)
+    logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering %s from %d analyses", condition, len(summaries))
+    # The page names the files it shows by their project paths (data/processed/...), which
+    # they have below the staging folder too.
+    stage = os.path.dirname(os.path.dirname(html))  # {stage}/reports/{page}.html
+    html = os.path.abspath(html)
+    summaries = [os.path.relpath(p, stage) for p in summaries]
+    effects = [os.path.relpath(p, stage) for p in effects]
+    os.chdir(stage)
     render_condition(condition, config, summaries, effects, html)
     logging.info("wrote %s", html)
 

@@ -7,7 +7,9 @@ figure and the table beside it always show the same digits. Conventions:
 * effects and their confidence limits have two decimals (ratios too: RR 1.57);
 * p-values have three decimals and are shown as "<0.001" below that (APA and Cochrane style);
 * I² is in percent without decimals; τ² has four decimals as metafor prints it;
-* an undefined value (``None`` or NaN) is shown as an en dash "–".
+* an undefined value (``None`` or NaN) is shown as an en dash "–";
+* text is shown without invisible direction and zero-width characters (:func:`plain`), so
+  a label can neither display reversed nor pass for another.
 """
 
 from __future__ import annotations
@@ -15,8 +17,25 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+from markupsafe import Markup
+
+from ketameta.io import INVISIBLE
+
 MINUS = "\u2212"
 MISSING = "\u2013"
+
+
+def plain(value):
+    """``value`` without bidi controls and zero-width characters (:data:`ketameta.io.INVISIBLE`).
+
+    Strings (including ``Markup``, which stays ``Markup``) are cleaned; anything else is
+    returned unchanged. The report environment applies it to every value a page prints.
+    """
+    if isinstance(value, Markup):
+        return Markup(INVISIBLE.sub("", value))
+    if isinstance(value, str):
+        return INVISIBLE.sub("", value)
+    return value
 
 
 def is_number(value: object) -> bool:

@@ -7,6 +7,8 @@ returned as an SVG fragment ready to be inlined in a page:
   matplotlib escapes it (``&``, ``<``, ``>``), and the fragment is then re-parsed and
   re-serialised with :mod:`xml.etree.ElementTree`, which escapes attributes and text again
   and lets us check that no script or event handler can be present;
+* invisible direction and zero-width characters are removed from every text
+  (:func:`ketameta.report.formatting.plain`);
 * mathtext is switched off (``text.parse_math = False``), so a study label with ``$`` is
   printed as typed instead of being parsed as TeX;
 * output is deterministic: ``svg.hashsalt`` is fixed per figure, the SVG ``Date`` metadata is
@@ -228,6 +230,10 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
                       value)
 
     for el in root.iter():
+        # Direction overrides and zero-width characters could show a label reversed or two
+        # labels alike; the input checks refuse them, and the figures drop any that remain.
+        el.text = fmt.plain(el.text)
+        el.tail = fmt.plain(el.tail)
         tag = el.tag.split("}")[-1]
         if tag in _FORBIDDEN_TAGS:
             raise ValueError(f"refusing to inline SVG with a <{tag}> element")
@@ -247,7 +253,7 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
         if child.tag.split("}")[-1] == "metadata":
             root.remove(child)
     title_el = ET.Element(f"{{{SVG_NS}}}title")
-    title_el.text = title
+    title_el.text = fmt.plain(title)
     root.insert(0, title_el)
     root.set("role", "img")
     root.set("class", "figure")

@@ -55,7 +55,6 @@ MEASURES: dict[str, dict] = {
     "GEN": {"short": "Effect", "name": "Effect as reported", "log": False},
 }
 
-#: Reported effect types (CONTRACT §1) and the measure whose scale they are pooled on.
 _TEST_NAMES = {
     "z": "z test (normal approximation)",
     "knha": "Hartung–Knapp–Sidik–Jonkman",
@@ -124,6 +123,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=fmt.plain,
     )
     env.filters.update(
         num=fmt.num,
