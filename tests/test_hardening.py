@@ -476,7 +476,7 @@ def test_a_good_configuration_loads_with_the_line_of_every_key(tmp_path):
         (
             GOOD_YAML.replace("    measure: MD", "    measure: MD\n    methd: DL"),
             "config/config.yaml, line 11, analyses.trd_severity: unknown key 'methd'; allowed "
-            "keys: condition, escalc, exclude, label, level, measure, method, multiarm, "
+            "keys: condition, control, escalc, exclude, label, level, measure, method, multiarm, "
             "outcome, pi, sort_by, test, timepoint",
         ),
         (

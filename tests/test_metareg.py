@@ -241,3 +241,13 @@ def test_exact_reml_finds_the_optimum_where_the_score_is_not_monotone():
     )
     early = rma(yi[1919], vi[1919], mods=x[1919], method="REML", control="metafor")
     assert early.tau2 == pytest.approx(0.005209473, rel=1e-6)
+
+
+def test_robust_reads_a_meta_regression_fit():
+    """ketameta.robust() takes the MetaRegResult as it is (X, beta, vcov, names)."""
+    case = REF["metareg"]["bcg_ablat"]
+    res = rma(case["yi"], case["vi"], mods=_frame(case), method="REML")
+    groups = ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c", "a"]
+    rob = ketameta.robust(res, groups, type="CR1")
+    np.testing.assert_allclose(rob.beta, res.beta, rtol=1e-12)
+    assert tuple(rob.coef_names) == res.names == res.coef_names == ("intrcpt", "ablat")

@@ -115,8 +115,9 @@ def test_rma_robust_equals_metafor_and_clubsandwich(key):
     ref = REF["rma_uni"]["fits"][key]
     method, test, design = key.split("|")
     if design == "intercept":
-        # today's intercept-only RMAResult (estimate, se, tau2, yi, vi)
-        fit = ketameta.rma(inp["yi"], inp["vi"], method=method, test=test)
+        # today's intercept-only RMAResult (estimate, se, tau2, yi, vi); the reference is
+        # metafor's rma() with its default stopping rules
+        fit = ketameta.rma(inp["yi"], inp["vi"], method=method, test=test, control="metafor")
     else:
         # the names a meta-regression result exposes: X, yi, vi, tau2, beta, vcov, level
         X = np.column_stack([np.ones(len(inp["yi"])), inp["ablat"]])
