@@ -71,6 +71,34 @@ def test_profile_and_overrides(config):
     assert list(effective_configs("PTSD", config)) == ["ptsd_severity_end", "ptsd_response_end"]
 
 
+def test_control_defaults_to_exact_and_can_be_set(config, trials):
+    assert effective_config("trd_severity_24h", config)["control"] == "exact"
+    top = dict(config, control="metafor")
+    assert effective_config("trd_severity_24h", top)["control"] == "metafor"
+    one = copy.deepcopy(top)
+    one["analyses"]["trd_severity_24h"]["control"] = "exact"
+    assert effective_config("trd_severity_24h", one)["control"] == "exact"
+    assert effective_config("trd_response_24h", one)["control"] == "metafor"
+    (exact, _), (early, _) = (
+        summaries_of(c, trials, ["trd_severity_24h"])[0] for c in (config, top)
+    )
+    assert exact["provenance"]["config"]["control"] == "exact"
+    assert early["provenance"]["config"]["control"] == "metafor"
+    # REML's tau2 and its Q-profile CI stop earlier with metafor's rules
+    assert exact["tau2_ci_high"] != early["tau2_ci_high"]
+    assert exact["tau2_ci_high"] == pytest.approx(early["tau2_ci_high"], rel=1e-3)
+
+
+def test_absolute_block_is_written(config, trials):
+    ((smd, _),) = summaries_of(config, trials, ["trd_severity_24h"])
+    assert smd["absolute"]["kind"] == "continuous"
+    ((binary, _),) = summaries_of(config, trials, ["trd_response_24h"])
+    block = binary["absolute"]
+    assert block["kind"] == "dichotomous" and block["available"]
+    assert block["rd"] == pytest.approx(block["treated_risk"] - block["control_risk"])
+    json.dumps(block, allow_nan=False)
+
+
 # ---------------------------------------------------------------------------- values
 
 

@@ -222,3 +222,32 @@ def test_collinear_moderators_are_refused():
 
 def test_rma_with_mods_is_exported():
     assert ketameta.MetaRegResult is MetaRegResult
+
+
+def test_exact_reml_finds_the_optimum_where_the_score_is_not_monotone():
+    """A simulated problem (row 1919 of benchmarks/engine.py's seeded data) whose REML score
+    is negative at tau2 = 0, positive at 0.001 and crosses 0 at 0.0051: metafor's default
+    Fisher scoring stops at 0.00521 (|change| < 1e-5), the tight reference is the optimum.
+    Reference: rma(yi, vi, mods = cbind(x1, x2), method = "REML", control =
+    list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)) in metafor 3.8-1."""
+    rng = np.random.default_rng(20240517)
+    vi = rng.chisquare(4, size=(10_000, 20)) / 40 + 0.005
+    x = rng.normal(size=(10_000, 20, 2))
+    yi = rng.normal(0.3 + x @ np.array([0.2, -0.1]), np.sqrt(0.05 + vi))
+    res = rma(yi[1919], vi[1919], mods=x[1919], method="REML")
+    assert res.tau2 == pytest.approx(0.0050964575692347674, rel=1e-8)
+    np.testing.assert_allclose(
+        res.beta, [0.54904845924107248, 0.16865307198048604, -0.0090480936941225113], rtol=1e-8
+    )
+    early = rma(yi[1919], vi[1919], mods=x[1919], method="REML", control="metafor")
+    assert early.tau2 == pytest.approx(0.005209473, rel=1e-6)
+
+
+def test_robust_reads_a_meta_regression_fit():
+    """ketameta.robust() takes the MetaRegResult as it is (X, beta, vcov, names)."""
+    case = REF["metareg"]["bcg_ablat"]
+    res = rma(case["yi"], case["vi"], mods=_frame(case), method="REML")
+    groups = ["a", "b", "c", "a", "b", "c", "a", "b", "c", "a", "b", "c", "a"]
+    rob = ketameta.robust(res, groups, type="CR1")
+    np.testing.assert_allclose(rob.beta, res.beta, rtol=1e-12)
+    assert tuple(rob.coef_names) == res.names == res.coef_names == ("intrcpt", "ablat")

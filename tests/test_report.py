@@ -26,6 +26,8 @@ import markupsafe
 import pytest
 import yaml
 
+from ketameta.absolute import absolute_effects as _absolute
+from ketameta.absolute import family_of
 from ketameta.report import formatting as fmt
 from ketameta.report import render_condition, render_index
 from ketameta.report.methods import methods_section
@@ -34,7 +36,6 @@ from ketameta.report.render import (
     absolute_effects,
     condition_context,
     environment,
-    measure_info,
     write_page,
 )
 
@@ -431,41 +432,26 @@ def test_methods_state_configured_exclusions():
 # ----------------------------------------------------------------------------- helpers
 
 
-def test_absolute_effects_of_a_risk_ratio():
-    # control risks 0.1, 0.2, 0.3 → median 0.2; RR = 1.5 → treated 0.3, RD = +0.1 = 100/1000;
-    # NNT = 1/0.1 = 10, benefit because higher is better; CI from RR 1.2 and 2.0 →
-    # RD 0.04 and 0.2 → NNTB 5 to 25 (NNTs rounded up, Cochrane Handbook v6 section 15.4)
-    studies = [{"events_ctrl": e, "n_ctrl": 10.0} for e in (1.0, 2.0, 3.0)]
-    summary = {"estimate": math.log(1.5), "ci_low": math.log(1.2), "ci_high": math.log(2.0)}
-    out = absolute_effects(summary, studies, measure_info("RR", []), False, "ketamine")
-    assert out["control_risk"] == pytest.approx(200)
-    assert out["rd"] == pytest.approx(100)
-    assert (out["rd_low"], out["rd_high"]) == (pytest.approx(40), pytest.approx(200))
-    assert out["nnt"] == "NNTB 10"
-    assert out["nnt_range"] == "NNTB 5 to 25"
+def absolute_block(measure, est, low, high, studies):
+    return _absolute(est, low, high, family_of(measure), studies)
 
 
-def test_absolute_effects_nnt_through_infinity():
-    # OR 1 [0.5, 2] at control risk 0.5: risks 1/3 and 2/3 → RD −1/6 and +1/6 → NNT 6.0 each;
-    # lower is better, so RD < 0 is benefit (Altman 1998: "NNTB 6 to ∞ to NNTH 6")
-    studies = [{"events_ctrl": 5.0, "n_ctrl": 10.0}]
-    summary = {"estimate": 0.0, "ci_low": math.log(0.5), "ci_high": math.log(2.0)}
-    out = absolute_effects(summary, studies, measure_info("OR", []), True, "ketamine")
-    assert out["nnt_range"] == "NNTB 6 to ∞ to NNTH 6"
-
-
-def test_absolute_effects_of_an_smd_use_the_most_used_scale():
-    # two MADRS trials with pooled SDs 10 and 12 (equal arms) → median 11; SMD −0.5 → −5.5
-    studies = [
-        {"scale": "MADRS", "n_treat": 10.0, "n_ctrl": 10.0, "sd_treat": 10.0, "sd_ctrl": 10.0},
-        {"scale": "MADRS", "n_treat": 20.0, "n_ctrl": 20.0, "sd_treat": 12.0, "sd_ctrl": 12.0},
-        {"scale": "HAMD", "n_treat": 50.0, "n_ctrl": 50.0, "sd_treat": 6.0, "sd_ctrl": 6.0},
-    ]
-    summary = {"estimate": -0.5, "ci_low": -0.8, "ci_high": -0.2, "pi_low": None}
-    out = absolute_effects(summary, studies, measure_info("SMD", []), True, "ketamine")
-    assert out["scale"] == "MADRS" and out["sd"] == pytest.approx(11.0)
-    assert out["points"] == pytest.approx(-5.5)
-    assert out["pi_low"] is None
+def test_absolute_effects_wording_follows_the_outcome_direction():
+    # the numbers come from summary.json (ketameta.absolute, tested in test_absolute.py);
+    # the page words them: RD +100/1000 with RD CI 40 to 200 is a benefit when higher is
+    # better (NNTB 10, 5 to 25) and a harm when lower is better
+    block = absolute_block("RR", math.log(1.5), math.log(1.2), math.log(2.0),
+                           [{"events_ctrl": e, "n_ctrl": 10.0} for e in (1.0, 2.0, 3.0)])
+    out = absolute_effects({"absolute": block}, False, "ketamine")
+    assert out["nnt"] == "NNTB 10" and out["nnt_range"] == "NNTB 5 to 25"
+    assert out["intervention"] == "ketamine" and out["rd"] == block["rd"]
+    harm = absolute_effects({"absolute": block}, True, "ketamine")
+    assert harm["nnt"] == "NNTH 10" and harm["nnt_range"] == "NNTH 5 to 25"
+    through = absolute_block("OR", 0.0, math.log(0.5), math.log(2.0),
+                             [{"events_ctrl": 5.0, "n_ctrl": 10.0}])
+    assert absolute_effects({"absolute": through}, True, "k")["nnt_range"] == (
+        "NNTB 6 to ∞ to NNTH 6")
+    assert absolute_effects({"absolute": None}, True, "k") is None
 
 
 def test_number_formats():

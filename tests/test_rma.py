@@ -37,7 +37,7 @@ ATOL = 1e-14
 # to ~1e-11 relative; 1e-8 is a safe bound well inside the 1e-6 contract.
 RTOL_FALLBACK = 1e-8
 # The exact default against metafor at threshold = tol = 1e-12: both are the exact optimum,
-# each to its own stopping rule (ours: relative change 1e-10, roots to machine precision;
+# each to its own stopping rule (ours: every root to machine precision;
 # metafor's: absolute change 1e-12), so they agree far inside 1e-8.
 RTOL_EXACT = 1e-8
 # Where the optimum is τ² = 0, metafor's absolute threshold of 1e-12 leaves residues of

@@ -32,7 +32,7 @@ from .effects import (  # noqa: E402
     se_from_ci,
     se_from_p,
 )
-from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402  # noqa: E402
+from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402
 from .sensitivity import (  # noqa: E402
     CumulResult,
     InfluenceResult,
@@ -41,6 +41,7 @@ from .sensitivity import (  # noqa: E402
     influence,
     leave1out,
 )
+from .subgroups import SubgroupResult, subgroup  # noqa: E402
 
 __all__ = [
     "METHODS",
@@ -71,6 +72,8 @@ __all__ = [
     "se_from_p",
     "MetaRegResult",
     "PredictResult",
+    "SubgroupResult",
+    "subgroup",
 ]
 
 # Multilevel models and cluster-robust inference.

@@ -44,6 +44,7 @@ import scipy
 from scipy.stats import norm
 
 from ketameta import __version__
+from ketameta.absolute import absolute_effects, family_of
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
 from ketameta.fewtrials import few_trials_block
 from ketameta.io import (
@@ -535,6 +536,12 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     more["influence"] = sorted(more["influence"], key=lambda r: position[r["study"]])
     stats["warnings"] = list(stats.get("warnings") or []) + notes
     summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
+    records = frame.to_dict("records")
+    absolute = absolute_effects(
+        stats.get("estimate"), stats.get("ci_low"), stats.get("ci_high"),
+        family_of(cfg["measure"], [r.get("effect_type") for r in records]), records,
+        stats.get("pi_low"), stats.get("pi_high"),
+    )  # fmt: skip
     for key in CONTRACT_KEYS:
         summary.setdefault(key, stats.get(key))
     summary.update(
@@ -549,6 +556,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
             "n_participants": _participants(frame),
             "studies": order,
             "equal_effects": equal,
+            "absolute": absolute,
             **more,
             "excluded": excluded,
             "multiarm": prep.multiarm,

@@ -16,9 +16,12 @@ meta-analyses (:class:`ketameta._batch.Batch`, ``(m, k)`` arrays, NaN-padded row
 Convergence (:class:`Control`)
 ------------------------------
 By default every iterative quantity is the exact optimum or root: Fisher scoring for ML,
-REML and EB runs until the relative change of τ² is below ``1e-10``; where it has not
-converged after 1,000 steps (it can cycle on hard problems) the root of the estimating
-equation is bracketed and found by Brent's method to machine precision instead; the roots of PM and of the Q-profile bounds are found by Brent's method
+REML and EB runs until the change of τ² is below ``1e-5 max(τ², 1)``, and the root of the
+estimating equation next to its iterate is then bracketed and found by Brent's method to
+machine precision (the score is zero there to rounding; τ² = 0 where the optimum is on
+the boundary). Scoring is given 25 steps (it can cycle on hard problems); its last iterate
+is polished the same way, and where no bracket is found the root is bracketed from 0
+upwards instead; the roots of PM and of the Q-profile bounds are found by Brent's method
 to machine precision. ``control="metafor"`` reproduces metafor 3.8's default stopping
 instead (absolute change ``1e-5``, 100 iterations, ``uniroot()`` with tolerance
 ``.Machine$double.eps^0.25``), step for step. A mapping with metafor's names
@@ -44,6 +47,7 @@ Russell Sage, 295–315.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -94,7 +98,8 @@ class Control:
     ----------
     threshold : float
         Fisher scoring (ML, REML, EB) stops when the change of τ² is at most
-        ``threshold`` (absolute, as metafor) or ``threshold * τ²`` when ``relative``.
+        ``threshold`` (absolute, as metafor) or ``threshold * max(τ², 1)`` when
+        ``relative``.
     tol : float
         Tolerance of R's ``uniroot()`` for PM and the Q-profile CI (absolute, as R); 0
         finds roots to machine precision. Also the margin of metafor's check that the
@@ -105,19 +110,23 @@ class Control:
         Factor applied to every Fisher scoring step (metafor's ``stepadj``).
     relative : bool
         Whether ``threshold`` is relative to τ² (the exact default) or absolute.
+    polish : bool
+        After Fisher scoring, find the root of the estimating equation next to its iterate
+        to machine precision (the exact default); metafor stops at the iterate.
     ci_maxiter : int
         Iteration limit of the Q-profile root search (metafor's ``confint()``: 1000).
     name : str
         ``"exact"``, ``"metafor"`` or ``"custom"`` (for the methods text).
     """
 
-    threshold: float = 1e-10
+    threshold: float = 1e-5
     tol: float = 0.0
-    maxiter: int = 1000
+    maxiter: int = 25
     stepadj: float = 1.0
     relative: bool = True
     ci_maxiter: int = 10000
     name: str = "exact"
+    polish: bool = True
 
     @property
     def ll0_min_tau2(self) -> float:
@@ -133,13 +142,13 @@ class Control:
         """True where a Fisher scoring step from ``old`` to ``new`` meets the threshold."""
         change = np.abs(old - new)
         if self.relative:
-            return change <= self.threshold * np.abs(new)
+            return change <= self.threshold * np.maximum(np.abs(new), 1.0)
         return change <= self.threshold
 
 
 CONTROL_EXACT = Control()
-"""Exact optima: relative change 1e-10 for Fisher scoring (else the bracketed root of the
-estimating equation), roots to machine precision."""
+"""Exact optima: Fisher scoring to a change of 1e-5 max(τ², 1), then the root of the
+estimating equation to machine precision; all other roots to machine precision."""
 
 CONTROL_METAFOR = Control(
     threshold=THRESHOLD,
@@ -149,6 +158,7 @@ CONTROL_METAFOR = Control(
     relative=False,
     ci_maxiter=CONFINT_MAXITER,
     name="metafor",
+    polish=False,
 )
 """metafor 3.8's defaults for ``rma.uni()`` and ``confint()``."""
 
@@ -199,7 +209,7 @@ def as_control(control) -> Control:
         if not 0 < values["stepadj"] <= 1:
             raise ValueError(f"control stepadj must be in (0, 1]; got {values['stepadj']!r}")
         return Control(
-            **values, relative=False, ci_maxiter=CONFINT_MAXITER, name="custom"
+            **values, relative=False, ci_maxiter=CONFINT_MAXITER, name="custom", polish=False
         )
     raise ValueError(
         f"control must be 'exact', 'metafor' or a mapping of {', '.join(_CONTROL_KEYS)}; "
@@ -389,7 +399,7 @@ def _estimating_equation(kind, yc, v, mask, k, tau2):
         ypPy = (w * w * resid * resid).sum(axis=1)
         if kind == "ML":
             return ypPy - sw
-        _, trp, _ = weight_traces(w)
+        trp = (w * complement_sums(w)).sum(axis=1) / sw  # tr(P) without cancellation
         return ypPy - trp
 
 
@@ -438,12 +448,75 @@ def _exact_root(g, rows, start):
     return out
 
 
+_POLISH_STEPS = (1e-6, 1e-4, 1e-2, 0.1, 0.3, 0.6, 0.9, 0.99, 1.0)
+
+
+def _polish_root(g, rows, start):
+    """The root of a decreasing estimating equation next to Fisher scoring's iterate.
+
+    From the iterate ``t`` the equation's sign says on which side the root lies; the other
+    end of a bracket is sought at ``t(1 ∓ δ)`` for δ = 1e-6, 1e-4, 0.01, 0.1, … (below
+    ``t`` down to 0, above it up to ``11 t``), and the root is then found by Brent's
+    method to machine precision. Where the equation is negative all the way down to 0,
+    the optimum is τ² = 0. Returns the roots and a mask of the rows where one was found
+    (elsewhere the iterate is kept).
+    """
+    out = start.copy()
+    found = np.zeros(rows.size, dtype=bool)
+    todo = np.nonzero(start > 0)[0]
+    if not todo.size:
+        return out, found
+    g_t = g(start[todo], rows[todo])
+    out[todo[g_t == 0]] = start[todo[g_t == 0]]
+    found[todo[g_t == 0]] = True
+    down = g_t < 0  # the root is below t
+    near = start[todo].copy()
+    g_near = g_t.copy()
+    pending = np.nonzero(g_t != 0)[0]
+    for step in _POLISH_STEPS + (3.0, 10.0):
+        if not pending.size:
+            break
+        idx = todo[pending]
+        if step > 1.0:  # only the upward searches go on
+            pending = pending[~down[pending]]
+            idx = todo[pending]
+            if not pending.size:
+                break
+        factor = np.where(down[pending], 1.0 - min(step, 1.0), 1.0 + step)
+        far = start[idx] * factor
+        g_far = g(far, rows[idx])
+        crossed = np.where(down[pending], g_far >= 0, g_far <= 0)
+        if crossed.any():
+            sel = pending[crossed]
+            lo = np.where(down[sel], far[crossed], near[sel])
+            hi = np.where(down[sel], near[sel], far[crossed])
+            g_lo = np.where(down[sel], g_far[crossed], g_near[sel])
+            g_hi = np.where(down[sel], g_near[sel], g_far[crossed])
+            cols = todo[sel]
+
+            def g_sel(x, r, cols=cols):
+                return g(x, rows[cols[r]])
+
+            root, conv = zeroin(g_sel, lo, hi, g_lo, g_hi, 0.0, 200)
+            out[cols] = root
+            found[cols] = conv
+        near[pending[~crossed]] = far[~crossed]
+        g_near[pending[~crossed]] = g_far[~crossed]
+        pending = pending[~crossed]
+        if step == 1.0:  # downward searches reached 0 without a sign change
+            zero = pending[down[pending]]
+            out[todo[zero]] = 0.0
+            found[todo[zero]] = True
+    return out, found
+
+
 def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
     """ML, REML or EB by metafor's Fisher scoring (start: HE truncated at 0).
 
     Iterates ``τ² ← τ² + stepadj · adj`` with step halving while ``τ² + adj < 0``, until
     the change meets ``control`` (metafor: ``|change| <= 1e-5``; exact: relative change
-    ``<= 1e-10``); more than ``maxiter`` iterations count as non-convergence. For ML and
+    ``<= 1e-5 max(τ², 1)``, then polished to the root of the estimating equation); more
+    than ``maxiter`` iterations count as non-convergence. For ML and
     REML, metafor's check is applied: if the log-likelihood at τ² = 0 exceeds the one at
     the estimate by more than ``tol`` (metafor: ``.Machine$double.eps^0.25``; exact:
     1e-12) and τ² is above the threshold, τ² is set to 0.
@@ -469,36 +542,30 @@ def _fisher_scoring(b: Batch, kind: str, control=None) -> Tau2Estimate:
         # which leaves tau2 at 0: shortcut that case
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
-        at_zero = np.zeros(rows.size, dtype=bool)
-        if con.relative and neg.any():
-            # the full step leaves [0, inf): the optimum is τ² = 0 when the estimating
-            # equation is not positive there (halving would approach 0 only geometrically)
-            sub = rows[neg]
-            g0 = _estimating_equation(
-                kind, yc[sub], b.v[sub], b.mask[sub], kf[sub], np.zeros(sub.size)
-            )
-            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
-            adj = np.where(at_zero, -t, adj)
-            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = np.where(at_zero, 0.0, t + adj)
+        new = t + adj
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             active[:] = False
         else:
-            active[rows[con.converged(t, new) | at_zero]] = False
+            active[rows[con.converged(t, new)]] = False
     # defensive: a non-finite iterate is a failure too (not seen on valid input)
     failed |= (b.k >= 2) & ~np.isfinite(tau2)
     flags = {}
+
+    def g(x, r):
+        return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
+
+    if con.polish:  # exact: the root next to the iterate, converged or not
+        rows = np.nonzero((b.k >= 2) & np.isfinite(tau2) & (tau2 > 0))[0]
+        if rows.size:
+            tau2[rows], found = _polish_root(g, rows, tau2[rows])
+            failed[rows[found]] = False
     if failed.any():
         rows = np.nonzero(failed)[0]
-
-        def g(x, r):
-            return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
-
         tau2[rows] = _exact_root(g, rows, np.where(np.isnan(tau2[rows]), 1.0, tau2[rows]))
         if con.relative:  # the exact optimum was asked for, and the root search gives it
             failed[:] = False
@@ -557,9 +624,18 @@ def tau2_eb(b: Batch, control=None) -> Tau2Estimate:
 
 
 def _q_rows(y, v, mask, tau2, rows):
-    """Generalised Q, ``Σ w (y - μ̂_w)²`` with ``w = 1/(vi + tau2)``, for ``rows``."""
-    w = np.where(mask[rows], 1.0 / (v[rows] + tau2[:, None]), 0.0)
-    return weighted_fit(y[rows], w)[2]
+    """Generalised Q, ``Σ w (y - μ̂_w)²`` with ``w = 1/(vi + tau2)``, for ``rows``.
+
+    The inner function of every PM and Q-profile root search, so it avoids copies: all
+    rows in order are used as they are.
+    """
+    if rows.size != y.shape[0] or rows[0] != 0 or rows[-1] != rows.size - 1:
+        y, v, mask = y[rows], v[rows], mask[rows]
+    w = mask / (v + tau2[:, None])  # pads have v = 1, so no division by 0
+    sw = w.sum(axis=1)
+    mu = np.einsum("ij,ij->i", w, y) / sw
+    resid = y - mu[:, None]
+    return np.einsum("ij,ij,ij->i", w, resid, resid)
 
 
 def _mad(b: Batch) -> np.ndarray:
@@ -711,42 +787,47 @@ def _mad_of(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return MAD_CONSTANT * np.nanmedian(np.abs(yn - med[:, None]), axis=1)
 
 
-@dataclass(frozen=True, eq=False)
 class _QR:
-    """Weighted least squares of ``y`` on ``X`` with weights ``w`` via QR of ``W^½ X``.
+    """Weighted least squares of ``y`` on ``X`` with weights ``w`` (0 at pads).
 
-    ``M = I - Q Q'`` is the residual-forming matrix of the weighted problem, so metafor's
-    ``P = W - W X (X'WX)⁻¹ X'W`` is ``W^½ M W^½``. Pads have ``w = 0`` and drop out.
+    :func:`fit_design` passes an ``X`` with orthonormal columns (the Q factor of the
+    design), so ``A = X'WX`` is as well conditioned as the weights and is solved directly;
+    residuals are formed explicitly (no cancellation in the residual sum of squares).
+    With ``H = W^½ X A⁻¹ X' W^½`` and ``M = I - H``, metafor's
+    ``P = W - W X A⁻¹ X'W`` is ``W^½ M W^½``; its traces below are sums over the ``p × p``
+    matrices, never ``k × k`` ones. The inverse of ``A`` is formed only when a trace needs
+    it (the PM and Q-profile root searches need the residual sum of squares alone).
     """
 
-    w: np.ndarray  # (m, k)
-    q: np.ndarray  # (m, k, p)
-    r: np.ndarray  # (m, p, p)
-    qty: np.ndarray  # (m, p)
-    e: np.ndarray  # (m, k): W^½ (y - X β)
-    rss: np.ndarray  # (m,): (y - Xβ)' W (y - Xβ) = y'Py
-    h: np.ndarray  # (m, k): diagonal of Q Q'
+    def __init__(self, y, w, x):
+        self.w = w
+        self.x = x
+        xw = x * w[:, :, None]
+        self.a = np.swapaxes(xw, 1, 2) @ x
+        self.gamma = np.linalg.solve(self.a, (np.swapaxes(xw, 1, 2) @ y[:, :, None]))[:, :, 0]
+        resid = y - (x @ self.gamma[:, :, None])[:, :, 0]
+        self.e = np.sqrt(w) * resid  # W^½ (y - X β)
+        self.rss = (w * resid * resid).sum(axis=1)  # y'Py
 
-    @classmethod
-    def of(cls, y, w, x):
-        s = np.sqrt(w)
-        q, r = np.linalg.qr(x * s[:, :, None])
-        ys = y * s
-        qty = np.einsum("mkp,mk->mp", q, ys)
-        e = ys - np.einsum("mkp,mp->mk", q, qty)
-        return cls(
-            w=w, q=q, r=r, qty=qty, e=e, rss=(e * e).sum(axis=1), h=(q * q).sum(axis=2)
-        )
+    of = classmethod(lambda cls, y, w, x: cls(y, w, x))
+
+    @functools.cached_property
+    def ainv(self) -> np.ndarray:
+        return np.linalg.inv(self.a)
+
+    @functools.cached_property
+    def h(self) -> np.ndarray:
+        """Diagonal of ``H``: ``w_i x_i' A⁻¹ x_i``."""
+        return self.w * ((self.x @ self.ainv) * self.x).sum(axis=2)
 
     def beta(self) -> np.ndarray:
-        return np.linalg.solve(self.r, self.qty[:, :, None])[:, :, 0]
+        return self.gamma
 
     def xtwx_inv(self) -> np.ndarray:
-        rinv = np.linalg.inv(self.r)
-        return rinv @ np.swapaxes(rinv, 1, 2)
+        return self.ainv
 
     def logdet_xtwx(self) -> np.ndarray:
-        return 2.0 * np.log(np.abs(np.diagonal(self.r, axis1=1, axis2=2))).sum(axis=1)
+        return np.linalg.slogdet(self.a)[1]
 
     def tr_p(self, a=None) -> np.ndarray:
         """``tr(P diag(a))`` (``tr(P)`` without ``a``)."""
@@ -760,13 +841,15 @@ class _QR:
     def pair_sum(self, a, c) -> np.ndarray:
         """``Σ_ij a_i c_j M_ij²`` for weight vectors ``a``, ``c`` (0 at pads).
 
-        With ``M = I - H``: ``Σ a c (1 - 2h) + ⟨Q'AQ, Q'CQ⟩_F``. ``sum(P∘P)`` is
-        ``pair_sum(w, w)``, ``tr(PVPV)`` is ``pair_sum(wv, wv)`` and ``sum(PV∘P)`` is
-        ``pair_sum(w, wv)``.
+        With ``M = I - H``: ``Σ a c (1 - 2h) + tr(A⁻¹ B A⁻¹ C)``, ``B = X' diag(w a) X``,
+        ``C = X' diag(w c) X``. ``sum(P∘P)`` is ``pair_sum(w, w)``, ``tr(PVPV)`` is
+        ``pair_sum(wv, wv)`` and ``sum(PV∘P)`` is ``pair_sum(w, wv)``.
         """
-        ga = np.einsum("mka,mk,mkb->mab", self.q, a, self.q)
-        gc = ga if c is a else np.einsum("mka,mk,mkb->mab", self.q, c, self.q)
-        return (a * c * (1.0 - 2.0 * self.h)).sum(axis=1) + (ga * gc).sum(axis=(1, 2))
+        xt = np.swapaxes(self.x, 1, 2)
+        ba = self.ainv @ ((xt * (self.w * a)[:, None, :]) @ self.x)
+        bc = ba if c is a else self.ainv @ ((xt * (self.w * c)[:, None, :]) @ self.x)
+        cross = (ba * np.swapaxes(bc, 1, 2)).sum(axis=(1, 2))
+        return (a * c * (1.0 - 2.0 * self.h)).sum(axis=1) + cross
 
 
 def _mixed_qr(yc, v, mask, x, tau2):
@@ -855,32 +938,29 @@ def _design_scoring(method, yc, v, mask, x, kf, kp, tau2, con):
         adj = np.where(np.isnan(adj), 0.0, adj * con.stepadj)
         adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
         neg = t + adj < 0.0
-        at_zero = np.zeros(rows.size, dtype=bool)
-        if con.relative and neg.any():  # see _fisher_scoring: the optimum may be τ² = 0
-            sub = rows[neg]
-            fit0 = _mixed_qr(yc[sub], v[sub], mask[sub], x[sub], np.zeros(sub.size))
-            g0 = _design_equation(method, fit0, kf[sub], kp[sub])
-            at_zero[np.nonzero(neg)[0][g0 <= 0]] = True
-            adj = np.where(at_zero, -t, adj)
-            neg &= ~at_zero
         while neg.any():
             adj = np.where(neg, adj / 2.0, adj)
             neg = t + adj < 0.0
-        new = np.where(at_zero, 0.0, t + adj)
+        new = t + adj
         tau2[rows] = new
         if it > con.maxiter:
             failed[rows] = True
             break
-        active[rows[con.converged(t, new) | at_zero]] = False
+        active[rows[con.converged(t, new)]] = False
     failed |= ~np.isfinite(tau2)
     flags: dict = {}
+
+    def g(val, r):
+        fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
+        return _design_equation(method, fit, kf[r], kp[r])
+
+    if con.polish:  # exact: the root next to the iterate, converged or not
+        rows = np.nonzero(np.isfinite(tau2) & (tau2 > 0))[0]
+        if rows.size:
+            tau2[rows], found = _polish_root(g, rows, tau2[rows])
+            failed[rows[found]] = False
     if failed.any():
         rows = np.nonzero(failed)[0]
-
-        def g(val, r):
-            fit = _mixed_qr(yc[r], v[r], mask[r], x[r], val)
-            return _design_equation(method, fit, kf[r], kp[r])
-
         start = np.where(np.isfinite(tau2[rows]), np.maximum(tau2[rows], 1.0), 1.0)
         tau2[rows] = _exact_root(g, rows, start)
         if con.relative:  # the exact optimum was asked for, and the root search gives it
@@ -1145,9 +1225,12 @@ def fit_design(
     ee = method in ("EE", "FE")
     kf = b.k.astype(float)
     enough = (b.k > p) | (ee & (b.k >= p))
-    ok = enough.copy()
-    if ok.any():
-        ok[ok] = design_rank_ok(x[ok], b.mask[ok])
+    # Every τ² estimator, Q and P depend on the design only through its column space:
+    # work with the orthonormal Q factor of X (well conditioned whatever the scale of the
+    # moderators, e.g. years) and map β and its covariance back with R at the end.
+    x, r0 = np.linalg.qr(x)
+    diag = np.abs(np.diagonal(r0, axis1=1, axis2=2))
+    ok = enough & (diag.min(axis=1) > max(width, p) * EPS * diag.max(axis=1))
     nan_m = np.full(m, np.nan)
     out = {
         name: np.full((m, p), np.nan)
@@ -1191,8 +1274,9 @@ def fit_design(
                 flags[key] = full
             converged[rows] = conv
             fit = _mixed_qr(y, v, mask, xr, tau2)
-            beta = fit.beta()
-            vb = fit.xtwx_inv()
+            r0inv = np.linalg.inv(r0[rows])
+            beta = (r0inv @ fit.beta()[:, :, None])[:, :, 0]
+            vb = r0inv @ fit.xtwx_inv() @ np.swapaxes(r0inv, 1, 2)
             kp_r = kp[rows]
             if test in ("knha", "adhoc"):
                 s2w = np.where(fit.rss <= EPS, 0.0, fit.rss / kp_r)

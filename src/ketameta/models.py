@@ -362,13 +362,18 @@ def _fit_batch(b, method, test, level, pi, tau2_ci, control, tau2_fixed=None):
     flags = {}
 
     if ee:
+        tau2_fixed = None  # the equal-effects model has τ² = 0 by definition
+    else:
+        fixed = None if tau2_fixed is None else np.broadcast_to(
+            np.asarray(tau2_fixed, dtype=float), (m,)
+        )
+    if ee:
         est = Tau2Estimate(
             tau2=np.where(b.k >= 1, 0.0, np.nan),
             se_tau2=np.full(m, np.nan),
             converged=np.ones(m, dtype=bool),
         )
     elif tau2_fixed is not None:
-        fixed = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (m,))
         est = Tau2Estimate(
             tau2=np.where(two, fixed, np.nan),
             se_tau2=np.full(m, np.nan),
@@ -641,6 +646,11 @@ class RMAResult:
     def names(self) -> tuple[str, ...]:
         """Coefficient names, as metafor (``("intrcpt",)``)."""
         return ("intrcpt",)
+
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """The same as ``names`` (the name :func:`ketameta.robust` reads)."""
+        return self.names
 
     @property
     def beta(self) -> np.ndarray:
@@ -1027,6 +1037,11 @@ class MetaRegResult:
     def is_batch(self) -> bool:
         """True when the result holds one model per row of a 2-D input."""
         return np.ndim(self.yi) == 2
+
+    @property
+    def coef_names(self) -> tuple[str, ...]:
+        """The same as ``names`` (the name :func:`ketameta.robust` reads)."""
+        return self.names
 
     def coefficients(self) -> list[dict]:
         """One record per coefficient: ``name, beta, se, statistic, p_value, ci_low,

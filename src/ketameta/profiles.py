@@ -43,6 +43,7 @@ PROFILES: dict[str, dict] = {
 # Defaults that do not depend on the profile; the schema states the same values for
 # configurations that went through validation, these cover direct library use.
 _DEFAULTS = {
+    "control": "exact",
     "level": 95,
     "sort_by": "year",
     "multiarm": "combine",
@@ -65,14 +66,19 @@ def effective_config(analysis: str, config: Mapping) -> dict:
     -------
     dict
         ``analysis, label, condition, outcome, timepoint, measure, profile, method, test,
-        level, pi, sort_by, multiarm, exclude, escalc{vtype, add, to, drop00}``, every value filled in.
+        control, level, pi, sort_by, multiarm, exclude, escalc{vtype, add, to, drop00}``,
+        every value filled in. ``control`` is the analysis's, else the configuration's
+        top-level ``control``, else ``"exact"``.
         ``vtype`` is the profile's for SMD and ``"LS"`` for other measures; ``add`` defaults
         to 1/2, or 0 for PFT, as metafor's ``escalc()``.
         Plain data, safe to pass through Snakemake ``params:`` and to write to JSON.
     """
     entry = config["analyses"][analysis]
     profile = config.get("profile", "cochrane")
-    merged = _merge(_merge(copy.deepcopy(_DEFAULTS), PROFILES[profile]), entry)
+    base = _merge(copy.deepcopy(_DEFAULTS), PROFILES[profile])
+    if "control" in config:  # the configuration's own default, below the analysis
+        base["control"] = config["control"]
+    merged = _merge(base, entry)
     merged["analysis"] = analysis
     merged["profile"] = profile
     if not merged.get("label"):

@@ -288,6 +288,24 @@ def _certainty_paragraphs(config: Mapping, cited: list[str]) -> list[str]:
     return out
 
 
+_CONTROL_TEXT = {
+    "exact": "iterative estimates (ML, REML, EB and Paule–Mandel τ², the Q-profile bounds) "
+    "are computed to the exact optimum or root (the estimating equations and the Q-profile "
+    "equations solved to machine precision)",
+    "metafor": "iterative estimates stop where metafor's default settings stop them (Fisher "
+    "scoring at an absolute change of 10⁻⁵, root searches at a tolerance of about 1.2·10⁻⁴), "
+    "reproducing metafor's output digit for digit; these can differ from the exact optimum "
+    "in the fourth to sixth significant digit",
+}
+
+
+def _control_sentence(controls: Sequence[str]) -> str:
+    """Which stopping rules the iterative estimators used."""
+    parts = [_CONTROL_TEXT.get(c, c) for c in controls]
+    text = parts[0] if len(parts) == 1 else "depending on the analysis, " + "; or ".join(parts)
+    return text[0].upper() + text[1:] + "."
+
+
 def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
     """Methods paragraphs, a settings table and references for the analyses on a page.
 
@@ -401,7 +419,8 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         f"{_join(test_texts)}. I² and H² are computed from τ² and the typical within-trial "
         "variance" + _cite(["Higgins & Thompson 2002"], cited) + "; confidence intervals for "
         "τ² and I² use the Q-profile method" + _cite(["Viechtbauer 2007"], cited) + ". "
-        "Cochran's Q is reported with its χ² test on k − 1 degrees of freedom.")
+        "Cochran's Q is reported with its χ² test on k − 1 degrees of freedom. "
+        + _control_sentence(sorted({eff[a].get("control", "exact") for a in ids})))
 
     pis = sorted({eff[a].get("pi", "default") for a in ids})
     pi_texts = []

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import re
-import statistics
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -31,7 +30,9 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from ketameta import absolute as absolute_mod
 from ketameta import rob as rob2
+from ketameta.absolute import family_of
 from ketameta.analysis import participants
 from ketameta.models import _WARNING_TEXT
 
@@ -60,10 +61,6 @@ MEASURES: dict[str, dict] = {
     "PR": {"short": "PR", "name": "Proportion", "log": False, "single": True},
     "GEN": {"short": "Effect", "name": "Effect as reported", "log": False},
 }
-
-#: Reported effect types (docs/contract.md, section 1) and the measure whose scale they are pooled on.
-_EFFECT_TYPE_FAMILY = {"SMD": "SMD", "d": "SMD", "MD": "MD", "RR": "RR", "logRR": "RR",
-                       "OR": "OR", "logOR": "OR", "HR": "HR", "logHR": "HR", "RD": "RD"}
 
 _TEST_NAMES = {
     "z": "z test (normal approximation)",
@@ -255,12 +252,8 @@ def measure_info(measure: str, studies: Sequence[Mapping]) -> dict:
     takes logs of ratios); otherwise "Effect as reported" on its own scale.
     """
     if measure == "GEN":
-        families = {_EFFECT_TYPE_FAMILY.get(str(s.get("effect_type", "")), "")
-                    for s in studies}
-        if len(families) == 1 and "" not in families:
-            family = families.pop()
-            return {**MEASURES[family], "measure": "GEN", "family": family}
-        return {**MEASURES["GEN"], "measure": "GEN", "family": "GEN"}
+        family = family_of("GEN", [str(s.get("effect_type", "")) for s in studies])
+        return {**MEASURES[family], "measure": "GEN", "family": family}
     info = MEASURES.get(measure, {"short": measure, "name": measure, "log": False})
     return {**info, "measure": measure, "family": measure}
 
@@ -361,113 +354,57 @@ def _data_kind(study: Mapping) -> str:
     return "reported"
 
 
-def _pooled_sd(study: Mapping) -> float | None:
-    n1, n2 = study.get("n_treat"), study.get("n_ctrl")
-    s1, s2 = study.get("sd_treat"), study.get("sd_ctrl")
-    if not all(fmt.is_number(v) for v in (n1, n2, s1, s2)) or n1 + n2 <= 2:
-        return None
-    return math.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
-
-
-def _risk_difference(effect: float, control_risk: float, family: str) -> float:
-    """Risk difference implied by a pooled effect at the given control-group risk.
-
-    A risk ratio can imply a risk above 1 when the control risk is high and the RR (or its
-    upper limit) large; the implied risk is then capped at 1, as GRADEpro does.
-    """
-    if family == "RR":
-        return min(1.0, control_risk * math.exp(effect)) - control_risk
-    if family == "OR":
-        odds = math.exp(effect) * control_risk / (1 - control_risk)
-        return odds / (1 + odds) - control_risk
-    return effect
-
-
-def _nnt_value(rd: float) -> str:
-    """1/|RD| rounded up to the next whole number (Cochrane Handbook v6, section 15.4)."""
-    return "∞" if rd == 0 else fmt.integer(math.ceil(1 / abs(rd) - 1e-9))
-
-
-def _nnt(rd: float, benefit_positive: bool) -> str:
-    if rd == 0:
-        return "∞"
-    kind = "NNTB" if (rd > 0) == benefit_positive else "NNTH"
-    return f"{kind} {_nnt_value(rd)}"
+def _nnt_value(value: int | None) -> str:
+    """An NNT for display: ∞ where it is infinite (risk difference 0)."""
+    return "∞" if value is None else fmt.integer(value)
 
 
 def absolute_effects(summary: Mapping, studies: Sequence[Mapping], info: Mapping,
                      lower_is_better: bool, intervention: str) -> dict | None:
-    """Absolute effects of a pooled analysis, or ``None`` when not applicable.
+    """Absolute effects of a pooled result as the page words them.
 
-    Dichotomous outcomes (RR, OR, RD): the risk difference per 1,000 and the number needed
-    to treat at the median control-group risk of the pooled trials (Cochrane Handbook v6,
-    section 15.4; the NNT's CI passes through infinity when the CI of the risk difference
-    includes 0, Altman 1998, BMJ 317:1309). SMD: the pooled SMD times the median pooled
-    within-trial SD of the trials that used the most used scale (Handbook section 15.5.3.1),
-    i.e. back in that scale's points.
+    ``summary`` holds the result the page headlines (the random-effects fit, or the
+    few-trial posterior in its place); :func:`ketameta.absolute.absolute_effects` computes
+    the effects of exactly that result, and :func:`absolute_display` words them. For the
+    random-effects fit this is the ``absolute`` block of ``summary.json``.
     """
-    family = info["family"]
-    est, low, high = summary.get("estimate"), summary.get("ci_low"), summary.get("ci_high")
-    if not all(fmt.is_number(v) for v in (est, low, high)):
-        return None
-    if family in ("RR", "OR", "RD"):
-        risks = sorted(s["events_ctrl"] / s["n_ctrl"] for s in studies
-                       if fmt.is_number(s.get("events_ctrl")) and fmt.is_number(s.get("n_ctrl"))
-                       and s["n_ctrl"] > 0)
-        if not risks:
-            return {"kind": "dichotomous", "available": False,
-                    "reason": "no pooled trial reports control-group events, so there is no "
-                              "control-group risk to apply the pooled effect to"}
-        cr = statistics.median(risks)
-        if family != "RD" and cr in (0.0, 1.0):
-            return {"kind": "dichotomous", "available": False,
-                    "reason": f"the median control-group risk is {fmt.num(cr * 100, 0)}%, at "
-                              "which a ratio implies no absolute difference"}
-        rds = [_risk_difference(v, cr, family) for v in (est, low, high)]
-        benefit_positive = not lower_is_better
-        rd, rd_lo, rd_hi = rds[0], min(rds[1:]), max(rds[1:])
-        if rd_lo > 0 or rd_hi < 0:
-            near, far = sorted([rd_lo, rd_hi], key=abs, reverse=True)
-            kind = "NNTB" if (rd > 0) == benefit_positive else "NNTH"
-            nnt_range = f"{kind} {_nnt_value(near)} to {_nnt_value(far)}"
-        else:
-            to_b = rd_hi if benefit_positive else rd_lo
-            to_h = rd_lo if benefit_positive else rd_hi
-            nnt_range = f"NNTB {_nnt_value(to_b)} to ∞ to NNTH {_nnt_value(to_h)}"
-        return {
-            "kind": "dichotomous", "available": True,
-            "control_risk": cr * 1000, "n_trials": len(risks),
-            "treated_risk": (cr + rd) * 1000, "treated_low": (cr + rd_lo) * 1000,
-            "treated_high": (cr + rd_hi) * 1000,
-            "rd": rd * 1000, "rd_low": rd_lo * 1000, "rd_high": rd_hi * 1000,
-            "nnt": _nnt(rd, benefit_positive), "nnt_range": nnt_range,
-            "intervention": intervention,
-        }
-    if family == "MD":
-        scales = [name for name, _ in _ranked([str(s.get("scale", "")) for s in studies])]
-        return {"kind": "continuous", "available": False,
-                "reason": "a mean difference is already in points of the outcome scale ("
-                          + (", ".join(scales) if scales else "scale not reported") + ")"}
-    if family == "SMD":
-        continuous = [s for s in studies if _pooled_sd(s) is not None]
-        scales = _ranked([str(s.get("scale", "")) for s in continuous])
-        if not scales:
-            return {"kind": "continuous", "available": False,
-                    "reason": "no pooled trial reports arm SDs on a named scale, so the SMD "
-                              "cannot be re-expressed in points of a scale"}
-        scale = scales[0][0]
-        sds = [_pooled_sd(s) for s in continuous if str(s.get("scale", "")).strip() == scale]
-        sd = statistics.median(sds)
-        pi_low, pi_high = summary.get("pi_low"), summary.get("pi_high")
-        return {
-            "kind": "continuous", "available": True, "scale": scale, "sd": sd,
-            "n_trials": len(sds), "points": est * sd, "points_low": low * sd,
-            "points_high": high * sd,
-            "pi_low": pi_low * sd if fmt.is_number(pi_low) else None,
-            "pi_high": pi_high * sd if fmt.is_number(pi_high) else None,
-            "direction": "lower" if est < 0 else "higher", "intervention": intervention,
-        }
-    return None
+    block = absolute_mod.absolute_effects(
+        summary.get("estimate"), summary.get("ci_low"), summary.get("ci_high"),
+        info["family"], studies, summary.get("pi_low"), summary.get("pi_high"),
+    )
+    return absolute_display({"absolute": block}, lower_is_better, intervention)
+
+
+def absolute_display(summary: Mapping, lower_is_better: bool, intervention: str) -> dict | None:
+    """The ``absolute`` block of ``summary.json`` (:mod:`ketameta.absolute`) for display.
+
+    Adds the wording that depends on the outcome's direction: whether the NNT is one
+    needed to treat for one more beneficial (NNTB) or harmful (NNTH) outcome, and the
+    NNT's CI, which passes through infinity when the CI of the risk difference includes 0
+    (Altman 1998, BMJ 317:1309).
+    """
+    block = summary.get("absolute")
+    if block is None or not block.get("available"):
+        return block
+    out = {**block, "intervention": intervention}
+    if block["kind"] != "dichotomous":
+        return out
+    benefit_positive = not lower_is_better
+    rd = block["rd"]
+
+    def kind(value: float) -> str:
+        return "NNTB" if (value > 0) == benefit_positive else "NNTH"
+
+    out["nnt"] = "∞" if rd == 0 else f"{kind(rd)} {_nnt_value(block['nnt'])}"
+    low, high = block["nnt_rd_low"], block["nnt_rd_high"]
+    if not block["rd_ci_includes_0"]:
+        # the CI limit with the larger absolute risk difference gives the smaller NNT
+        near, far = (low, high) if abs(block["rd_low"]) >= abs(block["rd_high"]) else (high, low)
+        out["nnt_range"] = f"{kind(rd)} {_nnt_value(near)} to {_nnt_value(far)}"
+    else:
+        to_b, to_h = (high, low) if benefit_positive else (low, high)
+        out["nnt_range"] = f"NNTB {_nnt_value(to_b)} to ∞ to NNTH {_nnt_value(to_h)}"
+    return out
 
 
 def _statistic_text(summary: Mapping) -> str:
