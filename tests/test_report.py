@@ -33,7 +33,7 @@ from ketameta.report import render_condition, render_index
 from ketameta.report.methods import methods_section
 from ketameta.report.plots import axis_limits
 from ketameta.report.render import (
-    absolute_effects,
+    absolute_display,
     condition_context,
     environment,
     write_page,
@@ -442,16 +442,16 @@ def test_absolute_effects_wording_follows_the_outcome_direction():
     # better (NNTB 10, 5 to 25) and a harm when lower is better
     block = absolute_block("RR", math.log(1.5), math.log(1.2), math.log(2.0),
                            [{"events_ctrl": e, "n_ctrl": 10.0} for e in (1.0, 2.0, 3.0)])
-    out = absolute_effects({"absolute": block}, False, "ketamine")
+    out = absolute_display({"absolute": block}, False, "ketamine")
     assert out["nnt"] == "NNTB 10" and out["nnt_range"] == "NNTB 5 to 25"
     assert out["intervention"] == "ketamine" and out["rd"] == block["rd"]
-    harm = absolute_effects({"absolute": block}, True, "ketamine")
+    harm = absolute_display({"absolute": block}, True, "ketamine")
     assert harm["nnt"] == "NNTH 10" and harm["nnt_range"] == "NNTH 5 to 25"
     through = absolute_block("OR", 0.0, math.log(0.5), math.log(2.0),
                              [{"events_ctrl": 5.0, "n_ctrl": 10.0}])
-    assert absolute_effects({"absolute": through}, True, "k")["nnt_range"] == (
+    assert absolute_display({"absolute": through}, True, "k")["nnt_range"] == (
         "NNTB 6 to ∞ to NNTH 6")
-    assert absolute_effects({"absolute": None}, True, "k") is None
+    assert absolute_display({"absolute": None}, True, "k") is None
 
 
 def test_number_formats():
