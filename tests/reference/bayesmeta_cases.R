@@ -2,14 +2,14 @@
 #
 #   Rscript tests/reference/bayesmeta_cases.R            (from the repository root)
 #
-# bayesmeta 3.4 is not packaged by Debian. It was built from the sources of the CRAN
-# packages forestplot 3.1.6 and bayesmeta 3.4 (their GitHub mirrors cran/forestplot and
-# cran/bayesmeta, tags 3.1.6 and 3.4):
+# bayesmeta 3.4 is not packaged by Debian. It was built from the source packages of the
+# CRAN packages forestplot 3.1.6 and bayesmeta 3.4 (unpacked source trees of those
+# versions), after installing their Debian-packaged dependencies:
 #
 #   apt-get install -y r-cran-metafor r-cran-checkmate r-cran-abind r-cran-mvtnorm \
 #     r-cran-numderiv r-cran-jsonlite
-#   git -C forestplot archive 3.1.6 | tar -x -C /tmp/forestplot && R CMD INSTALL /tmp/forestplot
-#   git -C bayesmeta archive 3.4 | tar -x -C /tmp/bayesmeta && R CMD INSTALL /tmp/bayesmeta
+#   R CMD INSTALL forestplot        # source tree of forestplot 3.1.6
+#   R CMD INSTALL bayesmeta         # source tree of bayesmeta 3.4
 #
 # What is pinned, and how exactly:
 #
