@@ -28,8 +28,9 @@ normalising constant, the moments, and a normal mixture over the nodes for μ, �
 the θ_i. Quantiles solve F(z) = p by safeguarded Newton steps (for τ, the partial panel is
 integrated by its own 8-node rule, so F(τ) is exact, not interpolated); modes solve
 f'(z) = 0; the shortest interval solves F(b) − F(a) = level with f(a) = f(b) (or starts
-at τ = 0 when the density there is highest). With the default 16 panels the results agree
-with adaptive quadrature in R to about 1e-9 relative; ``panels`` raises the resolution.
+at τ = 0 when the density there is highest). With the default number of panels the
+results agree with a six times finer rule to about 1e-7 of the posterior sd or better
+(typically 1e-9); ``panels`` raises the resolution.
 
 Conventions (bayesmeta's): ``level`` is in percent; "ci" is the central interval,
 "shortest" the shortest interval (bayesmeta's default ``interval.type``); the marginal
@@ -420,100 +421,125 @@ def _newton(fun, target, lo, hi, z, xtol, maxiter=60):
     return z
 
 
+def _newton_active(fun, target, lo, hi, z, xtol, maxiter=60):
+    """:func:`_newton` on flat arrays, evaluating only the elements not yet converged.
+
+    ``fun(z_sub, idx)`` returns (value, derivative) for the elements ``idx``.
+    """
+    target, lo, hi, z, xtol = (np.array(np.broadcast_to(a, z.shape), dtype=float)
+                               for a in (target, lo, hi, z, xtol))
+    active = np.flatnonzero(~np.isnan(z))
+    for _ in range(maxiter):
+        if active.size == 0:
+            break
+        za = z[active]
+        f, d = fun(za, active)
+        g = f - target[active]
+        below = g < 0
+        la = np.where(below, za, lo[active])
+        ha = np.where(below, hi[active], za)
+        new = za - g / d
+        bad = ~np.isfinite(new) | (new < la) | (new > ha)
+        new = np.where(g == 0, za, np.where(bad, 0.5 * (la + ha), new))
+        tol = xtol[active]
+        done = (np.abs(new - za) <= tol) | (ha - la <= tol) | (g == 0) | np.isnan(new)
+        lo[active], hi[active], z[active] = la, ha, new
+        active = active[~done]
+    return z
+
+
 class _Mixture:
-    """Normal mixtures Σ_j w_j N(means_j, sds_j²): weights (m, N), means/sds (m, Q, N)."""
+    """Normal mixtures Σ_j w_j N(means_j, sds_j²), Q per row: weights (m, N), means/sds (m, Q, N).
+
+    The solvers work on the flat list of the m·Q mixtures and evaluate only those not yet
+    converged.
+    """
 
     def __init__(self, w, means, sds):
-        self.w = w[:, None, None, :]
-        self.means = means[:, :, None, :]
-        self.sds = sds[:, :, None, :]
+        m, q, n = means.shape
+        self.shape = (m, q)
+        self.q = q
+        self.w = w
+        self.means = means.reshape(m * q, n)
+        self.sds = sds.reshape(m * q, n)
 
-    def _u(self, z):
-        return (z[..., None] - self.means) / self.sds
+    def _parts(self, mix, z):
+        w = self.w[mix // self.q]
+        s = self.sds[mix]
+        u = (z[:, None] - self.means[mix]) / s
+        return w, s, u
 
-    def cdf_pdf(self, z):
-        u = self._u(z)
-        phi = np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi) / self.sds
-        return (self.w * special.ndtr(u)).sum(-1), (self.w * phi).sum(-1)
+    def cdf_pdf(self, z, mix):
+        w, s, u = self._parts(mix, z)
+        phi = np.exp(-0.5 * u * u) / (math.sqrt(2 * math.pi) * s)
+        return (w * special.ndtr(u)).sum(-1), (w * phi).sum(-1)
 
-    def derivs(self, z):
+    def derivs(self, z, mix):
         """Density and its first two derivatives."""
-        u = self._u(z)
-        phi = self.w * np.exp(-0.5 * u * u) / math.sqrt(2 * math.pi) / self.sds
-        f = phi.sum(-1)
-        d1 = (-phi * u / self.sds).sum(-1)
-        d2 = (phi * (u * u - 1.0) / self.sds**2).sum(-1)
-        return f, d1, d2
+        w, s, u = self._parts(mix, z)
+        phi = w * np.exp(-0.5 * u * u) / (math.sqrt(2 * math.pi) * s)
+        return phi.sum(-1), (-phi * u / s).sum(-1), (phi * (u * u - 1.0) / (s * s)).sum(-1)
 
     def summary(self, level):
-        w = self.w[:, :, 0, :]
-        mu = self.means[:, :, 0, :]
-        sd = self.sds[:, :, 0, :]
+        nmix = self.means.shape[0]
+        w = self.w[np.arange(nmix) // self.q]
+        mu, sd = self.means, self.sds
         mean = (w * mu).sum(-1)
-        var = (w * (sd * sd + (mu - mean[..., None]) ** 2)).sum(-1)
+        var = (w * (sd * sd + (mu - mean[:, None]) ** 2)).sum(-1)
+        sd_mix = np.sqrt(var)
         # a bracket of the quantiles by Chebyshev's inequality (the components' ±40 sd
         # where the sd overflows)
-        sd_mix = np.sqrt(var)
         alpha = (1 - level) / 2
         t = max(10.0, 1.0 / math.sqrt(alpha))
-        lo = np.where(np.isfinite(sd_mix), mean - t * sd_mix, (mu - 40 * sd).min(-1))[..., None]
-        hi = np.where(np.isfinite(sd_mix), mean + t * sd_mix, (mu + 40 * sd).max(-1))[..., None]
+        finite = np.isfinite(sd_mix)
+        lo = np.where(finite, mean - t * sd_mix, (mu - 40 * sd).min(-1))
+        hi = np.where(finite, mean + t * sd_mix, (mu + 40 * sd).max(-1))
+        xtol = _TOL * np.where(finite, sd_mix, sd.max(-1))
         p = np.array([0.5, alpha, 1 - alpha])
-        start = mean[..., None] + np.sqrt(var)[..., None] * special.ndtri(p)
-        xtol = _TOL * np.sqrt(var)[..., None]
-        q = _newton(
-            self.cdf_pdf,
-            p,
-            np.broadcast_to(lo, start.shape),
-            np.broadcast_to(hi, start.shape),
-            np.clip(start, lo, hi),
-            xtol,
-        )
-        median, ci_low, ci_high = q[..., 0], q[..., 1], q[..., 2]
-        mode = self._mode(median[..., None], ci_low[..., None], ci_high[..., None], xtol)[..., 0]
-        s_lo, s_hi = self._shortest(level, ci_low, ci_high, mode, xtol[..., 0])
-        return {
-            "mode": mode,
-            "median": median,
-            "mean": mean,
-            "sd": np.sqrt(var),
-            "ci_low": ci_low,
-            "ci_high": ci_high,
-            "shortest_low": s_lo,
-            "shortest_high": s_hi,
-        }
+        mix3 = np.repeat(np.arange(nmix), 3)
+        start = np.clip((mean[:, None] + sd_mix[:, None] * special.ndtri(p)).ravel(),
+                        np.repeat(lo, 3), np.repeat(hi, 3))
+        q = _newton_active(
+            lambda z, idx: self.cdf_pdf(z, mix3[idx]),
+            np.tile(p, nmix), np.repeat(lo, 3), np.repeat(hi, 3), start, np.repeat(xtol, 3),
+        ).reshape(nmix, 3)
+        median, ci_low, ci_high = q[:, 0], q[:, 1], q[:, 2]
 
-    def _mode(self, z, lo, hi, xtol):
-        def slope(x):
-            _, d1, d2 = self.derivs(x)
+        def slope(z, idx):
+            _, d1, d2 = self.derivs(z, idx)
             return -d1, -d2
 
-        return _newton(slope, 0.0, lo.copy(), hi.copy(), z, xtol)
+        mode = _newton_active(slope, 0.0, ci_low, ci_high, median, xtol)
+        s_lo, s_hi = self._shortest(level, ci_low, ci_high, mode, xtol)
+        out = {
+            "mode": mode, "median": median, "mean": mean, "sd": sd_mix, "ci_low": ci_low,
+            "ci_high": ci_high, "shortest_low": s_lo, "shortest_high": s_hi,
+        }
+        return {key: val.reshape(self.shape) for key, val in out.items()}
 
     def _shortest(self, level, a, b, mode, xtol):
         """Solve F(b) − F(a) = level, f(a) = f(b) by Newton's method in (a, b)."""
+        a, b = a.copy(), b.copy()
+        active = np.flatnonzero(~(np.isnan(a) | np.isnan(b)))
         for _ in range(40):
-            fa, da, _ = self.derivs(a[..., None])
-            fb, db, _ = self.derivs(b[..., None])
-            fa, da, fb, db = fa[..., 0], da[..., 0], fb[..., 0], db[..., 0]
-            cdf_a = self.cdf_pdf(a[..., None])[0][..., 0]
-            cdf_b = self.cdf_pdf(b[..., None])[0][..., 0]
-            g1 = cdf_b - cdf_a - level
+            if active.size == 0:
+                break
+            aa, bb, mm = a[active], b[active], mode[active]
+            fa, da, _ = self.derivs(aa, active)
+            fb, db, _ = self.derivs(bb, active)
+            g1 = self.cdf_pdf(bb, active)[0] - self.cdf_pdf(aa, active)[0] - level
             g2 = np.log(fa) - np.log(fb)
             j11, j12 = -fa, fb
             j21, j22 = da / fa, -db / fb
             det = j11 * j22 - j12 * j21
-            with np.errstate(divide="ignore", invalid="ignore"):
-                step_a = (g1 * j22 - j12 * g2) / det
-                step_b = (j11 * g2 - j21 * g1) / det
-            new_a = a - step_a
-            new_b = b - step_b
-            new_a = np.where(np.isfinite(new_a) & (new_a < mode), new_a, 0.5 * (a + mode))
-            new_b = np.where(np.isfinite(new_b) & (new_b > mode), new_b, 0.5 * (b + mode))
-            done = (np.abs(new_a - a) <= xtol) & (np.abs(new_b - b) <= xtol)
-            a, b = new_a, new_b
-            if np.all(done | np.isnan(a)):
-                break
+            new_a = aa - (g1 * j22 - j12 * g2) / det
+            new_b = bb - (j11 * g2 - j21 * g1) / det
+            new_a = np.where(np.isfinite(new_a) & (new_a < mm), new_a, 0.5 * (aa + mm))
+            new_b = np.where(np.isfinite(new_b) & (new_b > mm), new_b, 0.5 * (bb + mm))
+            tol = xtol[active]
+            done = (np.abs(new_a - aa) <= tol) & (np.abs(new_b - bb) <= tol)
+            a[active], b[active] = new_a, new_b
+            active = active[~done]
         return a, b
 
 
@@ -619,7 +645,7 @@ class _TauPosterior:
         x2 = a + r * (b - a)
         f1 = self.logpdf(x1[:, None])[:, 0]
         f2 = self.logpdf(x2[:, None])[:, 0]
-        for _ in range(80):
+        for _ in range(50):
             left = f1 >= f2  # the maximum lies in [a, x2]
             b = np.where(left, x2, b)
             a = np.where(left, a, x1)
@@ -647,16 +673,15 @@ class _TauPosterior:
         xa, xb = self.map.x(a, self.c[:, 0]), self.map.x(b, self.c[:, 0])
         h = 1e-6
         for _ in range(40):
-            fa_cdf, fa_x = self.cdf_x(xa[:, None])
-            fb_cdf, fb_x = self.cdf_x(xb[:, None])
-            g1 = fb_cdf[:, 0] - fa_cdf[:, 0] - level
+            cdf, dens = self.cdf_x(np.stack([xa, xb], axis=1))
+            g1 = cdf[:, 1] - cdf[:, 0] - level
             # log density per unit τ and its x-derivative (finite difference)
-            la = self._lpt(xa)
-            lb = self._lpt(xb)
-            da = (self._lpt(xa + h) - self._lpt(xa - h)) / (2 * h)
-            db = (self._lpt(xb + h) - self._lpt(xb - h)) / (2 * h)
-            g2 = la - lb
-            j11, j12 = -fa_x[:, 0], fb_x[:, 0]
+            pts = np.stack([xa, xb, xa + h, xa - h, xb + h, xb - h], axis=1)
+            lpt = self.logpdf(self.map.tau(pts, self.c))
+            da = (lpt[:, 2] - lpt[:, 3]) / (2 * h)
+            db = (lpt[:, 4] - lpt[:, 5]) / (2 * h)
+            g2 = lpt[:, 0] - lpt[:, 1]
+            j11, j12 = -dens[:, 0], dens[:, 1]
             j21, j22 = da, -db
             det = j11 * j22 - j12 * j21
             with np.errstate(divide="ignore", invalid="ignore"):
