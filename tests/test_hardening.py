@@ -357,7 +357,7 @@ def test_new_descriptive_columns_are_checked(tmp_path, column, value, expected):
 
 def test_new_descriptive_columns_are_kept(tmp_path):
     columns = "day,rob,rob_d1,rob_d5,rob_source,population,setting,schedule,same_participants_as"
-    values = "1.5,some,low,high,Cochrane review,adults,inpatient,single infusion,Beta 2003"
+    values = "1.5,high,low,high,Cochrane review,adults,inpatient,single infusion,Beta 2003"
     lines = ROWS.splitlines()
     text = HEADER.replace("\n", f",{columns}\n") + "\n".join(
         line + ("," + values if i == 0 else "," * (columns.count(",") + 1))

@@ -33,6 +33,7 @@ from ketameta.report.robustness import gosh_svg, robustness_context
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
+STAGE = ".ketameta/stage"
 
 
 def _config() -> dict:
@@ -246,7 +247,7 @@ def test_robustness_section_on_the_condition_page(written, tmp_path):
     )
     pages = []
     for name in ("a.html", "b.html"):
-        render_condition("TRD", config, *files, tmp_path / name, written)
+        render_condition("TRD", config, *files, tmp_path / name, multiverse=written)
         pages.append((tmp_path / name).read_text())
     assert pages[0] == pages[1]  # deterministic
     html = pages[0]
@@ -283,8 +284,11 @@ def test_gosh_density_figure_for_many_subsets():
 def flow(tmp_path_factory):
     work = tmp_path_factory.mktemp("mvflow") / "project"
     shutil.copytree(FIXTURE, work)
+    # jobs write into the staging tree; publication copies to data/processed when all succeed
     targets = [
-        f"data/processed/multiverse/{c}.{e}" for c in ("TRD", "PTSD") for e in ("csv", "json")
+        f"{STAGE}/data/processed/multiverse/{c}.{e}"
+        for c in ("TRD", "PTSD")
+        for e in ("csv", "json")
     ]
     first = snakemake(work, *targets)
     return {"work": work, "targets": targets, "first": first}
@@ -301,9 +305,9 @@ def test_workflow_writes_the_multiverse(flow):
     assert flow["first"].returncode == 0, flow["first"].stderr
     for condition in ("TRD", "PTSD"):
         summary = json.loads(
-            (flow["work"] / f"data/processed/multiverse/{condition}.json").read_text()
+            (flow["work"] / f"{STAGE}/data/processed/multiverse/{condition}.json").read_text()
         )
-        table = pd.read_csv(flow["work"] / f"data/processed/multiverse/{condition}.csv")
+        table = pd.read_csv(flow["work"] / f"{STAGE}/data/processed/multiverse/{condition}.csv")
         assert summary["multiverse"]["n_specifications"] == len(table)
 
 
@@ -316,8 +320,9 @@ def test_workflow_reruns_only_what_changed(flow, tmp_path):
     ptsd = work / "data/raw/ptsd.csv"
     ptsd.write_text(ptsd.read_text().replace(",31.0,", ",32.0,", 1))
     assert _dry(flow, work) == [
-        "data/processed/multiverse/PTSD.csv", "data/processed/multiverse/PTSD.json"
-    ]  # fmt: skip
+        f"{STAGE}/data/processed/multiverse/PTSD.csv",
+        f"{STAGE}/data/processed/multiverse/PTSD.json",
+    ]
     shutil.copy(flow["work"] / "data/raw/ptsd.csv", ptsd)
     # the TRD primary analysis's method changes: only TRD reruns
     config_path = work / "config/config.yaml"
@@ -326,8 +331,9 @@ def test_workflow_reruns_only_what_changed(flow, tmp_path):
     config["analyses"]["trd_severity_24h"]["method"] = "DL"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     assert sorted(_dry(flow, work)) == [
-        "data/processed/multiverse/TRD.csv", "data/processed/multiverse/TRD.json"
-    ]  # fmt: skip
+        f"{STAGE}/data/processed/multiverse/TRD.csv",
+        f"{STAGE}/data/processed/multiverse/TRD.json",
+    ]
     # a multiverse setting changes: both rerun
     config = yaml.safe_load(original)
     config["multiverse"] = {"tests": ["z"]}
@@ -350,4 +356,4 @@ def test_workflow_chunks_give_identical_outputs(flow, tmp_path):
     for target in flow["targets"]:
         assert filecmp.cmp(work / target, flow["work"] / target, shallow=False), target
     # the chunk files are temporary
-    assert not list((work / "data/interim/multiverse").rglob("*.csv"))
+    assert not list((work / STAGE / "data/interim/multiverse").rglob("*.csv"))

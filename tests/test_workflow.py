@@ -434,6 +434,8 @@ def test_a_killed_run_changes_nothing_and_make_report_recovers(run, tmp_path):
         "data/processed/ptsd_severity_end/effects.csv",
         "data/processed/ptsd_severity_end/summary.json",
         "data/processed/ptsd_response_end/summary.json",
+        "data/processed/multiverse/PTSD.csv",
+        "data/processed/multiverse/PTSD.json",
         "reports/PTSD.html",
         "reports/index.html",
     }
