@@ -19,9 +19,13 @@ import statsmodels.api as sm
 from scipy import stats
 
 from ketameta._batch import as_batch
-from ketameta.bias import _kendall_null_cdf, _metareg_tau2, _wls2, ranktest, regtest, trimfill
+from ketameta.bias import _egger_side, _kendall_null_cdf, ranktest, regtest, trimfill
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "bias.json").read_text())
+# The same grid at metafor's tight settings (bias_cases.R --tight): the exact default.
+EXACT = json.loads((Path(__file__).parent / "reference" / "bias_exact.json").read_text())
+# regtest(model="rma") at metafor's tight settings (metareg_cases.R).
+METAREG = json.loads((Path(__file__).parent / "reference" / "metareg.json").read_text())
 DATASETS = REFERENCE["datasets"]
 GRID = REFERENCE["meta"]["grid"]
 
@@ -86,14 +90,14 @@ def ref_float(x):
     return math.nan if x is None else float(x)
 
 
-def assert_close(actual, expected, rtol, what):
+def assert_close(actual, expected, rtol, what, atol=0.0):
     """Compare a scalar with a reference value; both undefined (NaN/None) counts as equal."""
     expected = ref_float(expected)
     actual = math.nan if actual is None else float(actual)
     if math.isnan(expected):
         assert math.isnan(actual), f"{what}: expected undefined, got {actual!r}"
         return
-    assert actual == pytest.approx(expected, rel=rtol, abs=0.0), what
+    assert actual == pytest.approx(expected, rel=rtol, abs=atol), what
 
 
 def case_id(case):
@@ -138,7 +142,7 @@ def test_reference_grid_is_complete():
 def test_regtest_matches_metafor(name):
     ref = REFERENCE["regtest"][name]
     d = DATASETS[name]
-    res = regtest(d["yi"], d["vi"])
+    res = regtest(d["yi"], d["vi"], model="lm")
     for key in (
         "statistic",
         "p_value",
@@ -161,9 +165,9 @@ def test_regtest_batch_equals_single_runs():
         k = len(DATASETS[n]["yi"])
         y[i, :k] = DATASETS[n]["yi"]
         v[i, :k] = DATASETS[n]["vi"]
-    batch = regtest(y, v)
+    batch = regtest(y, v, model="lm")
     for i, n in enumerate(names):
-        single = regtest(DATASETS[n]["yi"], DATASETS[n]["vi"])
+        single = regtest(DATASETS[n]["yi"], DATASETS[n]["vi"], model="lm")
         for key in ("statistic", "p_value", "slope", "limit_estimate", "limit_ci_low"):
             assert_close(batch.__getattribute__(key)[i], getattr(single, key), RTOL_BATCH, key)
         assert batch.warnings[i] == single.warnings
@@ -173,7 +177,7 @@ def test_regtest_agrees_with_statsmodels_wls():
     d = DATASETS["hackshaw1998"]
     y, v = np.asarray(d["yi"]), np.asarray(d["vi"])
     ols = sm.WLS(y, sm.add_constant(np.sqrt(v)), weights=1.0 / v).fit()
-    res = regtest(y, v, level=90)
+    res = regtest(y, v, level=90, model="lm")
     assert res.slope == pytest.approx(ols.params[1], rel=1e-12)
     assert res.statistic == pytest.approx(ols.tvalues[1], rel=1e-12)
     assert res.p_value == pytest.approx(ols.pvalues[1], rel=1e-10)
@@ -182,17 +186,17 @@ def test_regtest_agrees_with_statsmodels_wls():
 
 
 def test_regtest_edge_cases_never_raise():
-    one = regtest([0.3], [0.1])
+    one = regtest([0.3], [0.1], model="lm")
     assert math.isnan(one.statistic) and math.isnan(one.slope) and one.warnings
-    two = regtest([0.3, 0.5], [0.1, 0.2])
+    two = regtest([0.3, 0.5], [0.1, 0.2], model="lm")
     assert math.isfinite(two.slope) and math.isfinite(two.limit_estimate)
     assert math.isnan(two.statistic) and math.isnan(two.p_value) and two.df == 0
-    three = regtest([0.3, 0.5, 0.1], [0.1, 0.2, 0.05])
+    three = regtest([0.3, 0.5, 0.1], [0.1, 0.2, 0.05], model="lm")
     assert math.isfinite(three.statistic) and three.df == 1 and not three.warnings
-    same_y = regtest([0.4] * 4, [0.1, 0.2, 0.3, 0.4])
+    same_y = regtest([0.4] * 4, [0.1, 0.2, 0.3, 0.4], model="lm")
     assert same_y.slope == 0.0 and same_y.limit_estimate == 0.4
     assert math.isnan(same_y.statistic) and same_y.warnings
-    same_v = regtest([0.1, 0.5, 0.3], [0.2, 0.2, 0.2])
+    same_v = regtest([0.1, 0.5, 0.3], [0.2, 0.2, 0.2], model="lm")
     assert math.isnan(same_v.statistic) and "full rank" in same_v.warnings[0]
 
 
@@ -256,17 +260,18 @@ SIDE_CASES = [
 
 
 @pytest.mark.parametrize(("name", "method"), SIDE_CASES)
-def test_side_regression_matches_metafor(name, method):
-    """τ² and slope of rma(yi, vi, mods=sqrt(vi), method=), the fit that picks the side."""
-    ref = REFERENCE["side_regression"][name][method]
+@pytest.mark.parametrize("control", ["metafor", None])
+def test_side_regression_matches_metafor(name, method, control):
+    """τ² and slope of rma(yi, vi, mods=sqrt(vi), method=), the fit that picks the side,
+    through the design-matrix core; metafor's default stopping and the exact optimum."""
+    ref = (REFERENCE if control else EXACT)["side_regression"][name][method]
     d = DATASETS[name]
     b = as_batch(np.atleast_2d(d["yi"]), np.atleast_2d(d["vi"]))
-    x = np.sqrt(b.v)
-    tau2, ok = _metareg_tau2(b.y, x, b.v, b.mask, method)
+    _, ok, tau2, slope = _egger_side(b, method, control)
     assert ok[0]
-    assert_close(tau2[0], ref["tau2"], RTOL_FIT, f"{name} {method}: tau2")
-    w = np.where(b.mask, 1.0 / (b.v + tau2[:, None]), 0.0)
-    assert_close(_wls2(b.y, x, w)["slope"][0], ref["slope"], RTOL_FIT, f"{name} {method}: slope")
+    atol = 0.0 if control else 1e-12  # metafor's residue of threshold 1e-12 at tau2 = 0
+    assert tau2[0] == pytest.approx(ref_float(ref["tau2"]), rel=RTOL_FIT, abs=atol)
+    assert_close(slope[0], ref["slope"], RTOL_FIT, f"{name} {method}: slope")
 
 
 def result_row(res, i=None):
@@ -277,7 +282,7 @@ def result_row(res, i=None):
     return {n: getattr(res, n)[i] for n in names}
 
 
-def check_trimfill(row, ref, what):
+def check_trimfill(row, ref, what, atol=0.0):
     if "error" in ref:
         assert math.isnan(row["k0"]), f"{what}: metafor stops ({ref['error']}), expected NaN k0"
         assert row["warnings"], what
@@ -286,7 +291,8 @@ def check_trimfill(row, ref, what):
     assert row["side"] == ref["side"], f"{what}: side"
     assert row["k"] == ref["k"], f"{what}: k"
     for key in TRIMFILL_FIELDS:
-        assert_close(row[key], ref[key], RTOL_FIT, f"{what}: {key}")
+        assert_close(row[key], ref[key], RTOL_FIT, f"{what}: {key}", atol if key in (
+            "tau2", "I2") else 0.0)
     fy = np.asarray(row["filled_yi"], dtype=float)
     np.testing.assert_allclose(fy[~np.isnan(fy)], ref["filled_yi"], rtol=RTOL_FIT, err_msg=what)
     fv = np.asarray(row["filled_vi"], dtype=float)
@@ -304,9 +310,9 @@ def padded(names):
     return y, v
 
 
-def _groups():
+def _groups(cases=TRIMFILL_CASES):
     groups = {}
-    for case in TRIMFILL_CASES:
+    for case in cases:
         key = (case["method"], case["test"], case["estimator"], case["side"])
         groups.setdefault(key, []).append(case)
     return sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
@@ -322,9 +328,32 @@ def test_trimfill_matches_metafor_batch(key, cases):
     """All datasets of one (method, test, estimator, side) as one 2-D call."""
     method, test, estimator, side = key
     y, v = padded([c["dataset"] for c in cases])
-    res = trimfill(y, v, method=method, test=test, estimator=estimator, side=side)
+    res = trimfill(
+        y, v, method=method, test=test, estimator=estimator, side=side, control="metafor"
+    )
     for i, case in enumerate(cases):
         check_trimfill(result_row(res, i), case["result"], case_id(case))
+
+
+EXACT_GROUPS = {key: cases for key, cases in _groups(EXACT["trimfill"])}
+
+
+@pytest.mark.parametrize(
+    ("key", "cases"), sorted(EXACT_GROUPS.items(), key=lambda kv: tuple(map(str, kv[0]))),
+    ids=["-".join(map(str, key)) for key in sorted(EXACT_GROUPS, key=lambda k: tuple(map(str, k)))],
+)
+def test_trimfill_default_is_the_exact_optimum(key, cases):
+    """The default control against trimfill() at metafor's tight settings."""
+    method, test, estimator, side = key
+    y, v = padded([c["dataset"] for c in cases])
+    res = trimfill(y, v, method=method, test=test, estimator=estimator, side=side)
+    for i, case in enumerate(cases):
+        check_trimfill(result_row(res, i), case["result"], case_id(case), atol=1e-12)
+
+
+def test_exact_trimfill_grid_equals_the_default_grid():
+    assert [case_id(c) for c in EXACT["trimfill"]] == [case_id(c) for c in TRIMFILL_CASES]
+    assert EXACT["meta"]["control"].startswith("list(threshold = 1e-12")
 
 
 @pytest.mark.parametrize(
@@ -342,6 +371,7 @@ def test_trimfill_matches_metafor_single(case):
         test=case["test"],
         estimator=case["estimator"],
         side=case["side"],
+        control="metafor",
     )
     check_trimfill(result_row(res), case["result"], case_id(case))
     if not math.isnan(res.k0):
@@ -392,3 +422,74 @@ def test_trimfill_rejects_invalid_options():
         trimfill([0.1, 0.2, 0.3], [0.1, 0.1, 0.2], side="up")
     with pytest.raises(ValueError, match="method"):
         trimfill([0.1, 0.2, 0.3], [0.1, 0.1, 0.2], method="XX")
+
+
+# ---------------------------------------------------------------------------------------
+# Egger's test with the mixed-effects model
+
+REGTEST_RMA = [
+    (name, key)
+    for name, data in METAREG["regtest"].items()
+    for key in data["results"]
+]
+
+
+def test_regtest_rma_grid_is_complete():
+    assert set(METAREG["regtest"]) == {"bangertdrowns2004", "molloy2014", "bcg"}
+    for data in METAREG["regtest"].values():
+        assert sorted(data["results"]) == sorted(
+            f"{p}/{m}/{t}" for p in ("sei", "vi", "ni", "ninv", "sqrtninv")
+            for m in ("EE", "DL", "REML", "ML", "PM") for t in ("z", "knha")
+        )
+        assert not any("error" in r for r in data["results"].values())
+
+
+@pytest.mark.parametrize(("name", "key"), REGTEST_RMA)
+def test_regtest_rma_matches_metafor(name, key):
+    """regtest(yi, vi, ni=ni, model="rma", predictor, method, test) at tight settings."""
+    data = METAREG["regtest"][name]
+    ref = data["results"][key]
+    predictor, method, test = key.split("/")
+    res = regtest(data["yi"], data["vi"], ni=data["ni"], predictor=predictor, method=method,
+                  test=test)
+    assert res.model == "rma" and res.predictor == predictor
+    for field in ("statistic", "p_value", "slope", "slope_se", "limit_estimate",
+                  "limit_ci_low", "limit_ci_high"):
+        assert_close(getattr(res, field), ref[field], 1e-7, f"{name} {key}: {field}")
+    assert res.tau2 == pytest.approx(ref["tau2"], rel=1e-7, abs=1e-12)
+    assert res.df == (math.inf if test == "z" else ref["df"])
+
+
+def test_regtest_rma_batch_equals_single_runs():
+    names = ["bcg", "molloy2014"]
+    rows = [METAREG["regtest"][n] for n in names]
+    width = max(len(r["yi"]) for r in rows)
+    y, v, n = (np.full((2, width), np.nan) for _ in range(3))
+    for i, r in enumerate(rows):
+        k = len(r["yi"])
+        y[i, :k], v[i, :k], n[i, :k] = r["yi"], r["vi"], r["ni"]
+    batch = regtest(y, v, ni=n, predictor="ninv", test="knha")
+    for i, r in enumerate(rows):
+        one = regtest(r["yi"], r["vi"], ni=r["ni"], predictor="ninv", test="knha")
+        assert batch.statistic[i] == pytest.approx(one.statistic, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "glm"}, "model must be"),
+        ({"predictor": "n"}, "predictor must be one of"),
+        ({"predictor": "ni"}, "needs the sample sizes ni"),
+        ({"predictor": "ni", "ni": [10, 0, 12, 8]}, "must be positive"),
+    ],
+)
+def test_regtest_rejects_invalid_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        regtest([0.1, 0.4, 0.3, 0.2], [0.1, 0.2, 0.05, 0.1], **kwargs)
+
+
+def test_regtest_rma_undefined_cases_never_raise():
+    two = regtest([0.3, 0.5], [0.1, 0.2])
+    assert math.isnan(two.statistic) and "k = 2" in two.warnings[0]
+    same_v = regtest([0.1, 0.5, 0.3], [0.2, 0.2, 0.2], method="EE")
+    assert math.isnan(same_v.statistic) and same_v.warnings

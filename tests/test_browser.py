@@ -251,3 +251,49 @@ def test_every_figure_fits_on_one_printed_page(browser, pages):
         assert max(heights) < A4_PRINTABLE_PX, (name, max(heights))
         pdf = browser.send("Page.printToPDF", session, preferCSSPageSize=True)
         assert base64.b64decode(pdf["data"]).startswith(b"%PDF")
+
+
+FIGURE_BOXES = """
+JSON.stringify(Array.from(document.querySelectorAll('svg[id^="PREFIX"]')).map(svg => {
+  const r = svg.getBoundingClientRect();
+  return {id: svg.id, width: r.width, height: r.height,
+          texts: svg.querySelectorAll('text').length};
+}))
+"""
+
+
+def test_time_course_and_subgroup_figures_render(browser, pages):
+    """Every condition page draws its time course and its subgroup forests, without errors.
+
+    Screenshots of each page at 1400 px, and of each of these figures, are kept in
+    test-artifacts/ for a human to look at.
+    """
+    import json as _json
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    config = load_config()
+    for name, path in pages.items():
+        if name == "index":
+            continue
+        url = path.resolve().as_uri()
+        session = browser.open(url)
+        browser.send("Emulation.setDeviceMetricsOverride", session, width=1400, height=900,
+                     deviceScaleFactor=1, mobile=False)
+        expected_subgroups = 0
+        for aid, entry in config["analyses"].items():
+            if entry["condition"] != name:
+                continue
+            s = _json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+            if s["k"] >= 2:
+                expected_subgroups += len(s["subgroups"])
+        courses = json.loads(browser.evaluate(session, FIGURE_BOXES.replace("PREFIX",
+                                                                             "timecourse-")))
+        subgroups = json.loads(browser.evaluate(session, FIGURE_BOXES.replace("PREFIX",
+                                                                               "subgroup-")))
+        assert problems(browser, session, url) == [], name
+        assert courses, name  # every condition page shows its time course
+        assert len(subgroups) == expected_subgroups, name
+        for box in courses + subgroups:
+            assert box["width"] > 300 and box["height"] > 80 and box["texts"] > 5, box
+            browser.screenshot(session, ARTIFACTS / f"{name}-{box['id']}.png", element=box["id"])
+        browser.screenshot(session, ARTIFACTS / f"{name}-1400.png")

@@ -39,14 +39,14 @@ def test_every_row_of_the_shipped_data_reaches_an_analysis(shipped):
     plan = plan_analyses(cfg, trials)
     generated = {k: v for k, v in plan.items() if v.get("generated")}
     assert list(plan)[: len(cfg["analyses"])] == list(cfg["analyses"])  # configured first
-    assert {
-        "mdd_depression_severity_72h": "SMD", "mdd_depression_severity_3w": "SMD",
-        "mdd_response_72h": "RR", "mdd_response_7d": "RR", "mdd_remission_24h": "RR",
-        "mdd_remission_72h": "RR", "mdd_remission_7d": "RR",
-        "bipolar_suicidal_ideation_40min": "SMD", "suicidality_suicidal_ideation_4h": "MD",
-        "suicidality_suicidal_ideation_end": "SMD",
-        "suicidality_suicidal_ideation_resolution_7d": "RR",
-    } == {k: v["measure"] for k, v in generated.items()}
+    claimed = {(a["condition"], a["outcome"], a["timepoint"]) for a in cfg["analyses"].values()}
+    present = set(zip(trials["condition"], trials["outcome"], trials["timepoint"], strict=True))
+    assert {(a["condition"], a["outcome"], a["timepoint"]) for a in generated.values()} == (
+        present - claimed)
+    measures = {k: v["measure"] for k, v in generated.items()}
+    assert measures["mdd_depression_severity_72h"] == "SMD"  # continuous arms
+    assert measures["mdd_response_72h"] == "RR"  # dichotomous arms
+    assert measures["suicidality_suicidal_ideation_4h"] == "MD"  # a reported MD
     full = {**cfg, "analyses": plan}
     taken = set()
     for name in plan:
@@ -71,7 +71,15 @@ def test_configured_analyses_take_precedence(shipped):
     plan = plan_analyses(mine, trials)
     assert "mdd_depression_severity_72h" not in plan and plan["mdd_72h"]["measure"] == "MD"
     off = dict(cfg, analyse_every_row=False)
-    assert plan_analyses(off, trials) == cfg["analyses"]
+    plan = plan_analyses(off, trials)
+    assert {k: {f: x for f, x in v.items() if f != "few_trials"} for k, v in plan.items()} \
+        == cfg["analyses"]
+    # each analysis carries the top-level few_trials settings, its own on top
+    assert all(v["few_trials"] == cfg["few_trials"] for v in plan.values())
+    mine = copy.deepcopy(off)
+    mine["analyses"]["trd_severity_7d"]["few_trials"] = {"tau_prior_scale": 1.0}
+    assert plan_analyses(mine, trials)["trd_severity_7d"]["few_trials"] == {
+        **cfg["few_trials"], "tau_prior_scale": 1.0}
 
 
 def _rows(kinds_and_types):

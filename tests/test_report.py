@@ -606,3 +606,65 @@ def test_engine_notes_go_to_the_methods_and_search_limits_are_said_in_words(tmp_
     assert "above the search limit 100]" in a["heterogeneity"]
     notes = [p for p in context["methods"]["paragraphs"] if p.startswith("Notes from the")]
     assert notes == ["Notes from the estimation: trd_severity_7d: " + limit.rstrip(".") + "."]
+
+
+def test_mixtures_and_arm_proportions_are_said_under_the_headline(pages):
+    trd = pages["TRD"].read_text(encoding="utf-8")
+    severity = section(trd, "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    head = severity[severity.index('class="key-result"'):severity.index('id="fig-forest-')]
+    assert "<strong>This analysis pools:</strong> crossover (1) and parallel (7) trials;" in head
+    wc = s["without_crossover"]
+    assert (f"Without the crossover trials (the 7 parallel trials alone): SMD "
+            f"{fmt.estimate_ci(wc['estimate'], wc['ci_low'], wc['ci_high'])}") in head
+    assert "Without crossover trials (k = 7)" in severity  # in the models table too
+    response = section(trd, "trd_response_24h")
+    p = json.loads((FIXTURES / "processed" / "trd_response_24h" / "summary.json").read_text())
+    treat = p["proportions"]["treat"]
+    assert (f"About {fmt.num(100 * treat['proportion'], 0)}% "
+            f"({fmt.num(100 * treat['proportion_ci_low'], 0)} to "
+            f"{fmt.num(100 * treat['proportion_ci_high'], 0)}%) of patients had the outcome "
+            f"“{load_config()['outcomes']['response']['label']}” at 24 h with (es)ketamine"
+            ) in response
+
+
+def test_subgroup_forests_and_the_ketamine_esketamine_comparison(pages):
+    html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    s = json.loads((FIXTURES / "processed" / "trd_severity_24h" / "summary.json").read_text())
+    for block in s["subgroups"]:
+        forest = f'id="subgroup-trd_severity_24h-{block["variable"]}"'
+        assert forest in html
+        assert (f"Test for subgroup differences: χ² = {fmt.num(block['Q_between'])}, df = "
+                f"{fmt.integer(block['Q_between_df'])}") in html
+    kve = s["ketamine_vs_esketamine"]
+    assert [g["label"] for g in kve["groups"]] == ["IV ketamine", "IN esketamine"]
+    assert "Intravenous ketamine against intranasal esketamine: intravenous racemic" in html
+    assert "Caution: this compares different trials" in html
+    assert "Single trial: its own result, not pooled" in html  # the one oral trial
+
+
+def test_few_trials_take_the_bayesian_headline(pages):
+    aid = "suicidality_ideation_24h"  # k = 4, odds ratio
+    s = json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+    assert s["measure"] == "OR"
+    mu = {k: math.exp(v) for k, v in s["few_trials"]["mu"].items()
+          if k in ("median", "ci_low", "ci_high")}
+    html = section(pages["suicidality"].read_text(encoding="utf-8"), aid)
+    head = html[html.index('class="key-result"'):]
+
+    def ratio(v):
+        return fmt.effect(v, ratio=True)
+
+    assert head.startswith('class="key-result"><strong>Bayesian random-effects model '
+                           '(half-normal prior on τ, scale 0.5):</strong> OR '
+                           f"{ratio(mu['median'])} (95% credible interval "
+                           f"{ratio(mu['ci_low'])} to {ratio(mu['ci_high'])})")
+    assert "Beside it: Random-effects model" in html and "equal-effects model: OR" in html
+    assert "Why this headline: with 4 trials" in html
+    assert "Bayesian random effects (headline)" in html  # its diamond in the forest
+    # the overview shows the same headline
+    index = pages["index"].read_text(encoding="utf-8")
+    assert fmt.estimate_ci(mu["median"], mu["ci_low"], mu["ci_high"], ratio=True) in index
+    # k = 8 keeps the frequentist headline
+    trd = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
+    assert "Bayesian random-effects model" not in trd

@@ -2,8 +2,10 @@
 
 Reference numbers come from ``tests/reference/rma.json``, written by
 ``tests/reference/rma_cases.R`` (metafor's rma(), predict(), confint(), weights(); the R
-and metafor versions are recorded in the file). Regenerate with
-``Rscript tests/reference/rma_cases.R`` from the repository root.
+and metafor versions are recorded in the file) with metafor's default stopping rules, which
+``control="metafor"`` reproduces; and from ``tests/reference/rma_exact.json``, the same grid
+at metafor's tight settings (``--tight``), which pins the exact default. Regenerate with
+``Rscript tests/reference/rma_cases.R [--tight]`` from the repository root.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ketameta._batch import as_batch, zeroin
 from ketameta.models import rma
 
 REF = json.loads((Path(__file__).parent / "reference" / "rma.json").read_text())
+REF_EXACT = json.loads((Path(__file__).parent / "reference" / "rma_exact.json").read_text())
 
 # The engine reproduces metafor's algorithms step for step (closed forms, the Fisher
 # scoring sequence, R's uniroot() path), so agreement is at rounding level (observed
@@ -33,6 +36,13 @@ ATOL = 1e-14
 # Fisher scoring stopped at |change| < 1e-13 (or uniroot with tol 1e-15), so the two agree
 # to ~1e-11 relative; 1e-8 is a safe bound well inside the 1e-6 contract.
 RTOL_FALLBACK = 1e-8
+# The exact default against metafor at threshold = tol = 1e-12: both are the exact optimum,
+# each to its own stopping rule (ours: relative change 1e-10, roots to machine precision;
+# metafor's: absolute change 1e-12), so they agree far inside 1e-8.
+RTOL_EXACT = 1e-8
+# Where the optimum is τ² = 0, metafor's absolute threshold of 1e-12 leaves residues of
+# that size (e.g. 1.2e-13 for k2, ML; I² 1.8e-10 %) that the exact answer does not have.
+ATOL_EXACT = {"tau2": 1e-12, "I2": 1e-9, "H2": 1e-11}
 
 # Fields compared against metafor; R names mapped in the R script to these.
 FIELDS = (
@@ -123,31 +133,86 @@ def test_reference_grid_is_complete():
     assert len(REF["stuck"]) >= 1
 
 
-@pytest.mark.parametrize(("case", "key"), GRID)
-def test_matches_metafor(case, key):
-    data = REF["cases"][case]
-    ref = data["fits"][key]
-    method, test = key.split("/")
-    res = rma(data["yi"], data["vi"], method=method, test=test)
+def _compare_fit(data, ref, method, test, control, rtol, atol=None):
+    res = rma(data["yi"], data["vi"], method=method, test=test, control=control)
+    atol = atol or {}
     bad = []
     for name in FIELDS:
-        if not _close(getattr(res, name), _num(ref[name])):
+        if not _close(getattr(res, name), _num(ref[name]), rtol=rtol,
+                      atol=atol.get(name, ATOL)):
             bad.append((name, getattr(res, name), _num(ref[name])))
     expected_df = math.inf if test == "z" else _num(ref["df"])
     if res.df != expected_df:
         bad.append(("df", res.df, expected_df))
     for name in CI_FIELDS:
         expected = math.nan if method == "EE" else _num(ref[name])
-        if not _close(getattr(res, name), expected):
+        if not _close(getattr(res, name), expected, rtol=rtol):
             bad.append((name, getattr(res, name), expected))
     weights = np.array(ref["weights"], dtype=float)
-    np.testing.assert_allclose(res.weights, weights, rtol=RTOL, atol=ATOL)
-    higgins = rma(data["yi"], data["vi"], method=method, test=test, pi="higgins")
+    np.testing.assert_allclose(res.weights, weights, rtol=rtol, atol=ATOL)
+    higgins = rma(
+        data["yi"], data["vi"], method=method, test=test, pi="higgins", control=control
+    )
     for name, ref_name in (("pi_low", "pi_higgins_low"), ("pi_high", "pi_higgins_high")):
-        if not _close(getattr(higgins, name), _num(ref[ref_name])):
+        if not _close(getattr(higgins, name), _num(ref[ref_name]), rtol=rtol):
             bad.append(("higgins " + name, getattr(higgins, name), _num(ref[ref_name])))
     assert not bad, bad
     assert res.converged
+
+
+@pytest.mark.parametrize(("case", "key"), GRID)
+def test_matches_metafor(case, key):
+    """control="metafor": metafor's default stopping, step for step."""
+    data = REF["cases"][case]
+    method, test = key.split("/")
+    _compare_fit(data, data["fits"][key], method, test, "metafor", RTOL)
+
+
+def test_exact_reference_grid_is_complete():
+    assert tuple(REF_EXACT["cases"]) == EXPECTED_CASES
+    assert REF_EXACT["control"]["threshold"] == 1e-12
+    assert REF_EXACT["control"]["confint_tol"] == 1e-12
+    for name, data in REF_EXACT["cases"].items():
+        assert data["yi"] == REF["cases"][name]["yi"]
+        assert sorted(data["fits"]) == sorted(REF["cases"][name]["fits"])
+        assert not any("error" in ref for ref in data["fits"].values())
+    assert len(REF_EXACT["level90"]) == 12
+
+
+@pytest.mark.parametrize(("case", "key"), GRID)
+def test_default_is_the_exact_optimum(case, key):
+    """The default control: metafor at threshold = tol = 1e-12 (confint tol 1e-12)."""
+    data = REF_EXACT["cases"][case]
+    method, test = key.split("/")
+    _compare_fit(data, data["fits"][key], method, test, None, RTOL_EXACT, ATOL_EXACT)
+
+
+def test_exact_and_metafor_stopping_differ_where_metafor_stops_early():
+    data = REF["cases"]["bcg_logrr"]
+    exact = rma(data["yi"], data["vi"], method="DL")
+    early = rma(data["yi"], data["vi"], method="DL", control="metafor")
+    assert exact.tau2 == early.tau2  # closed form: no iteration
+    assert exact.tau2_ci_low != early.tau2_ci_low  # uniroot() at eps^0.25 stops early
+    assert exact.control.name == "exact" and early.control.name == "metafor"
+    tight = rma(data["yi"], data["vi"], method="REML",
+                control={"threshold": 1e-12, "tol": 1e-12, "maxiter": 10000})
+    ref = REF_EXACT["cases"]["bcg_logrr"]["fits"]["REML/z"]
+    assert _close(tight.tau2, ref["tau2"], rtol=1e-10)
+    assert _close(tight.tau2_ci_high, ref["tau2_ci_high"], rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("control", "message"),
+    [
+        ("tight", "control must be"),
+        ({"thresh": 1e-8}, "unknown control setting 'thresh'"),
+        ({"maxiter": 0}, "maxiter >= 1"),
+        ({"stepadj": 2}, "stepadj must be in"),
+    ],
+)
+def test_invalid_control_raises(control, message):
+    with pytest.raises(ValueError, match=message):
+        rma([0.1, 0.2, 0.5], [0.01, 0.02, 0.03], control=control)
 
 
 @pytest.mark.parametrize("key", sorted(REF["level90"]))
@@ -155,11 +220,19 @@ def test_level_90_matches_metafor(key):
     case, method, test = key.split("/")
     data = REF["cases"][case]
     ref = REF["level90"][key]
-    res = rma(data["yi"], data["vi"], method=method, test=test, level=90)
+    res = rma(data["yi"], data["vi"], method=method, test=test, level=90, control="metafor")
     bad = [
         (name, getattr(res, name), _num(ref[name]))
         for name in FIELDS + CI_FIELDS
         if not _close(getattr(res, name), _num(ref[name]))
+    ]
+    assert not bad, bad
+    ref = REF_EXACT["level90"][key]
+    res = rma(data["yi"], data["vi"], method=method, test=test, level=90)
+    bad = [
+        (name, getattr(res, name), _num(ref[name]))
+        for name in FIELDS + CI_FIELDS
+        if not _close(getattr(res, name), _num(ref[name]), rtol=RTOL_EXACT)
     ]
     assert not bad, bad
 
@@ -170,7 +243,7 @@ def test_ci_flags_follow_metafor(case):
     data = REF["cases"][case]
     for method in EXPECTED_METHODS[1:]:
         ref = data["fits"][f"{method}/z"]
-        res = rma(data["yi"], data["vi"], method=method)
+        res = rma(data["yi"], data["vi"], method=method, control="metafor")
         text = " ".join(res.warnings)
         assert ("null set" in text) == bool(ref["ci_null"])
         assert ("upper bound of the Q-profile" in text) == (
@@ -214,17 +287,22 @@ def test_k1_matches_metafor(test):
 @pytest.mark.parametrize("idx", range(6))
 def test_fisher_scoring_fallback_reaches_exact_root(idx):
     ref = REF["fallback"][idx]
-    res = rma(ref["yi"], ref["vi"], method=ref["method"])
+    res = rma(ref["yi"], ref["vi"], method=ref["method"], control="metafor")
     assert not res.converged
     assert any("did not converge" in w and ref["method"] in w for w in res.warnings)
     for name in ("tau2", "estimate", "se"):
         assert _close(getattr(res, name), ref[name], rtol=RTOL_FALLBACK), name
+    # the exact default converges on these problems without a fallback
+    exact = rma(ref["yi"], ref["vi"], method=ref["method"])
+    assert exact.converged and not exact.warnings
+    for name in ("tau2", "estimate", "se"):
+        assert _close(getattr(exact, name), ref[name], rtol=RTOL_FALLBACK), name
 
 
 @pytest.mark.parametrize("idx", range(len(REF["stuck"])))
 def test_local_maximum_check_sets_tau2_to_zero(idx):
     ref = REF["stuck"][idx]
-    res = rma(ref["yi"], ref["vi"], method=ref["method"])
+    res = rma(ref["yi"], ref["vi"], method=ref["method"], control="metafor")
     assert res.tau2 == 0.0 == ref["tau2"]
     assert _close(res.estimate, ref["estimate"]) and _close(res.se, ref["se"])
     assert any("local maximum" in w for w in res.warnings)
@@ -234,7 +312,7 @@ def test_local_maximum_check_sets_tau2_to_zero(idx):
 def test_pm_beyond_tau2_max_falls_back_to_exact_root():
     ref = REF["pm_wide"]
     assert "tau2.max" in ref["default_error"]
-    res = rma(ref["yi"], ref["vi"], method="PM")
+    res = rma(ref["yi"], ref["vi"], method="PM", control="metafor")
     assert not res.converged
     assert any("PM" in w and "tau2.max" in w for w in res.warnings)
     for name in ("tau2", "estimate", "se"):
@@ -379,7 +457,7 @@ def test_tau2_is_truncated_at_zero_for_every_estimator():
 def test_estimators_are_exposed_by_name():
     b = as_batch(REF["cases"]["bcg_logrr"]["yi"], REF["cases"]["bcg_logrr"]["vi"])
     for method, estimator in models.TAU2_ESTIMATORS.items():
-        est = estimator(b)
+        est = estimator(b, "metafor")
         ref = REF["cases"]["bcg_logrr"]["fits"][f"{method}/z"]
         assert _close(est.tau2[0], ref["tau2"]) and _close(est.se_tau2[0], ref["se_tau2"])
 
@@ -437,56 +515,12 @@ def test_engine_dict_is_plain_json():
         assert value is None or isinstance(value, (int, float, str, bool, list))
 
 
-def test_to_dict_includes_bias_and_sensitivity():
+def test_to_dict_is_the_fit_alone():
     data = REF["cases"]["bcg_logrr"]
     res = rma(data["yi"], data["vi"], method="REML", test="knha")
-    labels = [f"S{i}" for i in range(len(data["yi"]))]
-    d = res.to_dict(studies=labels)
-    json.dumps(d, allow_nan=False)
-    assert list(d)[:4] == ["k", "method", "test", "level"]
-    assert [r["study"] for r in d["leave1out"]] == labels
-    assert isinstance(d["trimfill_k0"], int)
-    batch = rma(np.vstack([data["yi"], data["yi"]]), np.vstack([data["vi"], data["vi"]]))
-    db = batch.to_dict()
-    assert db["leave1out"][0] == db["leave1out"][1] and len(db["egger_p"]) == 2
-
-
-def test_batch_to_dict_equals_one_at_a_time():
-    # Ragged rows (k = 1, 2, 3, 6) and one row with equal variances: the batch dict (one
-    # regtest / trimfill / leave1out call each) must equal the dict of each row on its own.
-    rng = np.random.default_rng(20261121)
-    y = rng.normal(0.3, 0.4, size=(5, 6))
-    v = rng.uniform(0.02, 0.3, size=(5, 6))
-    for row, k in enumerate((1, 2, 3, 6, 6)):
-        y[row, k:] = v[row, k:] = np.nan
-    v[4] = 0.1
-    labels = [[f"r{r}s{j}" for j in range(6)] for r in range(5)]
-    batch = rma(y, v, method="REML", test="knha").to_dict(studies=labels)
-    for row in range(5):
-        keep = ~np.isnan(y[row])
-        single = rma(y[row, keep], v[row, keep], method="REML", test="knha").to_dict(
-            studies=[labels[row][j] for j in np.flatnonzero(keep)]
-        )
-        for key, value in single.items():
-            got = batch[key][row]
-            if isinstance(value, float):
-                assert got == pytest.approx(value, rel=1e-10, abs=1e-14), key
-            elif key == "leave1out" and value is not None:
-                assert [r["study"] for r in got] == [r["study"] for r in value]
-                for a, b in zip(got, value, strict=True):
-                    for f in ("estimate", "ci_low", "ci_high", "tau2", "I2"):
-                        assert a[f] == pytest.approx(b[f], rel=1e-10, abs=1e-14), (key, f)
-            elif key != "warnings":
-                assert got == value, key
-
-
-def test_to_dict_with_undefined_trimfill_gives_null():
-    # metafor's trimfill() stops with an error when all variances are equal and no side is
-    # given; to_dict must then report null, not raise.
-    d = rma([0.1, 0.5, 0.3, 0.9], [0.2] * 4).to_dict()
-    json.dumps(d, allow_nan=False)
-    assert d["trimfill_k0"] is None and d["trimfill_estimate"] is None
-    assert d["egger_statistic"] is None or np.isfinite(d["egger_statistic"])
+    d = res.to_dict()
+    assert d == res._engine_dict()
+    assert "egger_p" not in d and "leave1out" not in d
 
 
 def test_zeroin_finds_roots_and_reports_the_iteration_limit():
@@ -515,6 +549,6 @@ def test_result_fields_are_the_documented_interface():
     expected = (
         "yi vi k method test level estimate se ci_low ci_high statistic p_value df tau2 tau "
         "se_tau2 I2 H2 Q Q_df Q_p pi_low pi_high tau2_ci_low tau2_ci_high I2_ci_low "
-        "I2_ci_high H2_ci_low H2_ci_high weights converged warnings pi"
+        "I2_ci_high H2_ci_low H2_ci_high weights converged warnings pi control"
     ).split()
     assert models._field_names() == tuple(expected)

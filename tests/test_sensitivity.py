@@ -19,8 +19,13 @@ from ketameta.models import rma
 from ketameta.sensitivity import cumul, influence, leave1out
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "bias.json").read_text())
+# The same grid at metafor's tight settings (bias_cases.R --tight): the exact default.
+EXACT = json.loads((Path(__file__).parent / "reference" / "bias_exact.json").read_text())
 DATASETS = REFERENCE["datasets"]
 CASES = REFERENCE["sensitivity"]
+# (case, control): metafor's default stopping against bias.json, the exact default
+# against bias_exact.json.
+BOTH = [(c, "metafor") for c in CASES] + [(c, None) for c in EXACT["sensitivity"]]
 
 # Tolerances.
 # RTOL_FIT: every value comes from models refitted by the batch engine, which reproduces
@@ -69,14 +74,29 @@ def ref_array(values):
     return np.array([math.nan if x is None else x for x in values], dtype=float)
 
 
-def assert_matches(actual, expected, what):
+def assert_matches(actual, expected, what, atol=0.0):
     np.testing.assert_allclose(
-        np.asarray(actual, dtype=float), ref_array(expected), rtol=RTOL_FIT, atol=0, err_msg=what
+        np.asarray(actual, dtype=float), ref_array(expected), rtol=RTOL_FIT, atol=atol,
+        err_msg=what,
     )
+
+
+# Against the tight reference, values whose exact optimum is τ² = 0 carry metafor's
+# residue of its absolute threshold 1e-12 (I² and H² scale it by 100/vt and 1/vt).
+ATOL_EXACT = {"tau2": 1e-12, "tau2_del": 1e-12, "I2": 1e-8, "H2": 1e-10}
+
+
+def _atol(key, control):
+    return ATOL_EXACT.get(key, 0.0) if control is None else 0.0
 
 
 def case_id(case):
     return f"{case['dataset']}-{case['method']}-{case['test']}"
+
+
+def both_id(item):
+    case, control = item
+    return f"{case_id(case)}-{control or 'exact'}"
 
 
 def data(case):
@@ -95,30 +115,41 @@ def test_reference_grid_is_complete():
     assert any(flags) and not all(flags)
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_leave1out_matches_metafor(case):
+def test_exact_reference_has_the_same_grid():
+    assert [case_id(c) for c in EXACT["sensitivity"]] == [case_id(c) for c in CASES]
+    assert EXACT["meta"]["control"].startswith("list(threshold = 1e-12")
+
+
+@pytest.mark.parametrize("item", BOTH, ids=both_id)
+def test_leave1out_matches_metafor(item):
+    case, control = item
     y, v, _ = data(case)
-    res = leave1out(y, v, method=case["method"], test=case["test"])
+    res = leave1out(y, v, method=case["method"], test=case["test"], control=control)
     for key in FIT_FIELDS:
-        assert_matches(getattr(res, key), case["leave1out"][key], f"{case_id(case)} {key}")
+        assert_matches(getattr(res, key), case["leave1out"][key], f"{case_id(case)} {key}",
+                       _atol(key, control))
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_influence_matches_metafor(case):
+@pytest.mark.parametrize("item", BOTH, ids=both_id)
+def test_influence_matches_metafor(item):
+    case, control = item
     y, v, _ = data(case)
-    res = influence(y, v, method=case["method"], test=case["test"])
+    res = influence(y, v, method=case["method"], test=case["test"], control=control)
     ref = case["influence"]
     for key in INFLUENCE_FIELDS:
-        assert_matches(getattr(res, key), ref[key], f"{case_id(case)} {key}")
+        assert_matches(getattr(res, key), ref[key], f"{case_id(case)} {key}",
+                       _atol(key, control))
     assert res.influential.tolist() == ref["influential"], case_id(case)
 
 
-@pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_cumul_matches_metafor(case):
+@pytest.mark.parametrize("item", BOTH, ids=both_id)
+def test_cumul_matches_metafor(item):
+    case, control = item
     y, v, order = data(case)
-    res = cumul(y, v, order=order, method=case["method"], test=case["test"])
+    res = cumul(y, v, order=order, method=case["method"], test=case["test"], control=control)
     for key in FIT_FIELDS:
-        assert_matches(getattr(res, key), case["cumul"][key], f"{case_id(case)} {key}")
+        assert_matches(getattr(res, key), case["cumul"][key], f"{case_id(case)} {key}",
+                       _atol(key, control))
 
 
 def padded(names):

@@ -431,14 +431,14 @@ def _set(path, value):
 CONFIG_CASES = {
     "unknown top-level key": (
         _set(["profiles"], "cochrane"),
-        "config/config.yaml, top level: unknown key 'profiles'; allowed keys: analyses, "
-        "conditions, data_dir, outcomes, profile",
+        "config/config.yaml, top level: unknown key 'profiles'; allowed keys: "
+        "analyse_every_row, analyses, conditions, data_dir, few_trials, outcomes, profile",
     ),
     "unknown analysis key": (
         _set(["analyses", "trd_severity", "estimator"], "REML"),
         "config/config.yaml, analyses.trd_severity: unknown key 'estimator'; allowed keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
-        "test, timepoint",
+        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
+        "pi, sort_by, subgroups, test, timepoint",
     ),
     "unknown method": (
         _set(["analyses", "trd_severity", "method"], "REM"),

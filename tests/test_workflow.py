@@ -239,8 +239,8 @@ BAD = {
             w / "config/config.yaml", "measure: MD, method: DL", "measure: MD, methd: DL"
         ),
         "config/config.yaml, analyses.ptsd_severity_end: unknown key 'methd'; allowed keys: "
-        "condition, escalc, exclude, label, level, measure, method, multiarm, outcome, pi, sort_by, "
-        "test, timepoint",
+        "condition, escalc, exclude, few_trials, label, level, measure, method, multiarm, outcome, "
+        "pi, sort_by, subgroups, test, timepoint",
     ),
     "outcome not declared": (
         lambda w: _replace(

@@ -25,7 +25,7 @@ from .effects import (  # noqa: E402
     se_from_ci,
     se_from_p,
 )
-from .models import METHODS, TESTS, RMAResult, rma  # noqa: E402
+from .models import METHODS, TESTS, MetaRegResult, PredictResult, RMAResult, rma  # noqa: E402  # noqa: E402
 from .sensitivity import (  # noqa: E402
     CumulResult,
     InfluenceResult,
@@ -62,4 +62,27 @@ __all__ = [
     "sd_from_se",
     "se_from_ci",
     "se_from_p",
+    "MetaRegResult",
+    "PredictResult",
+]
+
+# Multilevel models and cluster-robust inference.
+from .multilevel import RMAMVResult, rma_mv, vcalc  # noqa: E402
+from .robust import RobustResult, robust  # noqa: E402
+
+__all__ += ["RMAMVResult", "rma_mv", "vcalc", "RobustResult", "robust"]
+
+# Bayesian random effects, Mantel-Haenszel and Peto pooling.
+from . import priors  # noqa: E402
+from .bayes import BayesResult, PosteriorSummary, bayesmeta  # noqa: E402
+from .mh import MHResult, rma_mh, rma_peto  # noqa: E402
+
+__all__ += [
+    "BayesResult",
+    "PosteriorSummary",
+    "bayesmeta",
+    "priors",
+    "MHResult",
+    "rma_mh",
+    "rma_peto",
 ]

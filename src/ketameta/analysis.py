@@ -44,8 +44,8 @@ import scipy
 from scipy.stats import norm
 
 from ketameta import __version__
-from ketameta.bias import ranktest
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
+from ketameta.fewtrials import few_trials_block
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
@@ -59,7 +59,18 @@ from ketameta.mixing import mixture
 from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, resolve_multiarm
 from ketameta.profiles import effective_config
-from ketameta.sensitivity import influence
+from ketameta.proportions import arm_proportions
+from ketameta.subgrouping import subgroup_blocks
+from ketameta.summary import (
+    CONTRACT_KEYS,
+    empty_extras,
+    empty_stats,
+    extras,
+    fit_summary,
+    small_study_tests,
+    trimfill_details,
+)
+from ketameta.timecourse import add_time_courses
 
 __all__ = [
     "MEASURE_KIND",
@@ -327,6 +338,7 @@ def run_condition(
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     prepared = [prepare(trials, cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
+    add_time_courses(results)  # one outcome over time (ketameta.timecourse)
     for (summary, frame), effects_path, summary_path in zip(
         results, effects, summaries, strict=True
     ):
@@ -338,7 +350,8 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     """Fit prepared analyses; return ``(summary dict, effects frame)`` for each.
 
     The random-effects and equal-effects fits of analyses that share (method, test, level,
-    pi) run as one 2-D batch of :func:`ketameta.models.rma` each.
+    pi, control) run as one 2-D batch of :func:`ketameta.models.rma` each; the
+    composition of ``summary.json`` is :mod:`ketameta.summary`'s.
     """
     items = [_sized(prep) for prep in prepared]
     fitted: list = [None] * len(items)
@@ -346,9 +359,9 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     for i, (prep, frame, _, _) in enumerate(items):
         if len(frame):
             cfg = prep.config
-            key = (cfg["method"], cfg["test"], cfg["level"], cfg["pi"])
+            key = (cfg["method"], cfg["test"], cfg["level"], cfg["pi"], _control(cfg))
             groups.setdefault(key, []).append(i)
-    for (method, test, level, pi), members in groups.items():
+    for (method, test, level, pi, control), members in groups.items():
         width = max(len(items[i][1]) for i in members)
         y = np.full((len(members), width), np.nan)
         v = np.full((len(members), width), np.nan)
@@ -356,37 +369,58 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
             frame = items[i][1]
             y[row, : len(frame)] = frame["yi"].to_numpy(dtype=float)
             v[row, : len(frame)] = frame["vi"].to_numpy(dtype=float)
-        res = rma(y, v, method=method, test=test, level=level, pi=pi)
-        ee = rma(y, v, method="EE", test="z", level=level)
-        stats = res.to_dict(studies=[list(items[i][1]["study"]) for i in members])
-        tf = res.trimfill_fit  # computed once for the batch by to_dict
+        res = rma(y, v, method=method, test=test, level=level, pi=pi, control=control)
+        ee = rma(y, v, method="EE", test="z", level=level, control=control)
+        tests = small_study_tests(res)
+        stats = fit_summary(res, [list(items[i][1]["study"]) for i in members], tests)
         for row, i in enumerate(members):
             k = len(items[i][1])
             equal = {
                 f: _num(getattr(ee, f)[row])
                 for f in ("estimate", "se", "ci_low", "ci_high", "p_value")
             }
-            filled = np.atleast_2d(tf.filled_yi)[row], np.atleast_2d(tf.filled_vi)[row]
-            fitted[i] = (
-                {key: values[row] for key, values in stats.items()},
-                np.asarray(res.weights[row, :k], dtype=float),
-                _num(res.df[row]),
-                equal,
-                {
-                    "trimfill_side": tf.side[row],
-                    "trimfill_ci_low": _num(tf.ci_low[row]),
-                    "trimfill_ci_high": _num(tf.ci_high[row]),
-                    "trimfill_filled": [
-                        {"yi": _num(a), "vi": _num(b)}
-                        for a, b in zip(*filled, strict=True)
-                        if not math.isnan(a)
-                    ],
-                },
+            fitted[i] = FittedAnalysis(
+                stats={key: values[row] for key, values in stats.items()},
+                weights=np.asarray(res.weights[row, :k], dtype=float),
+                df=_num(res.df[row]),
+                equal=equal,
+                trimfill=trimfill_details(tests.trimfill, row),
             )
     return [
         _summary(prep, frame, excluded, notes, fit, inputs)
         for (prep, frame, excluded, notes), fit in zip(items, fitted, strict=True)
     ]
+
+
+@dataclass
+class FittedAnalysis:
+    """The batch results of one analysis that :func:`_summary` writes out.
+
+    Attributes
+    ----------
+    stats : dict
+        Contract keys from :func:`ketameta.summary.fit_summary` (one row of the batch).
+    weights : ndarray
+        Random-effects weights in percent, in fitting order.
+    df : float or None
+        Degrees of freedom of the test.
+    equal : dict
+        The equal-effects model's estimate, se, CI and p-value.
+    trimfill : dict
+        :func:`ketameta.summary.trimfill_details` of the analysis.
+    """
+
+    stats: dict
+    weights: np.ndarray
+    df: float | None
+    equal: dict
+    trimfill: dict
+
+
+def _control(cfg: Mapping) -> str:
+    """The configured stopping rules (``exact`` unless an analysis or profile says
+    ``metafor``)."""
+    return cfg.get("control", "exact")
 
 
 def _sized(prep: Prepared):
@@ -471,11 +505,14 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     vi = frame["vi"].to_numpy(dtype=float)
     studies = [str(s) for s in frame["study"]]
     if fit is None:
-        stats, weights, df, equal = _empty_stats(cfg), np.zeros(0), None, None
-        extras = _empty_extras()
+        stats, weights, df, equal = empty_stats(cfg), np.zeros(0), None, None
+        more = empty_extras()
     else:
-        stats, weights, df, equal, trimfill_details = fit
-        extras = _extras(yi, vi, studies, cfg, trimfill_details)
+        stats, weights, df, equal = fit.stats, fit.weights, fit.df, fit.equal
+        more = extras(
+            yi, vi, studies, cfg["method"], cfg["test"], cfg["level"], _control(cfg),
+            fit.trimfill,
+        )  # fmt: skip
     z = _normal_quantile(cfg["level"])
     sei = np.sqrt(vi)
     frame = frame.assign(sei=sei, ci_low=yi - z * sei, ci_high=yi + z * sei, weight=weights)
@@ -484,10 +521,10 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     position = {s: i for i, s in enumerate(order)}
     if stats.get("leave1out"):
         stats["leave1out"] = sorted(stats["leave1out"], key=lambda r: position[r["study"]])
-    extras["influence"] = sorted(extras["influence"], key=lambda r: position[r["study"]])
+    more["influence"] = sorted(more["influence"], key=lambda r: position[r["study"]])
     stats["warnings"] = list(stats.get("warnings") or []) + notes
     summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
-    for key in _CONTRACT_KEYS:
+    for key in CONTRACT_KEYS:
         summary.setdefault(key, stats.get(key))
     summary.update(
         {
@@ -501,71 +538,17 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
             "n_participants": _participants(frame),
             "studies": order,
             "equal_effects": equal,
-            **extras,
+            **more,
             "excluded": excluded,
             "multiarm": prep.multiarm,
             "provenance": _provenance(cfg, inputs),
         }
     )
     summary.update(mixture(frame, cfg))  # what the trials differ in (ketameta.mixing)
+    summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
+    summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
+    summary["few_trials"] = few_trials_block(frame, cfg)  # ketameta.fewtrials
     return summary, _effects_table(frame)
-
-
-_CONTRACT_KEYS = (
-    "analysis", "k", "measure", "method", "test", "level", "estimate", "se", "ci_low",
-    "ci_high", "statistic", "p_value", "tau2", "tau", "I2", "H2", "Q", "Q_df", "Q_p", "pi_low",
-    "pi_high", "tau2_ci_low", "tau2_ci_high", "I2_ci_low", "I2_ci_high", "egger_statistic",
-    "egger_p", "trimfill_k0", "trimfill_estimate", "leave1out", "converged", "warnings",
-)  # fmt: skip
-
-
-def _empty_stats(cfg) -> dict:
-    stats = dict.fromkeys(_CONTRACT_KEYS)
-    stats.update(
-        {
-            "method": cfg["method"],
-            "test": cfg["test"],
-            "level": cfg["level"],
-            "converged": True,
-            "warnings": ["k = 0: no study has a defined effect size."],
-        }
-    )
-    return stats
-
-
-def _empty_extras() -> dict:
-    return {
-        "influence": [],
-        "trimfill_side": None,
-        "trimfill_ci_low": None,
-        "trimfill_ci_high": None,
-        "trimfill_filled": [],
-        "begg_tau": None,
-        "begg_p": None,
-    }
-
-
-def _extras(yi, vi, studies, cfg, trimfill_details: dict) -> dict:
-    """Begg's test, influence diagnostics and the trim-and-fill details (k >= 3)."""
-    out = _empty_extras()
-    if len(yi) < 3:
-        return out
-    opts = {"method": cfg["method"], "test": cfg["test"], "level": cfg["level"]}
-    diag = influence(yi, vi, **opts)
-    names = ("rstudent", "dffits", "cook_d", "cov_r", "tau2_del", "QE_del", "hat", "weight")
-    out["influence"] = [
-        {
-            "study": study,
-            **{f: _num(np.asarray(getattr(diag, f))[j]) for f in names},
-            "influential": bool(np.asarray(diag.influential)[j]),
-        }
-        for j, study in enumerate(studies)
-    ]
-    out.update(trimfill_details)
-    rank = ranktest(yi, vi)
-    out["begg_tau"] = _num(rank.tau)
-    out["begg_p"] = _num(rank.p_value)
-    return out
 
 
 def _normal_quantile(level: float) -> float:

@@ -50,13 +50,17 @@ Statistical Software* 36(3):1–48. doi:10.18637/jss.v036.i03
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from scipy import special, stats
 
-from ._batch import EPS, Batch, as_batch, zeroin
+from ._batch import EPS, Batch, as_batch
+from ._results import ToDict as _ToDict
+from ._results import out as _out
+from ._results import row_warnings as _row_warnings
+from .estimators import fit_design
 from .models import METHODS, TESTS, RMAResult, fit_batch, level_to_alpha, rma
 
 __all__ = [
@@ -68,13 +72,6 @@ __all__ = [
     "trimfill",
 ]
 
-# metafor's rma.uni() control defaults (3.8-1): Fisher-scoring threshold and iteration
-# limit, the uniroot() tolerance and the upper end of its search interval for PM (which
-# metafor raises to 10 mad(yi)^2 when that is larger).
-_THRESHOLD = 1e-5
-_MAXITER = 100
-_UNIROOT_TOL = EPS**0.25
-_TAU2_MAX = 100.0
 # lm()'s QR rank tolerance: a column is dropped when its norm after projection on the
 # preceding columns is below this fraction of its own norm.
 _QR_TOL = 1e-7
@@ -82,49 +79,6 @@ _QR_TOL = 1e-7
 _TRIMFILL_MAXITER = 100
 # Largest n for which R's exact Kendall p-value is finite (n! overflows a double beyond).
 _KENDALL_EXACT_MAX_N = 170
-
-
-# ---------------------------------------------------------------------------------------
-# Helpers shared by the result classes
-
-
-def _plain(value):
-    """Return ``value`` as plain Python for JSON: NaN → None, arrays → lists."""
-    if isinstance(value, np.ndarray):
-        return [_plain(x) for x in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_plain(x) for x in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-class _ToDict:
-    """Mixin: ``to_dict()`` returns every field as plain Python (NaN → None)."""
-
-    _skip: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        """Return the fields as a dict of plain Python values (NaN becomes ``None``)."""
-        return {
-            f.name: _plain(getattr(self, f.name))
-            for f in fields(self)  # type: ignore[arg-type]
-            if f.name not in self._skip
-        }
-
-
-def _out(x: np.ndarray, squeeze: bool):
-    """Return row results as a Python scalar (1-D input) or the array itself (2-D input)."""
-    x = np.asarray(x)
-    return x[0].item() if squeeze else x
-
-
-def _row_warnings(messages: list[list[str]], squeeze: bool):
-    """Return warnings as a tuple (1-D input) or a tuple of tuples, one per row."""
-    rows = tuple(tuple(dict.fromkeys(msg)) for msg in messages)
-    return rows[0] if squeeze else rows
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,27 +141,36 @@ def _full_rank(fit: dict) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegtestResult(_ToDict):
-    """Classical Egger regression test for funnel-plot asymmetry.
+    """Egger's regression test for funnel-plot asymmetry (classical or mixed-effects).
 
     Attributes
     ----------
     statistic : float or ndarray
-        t statistic of the slope on the standard error (metafor's ``zval``).
+        Test statistic of the predictor's coefficient (metafor's ``zval``): t for
+        ``model="lm"`` and for the t-based tests of ``model="rma"``, z otherwise.
     p_value : float or ndarray
-        Two-sided p-value from the t distribution with ``df`` degrees of freedom.
+        Two-sided p-value.
     df : float or ndarray
-        Residual degrees of freedom, k − 2.
+        Degrees of freedom, k − 2 (``inf`` for ``model="rma"`` with ``test="z"``).
     slope, slope_se : float or ndarray
-        Coefficient of ``sei`` and its standard error.
+        Coefficient of the predictor and its standard error.
     limit_estimate, limit_ci_low, limit_ci_high : float or ndarray
-        Intercept of the regression (the "limit estimate" as ``sei`` → 0) and its CI at
-        ``level``, with t quantiles on ``df`` degrees of freedom.
+        Intercept of the regression (the "limit estimate": the expected effect as the
+        standard error, variance or 1/n goes to 0) and its CI at ``level``; NaN for the
+        predictors ``ni`` and ``sqrtni``, where it has no such meaning (metafor omits it).
     k : int or ndarray
         Number of studies used.
     level : float
         Confidence level in percent.
     warnings : tuple
         Why a value is undefined (one tuple per row for a batch).
+    model : {"lm", "rma"}
+        Weighted regression with a multiplicative dispersion, or the mixed-effects
+        meta-regression.
+    predictor : str
+        ``sei``, ``vi``, ``ni``, ``ninv``, ``sqrtni`` or ``sqrtninv``.
+    tau2 : float or ndarray
+        Residual τ² of the mixed-effects model (NaN for ``model="lm"``).
     """
 
     statistic: object
@@ -221,16 +184,53 @@ class RegtestResult(_ToDict):
     k: object
     level: float
     warnings: tuple
+    model: str = "lm"
+    predictor: str = "sei"
+    tau2: object = math.nan
 
 
-def regtest(yi, vi, level=95) -> RegtestResult:
-    """Egger's regression test for funnel-plot asymmetry, as metafor ``regtest(model="lm")``.
+PREDICTORS = ("sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv")
+_LIMIT_PREDICTORS = ("sei", "vi", "ninv", "sqrtninv")
 
-    Weighted least squares of ``yi`` on ``sei = sqrt(vi)`` with weights ``1/vi`` and an
-    intercept, with the residual variance estimated from the data (a multiplicative
-    dispersion model, R's ``lm(yi ~ sei, weights = 1/vi)``). The test is the t test of the
-    slope on k − 2 degrees of freedom (Egger et al. 1997; Sterne & Egger 2005). The intercept
-    is metafor's "limit estimate", the expected effect of a study with ``sei`` → 0.
+
+def _predictor(b: Batch, ni, predictor: str):
+    """Predictor values (m, k) and the batch with studies lacking ``ni`` left out."""
+    if predictor in ("sei", "vi"):
+        return (np.sqrt(b.v) if predictor == "sei" else b.v), b
+    if ni is None:
+        raise ValueError(f"predictor={predictor!r} needs the sample sizes ni")
+    n = np.asarray(ni, dtype=float)
+    if n.shape != np.shape(b.yi):
+        raise ValueError(f"ni must have the shape of yi {np.shape(b.yi)}, got {n.shape}")
+    n2 = np.atleast_2d(n)
+    if (n2[~np.isnan(n2)] <= 0).any():
+        raise ValueError("sample sizes ni must be positive")
+    b = as_batch(b.yi, b.vi, mask=~np.isnan(n))
+    n2 = np.where(b.mask, n2, 1.0)
+    values = {"ni": n2, "ninv": 1.0 / n2, "sqrtni": np.sqrt(n2), "sqrtninv": 1.0 / np.sqrt(n2)}
+    return values[predictor], b
+
+
+def regtest(
+    yi,
+    vi,
+    level=95,
+    model: str = "rma",
+    predictor: str = "sei",
+    ni=None,
+    method: str = "REML",
+    test: str = "z",
+    control=None,
+) -> RegtestResult:
+    """Egger's regression test for funnel-plot asymmetry, as metafor ``regtest()``.
+
+    ``model="rma"`` (metafor's default) fits the mixed-effects meta-regression
+    ``rma(yi, vi, mods = predictor, method, test)`` and tests the predictor's
+    coefficient with the model's test (z, or t on k − 2 df); ``model="lm"`` is the
+    classical test of Egger et al. (1997): weighted least squares of ``yi`` on the
+    predictor with weights ``1/vi`` and the residual variance estimated from the data (a
+    multiplicative dispersion model, R's ``lm(yi ~ sei, weights = 1/vi)``), t test on
+    k − 2 df (Sterne & Egger 2005). The intercept is metafor's "limit estimate".
 
     Parameters
     ----------
@@ -238,6 +238,16 @@ def regtest(yi, vi, level=95) -> RegtestResult:
         Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
     level : float, default 95
         Confidence level in percent for the CI of the limit estimate.
+    model : {"rma", "lm"}
+    predictor : {"sei", "vi", "ni", "ninv", "sqrtni", "sqrtninv"}
+        Standard error (default), variance, sample size, its inverse, its root or the
+        inverse of its root (Peters et al. 2006 use ``ninv``).
+    ni : array_like, optional
+        Sample sizes, the shape of ``yi`` (needed for the n-based predictors); a study
+        with NaN is left out.
+    method, test, control
+        τ² estimator, test and stopping rules of the mixed-effects model (as
+        :func:`ketameta.rma`); ignored for ``model="lm"``.
 
     Returns
     -------
@@ -245,16 +255,78 @@ def regtest(yi, vi, level=95) -> RegtestResult:
 
     Notes
     -----
-    Undefined cases follow metafor/R: with k = 2 the slope and the limit estimate exist but
-    the standard errors, the test and the CI are NaN (no residual degrees of freedom); with
-    k < 2 or when all ``sei`` are equal the design is not of full rank (metafor stops) and
-    everything is NaN. When all ``yi`` are identical the fit is exact: the slope is 0 and its
-    standard error 0, and the statistic and p-value are NaN (R would report a ratio of
-    rounding errors there).
+    Undefined cases follow metafor/R: with ``model="lm"`` and k = 2 the slope and the
+    limit estimate exist but the standard errors, the test and the CI are NaN (no residual
+    degrees of freedom); with k < 2, a constant predictor (e.g. all ``sei`` equal) or,
+    for ``model="rma"`` with a random-effects method, k ≤ 2 the model cannot be fitted
+    (metafor stops) and everything is NaN. When all ``yi`` are identical the ``lm`` fit is
+    exact: the slope is 0 and its standard error 0, and the statistic and p-value are NaN
+    (R would report a ratio of rounding errors there).
     """
+    if model not in ("rma", "lm"):
+        raise ValueError(f"model must be 'rma' or 'lm'; got {model!r}")
+    if predictor not in PREDICTORS:
+        raise ValueError(f"predictor must be one of {', '.join(PREDICTORS)}; got {predictor!r}")
+    if method not in METHODS or test not in TESTS:
+        raise ValueError(f"unknown method {method!r} or test {test!r} (metafor names expected)")
+    alpha = level_to_alpha(level)
     b = as_batch(yi, vi)
+    x, b = _predictor(b, ni, predictor)
+    limit = predictor in _LIMIT_PREDICTORS
+    if model == "lm":
+        return _regtest_lm(b, x, level, predictor, limit)
+    return _regtest_rma(b, x, level, alpha, predictor, limit, method, test, control)
+
+
+def _regtest_rma(b, x, level, alpha, predictor, limit, method, test, control):
+    m = b.k.shape[0]
+    w_fe = np.where(b.mask, 1.0 / b.v, 0.0)
+    ok = (b.k >= 2) & _full_rank(_wls2(b.y, x, w_fe))
+    fit = fit_design(
+        b, np.stack([np.ones_like(x), x], axis=2), method=method, test=test, alpha=alpha,
+        control=control, tau2_ci=False,
+    )  # fmt: skip
+    ok &= np.isfinite(fit.beta[:, 1])
+    messages = []
+    for i in range(m):
+        if ok[i]:
+            messages.append([])
+        elif b.k[i] == 2 and method not in ("EE", "FE"):
+            messages.append(["Egger test undefined with k = 2 for a random-effects model"])
+        else:
+            messages.append([
+                "Egger test undefined: too few studies or the predictor is constant "
+                "(model matrix not of full rank)"
+            ])  # fmt: skip
+    nan = np.full(m, np.nan)
+
+    def pick(values):
+        return _out(np.where(ok, values, nan), b.squeeze)
+
+    def pick_limit(values):
+        return pick(values if limit else nan)
+
+    return RegtestResult(
+        statistic=pick(fit.statistic[:, 1]),
+        p_value=pick(fit.p_value[:, 1]),
+        df=pick(fit.df),
+        slope=pick(fit.beta[:, 1]),
+        slope_se=pick(fit.se[:, 1]),
+        limit_estimate=pick_limit(fit.beta[:, 0]),
+        limit_ci_low=pick_limit(fit.ci_low[:, 0]),
+        limit_ci_high=pick_limit(fit.ci_high[:, 0]),
+        k=_out(b.k, b.squeeze),
+        level=float(level),
+        warnings=_row_warnings(messages, b.squeeze),
+        model="rma",
+        predictor=predictor,
+        tau2=pick(fit.tau2),
+    )
+
+
+def _regtest_lm(b, x, level, predictor, limit) -> RegtestResult:
+    """The classical Egger test (``model="lm"``) of :func:`regtest`."""
     w = np.where(b.mask, 1.0 / b.v, 0.0)
-    x = np.sqrt(b.v)
     fit = _wls2(b.y, x, w)
     df = (b.k - 2).astype(float)
     ok = (b.k >= 2) & _full_rank(fit)
@@ -282,7 +354,7 @@ def regtest(yi, vi, level=95) -> RegtestResult:
         msg = []
         if not ok[i]:
             msg.append(
-                "Egger test undefined: fewer than 2 studies or all standard errors equal "
+                "Egger test undefined: fewer than 2 studies or the predictor is constant "
                 "(model matrix not of full rank)"
             )
         elif df[i] <= 0:
@@ -300,12 +372,14 @@ def regtest(yi, vi, level=95) -> RegtestResult:
         df=_out(np.where(b.k >= 2, df, np.nan), b.squeeze),
         slope=pick(slope),
         slope_se=pick(slope_se),
-        limit_estimate=pick(intercept),
-        limit_ci_low=pick(ci_low),
-        limit_ci_high=pick(ci_high),
+        limit_estimate=pick(np.where(limit, intercept, np.nan)),
+        limit_ci_low=pick(np.where(limit, ci_low, np.nan)),
+        limit_ci_high=pick(np.where(limit, ci_high, np.nan)),
         k=_out(b.k, b.squeeze),
         level=float(level),
         warnings=_row_warnings(messages, b.squeeze),
+        model="lm",
+        predictor=predictor,
     )
 
 
@@ -504,196 +578,43 @@ def ranktest(yi, vi) -> RanktestResult:
 # Trim and fill
 
 
-def _p_matrix(w: np.ndarray, dx: np.ndarray, sw: np.ndarray, sxx: np.ndarray) -> np.ndarray:
-    """metafor's ``P = W - W X (X'WX)^-1 X'W`` for ``X = [1, x]``, shape (m, k, k).
-
-    With ``dx = x - xw`` (deviations from the weighted mean of x),
-    ``P_ij = w_i δ_ij - w_i w_j (1/sw + dx_i dx_j / sxx)``; rows and columns of pads are 0.
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lev = 1.0 / sw[:, None, None] + dx[:, :, None] * dx[:, None, :] / sxx[:, None, None]
-        p = -w[:, :, None] * w[:, None, :] * lev
-    idx = np.arange(w.shape[1])
-    p[:, idx, idx] += w
-    return p
-
-
-def _mad_rows(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """R's ``mad()`` (constant 1.4826) of each row's present values."""
-    yn = np.where(mask, y, np.nan)
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(yn, axis=1)
-        return 1.4826 * np.nanmedian(np.abs(yn - med[:, None]), axis=1)
-
-
-def _metareg_tau2(y, x, v, mask, method):
-    """τ² of the mixed-effects meta-regression of ``y`` on ``[1, x]`` as metafor rma.uni().
-
-    Implements metafor 3.8-1's estimators for a model with p = 2 coefficients
-    (``R/rma.uni.r``): HS ``(RSS - k)/Σw``; HE (OLS residuals) ``(RSS - tr(PV))/(k-2)``;
-    DL ``(RSS - (k-2))/tr(P)``; SJ ``τ₀² RSS(τ₀²)/(k-2)`` with ``τ₀²`` the unweighted
-    variance of y (denominator k); ML/REML/EB by Fisher scoring from the truncated HE value
-    (threshold 1e-5, 100 iterations, step halving, and for ML/REML the check of the
-    likelihood at τ² = 0); PM by R's ``uniroot()`` on ``[0, max(100, 10 mad(y)²)]``.
-
-    Returns
-    -------
-    tau2 : ndarray (m,)
-        Truncated at 0.
-    ok : ndarray of bool (m,)
-        False where metafor stops with an error (Fisher scoring not converged, the PM
-        search interval too short).
-    """
-    m, _ = y.shape
-    kf = mask.sum(axis=1).astype(float)
-    ok = np.ones(m, dtype=bool)
-    if method in ("EE", "FE"):
-        return np.zeros(m), ok
-    w_fe = np.where(mask, 1.0 / v, 0.0)
-    if method in ("DL", "HS"):
-        fit = _wls2(y, x, w_fe)
-        if method == "HS":
-            return np.maximum((fit["rss"] - kf) / fit["sw"], 0.0), ok
-        p = _p_matrix(w_fe, fit["dx"], fit["sw"], fit["sxx"])
-        trp = np.trace(p, axis1=1, axis2=2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.maximum((fit["rss"] - (kf - 2.0)) / trp, 0.0), ok
-    if method == "SJ":
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ybar = np.where(mask, y, 0.0).sum(axis=1) / kf
-            tau0 = (np.where(mask, y - ybar[:, None], 0.0) ** 2).sum(axis=1) / kf
-        fit = _wls2(y, x, np.where(mask, 1.0 / (v + tau0[:, None]), 0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.maximum(tau0 * fit["rss"] / (kf - 2.0), 0.0), ok
-    if method == "PM":
-        return _metareg_pm(y, x, v, mask, kf)
-    # HE, also the starting value of ML, REML and EB
-    ols = _wls2(y, x, mask.astype(float))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        h = 1.0 / kf[:, None] + ols["dx"] ** 2 / ols["sxx"][:, None]
-        tr_pv = np.where(mask, v * (1.0 - h), 0.0).sum(axis=1)
-        he = (ols["rss"] - tr_pv) / (kf - 2.0)
-    if method == "HE":
-        return np.maximum(he, 0.0), ok
-    return _metareg_scoring(y, x, v, mask, kf, np.maximum(np.nan_to_num(he), 0.0), method)
-
-
-def _metareg_pieces(y, x, v, mask, tau2):
-    w = np.where(mask, 1.0 / (v + tau2[:, None]), 0.0)
-    return w, _wls2(y, x, w)
-
-
-def _metareg_scoring(y, x, v, mask, kf, tau2, method):
-    """Fisher scoring for ML, REML and EB in the p = 2 meta-regression (see above)."""
-    m = y.shape[0]
-    ok = np.ones(m, dtype=bool)
-    active = np.ones(m, dtype=bool)
-    it = 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        while active.any():
-            it += 1
-            rows = np.nonzero(active)[0]
-            t = tau2[rows]
-            w, fit = _metareg_pieces(y[rows], x[rows], v[rows], mask[rows], t)
-            if method == "EB":
-                adj = (fit["rss"] * kf[rows] / (kf[rows] - 2.0) - kf[rows]) / fit["sw"]
-            else:
-                ypy = (w * w * fit["resid"] ** 2).sum(axis=1)
-                if method == "ML":
-                    adj = (ypy - fit["sw"]) / (w * w).sum(axis=1)
-                else:
-                    p = _p_matrix(w, fit["dx"], fit["sw"], fit["sxx"])
-                    adj = (ypy - np.trace(p, axis1=1, axis2=2)) / (p * p).sum(axis=(1, 2))
-            adj = np.where(np.isnan(adj), 0.0, adj)
-            adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
-            neg = t + adj < 0.0
-            while neg.any():
-                adj = np.where(neg, adj / 2.0, adj)
-                neg = t + adj < 0.0
-            new = t + adj
-            tau2[rows] = new
-            if it > _MAXITER:
-                ok[rows] = False
-                break
-            active[rows[np.abs(t - new) <= _THRESHOLD]] = False
-        if method in ("ML", "REML"):
-
-            def loglik(t):
-                w, fit = _metareg_pieces(y, x, v, mask, t)
-                ll = -0.5 * np.where(mask, np.log(v + t[:, None]), 0.0).sum(axis=1)
-                ll -= 0.5 * fit["rss"]
-                if method == "REML":
-                    ll -= 0.5 * np.log(fit["sw"] * fit["sxx"])
-                return ll
-
-            stuck = ok & (tau2 > _THRESHOLD) & (loglik(np.zeros(m)) - loglik(tau2) > _UNIROOT_TOL)
-            tau2 = np.where(stuck, 0.0, tau2)
-    return np.maximum(tau2, 0.0), ok
-
-
-def _metareg_pm(y, x, v, mask, kf):
-    """Paule–Mandel τ² of the p = 2 meta-regression, as metafor (target k − 2)."""
-    m = y.shape[0]
-    ok = np.ones(m, dtype=bool)
-    tau2 = np.zeros(m)
-    target = kf - 2.0
-
-    def q(t, rows):
-        return _metareg_pieces(y[rows], x[rows], v[rows], mask[rows], t)[1]["rss"]
-
-    allrows = np.arange(m)
-    q0 = q(np.zeros(m), allrows)
-    search = np.nonzero(q0 >= target)[0]
-    if search.size:
-        tmax = np.maximum(_TAU2_MAX, 10.0 * _mad_rows(y, mask)[search] ** 2)
-        qmax = q(tmax, search)
-        good = qmax <= target[search]
-        ok[search[~good]] = False
-        rows = search[good]
-        if rows.size:
-
-            def f(t, r):
-                return q(t, rows[r]) - target[rows[r]]
-
-            root, _ = zeroin(
-                f,
-                np.zeros(rows.size),
-                tmax[good],
-                q0[rows] - target[rows],
-                qmax[good] - target[rows],
-                _UNIROOT_TOL,
-                _MAXITER,
-            )
-            tau2[rows] = root
-    return np.maximum(tau2, 0.0), ok
-
-
-def _egger_side(b: Batch, method: str):
+def _egger_side(b: Batch, method: str, control=None):
     """Side of the funnel plot on which studies are missing, as metafor's trimfill().
 
     metafor fits the mixed-effects meta-regression of ``yi`` on ``sqrt(vi)`` with the
-    model's τ² estimator and imputes on the right when the slope is negative, on the left
-    otherwise. Returns ``(side, ok)`` with ``side`` +1 (left) or −1 (right) per row and
-    ``ok`` False where metafor stops: k ≤ 2 for a random-effects model (as many
-    coefficients as studies), all ``vi`` equal (the slope is not estimable) or a failed τ²
-    iteration.
+    model's τ² estimator (``rma(yi, vi, mods = sqrt(vi), method)``, here through the
+    design-matrix core :func:`ketameta.estimators.fit_design`) and imputes on the right
+    when the slope is negative, on the left otherwise. Returns ``(side, ok, tau2, slope)``
+    with ``side`` +1 (left) or −1 (right) per row and ``ok`` False where metafor stops:
+    k ≤ 2 for a random-effects model (as many coefficients as studies), all ``vi`` equal
+    (the slope is not estimable, by lm()'s QR criterion) or, with ``control="metafor"``, a
+    τ² iteration that fails.
     """
     x = np.sqrt(b.v)
     w_fe = np.where(b.mask, 1.0 / b.v, 0.0)
     ok = (b.k >= 2) & _full_rank(_wls2(b.y, x, w_fe))
     if method not in ("EE", "FE"):
         ok &= b.k >= 3
-    tau2 = np.zeros(b.k.shape)
+    m = b.k.shape[0]
+    tau2 = np.full(m, np.nan)
+    slope = np.full(m, np.nan)
     rows = np.nonzero(ok)[0]
     if rows.size:
-        t, good = _metareg_tau2(b.y[rows], x[rows], b.v[rows], b.mask[rows], method)
-        tau2[rows] = t
-        ok[rows] &= good
-    w = np.where(b.mask, 1.0 / (b.v + tau2[:, None]), 0.0)
-    slope = _wls2(b.y, x, w)["slope"]
-    ok &= np.isfinite(slope)
+        sub = Batch(
+            y=b.y[rows], v=b.v[rows], mask=b.mask[rows], k=b.k[rows], squeeze=False,
+            yi=b.y[rows], vi=b.v[rows],
+        )  # fmt: skip
+        design = np.stack([np.ones_like(sub.v), np.sqrt(sub.v)], axis=2)
+        fit = fit_design(sub, design, method=method, control=control, tau2_ci=False)
+        failed = ~fit.converged  # metafor stops where its iteration fails
+        tau2[rows] = fit.tau2
+        y_sub = np.where(sub.mask, sub.y, np.nan)
+        constant = np.nanmax(y_sub, axis=1) == np.nanmin(y_sub, axis=1)
+        # identical effects: the slope is 0 exactly (not the sign of a rounding residue)
+        slope[rows] = np.where(constant, 0.0, fit.beta[:, 1])
+        ok[rows] &= ~failed & np.isfinite(fit.beta[:, 1])
     side = np.where(slope < 0, -1, 1)
-    return side, ok
+    return side, ok, tau2, slope
 
 
 def _ranks_first(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -801,7 +722,7 @@ def _k0_estimate(yc: np.ndarray, mask: np.ndarray, kf: np.ndarray, estimator: st
 
 
 def trimfill(
-    yi, vi, method="REML", test="z", level=95, estimator="L0", side=None
+    yi, vi, method="REML", test="z", level=95, estimator="L0", side=None, control=None
 ) -> TrimFillResult:
     """Duval and Tweedie's trim-and-fill method, as metafor ``trimfill()``.
 
@@ -835,6 +756,9 @@ def trimfill(
         Estimator of the number of missing studies.
     side : {None, "left", "right"}
         Side on which studies are missing; None chooses it as metafor does (step 1).
+    control : None, "exact", "metafor" or mapping
+        Stopping rules of every τ² fit (:func:`ketameta.rma`); metafor's ``trimfill()``
+        passes ``control`` through ``...`` to its refits.
 
     Returns
     -------
@@ -875,7 +799,7 @@ def trimfill(
 
     side_known = ok.copy()
     if side is None:
-        sgn, side_ok = _egger_side(b, method)
+        sgn, side_ok, _, _ = _egger_side(b, method, control)
         side_known &= side_ok
         for i in np.nonzero(ok & ~side_ok)[0]:
             messages[i].append(
@@ -913,7 +837,9 @@ def trimfill(
         k0_prev[idx] = k0[idx]
         keep = present[idx] & (col < (kf[idx] - k0[idx])[:, None])
         sub = as_batch(np.where(keep, ys[idx], np.nan), np.where(keep, vs[idx], np.nan))
-        est = fit_batch(sub, method=method, test="z", level=95, tau2_ci=False).estimate
+        est = fit_batch(
+            sub, method=method, test="z", level=95, tau2_ci=False, control=control
+        ).estimate
         # one study left: the estimate is that study's effect exactly (its centred value
         # must be 0, not a rounding residue whose sign would decide a rank)
         beta[idx] = np.where(sub.k == 1, ys[idx, 0], est)
@@ -952,9 +878,9 @@ def trimfill(
     aug_y[~ok, 0] = 0.0
     aug_v[~ok, 0] = 1.0
     if b.squeeze:
-        model = rma(aug_y[0], aug_v[0], method=method, test=test, level=level)
+        model = rma(aug_y[0], aug_v[0], method=method, test=test, level=level, control=control)
     else:
-        model = rma(aug_y, aug_v, method=method, test=test, level=level)
+        model = rma(aug_y, aug_v, method=method, test=test, level=level, control=control)
 
     def pick(values):
         return _out(np.where(ok, np.asarray(values, dtype=float), np.nan), b.squeeze)

@@ -37,27 +37,41 @@ Conventions (stated once, here):
 
 from __future__ import annotations
 
-import functools
-import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import special, stats
 
-from ketameta._batch import (
-    EPS,
-    Batch,
-    as_batch,
-    complement_sums,
-    weight_traces,
-    weighted_fit,
-    zeroin,
+from ketameta._batch import EPS, Batch, as_batch, weighted_fit
+from ketameta._results import plain as _plain
+from ketameta.estimators import (
+    CONTROL_EXACT,
+    TAU2_ESTIMATORS,
+    Control,
+    Tau2Estimate,
+    _fe_pieces,
+    _q_rows,
+    as_control,
+    fit_design,
+    qprofile_bounds,
+    tau2_dl,
+    tau2_eb,
+    tau2_he,
+    tau2_hs,
+    tau2_ml,
+    tau2_pm,
+    tau2_reml,
+    tau2_root,
+    tau2_sj,
 )
 
 __all__ = [
     "METHODS",
     "TESTS",
     "BatchFit",
+    "Control",
+    "MetaRegResult",
+    "PredictResult",
     "RMAResult",
     "Tau2Estimate",
     "TAU2_ESTIMATORS",
@@ -75,6 +89,7 @@ __all__ = [
     "tau2_reml",
     "tau2_root",
     "tau2_sj",
+    "design_matrix",
 ]
 
 METHODS = ("EE", "FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
@@ -85,13 +100,7 @@ TESTS = ("z", "knha", "adhoc", "t")
 
 PI_METHODS = ("default", "higgins")
 
-# metafor's control defaults for rma.uni (metafor 3.8-1, rma.uni's `con` list).
-THRESHOLD = 1e-5  # convergence threshold on |change in tau2| for ML, REML, EB
-MAXITER = 100  # iteration limit for ML, REML, EB and uniroot() in PM
-UNIROOT_TOL = EPS**0.25  # uniroot() tolerance in PM and confint(); also the ll0 check
-CONFINT_MAXITER = 1000  # uniroot() iteration limit in confint.rma.uni()
 VIMAXMIN = 1e7  # metafor warns when max(vi)/min(vi) >= 1/evtol = 1e7
-MAD_CONSTANT = 1.4826  # R's mad() scale constant
 
 # Warning texts, keyed by the flag names used in BatchFit.flags.
 _WARNING_TEXT = {
@@ -102,9 +111,9 @@ _WARNING_TEXT = {
     "may be unstable (metafor warns likewise).",
     "ee_knha": "The Knapp-Hartung adjustment is not meant for the equal-effects model "
     "(metafor warns likewise).",
-    "fs_fallback": "{method} did not converge in 100 Fisher scoring iterations; fell back to "
-    "a bracketed root search of the {method} estimating equation (metafor stops with an "
-    "error here).",
+    "fs_fallback": "{method} did not converge within the Fisher scoring iteration limit; "
+    "fell back to a bracketed root search of the {method} estimating equation (metafor "
+    "stops with an error here).",
     "ll0": "Fisher scoring may have stopped at a local maximum (the likelihood is larger at "
     "tau2 = 0); tau2 set to 0 as metafor does.",
     "pm_fallback": "PM: Q(tau2) still exceeds k - 1 at metafor's search limit tau2.max; the "
@@ -124,6 +133,9 @@ _WARNING_TEXT = {
     "the last iterate is reported.",
     "higgins_df": "The Higgins prediction interval needs k >= 3 (t on k - 2 df); it is "
     "undefined here.",
+    "rank": "The model matrix is not of full rank for the studies present, or there are not "
+    "more studies than coefficients; the model cannot be fitted (metafor stops or drops "
+    "predictors).",
 }
 
 
@@ -147,479 +159,6 @@ def level_to_alpha(level) -> float:
         return 1.0 - level
     return level
 
-
-# ---------------------------------------------------------------------------------------
-# τ² estimators
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class Tau2Estimate:
-    """Result of a τ² estimator on a batch.
-
-    Attributes
-    ----------
-    tau2 : ndarray (m,)
-        Estimate, truncated at 0; NaN for rows with k < 2.
-    se_tau2 : ndarray (m,)
-        Standard error as metafor reports it (``se.tau2``); NaN for k < 2.
-    converged : ndarray of bool (m,)
-        False where a fallback had to be used (see ``flags``).
-    flags : dict of str -> ndarray of bool (m,)
-        Rows for which a warning applies (keys of the module's warning table:
-        ``"fs_fallback"``, ``"ll0"``, ``"pm_fallback"``, ``"uniroot"``).
-    """
-
-    tau2: np.ndarray
-    se_tau2: np.ndarray
-    converged: np.ndarray
-    flags: dict = field(default_factory=dict)
-
-
-def _centered(b: Batch) -> np.ndarray:
-    """Row-centred effects (metafor centres yi before estimating τ²), 0 at pads."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = b.y.sum(axis=1) / b.k
-    return np.where(b.mask, b.y - mean[:, None], 0.0)
-
-
-def _finish(b: Batch, tau2, se, converged=None, flags=None) -> Tau2Estimate:
-    """Truncate at 0, blank rows with k < 2, and pack a :class:`Tau2Estimate`."""
-    few = b.k < 2
-    tau2 = np.where(few, np.nan, np.maximum(tau2, 0.0))
-    se = np.where(few, np.nan, se)
-    if converged is None:
-        converged = np.ones(b.k.shape, dtype=bool)
-    return Tau2Estimate(tau2=tau2, se_tau2=se, converged=converged, flags=flags or {})
-
-
-def _he_raw(b: Batch):
-    """Untruncated Hedges estimate and the pieces of its standard error."""
-    yc = _centered(b)
-    k = b.k.astype(float)
-    v = np.where(b.mask, b.v, 0.0)
-    sv = v.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tr_pv = sv * (1.0 - 1.0 / k)
-        tr_pvpv = (v * v).sum(axis=1) * (1.0 - 2.0 / k) + sv**2 / k**2
-        tau2 = ((yc * yc).sum(axis=1) - tr_pv) / (k - 1.0)
-    return tau2, tr_pv, tr_pvpv
-
-
-def tau2_he(b: Batch) -> Tau2Estimate:
-    """Hedges' (HE, "variance component" / Cochran ANOVA) estimator.
-
-    ``τ² = (Σ (y_i - ȳ)² - tr(P V)) / (k - 1)`` with the unweighted ``P = I - J/k``
-    (Hedges 1983, *Psychol Bull* 93:388; Hedges & Olkin 1985). The standard error is
-    metafor's (``sqrt((2 tr(PVPV) + 4 τ² tr(PV) + 2 τ⁴ (k-1))) / (k-1)``).
-    """
-    tau2, tr_pv, tr_pvpv = _he_raw(b)
-    t = np.maximum(tau2, 0.0)
-    k1 = b.k - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(2 * tr_pvpv + 4 * t * tr_pv + 2 * t * t * k1) / k1
-    return _finish(b, tau2, se)
-
-
-def _fe_pieces(b: Batch):
-    """Equal-effects weights and the traces of P used by DL, HS and the I² definition."""
-    w = np.where(b.mask, 1.0 / b.v, 0.0)
-    _, _, q, _ = weighted_fit(_centered(b), w)
-    sw, trp, trpp = weight_traces(w)
-    return w, q, sw, trp, trpp
-
-
-def tau2_dl(b: Batch) -> Tau2Estimate:
-    """DerSimonian–Laird method-of-moments estimator.
-
-    ``τ² = (Q - (k - 1)) / (Σw - Σw²/Σw)`` with ``w = 1/vi``, truncated at 0
-    (DerSimonian & Laird 1986, *Control Clin Trials* 7:177). Standard error as metafor:
-    ``sqrt(2(k-1) + 4 τ² tr(P) + 2 τ⁴ tr(PP)) / tr(P)``.
-    """
-    _, q, _, trp, trpp = _fe_pieces(b)
-    k1 = b.k - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau2 = (q - k1) / trp
-        t = np.maximum(tau2, 0.0)
-        se = np.sqrt(2 * k1 + 4 * t * trp + 2 * t * t * trpp) / trp
-    return _finish(b, tau2, se)
-
-
-def tau2_hs(b: Batch) -> Tau2Estimate:
-    """Hunter–Schmidt estimator ``τ² = (Q - k) / Σw`` with ``w = 1/vi``.
-
-    Hunter & Schmidt (2004), *Methods of Meta-Analysis*, 2nd ed.; metafor's ``"HS"``
-    (without the k-correction of ``"HSk"``). Standard error as metafor:
-    ``sqrt(2(k-1) + 4 τ² tr(P) + 2 τ⁴ tr(PP)) / Σw``.
-    """
-    _, q, sw, trp, trpp = _fe_pieces(b)
-    k1 = b.k - 1.0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau2 = (q - b.k) / sw
-        t = np.maximum(tau2, 0.0)
-        se = np.sqrt(2 * k1 + 4 * t * trp + 2 * t * t * trpp) / sw
-    return _finish(b, tau2, se)
-
-
-def _general_p_traces(w: np.ndarray, v: np.ndarray):
-    """``tr(PVPV)``, ``Σ_ij (PV)_ij P_ij`` and ``tr(PP)`` for ``P`` built from weights ``w``.
-
-    ``P_ii = w_i o_i / Σw`` (``o_i`` = sum of the other weights) and
-    ``P_ij = -w_i w_j / Σw``; sums of "the others" are formed without cancellation.
-    """
-    sw, _, trpp = weight_traces(w)
-    o = complement_sums(w)
-    w2 = w * w
-    o2 = complement_sums(w2)
-    o2v = complement_sums(w2 * v)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tr_pvpv = (((w * o * v) ** 2).sum(axis=1) + (w2 * v * o2v).sum(axis=1)) / sw**2
-        tr_pvp = ((v * w2 * o * o).sum(axis=1) + (v * w2 * o2).sum(axis=1)) / sw**2
-    return tr_pvpv, tr_pvp, trpp
-
-
-def tau2_sj(b: Batch) -> Tau2Estimate:
-    """Sidik–Jonkman estimator (non-iterated), as metafor.
-
-    Initial value ``τ₀² = Σ (y_i - ȳ)² / k``; then ``τ² = τ₀² Q(τ₀²) / (k - 1)`` where
-    ``Q(τ₀²)`` is the weighted residual sum of squares with ``w = 1/(vi + τ₀²)``
-    (Sidik & Jonkman 2005, *J Biopharm Stat* 15:823; 2007, *Stat Med* 26:1964).
-    Standard error as metafor:
-    ``τ₀²/(k-1) sqrt(2 tr(PVPV) + 4 τ² Σ(PV∘P) + 2 τ⁴ tr(PP))``.
-    """
-    yc = _centered(b)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau0 = (yc * yc).sum(axis=1) / b.k
-    w = np.where(b.mask, 1.0 / (b.v + np.nan_to_num(tau0)[:, None]), 0.0)
-    _, _, q, _ = weighted_fit(yc, w)
-    k1 = b.k - 1.0
-    tr_pvpv, tr_pvp, trpp = _general_p_traces(w, np.where(b.mask, b.v, 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau2 = tau0 * q / k1
-        t = np.maximum(tau2, 0.0)
-        se = tau0 / k1 * np.sqrt(2 * tr_pvpv + 4 * t * tr_pvp + 2 * t * t * trpp)
-    return _finish(b, tau2, se)
-
-
-def _score_pieces(yc, v, mask, tau2):
-    """Weights and the sums that the ML/REML/EB scoring steps need, per row."""
-    w = np.where(mask, 1.0 / (v + tau2[:, None]), 0.0)
-    sw, _, q, resid = weighted_fit(yc, w)
-    return w, sw, q, resid
-
-
-def _scoring_step(kind, yc, v, mask, k, tau2):
-    """Fisher scoring step of metafor (``adj``) for ML, REML or EB at ``tau2``."""
-    w, sw, q, resid = _score_pieces(yc, v, mask, tau2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "EB":
-            return (q * k / (k - 1.0) - k) / sw
-        ypPy = (w * w * resid * resid).sum(axis=1)
-        if kind == "ML":
-            return (ypPy - sw) / (w * w).sum(axis=1)
-        _, trp, trpp = weight_traces(w)
-        return (ypPy - trp) / trpp
-
-
-def _estimating_equation(kind, yc, v, mask, k, tau2):
-    """Left side of the ML/REML/EB estimating equation (decreasing through its root)."""
-    w, sw, q, resid = _score_pieces(yc, v, mask, tau2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "EB":
-            return q * k / (k - 1.0) - k
-        ypPy = (w * w * resid * resid).sum(axis=1)
-        if kind == "ML":
-            return ypPy - sw
-        _, trp, _ = weight_traces(w)
-        return ypPy - trp
-
-
-def _loglik(kind, yc, v, mask, tau2):
-    """ML or REML log-likelihood of the intercept-only model at ``tau2`` (metafor's ll)."""
-    w, sw, q, _ = _score_pieces(yc, v, mask, tau2)
-    k = mask.sum(axis=1)
-    logv = np.where(mask, np.log(v + tau2[:, None]), 0.0).sum(axis=1)
-    if kind == "ML":
-        return -0.5 * k * np.log(2 * np.pi) - 0.5 * logv - 0.5 * q
-    return -0.5 * (k - 1) * np.log(2 * np.pi) - 0.5 * logv - 0.5 * np.log(sw) - 0.5 * q
-
-
-def _bracket_upper(g, rows, start):
-    """Grow ``start`` by factors of 10 until ``g(x, rows) < 0`` (at most 60 times)."""
-    upper = start.copy()
-    val = g(upper, rows)
-    for _ in range(60):
-        grow = val >= 0
-        if not grow.any():
-            break
-        upper[grow] *= 10.0
-        val[grow] = g(upper[grow], rows[grow])
-    return upper, val
-
-
-def _exact_root(g, rows, start):
-    """Root of a decreasing estimating equation on ``[0, ∞)`` to machine precision.
-
-    Returns 0 where ``g(0) <= 0``. Used only as the documented fallback.
-    """
-    zero = np.zeros(rows.shape[0])
-    g0 = g(zero, rows)
-    out = np.zeros(rows.shape[0])
-    pos = g0 > 0
-    if pos.any():
-        sub = rows[pos]
-        upper, gu = _bracket_upper(g, sub, np.maximum(start[pos], 1.0))
-        loc = np.nonzero(pos)[0]
-
-        def g_sub(x, r):
-            return g(x, sub[r])
-
-        root, _ = zeroin(g_sub, zero[pos], upper, g0[pos], gu, 0.0, 1000)
-        out[loc] = root
-    return out
-
-
-def _fisher_scoring(b: Batch, kind: str) -> Tau2Estimate:
-    """ML, REML or EB by metafor's Fisher scoring (start: HE truncated at 0).
-
-    Iterates ``τ² ← τ² + adj`` with step halving while ``τ² + adj < 0``, until
-    ``|change| <= 1e-5``; more than 100 iterations count as non-convergence. For ML and
-    REML, metafor's check is applied: if the log-likelihood at τ² = 0 exceeds the one at
-    the estimate by more than ``.Machine$double.eps^0.25`` (and τ² > 1e-5), τ² is set to 0.
-    Where the iteration fails, the estimating equation is solved by a bracketed
-    Brent search instead (``converged`` False, flag ``"fs_fallback"``).
-    """
-    yc = _centered(b)
-    kf = b.k.astype(float)
-    he, _, _ = _he_raw(b)
-    tau2 = np.where(b.k >= 2, np.maximum(np.nan_to_num(he), 0.0), np.nan)
-    m = tau2.shape[0]
-    active = b.k >= 2
-    failed = np.zeros(m, dtype=bool)
-    it = 0
-    while active.any():
-        it += 1
-        rows = np.nonzero(active)[0]
-        t = tau2[rows]
-        adj = _scoring_step(kind, yc[rows], b.v[rows], b.mask[rows], kf[rows], t)
-        adj = np.where(np.isnan(adj), 0.0, adj)
-        # step halving; at tau2 == 0 a negative step halves until it underflows to -0.0,
-        # which leaves tau2 at 0: shortcut that case
-        adj = np.where((t == 0.0) & (adj < 0.0), 0.0, adj)
-        neg = t + adj < 0.0
-        while neg.any():
-            adj = np.where(neg, adj / 2.0, adj)
-            neg = t + adj < 0.0
-        new = t + adj
-        change = np.abs(t - new)
-        tau2[rows] = new
-        if it > MAXITER:
-            failed[rows] = True
-            active[:] = False
-        else:
-            active[rows[change <= THRESHOLD]] = False
-    # defensive: a non-finite iterate is a failure too (not seen on valid input)
-    failed |= (b.k >= 2) & ~np.isfinite(tau2)
-    flags = {}
-    converged = ~failed
-    if failed.any():
-        rows = np.nonzero(failed)[0]
-
-        def g(x, r):
-            return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
-
-        tau2[rows] = _exact_root(g, rows, np.where(np.isnan(tau2[rows]), 1.0, tau2[rows]))
-        flags["fs_fallback"] = failed.copy()
-    if kind in ("ML", "REML"):
-        check = (b.k >= 2) & ~failed & (tau2 > THRESHOLD)
-        if check.any():
-            rows = np.nonzero(check)[0]
-            sub = (yc[rows], b.v[rows], b.mask[rows])
-            ll0 = _loglik(kind, *sub, np.zeros(rows.shape[0]))
-            ll = _loglik(kind, *sub, tau2[rows])
-            stuck = ll0 - ll > UNIROOT_TOL
-            if stuck.any():
-                tau2[rows[stuck]] = 0.0
-                flag = np.zeros(m, dtype=bool)
-                flag[rows[stuck]] = True
-                flags["ll0"] = flag
-    w = np.where(b.mask, 1.0 / (b.v + np.nan_to_num(tau2)[:, None]), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "ML":
-            se = np.sqrt(2.0 / (w * w).sum(axis=1))
-        elif kind == "REML":
-            se = np.sqrt(2.0 / weight_traces(w)[2])
-        else:
-            se = np.sqrt(2.0 * kf**2 / (kf - 1.0)) / w.sum(axis=1)
-    return _finish(b, tau2, se, converged, flags)
-
-
-def tau2_ml(b: Batch) -> Tau2Estimate:
-    """Maximum-likelihood estimator by metafor's Fisher scoring.
-
-    Viechtbauer (2005), *J Educ Behav Stat* 30:261; Hardy & Thompson (1996), *Stat Med*
-    15:619. Standard error ``sqrt(2 / Σw²)``, ``w = 1/(vi + τ²)``.
-    """
-    return _fisher_scoring(b, "ML")
-
-
-def tau2_reml(b: Batch) -> Tau2Estimate:
-    """Restricted maximum-likelihood estimator by metafor's Fisher scoring.
-
-    Viechtbauer (2005), *J Educ Behav Stat* 30:261; Raudenbush (2009) in *The Handbook of
-    Research Synthesis and Meta-Analysis*. Standard error ``sqrt(2 / tr(PP))``.
-    """
-    return _fisher_scoring(b, "REML")
-
-
-def tau2_eb(b: Batch) -> Tau2Estimate:
-    """Empirical Bayes estimator (Morris 1983, *JASA* 78:47; Berkey et al. 1995, *Stat Med*
-    14:395), by metafor's scoring iteration ``adj = (Q k/(k-1) - k) / Σw``.
-
-    Standard error ``sqrt(2k²/(k-1)) / Σw``, ``w = 1/(vi + τ²)``.
-    """
-    return _fisher_scoring(b, "EB")
-
-
-def _q_rows(y, v, mask, tau2, rows):
-    """Generalised Q, ``Σ w (y - μ̂_w)²`` with ``w = 1/(vi + tau2)``, for ``rows``."""
-    w = np.where(mask[rows], 1.0 / (v[rows] + tau2[:, None]), 0.0)
-    return weighted_fit(y[rows], w)[2]
-
-
-def _mad(b: Batch) -> np.ndarray:
-    """R's ``mad()`` of each row's effects (constant 1.4826), NaN for empty rows."""
-    out = np.full(b.k.shape, np.nan)
-    rows = b.k > 0
-    yn = np.where(b.mask[rows], b.y[rows], np.nan)
-    med = np.nanmedian(yn, axis=1)
-    out[rows] = MAD_CONSTANT * np.nanmedian(np.abs(yn - med[:, None]), axis=1)
-    return out
-
-
-def tau2_pm(b: Batch) -> Tau2Estimate:
-    """Paule–Mandel estimator: the τ² at which the generalised Q equals ``k - 1``.
-
-    Paule & Mandel (1982), *J Res Natl Bur Stand* 87:377. As metafor: τ² = 0 when
-    ``Q(0) < k - 1``; otherwise R's ``uniroot()`` on ``[0, tau2.max]`` with
-    ``tau2.max = max(100, 10 mad(yi)²)``, ``tol = .Machine$double.eps^0.25`` and 100
-    iterations, reproduced step for step by :func:`ketameta._batch.zeroin`. Where
-    ``Q(tau2.max) > k - 1`` (metafor stops with an error) the interval is widened by
-    factors of 10 and the root found to machine precision (``converged`` False, flag
-    ``"pm_fallback"``). Standard error ``sqrt(2k²/(k-1)) / Σw``.
-    """
-    yc = _centered(b)
-    m = b.k.shape[0]
-    target = b.k - 1.0
-    tau2 = np.full(m, np.nan)
-    rows = np.nonzero(b.k >= 2)[0]
-    flags = {}
-    converged = np.ones(m, dtype=bool)
-    if rows.size:
-        q0 = _q_rows(yc, b.v, b.mask, np.zeros(rows.size), rows)
-        tau2[rows] = 0.0
-        search = q0 >= target[rows]
-        srows = rows[search]
-        if srows.size:
-            tmax = np.maximum(100.0, 10.0 * _mad(b)[srows] ** 2)
-            qmax = _q_rows(yc, b.v, b.mask, tmax, srows)
-            too_low = qmax > target[srows]
-
-            def f(x, r):
-                return _q_rows(yc, b.v, b.mask, x, srows[r]) - target[srows[r]]
-
-            ok = np.nonzero(~too_low)[0]
-            if ok.size:
-                lo = np.zeros(ok.size)
-
-                def f_ok(x, r):
-                    return f(x, ok[r])
-
-                root, conv = zeroin(
-                    f_ok,
-                    lo,
-                    tmax[ok],
-                    q0[search][ok] - target[srows[ok]],
-                    qmax[ok] - target[srows[ok]],
-                    UNIROOT_TOL,
-                    MAXITER,
-                )
-                tau2[srows[ok]] = root
-                if not conv.all():
-                    flag = np.zeros(m, dtype=bool)
-                    flag[srows[ok][~conv]] = True
-                    flags["uniroot"] = flag
-            bad = np.nonzero(too_low)[0]
-            if bad.size:
-                brows = srows[bad]
-
-                def g(x, r):
-                    return _q_rows(yc, b.v, b.mask, x, r) - target[r]
-
-                tau2[brows] = _exact_root(g, brows, tmax[bad])
-                converged[brows] = False
-                flag = np.zeros(m, dtype=bool)
-                flag[brows] = True
-                flags["pm_fallback"] = flag
-    kf = b.k.astype(float)
-    w = np.where(b.mask, 1.0 / (b.v + np.nan_to_num(tau2)[:, None]), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        se = np.sqrt(2.0 * kf**2 / (kf - 1.0)) / w.sum(axis=1)
-    return _finish(b, tau2, se, converged, flags)
-
-
-def tau2_root(b: Batch, method: str) -> np.ndarray:
-    """Exact root of the ML, REML, EB or PM estimating equation, to machine precision.
-
-    metafor stops ML/REML/EB when a Fisher scoring step changes τ² by less than 1e-5 and
-    PM when ``uniroot()``'s bracket is narrower than ``.Machine$double.eps^0.25``; its
-    estimates (and :func:`rma`'s, which reproduce them) can therefore differ from the
-    exact root in the 4th-6th significant digit on hard problems. This function gives
-    the exact root instead: 0 where the equation is ≤ 0 at τ² = 0, otherwise the root
-    bracketed by growing an upper bound by factors of 10 and refined with Brent's method
-    at zero tolerance. It is the fallback of :func:`rma` and the reference for
-    cross-checks with other software. Equations (intercept-only model,
-    ``w = 1/(vi + τ²)``, ``r = y - μ̂_w``): ML ``Σw²r² - Σw``, REML ``Σw²r² - tr(P)``,
-    EB and PM ``Q(τ²) - (k - 1)``.
-
-    Parameters
-    ----------
-    b : Batch
-    method : {"ML", "REML", "EB", "PM"}
-
-    Returns
-    -------
-    ndarray (m,)
-        NaN for rows with k < 2.
-    """
-    if method not in ("ML", "REML", "EB", "PM"):
-        raise ValueError(f"method must be ML, REML, EB or PM; got {method!r}")
-    kind = "EB" if method == "PM" else method
-    yc = _centered(b)
-    kf = b.k.astype(float)
-    out = np.full(kf.shape, np.nan)
-    rows = np.nonzero(b.k >= 2)[0]
-    if rows.size:
-
-        def g(x, r):
-            return _estimating_equation(kind, yc[r], b.v[r], b.mask[r], kf[r], x)
-
-        he, _, _ = _he_raw(b)
-        out[rows] = _exact_root(g, rows, np.maximum(he[rows], 1.0))
-    return out
-
-
-TAU2_ESTIMATORS = {
-    "DL": tau2_dl,
-    "HE": tau2_he,
-    "HS": tau2_hs,
-    "SJ": tau2_sj,
-    "ML": tau2_ml,
-    "REML": tau2_reml,
-    "EB": tau2_eb,
-    "PM": tau2_pm,
-}
-"""τ² estimators by metafor name; each takes a :class:`~ketameta._batch.Batch`."""
 
 
 # ---------------------------------------------------------------------------------------
@@ -646,13 +185,14 @@ def q_statistic(b: Batch):
     return q, df, p, vt
 
 
-def qprofile_ci(b: Batch, tau2: np.ndarray, alpha: float):
+def qprofile_ci(b: Batch, tau2: np.ndarray, alpha: float, control=None):
     """Q-profile confidence interval for τ² (Viechtbauer 2007, *Stat Med* 26:37).
 
     Follows metafor's ``confint.rma.uni()`` exactly: the search interval is
     ``[0, tau2.max]`` with ``tau2.max = max(100, 10 τ²)``; the bounds solve
     ``Q(τ²) = χ²_{k-1; 1-α/2}`` (lower) and ``Q(τ²) = χ²_{k-1; α/2}`` (upper) with R's
-    ``uniroot()`` (``tol = .Machine$double.eps^0.25``, 1000 iterations). Where ``Q(0)`` is
+    ``uniroot()`` (``tol = .Machine$double.eps^0.25``, 1000 iterations, with
+    ``control="metafor"``; to machine precision by default). Where ``Q(0)`` is
     already below the lower critical value, the interval is the null set and both bounds
     are 0 (flag ``"ci_null"``); where ``Q(0)`` is below the upper critical value the lower
     bound is 0; where ``Q(tau2.max)`` is above a critical value that bound is reported as
@@ -665,6 +205,7 @@ def qprofile_ci(b: Batch, tau2: np.ndarray, alpha: float):
         The estimate (sets ``tau2.max``); rows where it is NaN are skipped.
     alpha : float
         Two-sided error rate (0.05 for a 95% interval).
+    control : see :func:`ketameta.estimators.as_control`
 
     Returns
     -------
@@ -674,59 +215,25 @@ def qprofile_ci(b: Batch, tau2: np.ndarray, alpha: float):
     m = b.k.shape[0]
     lower = np.full(m, np.nan)
     upper = np.full(m, np.nan)
-    flags = {name: np.zeros(m, dtype=bool) for name in ("ci_null", "ci_ub_max", "ci_both_max")}
-    flags["ci_search"] = np.zeros(m, dtype=bool)
+    flags = {
+        name: np.zeros(m, dtype=bool)
+        for name in ("ci_null", "ci_ub_max", "ci_both_max", "ci_search")
+    }
     rows = np.nonzero((b.k >= 2) & ~np.isnan(tau2))[0]
     if rows.size == 0:
         return lower, upper, flags
-    df = b.k[rows] - 1.0
-    crit_u = stats.chi2.isf(alpha / 2.0, df)
-    crit_l = stats.chi2.ppf(alpha / 2.0, df)
-    tmax = np.maximum(100.0, 10.0 * tau2[rows])
-    q_min = _q_rows(b.y, b.v, b.mask, np.zeros(rows.size), rows)
-    q_max = _q_rows(b.y, b.v, b.mask, tmax, rows)
 
-    def search(sel, target):
-        sub = rows[sel]
+    def qfun(x, sub):
+        return _q_rows(b.y, b.v, b.mask, x, sub)
 
-        def f(x, r):
-            return _q_rows(b.y, b.v, b.mask, x, sub[r]) - target[sel][r]
-
-        root, conv = zeroin(
-            f,
-            np.zeros(sub.size),
-            tmax[sel],
-            q_min[sel] - target[sel],
-            q_max[sel] - target[sel],
-            UNIROOT_TOL,
-            CONFINT_MAXITER,
-        )
-        flags["ci_search"][sub[~conv]] = True
-        return root
-
-    ub = np.full(rows.size, np.nan)
-    lb = np.full(rows.size, np.nan)
-    null = q_min < crit_l
-    ub[null] = 0.0
-    lb[null] = 0.0
-    above_l = ~null & (q_max > crit_l)
-    ub[above_l] = tmax[above_l]
-    find_ub = ~null & ~above_l
-    if find_ub.any():
-        ub[find_ub] = search(find_ub, crit_l)
-    both_above = q_max > crit_u
-    lb[both_above] = tmax[both_above]
-    ub[both_above] = tmax[both_above]
-    lb_zero = ~both_above & (q_min < crit_u)
-    lb[lb_zero] = 0.0
-    find_lb = ~both_above & ~lb_zero
-    if find_lb.any():
-        lb[find_lb] = search(find_lb, crit_u)
+    q_min = qfun(np.zeros(rows.size), rows)
+    lb, ub, found = qprofile_bounds(
+        qfun, rows, b.k[rows] - 1.0, q_min, tau2[rows], alpha, control
+    )
     lower[rows] = lb
     upper[rows] = ub
-    flags["ci_null"][rows[null & ~both_above]] = True
-    flags["ci_ub_max"][rows[above_l & ~both_above]] = True
-    flags["ci_both_max"][rows[both_above]] = True
+    for key, val in found.items():
+        flags[key][rows] = val
     return lower, upper, flags
 
 
@@ -806,6 +313,8 @@ def fit_batch(
     level=95,
     pi: str = "default",
     tau2_ci: bool = True,
+    control=None,
+    tau2_fixed=None,
 ) -> BatchFit:
     """Fit the intercept-only model to every row of a batch at once.
 
@@ -821,6 +330,12 @@ def fit_batch(
         As :func:`rma`.
     tau2_ci : bool
         Compute the Q-profile CI (skip it to save time when it is not needed).
+    control : None, "exact", "metafor" or mapping
+        Stopping rules of the iterative estimators (:func:`ketameta.estimators.as_control`);
+        default exact optima.
+    tau2_fixed : array_like (m,), optional
+        Use this τ² for each row instead of estimating it (metafor's ``tau2 =`` argument;
+        ``se_tau2`` and the τ² CI are then undefined).
 
     Returns
     -------
@@ -832,11 +347,12 @@ def fit_batch(
     (and say so in ``flags``), never announced by numpy.
     """
     _check_options(method, test, pi)
+    con = as_control(control)
     with np.errstate(all="ignore"):
-        return _fit_batch(b, method, test, level, pi, tau2_ci)
+        return _fit_batch(b, method, test, level, pi, tau2_ci, con, tau2_fixed)
 
 
-def _fit_batch(b, method, test, level, pi, tau2_ci):
+def _fit_batch(b, method, test, level, pi, tau2_ci, control, tau2_fixed=None):
     alpha = level_to_alpha(level)
     m = b.k.shape[0]
     kf = b.k.astype(float)
@@ -851,10 +367,20 @@ def _fit_batch(b, method, test, level, pi, tau2_ci):
             se_tau2=np.full(m, np.nan),
             converged=np.ones(m, dtype=bool),
         )
+    elif tau2_fixed is not None:
+        fixed = np.broadcast_to(np.asarray(tau2_fixed, dtype=float), (m,))
+        est = Tau2Estimate(
+            tau2=np.where(two, fixed, np.nan),
+            se_tau2=np.full(m, np.nan),
+            converged=np.ones(m, dtype=bool),
+        )
+        tau2_ci = False
     else:
-        est = TAU2_ESTIMATORS[method](b)
+        est = TAU2_ESTIMATORS[method](b, control)
         flags.update(est.flags)
     tau2_fit = np.where(two, np.nan_to_num(est.tau2), 0.0)
+    if tau2_fixed is not None:  # a given tau2 applies to a single study too, as in metafor
+        tau2_fit = np.where(b.k >= 1, fixed, 0.0)
 
     w = np.where(b.mask, 1.0 / (b.v + tau2_fit[:, None]), 0.0)
     sw, mu, rss, _ = weighted_fit(b.y, w)
@@ -899,7 +425,7 @@ def _fit_batch(b, method, test, level, pi, tau2_ci):
     nan = np.full(m, np.nan)
     lb, ub = nan, nan
     if tau2_ci and not ee:
-        lb, ub, ci_flags = qprofile_ci(b, est.tau2, alpha)
+        lb, ub, ci_flags = qprofile_ci(b, est.tau2, alpha, control)
         flags.update(ci_flags)
     with np.errstate(invalid="ignore", divide="ignore"):
         i2_lb = 100.0 * lb / (vt + lb)
@@ -909,6 +435,8 @@ def _fit_batch(b, method, test, level, pi, tau2_ci):
         weights = np.where(b.mask, 100.0 * w / sw[:, None], np.nan)
 
     tau2 = np.where(two, est.tau2, np.nan)
+    if tau2_fixed is not None:
+        tau2 = np.where(b.k >= 1, fixed, np.nan)
     flags["k0"] = b.k == 0
     flags["k1"] = one
     if ee and test in ("knha", "adhoc"):
@@ -997,7 +525,7 @@ _SCALAR_FIELDS = (
     "H2_ci_high",
 )
 
-# summary.json keys (CONTRACT §3) that the engine fills, in contract order.
+# summary.json keys (docs/contract.md) that the fit itself fills, in contract order.
 _ENGINE_KEYS = (
     "k",
     "method",
@@ -1023,16 +551,6 @@ _ENGINE_KEYS = (
     "I2_ci_low",
     "I2_ci_high",
 )
-
-
-def _plain(x):
-    """Python float/int/bool, with NaN and infinities as None (JSON null)."""
-    if isinstance(x, (bool, np.bool_)):
-        return bool(x)
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -1107,11 +625,32 @@ class RMAResult:
     converged: object
     warnings: tuple
     pi: str = "default"
+    control: Control = CONTROL_EXACT
 
     @property
     def is_batch(self) -> bool:
         """True when the result holds one meta-analysis per row of a 2-D input."""
         return np.ndim(self.yi) == 2
+
+    @property
+    def X(self) -> np.ndarray:
+        """Design matrix of the intercept-only model: ones, ``(k, 1)`` (batch ``(m, k, 1)``)."""
+        return np.ones((*np.shape(self.yi), 1))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Coefficient names, as metafor (``("intrcpt",)``)."""
+        return ("intrcpt",)
+
+    @property
+    def beta(self) -> np.ndarray:
+        """Coefficients as a vector: ``[estimate]``, shape ``(1,)`` (batch ``(m, 1)``)."""
+        return np.asarray(self.estimate, dtype=float)[..., None]
+
+    @property
+    def vcov(self) -> np.ndarray:
+        """Variance of ``beta``: ``[[se²]]``, shape ``(1, 1)`` (batch ``(m, 1, 1)``)."""
+        return (np.asarray(self.se, dtype=float) ** 2)[..., None, None]
 
     def _engine_dict(self) -> dict:
         """The summary keys computed here (no Egger, trim-and-fill or leave-one-out)."""
@@ -1137,104 +676,34 @@ class RMAResult:
             out["warnings"] = list(self.warnings)
         return out
 
-    @functools.cached_property
-    def egger(self):
-        """Classical Egger test of every row (:func:`ketameta.bias.regtest`), computed once."""
-        from ketameta.bias import regtest
-
-        return regtest(self.yi, self.vi)
-
-    @functools.cached_property
-    def trimfill_fit(self):
-        """Trim-and-fill (L0, side as metafor) with this fit's method, test and level,
-        computed once for all rows (:func:`ketameta.bias.trimfill`)."""
-        from ketameta.bias import trimfill
-
-        return trimfill(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
-
-    @functools.cached_property
-    def leave1out_fit(self):
-        """Leave-one-out refits of every row (:func:`ketameta.sensitivity.leave1out`)."""
-        from ketameta.sensitivity import leave1out
-
-        return leave1out(self.yi, self.vi, method=self.method, test=self.test, level=self.level)
-
-    def to_dict(self, studies=None) -> dict:
-        """CONTRACT §3 summary keys that depend only on ``yi`` and ``vi``.
-
-        Parameters
-        ----------
-        studies : sequence of str, or sequence of sequences (batch), optional
-            Study labels used in ``leave1out``, indexed like the columns of ``yi`` (a
-            single sequence is used for every row of a batch). Default: the 1-based
-            column position as a string.
+    def to_dict(self) -> dict:
+        """The fit's own summary keys (docs/contract.md), as plain Python.
 
         Returns
         -------
         dict
-            Plain Python values (float, int, bool, str, None, list, dict); undefined
-            values are None. For a batch every key maps to a list with one value per row.
-            Egger's test (``ketameta.bias.regtest``, k ≥ 3), trim-and-fill
-            (``ketameta.bias.trimfill``, k ≥ 3) and leave-one-out
-            (``ketameta.sensitivity.leave1out``, k ≥ 2) use the same method, test and
-            level.
+            ``k, method, test, level, estimate, se, ci_low, ci_high, statistic, p_value,
+            tau2, tau, I2, H2, Q, Q_df, Q_p, pi_low, pi_high, tau2_ci_low, tau2_ci_high,
+            I2_ci_low, I2_ci_high, converged, warnings``; undefined values are None. For a
+            batch every key maps to a list with one value per row. The small-study tests
+            and leave-one-out results of ``summary.json`` are added by
+            :func:`ketameta.summary.fit_summary`.
         """
-        out = self._engine_dict()
-        y2, v2 = np.atleast_2d(self.yi), np.atleast_2d(self.vi)
-        present = ~(np.isnan(y2) | np.isnan(v2))
-        k = present.sum(axis=1)
-        # One batch call each (the rows with too few studies are set to None below).
-        egger, tf, l1o = self.egger, self.trimfill_fit, self.leave1out_fit
-        stat = np.atleast_1d(egger.statistic)
-        pval = np.atleast_1d(egger.p_value)
-        k0 = np.atleast_1d(np.asarray(tf.k0, dtype=float))
-        tf_est = np.atleast_1d(tf.estimate)
-        l1o_fields = {f: np.atleast_2d(getattr(l1o, f)) for f in _LEAVE1OUT_FIELDS}
-        if studies is not None:
-            studies = list(studies)  # positional, also for a pandas Series with an index
-        nested = (
-            studies is not None
-            and len(studies) > 0
-            and not isinstance(studies[0], str)
-            and np.ndim(studies[0]) == 1
-        )
-        extra = {key: [] for key in _BIAS_KEYS}
-        for row in range(len(k)):
-            small = k[row] < 3
-            extra["egger_statistic"].append(None if small else _plain(stat[row]))
-            extra["egger_p"].append(None if small else _plain(pval[row]))
-            # k0 is undefined (NaN) where metafor's trimfill() stops with an error,
-            # e.g. when every study has the same variance and no side is given.
-            undefined = small or math.isnan(k0[row])
-            extra["trimfill_k0"].append(None if undefined else int(k0[row]))
-            extra["trimfill_estimate"].append(None if undefined else _plain(tf_est[row]))
-            if k[row] < 2:
-                extra["leave1out"].append(None)
-                continue
-            labels = list(studies[row]) if nested else studies
-            extra["leave1out"].append(
-                [
-                    {
-                        "study": str(labels[col]) if labels is not None else str(col + 1),
-                        **{f: _plain(l1o_fields[f][row, col]) for f in _LEAVE1OUT_FIELDS},
-                    }
-                    for col in np.flatnonzero(present[row])
-                ]
-            )
-        for key, vals in extra.items():
-            out[key] = vals if self.is_batch else vals[0]
-        order = (*_ENGINE_KEYS, *_BIAS_KEYS, "converged", "warnings")
-        return {key: out[key] for key in order}
+        return self._engine_dict()
 
 
-#: Keys :meth:`RMAResult.to_dict` adds to the engine's own, in output order.
-_BIAS_KEYS = ("egger_statistic", "egger_p", "trimfill_k0", "trimfill_estimate", "leave1out")
-#: Fields of each leave-one-out record (CONTRACT §3), besides ``study``.
-_LEAVE1OUT_FIELDS = ("estimate", "ci_low", "ci_high", "tau2", "I2")
-
-
-def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "default"):
-    """Fit an equal- or random-effects meta-analysis (metafor's ``rma()``).
+def rma(
+    yi,
+    vi,
+    method: str = "REML",
+    test: str = "z",
+    level=95,
+    pi: str = "default",
+    mods=None,
+    intercept: bool = True,
+    control=None,
+):
+    """Fit an equal- or random-effects meta-analysis or meta-regression (metafor's ``rma()``).
 
     Parameters
     ----------
@@ -1247,25 +716,43 @@ def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "defa
     test : {"z", "knha", "adhoc", "t"}
         ``z``: normal test. ``knha``: Hartung–Knapp–Sidik–Jonkman (Hartung & Knapp 2001,
         *Stat Med* 20:3875; Sidik & Jonkman 2002, *Stat Med* 21:3153), variance scaled by
-        ``s² = Σw(y - μ̂)²/(k-1)`` (0 when that sum is below machine epsilon, as metafor)
-        and t(k−1). ``adhoc``: knha with ``s²`` truncated below at 1 (Knapp & Hartung
-        2003, *Stat Med* 22:2693). ``t``: unscaled variance with t(k−1).
+        ``s² = Σw(y - μ̂)²/(k-p)`` (0 when that sum is below machine epsilon, as metafor)
+        and t(k−p). ``adhoc``: knha with ``s²`` truncated below at 1 (Knapp & Hartung
+        2003, *Stat Med* 22:2693). ``t``: unscaled variance with t(k−p).
     level : float
         Confidence level in percent (95); metafor's rules for other forms apply
         (:func:`level_to_alpha`).
     pi : {"default", "higgins"}
-        Prediction interval: metafor's ``predict()`` or Higgins et al. (2009) t(k−2).
+        Prediction interval: metafor's ``predict()`` or Higgins et al. (2009) t(k−2)
+        (intercept-only model only).
+    mods : array_like or pandas.DataFrame, optional
+        Moderators (metafor's ``mods``): a ``(k,)`` vector, a ``(k, q)`` matrix, a
+        ``(m, k, q)`` array for a batch (a ``(k, q)`` matrix is shared by every row), or a
+        DataFrame with one row per study, whose categorical columns (strings, booleans or
+        pandas categoricals) are dummy-coded against their first level as R's
+        ``factor()`` (levels sorted, or the categorical's own order). A study with a
+        missing moderator is left out, as metafor does. With ``mods`` the result is a
+        :class:`MetaRegResult`.
+    intercept : bool
+        Add an intercept column to ``mods`` (metafor's default).
+    control : None, "exact", "metafor" or mapping
+        Stopping rules of the iterations (:func:`ketameta.estimators.as_control`). By
+        default every iterative quantity is the exact optimum or root; ``"metafor"``
+        reproduces metafor 3.8's default stopping (Fisher scoring to an absolute change of
+        1e-5, ``uniroot()`` at ``.Machine$double.eps^0.25``), whose answers can differ from
+        the exact ones in the 4th to 6th significant digit on hard problems.
 
     Returns
     -------
-    RMAResult
+    RMAResult or MetaRegResult
 
     Raises
     ------
     ValueError
         For invalid input only (unknown method/test, shape mismatch, infinite values,
-        ``vi <= 0``, no usable study in 1-D input). Numerical trouble never raises: the
-        result says what happened in ``converged`` and ``warnings``.
+        ``vi <= 0``, no usable study in 1-D input, moderators of the wrong shape or not of
+        full rank). Numerical trouble never raises: the result says what happened in
+        ``converged`` and ``warnings``.
 
     Examples
     --------
@@ -1275,8 +762,18 @@ def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "defa
     """
     _check_options(method, test, pi)
     level_to_alpha(level)
+    con = as_control(control)
+    if mods is not None:
+        return _metareg(yi, vi, mods, intercept, method, test, level, con)
+    return _rma_intercept(yi, vi, method, test, level, pi, con)
+
+
+def _rma_intercept(yi, vi, method, test, level, pi, con, tau2_fixed=None) -> RMAResult:
+    """The intercept-only :func:`rma`; ``tau2_fixed`` as metafor's ``tau2 =`` argument."""
     b = as_batch(yi, vi)
-    fit = fit_batch(b, method=method, test=test, level=level, pi=pi)
+    fit = fit_batch(
+        b, method=method, test=test, level=level, pi=pi, control=con, tau2_fixed=tau2_fixed
+    )
     warn = _row_warnings(fit, method)
     omitted = int(b.yi.size - fit.k[0]) if b.squeeze else 0
     if omitted:
@@ -1301,8 +798,454 @@ def rma(yi, vi, method: str = "REML", test: str = "z", level=95, pi: str = "defa
         converged=bool(fit.converged[0]) if b.squeeze else fit.converged,
         warnings=warn[0] if b.squeeze else tuple(warn),
         pi=pi,
+        control=con,
         **values,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# meta-regression
+# ---------------------------------------------------------------------------------------
+
+
+def design_matrix(mods, k: int | None = None, intercept: bool = True):
+    """Model matrix and coefficient names from moderators, as R's ``model.matrix()``.
+
+    Parameters
+    ----------
+    mods : array_like or pandas.DataFrame
+        ``(k,)``, ``(k, q)`` or ``(m, k, q)`` numbers, or a DataFrame (one row per study).
+        DataFrame columns that are numeric enter as they are; string, boolean and
+        categorical columns are dummy-coded against their first level (R's ``factor()``:
+        levels sorted, or the categorical's declared order; booleans as ``FALSE < TRUE``);
+        without an intercept the first such column keeps all its levels, as R's
+        ``model.matrix()``.
+        Array columns are named ``X1``, ``X2``, …
+    k : int, optional
+        Number of studies, to check the shape.
+    intercept : bool
+        Prepend a column of ones named ``"intrcpt"`` (metafor's name).
+
+    Returns
+    -------
+    X : ndarray (k, p) or (m, k, p)
+        NaN in a row where a moderator is missing.
+    names : tuple of str
+
+    Raises
+    ------
+    ValueError
+        If the shape does not fit ``k``, a value is infinite, or a column is neither
+        numeric nor categorical.
+    """
+    import pandas as pd
+
+    if isinstance(mods, pd.Series):
+        mods = mods.to_frame()
+    if isinstance(mods, pd.DataFrame):
+        columns, names = [], []
+        # R's model.matrix(): without an intercept, the first factor keeps all its levels
+        full_factor = not intercept
+        for col in mods.columns:
+            series = mods[col]
+            label = str(col)
+            categorical = isinstance(series.dtype, pd.CategoricalDtype)
+            if categorical or not pd.api.types.is_numeric_dtype(series.dtype) or (
+                pd.api.types.is_bool_dtype(series.dtype)
+            ):
+                missing = series.isna().to_numpy()
+                if categorical:
+                    levels = [lv for lv in series.cat.categories if (series == lv).any()]
+                else:
+                    present = series[~missing]
+                    if pd.api.types.is_bool_dtype(series.dtype) or all(
+                        isinstance(v, (bool, np.bool_)) for v in present
+                    ):
+                        levels = [lv for lv in (False, True) if (present == lv).any()]
+                    else:
+                        if not all(isinstance(v, str) for v in present):
+                            raise ValueError(
+                                f"moderator {label!r} mixes text and other values; give "
+                                "numbers or category labels"
+                            )
+                        levels = sorted(set(present))
+                values = series.to_numpy(dtype=object)
+                coded = levels if full_factor else levels[1:]
+                full_factor = False
+                for level in coded:
+                    dummy = np.array([v == level for v in values], dtype=float)
+                    dummy[missing] = np.nan
+                    columns.append(dummy)
+                    shown = str(level).upper() if isinstance(level, (bool, np.bool_)) else level
+                    names.append(f"{label}{shown}")
+            else:
+                try:
+                    values = series.to_numpy(dtype=float)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(
+                        f"moderator {label!r} is neither numeric nor categorical"
+                    ) from err
+                columns.append(values)
+                names.append(label)
+        x = np.column_stack(columns) if columns else np.zeros((len(mods), 0))
+    else:
+        x = np.asarray(mods, dtype=float)
+        if x.ndim == 1:
+            x = x[:, None]
+        if x.ndim not in (2, 3):
+            raise ValueError(f"mods must be (k,), (k, q) or (m, k, q); got shape {x.shape}")
+        names = [f"X{j + 1}" for j in range(x.shape[-1])]
+    if np.isinf(x).any():
+        raise ValueError("mods must not contain infinite values (use NaN for missing)")
+    if k is not None and x.shape[-2] != k:
+        raise ValueError(
+            f"mods must have one row per study: {x.shape[-2]} rows for {k} studies"
+        )
+    if intercept:
+        ones = np.ones((*x.shape[:-1], 1))
+        x = np.concatenate([ones, x], axis=-1)
+        names = ["intrcpt", *names]
+    if x.shape[-1] == 0:
+        raise ValueError("the model has no coefficient (no moderators and no intercept)")
+    return x, tuple(names)
+
+
+@dataclass(frozen=True, eq=False)
+class PredictResult:
+    """Predicted effects for given moderator values (metafor's ``predict()``).
+
+    Attributes
+    ----------
+    pred, se : ndarray (n,) or (m, n)
+        ``x' β`` and its standard error ``sqrt(x' V x)`` (``V`` scaled as the test).
+    ci_low, ci_high : ndarray
+        Confidence interval with the quantile of the test (normal, or t on k − p df).
+    pi_low, pi_high : ndarray
+        Prediction interval ``pred ± c sqrt(se² + τ²)`` with the same quantile; NaN for the
+        equal-effects model (metafor gives none).
+    """
+
+    pred: np.ndarray
+    se: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    pi_low: np.ndarray
+    pi_high: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class MetaRegResult:
+    """Result of :func:`rma` with moderators: one model (1-D input) or a batch.
+
+    Single models hold ``(p,)`` coefficient vectors and floats; a batch of ``m`` models
+    holds ``(m, p)`` arrays and ``(m,)`` arrays.
+
+    Attributes
+    ----------
+    yi, vi : ndarray
+        The input (NaN kept; studies with a missing moderator set to NaN).
+    X : ndarray (k, p) or (m, k, p)
+        The design matrix (with the intercept column when ``intercept``).
+    names : tuple of str
+        Coefficient names (``"intrcpt"`` first when there is an intercept).
+    intercept : bool
+    k, p : int or ndarray
+        Studies used and coefficients.
+    method, test, level, control
+        As requested.
+    beta, se, statistic, p_value, ci_low, ci_high : ndarray
+        Per coefficient: estimate, standard error (Knapp–Hartung scaled for ``knha`` and
+        ``adhoc``), z or t statistic, two-sided p-value and confidence limits.
+    vcov : ndarray (p, p) or (m, p, p)
+        Variance–covariance matrix of ``beta``.
+    df : float or ndarray
+        ``k - p`` for ``knha``, ``adhoc`` and ``t``; ``inf`` for ``z``.
+    QM, QM_df, QM_p : float or ndarray
+        Omnibus test of all coefficients but the intercept (all of them without an
+        intercept): Wald χ² on ``QM_df`` df for ``z``; otherwise F = χ²/``QM_df`` on
+        (``QM_df``, k − p) df, as metafor.
+    QE, QE_df, QE_p : float or ndarray
+        Test of residual heterogeneity: weighted residual sum of squares with weights
+        ``1/vi`` on k − p df.
+    tau2, tau, se_tau2 : float or ndarray
+        Residual τ² (0 for EE), its root and metafor's ``se.tau2``.
+    I2, H2 : float or ndarray
+        Residual I² (percent) and H², with the typical variance ``(k - p)/tr(P)``.
+    R2 : float or ndarray
+        metafor's pseudo-R² in percent: ``max(0, 100 (τ²₀ - τ²)/τ²₀)`` with τ²₀ from the
+        intercept-only model with the same method (Raudenbush 2009); 0 when τ²₀ = 0; for
+        EE the adjusted R² of the weighted regression. NaN without an intercept or with
+        no moderator.
+    tau2_ci_low, tau2_ci_high, I2_ci_low, I2_ci_high : float or ndarray
+        Q-profile CI of the residual τ² (Viechtbauer 2007) and of I².
+    weights : ndarray
+        Weights ``1/(vi + τ²)`` in percent of their sum, NaN where a study is missing.
+    converged : bool or ndarray
+    warnings : tuple
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    names: tuple
+    intercept: bool
+    k: object
+    p: int
+    method: str
+    test: str
+    level: float
+    control: Control
+    beta: np.ndarray
+    se: np.ndarray
+    statistic: np.ndarray
+    p_value: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    vcov: np.ndarray
+    df: object
+    QM: object
+    QM_df: object
+    QM_p: object
+    QE: object
+    QE_df: object
+    QE_p: object
+    tau2: object
+    tau: object
+    se_tau2: object
+    I2: object
+    H2: object
+    R2: object
+    tau2_ci_low: object
+    tau2_ci_high: object
+    I2_ci_low: object
+    I2_ci_high: object
+    weights: np.ndarray
+    converged: object
+    warnings: tuple
+
+    @property
+    def is_batch(self) -> bool:
+        """True when the result holds one model per row of a 2-D input."""
+        return np.ndim(self.yi) == 2
+
+    def coefficients(self) -> list[dict]:
+        """One record per coefficient: ``name, beta, se, statistic, p_value, ci_low,
+        ci_high`` (single model only)."""
+        if self.is_batch:
+            raise ValueError("coefficients() describes one model; index a batch first")
+        return [
+            {
+                "name": name,
+                **{
+                    f: _plain(getattr(self, f)[j])
+                    for f in ("beta", "se", "statistic", "p_value", "ci_low", "ci_high")
+                },
+            }
+            for j, name in enumerate(self.names)
+        ]
+
+    def predict(self, newmods) -> PredictResult:
+        """Predicted effect, CI and PI at moderator values (metafor's ``predict()``).
+
+        Parameters
+        ----------
+        newmods : array_like, shape (q,), (n, q) or (n, p)
+            Moderator values without the intercept column (``q = p - 1`` with an
+            intercept), or full rows of the design matrix (``p`` columns).
+
+        Returns
+        -------
+        PredictResult
+            Arrays of shape ``(n,)`` (``(m, n)`` for a batch).
+        """
+        x = np.atleast_2d(np.asarray(newmods, dtype=float))
+        if self.intercept and x.shape[1] == self.p - 1:
+            x = np.concatenate([np.ones((x.shape[0], 1)), x], axis=1)
+        if x.shape[1] != self.p:
+            raise ValueError(
+                f"newmods needs {self.p - int(self.intercept)} moderator columns; got "
+                f"{x.shape[1]}"
+            )
+        beta = np.atleast_2d(self.beta)
+        vcov = self.vcov if self.is_batch else self.vcov[None]
+        tau2 = np.atleast_1d(np.asarray(self.tau2, dtype=float))
+        df = np.atleast_1d(np.asarray(self.df, dtype=float))
+        alpha = level_to_alpha(self.level)
+        with np.errstate(invalid="ignore"):
+            pred = beta @ x.T
+            se = np.sqrt(np.einsum("np,mpq,nq->mn", x, vcov, x))
+            crit = _t_or_norm_isf(alpha / 2.0, df)[:, None]
+            pi_se = np.sqrt(se**2 + tau2[:, None])
+        no_pi = self.method in ("EE", "FE")
+        out = {
+            "pred": pred,
+            "se": se,
+            "ci_low": pred - crit * se,
+            "ci_high": pred + crit * se,
+            "pi_low": np.where(no_pi, np.nan, pred - crit * pi_se),
+            "pi_high": np.where(no_pi, np.nan, pred + crit * pi_se),
+        }
+        if not self.is_batch:
+            out = {key: val[0] for key, val in out.items()}
+        return PredictResult(**out)
+
+    def to_dict(self) -> dict:
+        """The model as plain Python (NaN → None): coefficients, tests and heterogeneity."""
+        scalars = (
+            "k", "p", "method", "test", "level", "df", "QM", "QM_df", "QM_p", "QE",
+            "QE_df", "QE_p", "tau2", "tau", "se_tau2", "I2", "H2", "R2", "tau2_ci_low",
+            "tau2_ci_high", "I2_ci_low", "I2_ci_high", "converged",
+        )  # fmt: skip
+        out = {"names": list(self.names), "intercept": self.intercept, "control": self.control.name}
+        for key in scalars:
+            val = getattr(self, key)
+            if isinstance(val, str):
+                out[key] = val
+            elif self.is_batch and key not in ("p", "level"):
+                out[key] = [_plain(x) for x in np.asarray(val).tolist()]
+            else:
+                out[key] = _plain(val)
+        for key in ("beta", "se", "statistic", "p_value", "ci_low", "ci_high"):
+            out[key] = _nested(getattr(self, key))
+        out["vcov"] = _nested(self.vcov)
+        out["warnings"] = (
+            [list(w) for w in self.warnings] if self.is_batch else list(self.warnings)
+        )
+        return out
+
+
+def _nested(x):
+    """Array as nested lists of plain Python numbers (NaN → None)."""
+    arr = np.asarray(x)
+    if arr.ndim == 0:
+        return _plain(arr.item())
+    return [_nested(row) for row in arr]
+
+
+def _metareg(yi, vi, mods, intercept, method, test, level, con) -> MetaRegResult:
+    """:func:`rma` with moderators (see there)."""
+    yi = np.asarray(yi, dtype=float)
+    vi = np.asarray(vi, dtype=float)
+    if yi.shape != vi.shape or yi.ndim not in (1, 2):
+        raise ValueError(
+            f"yi and vi must have the same 1-D or 2-D shape, got {yi.shape} and {vi.shape}"
+        )
+    x, names = design_matrix(mods, k=yi.shape[-1], intercept=intercept)
+    if yi.ndim == 1 and x.ndim == 3:
+        raise ValueError("a (m, k, q) moderator array needs 2-D yi and vi (m, k)")
+    if yi.ndim == 2 and x.ndim == 3 and x.shape[0] != yi.shape[0]:
+        raise ValueError(f"mods has {x.shape[0]} rows of models, yi has {yi.shape[0]}")
+    missing_mod = np.isnan(x).any(axis=-1)
+    y_use = np.where(missing_mod, np.nan, yi)
+    v_use = np.where(missing_mod, np.nan, vi)
+    b = as_batch(y_use, v_use)
+    m, width = b.y.shape
+    p = x.shape[-1]
+    x3 = np.broadcast_to(x if x.ndim == 3 else x[None], (m, width, p))
+    x3 = np.where(b.mask[:, :, None], x3, 0.0)
+    if b.squeeze:
+        from ketameta.estimators import design_rank_ok
+
+        if not design_rank_ok(x3, b.mask)[0]:
+            raise ValueError(
+                "the moderators are not of full rank for the studies present (a column is "
+                "constant or a combination of others): remove redundant moderators"
+            )
+    btt = np.arange(1, p) if intercept and p > 1 else np.arange(p)
+    alpha = level_to_alpha(level)
+    with np.errstate(all="ignore"):
+        fit = fit_design(b, x3, method=method, test=test, alpha=alpha, btt=btt, control=con)
+        r2 = _pseudo_r2(b, x3, fit, method, intercept and p > 1, con)
+        sw = fit.weights.sum(axis=1, keepdims=True)
+        weights = np.where(b.mask, 100.0 * fit.weights / sw, np.nan)
+    flags = dict(fit.flags)
+    flags["k0"] = b.k == 0
+    if method in ("EE", "FE") and test in ("knha", "adhoc"):
+        flags["ee_knha"] = b.k > p
+    vmax = np.where(b.mask, b.v, -np.inf).max(axis=1)
+    vmin = np.where(b.mask, b.v, np.inf).min(axis=1)
+    flags["vimaxmin"] = (b.k >= 2) & (vmax / vmin >= VIMAXMIN)
+    holder = BatchFit.__new__(BatchFit)
+    object.__setattr__(holder, "k", b.k)
+    object.__setattr__(holder, "flags", {key: val for key, val in flags.items() if val.any()})
+    warn = _row_warnings(holder, method)
+    dropped = int(np.sum(missing_mod & ~np.isnan(yi) & ~np.isnan(vi))) if b.squeeze else 0
+    if dropped:
+        note = (
+            f"{dropped} {'study' if dropped == 1 else 'studies'} with a missing moderator "
+            "omitted (metafor omits them likewise)."
+        )
+        warn[0] = (note,) + warn[0]
+
+    def one(arr):
+        return arr[0] if b.squeeze else arr
+
+    def scalar(arr):
+        return float(arr[0]) if b.squeeze else arr
+
+    tau2 = fit.tau2
+    return MetaRegResult(
+        yi=b.yi,
+        vi=b.vi,
+        X=x3[0] if b.squeeze else x3,
+        names=names,
+        intercept=bool(intercept),
+        k=int(b.k[0]) if b.squeeze else b.k,
+        p=p,
+        method=method,
+        test=test,
+        level=level,
+        control=con,
+        beta=one(fit.beta),
+        se=one(fit.se),
+        statistic=one(fit.statistic),
+        p_value=one(fit.p_value),
+        ci_low=one(fit.ci_low),
+        ci_high=one(fit.ci_high),
+        vcov=one(fit.vcov),
+        df=scalar(fit.df),
+        QM=scalar(fit.QM),
+        QM_df=scalar(fit.QM_df),
+        QM_p=scalar(fit.QM_p),
+        QE=scalar(fit.QE),
+        QE_df=scalar(fit.QE_df),
+        QE_p=scalar(fit.QE_p),
+        tau2=scalar(tau2),
+        tau=scalar(np.sqrt(tau2)),
+        se_tau2=scalar(fit.se_tau2),
+        I2=scalar(fit.I2),
+        H2=scalar(fit.H2),
+        R2=scalar(r2),
+        tau2_ci_low=scalar(fit.tau2_ci_low),
+        tau2_ci_high=scalar(fit.tau2_ci_high),
+        I2_ci_low=scalar(fit.I2_ci_low),
+        I2_ci_high=scalar(fit.I2_ci_high),
+        weights=one(weights),
+        converged=bool(fit.converged[0]) if b.squeeze else fit.converged,
+        warnings=warn[0] if b.squeeze else tuple(warn),
+    )
+
+
+def _pseudo_r2(b, x, fit, method, has_r2, con) -> np.ndarray:
+    """metafor's R² of a meta-regression (see :class:`MetaRegResult`), NaN where undefined."""
+    m = b.k.shape[0]
+    if not has_r2:
+        return np.full(m, np.nan)
+    if method in ("EE", "FE"):
+        w = np.where(b.mask, 1.0 / b.v, 0.0)
+        sw, _, tss, _ = weighted_fit(b.y, w)
+        kf = b.k.astype(float)
+        p = x.shape[2]
+        resid = b.y - np.einsum("mkp,mp->mk", x, np.nan_to_num(fit.beta))
+        rss = (w * resid * resid).sum(axis=1)
+        adj = 1.0 - (rss / tss) * (kf - 1.0) / (kf - p)
+        y_masked = np.where(b.mask, b.y, np.nan)
+        constant = np.nanmax(y_masked, axis=1) == np.nanmin(y_masked, axis=1)
+        r2 = np.where(constant, 0.0, np.maximum(0.0, 100.0 * adj))
+        return np.where(np.isfinite(fit.QE), r2, np.nan)
+    base = TAU2_ESTIMATORS[method](b, con).tau2
+    r2 = np.where(base == 0.0, 0.0, np.maximum(0.0, 100.0 * (base - fit.tau2) / base))
+    return np.where(np.isfinite(fit.tau2), r2, np.nan)
 
 
 def _field_names() -> tuple[str, ...]:

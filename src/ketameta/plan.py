@@ -39,6 +39,7 @@ import pandas as pd
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR
 from ketameta.profiles import effective_config
+from ketameta.timecourse import timepoint_days
 
 __all__ = ["GENERATED_ORDER", "analysis_id", "plan_analyses", "timepoint_days"]
 
@@ -110,6 +111,7 @@ def plan_analyses(
     -------
     dict
         Analysis id → configuration entry, the configured analyses first in their order,
+        each with the top-level ``few_trials`` settings merged under its own,
         then the generated ones by condition (config order), outcome (config order) and
         time point (chronological, ``end`` last). Generated entries carry
         ``generated: true``, a ``label`` and the ``measure`` chosen as the module says.
@@ -122,7 +124,15 @@ def plan_analyses(
         A generated analysis whose rows cannot be pooled (e.g. one study twice without a
         shared-control group), with the file and line of the row.
     """
-    analyses = {name: dict(entry) for name, entry in config["analyses"].items()}
+    few = dict(config.get("few_trials") or {})
+
+    def with_few(entry: Mapping) -> dict:  # the top-level few_trials, the entry's own on top
+        out = dict(entry)
+        if few or "few_trials" in out:
+            out["few_trials"] = {**few, **(out.get("few_trials") or {})}
+        return out
+
+    analyses = {name: with_few(entry) for name, entry in config["analyses"].items()}
     if not config.get("analyse_every_row", True) or trials.empty:
         return analyses
     claimed = {tuple(entry[k] for k in _KEY) for entry in analyses.values()}
@@ -158,17 +168,7 @@ def plan_analyses(
             }
             probe = {**config, "analyses": {**analyses, name: entry}}
             prepare(group[taken], effective_config(name, probe), config_path)
-            generated[name] = entry
+            generated[name] = with_few(entry)
     analyses.update(generated)
     return analyses
 
-
-_DAYS = {"min": 1 / 1440, "h": 1 / 24, "d": 1.0, "w": 7.0}
-
-
-def timepoint_days(timepoint: str) -> float:
-    """Days from the first dose of a ``timepoint`` value (``24h`` → 1.0); NaN for ``end``."""
-    match = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(min|h|d|w)", str(timepoint))
-    if not match:
-        return float("nan")
-    return float(match.group(1)) * _DAYS[match.group(2)]

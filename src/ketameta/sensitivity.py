@@ -47,7 +47,7 @@ import numpy as np
 from scipy import stats
 
 from ._batch import EPS, Batch, as_batch
-from .bias import _ToDict
+from ._results import ToDict as _ToDict
 from .models import BatchFit, fit_batch
 
 __all__ = [
@@ -96,7 +96,7 @@ def _fit_fields(fit: BatchFit, m: int, k: int) -> dict:
     return out
 
 
-def _leave_one_out_fit(b: Batch, method: str, test: str, level) -> BatchFit:
+def _leave_one_out_fit(b: Batch, method: str, test: str, level, control=None) -> BatchFit:
     """One batch fit of every meta-analysis with each of its studies left out in turn.
 
     Row ``r * k + i`` of the batch is meta-analysis ``r`` without column ``i``.
@@ -106,7 +106,7 @@ def _leave_one_out_fit(b: Batch, method: str, test: str, level) -> BatchFit:
     v = np.repeat(np.atleast_2d(b.vi), k, axis=0)
     keep = np.tile(~np.eye(k, dtype=bool), (m, 1))
     sub = as_batch(y, v, mask=keep)
-    return fit_batch(sub, method=method, test=test, level=level, tau2_ci=False)
+    return fit_batch(sub, method=method, test=test, level=level, tau2_ci=False, control=control)
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class Leave1OutResult(_ToDict):
     level: float
 
 
-def leave1out(yi, vi, method="REML", test="z", level=95) -> Leave1OutResult:
+def leave1out(yi, vi, method="REML", test="z", level=95, control=None) -> Leave1OutResult:
     """Leave-one-out analysis, as metafor ``leave1out(rma(yi, vi, method=, test=, level=))``.
 
     Each study is removed in turn and the model is refitted with the same method, test and
@@ -150,8 +150,9 @@ def leave1out(yi, vi, method="REML", test="z", level=95) -> Leave1OutResult:
     ----------
     yi, vi : array_like, 1-D or 2-D
         Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
-    method, test, level
-        As :func:`ketameta.rma`.
+    method, test, level, control
+        As :func:`ketameta.rma` (``control``: exact optima by default, ``"metafor"`` for
+        metafor's default stopping, which its ``leave1out()`` etc. inherit from the model).
 
     Returns
     -------
@@ -161,7 +162,7 @@ def leave1out(yi, vi, method="REML", test="z", level=95) -> Leave1OutResult:
     """
     b = as_batch(yi, vi)
     m, k = b.y.shape
-    fit = _leave_one_out_fit(b, method, test, level)
+    fit = _leave_one_out_fit(b, method, test, level, control)
     res = _fit_fields(fit, m, k)
     undefined = ~b.mask | (b.k < 2)[:, None]
     values = {
@@ -233,7 +234,7 @@ def _scale_factor(test: str, y, v, mask, mu, tau2, k) -> np.ndarray:
     return np.where(k >= 2, s2w, 1.0)
 
 
-def influence(yi, vi, method="REML", test="z", level=95) -> InfluenceResult:
+def influence(yi, vi, method="REML", test="z", level=95, control=None) -> InfluenceResult:
     """Influence diagnostics, as metafor ``influence(rma(yi, vi, method=, test=, level=))``.
 
     Implements ``influence.rma.uni()`` of metafor 3.8-1 for the intercept-only model
@@ -246,8 +247,9 @@ def influence(yi, vi, method="REML", test="z", level=95) -> InfluenceResult:
     ----------
     yi, vi : array_like, 1-D or 2-D
         Effect sizes and sampling variances; 2-D is one meta-analysis per row, NaN-padded.
-    method, test, level
-        As :func:`ketameta.rma`.
+    method, test, level, control
+        As :func:`ketameta.rma` (``control``: exact optima by default, ``"metafor"`` for
+        metafor's default stopping, which its ``leave1out()`` etc. inherit from the model).
 
     Returns
     -------
@@ -262,8 +264,8 @@ def influence(yi, vi, method="REML", test="z", level=95) -> InfluenceResult:
     """
     b = as_batch(yi, vi)
     m, k = b.y.shape
-    full = fit_batch(b, method=method, test=test, level=level, tau2_ci=False)
-    dele = _fit_fields(_leave_one_out_fit(b, method, test, level), m, k)
+    full = fit_batch(b, method=method, test=test, level=level, tau2_ci=False, control=control)
+    dele = _fit_fields(_leave_one_out_fit(b, method, test, level, control), m, k)
     kf = b.k.astype(float)
     tau2 = np.where(b.k >= 2, full.tau2, 0.0)
     mu = full.estimate
@@ -352,7 +354,7 @@ class CumulResult(_ToDict):
     level: float
 
 
-def cumul(yi, vi, order=None, method="REML", test="z", level=95) -> CumulResult:
+def cumul(yi, vi, order=None, method="REML", test="z", level=95, control=None) -> CumulResult:
     """Cumulative meta-analysis, as metafor ``cumul(rma(yi, vi, ...), order=order)``.
 
     The studies are sorted by ``order`` (ascending; ties keep the input order, as R's
@@ -367,8 +369,9 @@ def cumul(yi, vi, order=None, method="REML", test="z", level=95) -> CumulResult:
         Sort key per study (e.g. publication year), the shape of ``yi`` (or 1-D of length k
         for every row of a batch). metafor ≥ 3.0's meaning: a variable to sort by, not a
         permutation. Default: the input order. For descending order pass ``-key``.
-    method, test, level
-        As :func:`ketameta.rma`.
+    method, test, level, control
+        As :func:`ketameta.rma` (``control``: exact optima by default, ``"metafor"`` for
+        metafor's default stopping, which its ``leave1out()`` etc. inherit from the model).
 
     Returns
     -------
@@ -393,7 +396,7 @@ def cumul(yi, vi, order=None, method="REML", test="z", level=95) -> CumulResult:
     steps = np.tril(np.ones((k, k), dtype=bool))
     keep = np.repeat(present, k, axis=0) & np.tile(steps, (m, 1))
     sub = as_batch(np.repeat(y, k, axis=0), np.repeat(v, k, axis=0), mask=keep)
-    fit = fit_batch(sub, method=method, test=test, level=level, tau2_ci=False)
+    fit = fit_batch(sub, method=method, test=test, level=level, tau2_ci=False, control=control)
     res = _fit_fields(fit, m, k)
     values = {name: _shape(np.where(present, arr, np.nan), b.squeeze) for name, arr in res.items()}
     order_out = np.where(present, perm, -1)

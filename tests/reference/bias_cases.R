@@ -4,6 +4,12 @@
 #
 # Usage (from the repository root):
 #     Rscript tests/reference/bias_cases.R tests/reference/bias.json
+#     Rscript tests/reference/bias_cases.R tests/reference/bias_exact.json --tight
+#
+# With --tight every rma() fit (and the refits inside trimfill, leave1out, influence and
+# cumul, which inherit or receive it) uses control = list(threshold = 1e-12, tol = 1e-12,
+# maxiter = 10000): the exact optima that ketameta computes by default. Without it,
+# metafor's default stopping (ketameta's control = "metafor").
 #
 # Every number is written with 17 significant digits. Calls that stop with an error in
 # metafor are recorded as {"error": "<message>"}; ketameta must then return an undefined
@@ -25,7 +31,10 @@
 suppressPackageStartupMessages(library(metafor))
 
 args <- commandArgs(trailingOnly = TRUE)
+tight <- "--tight" %in% args
+args <- setdiff(args, "--tight")
 out_path <- if (length(args) >= 1) args[1] else "tests/reference/bias.json"
+ctl <- if (tight) list(threshold = 1e-12, tol = 1e-12, maxiter = 10000) else list()
 
 # ---------------------------------------------------------------------------------------
 # Minimal JSON writer: numbers with 17 significant digits, NA/NaN -> null, +-Inf -> null.
@@ -142,11 +151,11 @@ do_ranktest <- function(d) {
 
 do_trimfill <- function(d, method, test, estimator, side = NULL) {
   attempt({
-    res <- rma(d$yi, d$vi, method = method, test = test)
+    res <- rma(d$yi, d$vi, method = method, test = test, control = ctl)
     tf <- if (is.null(side)) {
-      trimfill(res, estimator = estimator, test = test)
+      trimfill(res, estimator = estimator, test = test, control = ctl)
     } else {
-      trimfill(res, estimator = estimator, side = side, test = test)
+      trimfill(res, estimator = estimator, side = side, test = test, control = ctl)
     }
     fill <- if (is.null(tf$fill)) rep(FALSE, tf$k) else tf$fill
     list(k0 = tf$k0, se_k0 = tf$se.k0, p_k0 = tf$p.k0, side = tf$side, k = tf$k,
@@ -160,7 +169,7 @@ do_trimfill <- function(d, method, test, estimator, side = NULL) {
 zero_if_null <- function(x, k) if (is.null(x)) rep(0, k) else x
 
 do_sensitivity <- function(d, method, test) {
-  res <- attempt(rma(d$yi, d$vi, method = method, test = test))
+  res <- attempt(rma(d$yi, d$vi, method = method, test = test, control = ctl))
   if (!is.null(res$error) && !inherits(res, "rma")) return(list(error = res$error))
   k <- res$k
   l1o <- attempt({
@@ -197,6 +206,7 @@ out$meta <- list(
   generated_by = "tests/reference/bias_cases.R",
   R = R.version.string,
   metafor = as.character(packageVersion("metafor")),
+  control = if (tight) "list(threshold = 1e-12, tol = 1e-12, maxiter = 10000)" else "defaults",
   calls = list(
     regtest = "regtest(yi, vi, model='lm')",
     ranktest = "ranktest(yi, vi)",
@@ -222,7 +232,7 @@ out$ranktest <- lapply(datasets[bias_sets], do_ranktest)
 # The meta-regression trimfill() uses to choose the side: rma(yi, vi, mods=sqrt(vi), method=m).
 do_side_regression <- function(d, method) {
   attempt({
-    fit <- rma(d$yi, d$vi, mods = sqrt(d$vi), method = method)
+    fit <- rma(d$yi, d$vi, mods = sqrt(d$vi), method = method, control = ctl)
     list(tau2 = fit$tau2, slope = unname(fit$beta[2, 1]))
   })
 }

@@ -1,6 +1,13 @@
 # Regenerates tests/reference/rma.json: metafor results for ketameta.rma().
 #
 #   Rscript tests/reference/rma_cases.R            (from the repository root)
+#   Rscript tests/reference/rma_cases.R --tight    (writes rma_exact.json)
+#
+# With --tight every fit uses metafor's tight settings, so that the numbers are the exact
+# optima (ketameta's default): rma(..., control = list(threshold = 1e-12, tol = 1e-12,
+# maxiter = 10000)) and confint(..., control = list(tol = 1e-12)); the sections about
+# metafor's default stopping (fallback, stuck, pm_wide) are left out. Without it, metafor's
+# defaults (ketameta's control = "metafor").
 #
 # For every case (public data sets shipped with metafor/metadat plus synthetic edge cases)
 # and every method x test combination, it records rma(), predict() (default and
@@ -9,6 +16,11 @@
 # Numbers are written with 17 significant digits; R and metafor versions are recorded.
 
 suppressPackageStartupMessages(library(metafor))
+
+tight <- "--tight" %in% commandArgs(trailingOnly = TRUE)
+ctl <- if (tight) list(threshold = 1e-12, tol = 1e-12, maxiter = 10000) else list()
+cictl <- if (tight) list(tol = 1e-12) else list()
+out_path <- if (tight) "tests/reference/rma_exact.json" else "tests/reference/rma.json"
 
 methods <- c("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 tests <- c("z", "knha", "adhoc", "t")
@@ -68,7 +80,7 @@ fit_one <- function(yi, vi, method, test, level = 95) {
   msgs <- character(0)
   res <- withCallingHandlers(
     tryCatch({
-      r <- rma(yi, vi, method = method, test = test, level = level)
+      r <- rma(yi, vi, method = method, test = test, level = level, control = ctl)
       p <- predict(r)
       out <- list(
         estimate = c(r$b), se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub,
@@ -88,7 +100,7 @@ fit_one <- function(yi, vi, method, test, level = 95) {
         out$pi_higgins_high <- NA_real_
       }
       if (method != "EE") {
-        ci <- confint(r)
+        ci <- confint(r, control = cictl)
         out$tau2_ci_low <- ci$random["tau^2", "ci.lb"]
         out$tau2_ci_high <- ci$random["tau^2", "ci.ub"]
         out$I2_ci_low <- ci$random["I^2(%)", "ci.lb"]
@@ -132,7 +144,7 @@ for (name in c("bcg_logrr", "normand1999_smd")) {
 # k = 1: metafor switches to test = "z"; tau^2 and heterogeneity are not estimable.
 k1 <- list()
 for (test in tests) {
-  r <- suppressWarnings(rma(0.4, 0.09, method = "REML", test = test))
+  r <- suppressWarnings(rma(0.4, 0.09, method = "REML", test = test, control = ctl))
   k1[[test]] <- list(estimate = c(r$b), se = r$se, ci_low = r$ci.lb, ci_high = r$ci.ub,
     statistic = r$zval, p_value = r$pval)
 }
@@ -146,9 +158,9 @@ for (test in tests) {
 
 fallback <- list()
 stuck <- list()
-want <- c(REML = 2, ML = 2, EB = 2)
+want <- if (tight) c(REML = 0, ML = 0, EB = 0) else c(REML = 2, ML = 2, EB = 2)
 set.seed(20240518)
-for (draw in 1:4000) {
+for (draw in if (tight) integer(0) else 1:4000) {
   if (all(want == 0) && length(stuck) >= 1) break
   vi <- rchisq(20, df = 4) / 40 + 0.005
   yi <- rnorm(20, mean = 0.3, sd = sqrt(0.05 + vi))
@@ -176,11 +188,14 @@ for (draw in 1:4000) {
 # tight uniroot() tolerance.
 pm_yi <- c(0, 0.01, -0.01, 0.02, -0.02, 0.005, 900, -900)
 pm_vi <- c(0.01, 0.02, 0.015, 0.03, 0.02, 0.01, 0.05, 0.05)
+pm_wide <- NULL
+if (!tight) {
 pm_default <- try(rma(pm_yi, pm_vi, method = "PM"), silent = TRUE)
 pm_ref <- rma(pm_yi, pm_vi, method = "PM", control = list(tau2.max = 1e9, tol = 1e-15))
 pm_wide <- list(yi = as.list(pm_yi), vi = as.list(pm_vi),
   default_error = if (inherits(pm_default, "try-error")) attr(pm_default, "condition")$message else NA,
   tau2 = pm_ref$tau2, estimate = c(pm_ref$b), se = pm_ref$se)
+}
 
 # ---- JSON with 17 significant digits ---------------------------------------------------
 
@@ -214,7 +229,9 @@ out <- list(
   methods = methods, tests = tests,
   cases = results,
   k1 = list(yi = 0.4, vi = 0.09, method = "REML", fits = k1),
-  level90 = level90, fallback = fallback, stuck = stuck, pm_wide = pm_wide
+  level90 = level90, fallback = fallback, stuck = stuck, pm_wide = pm_wide,
+  control = if (tight) list(threshold = 1e-12, tol = 1e-12, maxiter = 10000,
+    confint_tol = 1e-12) else "metafor defaults"
 )
 # keep vectors of length 1 that are really vectors (yi/vi, weights) as arrays
 for (name in names(out$cases)) {
@@ -233,6 +250,6 @@ for (f in names(out$level90)) {
 }
 out$methods <- as.list(methods)
 out$tests <- as.list(tests)
-writeLines(to_json(out), "tests/reference/rma.json")
-cat("wrote tests/reference/rma.json:", length(results), "cases x", length(methods),
+writeLines(to_json(out), out_path)
+cat("wrote", out_path, ":", length(results), "cases x", length(methods),
   "methods x", length(tests), "tests\n")

@@ -11,14 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from ..fewtrials import FEW_TRIALS
 from ..models import _WARNING_TEXT
 from ..profiles import effective_config
 
 __all__ = ["REFERENCES", "few_trial_settings", "is_engine_note", "methods_section"]
-
-#: Defaults of the configuration's ``few_trials:`` block (workflow schema).
-FEW_TRIALS = {"small_study_min_k": 10, "bayes_max_k": 4, "tau_prior_scale": 0.5}
-
 
 def few_trial_settings(config: Mapping) -> dict:
     """The ``few_trials:`` settings of a configuration, defaults filled in."""
@@ -99,6 +96,32 @@ REFERENCES: dict[str, str] = {
     "Viechtbauer & Cheung 2010": "Viechtbauer W, Cheung MWL (2010). Outlier and influence "
                                  "diagnostics for meta-analysis. Research Synthesis Methods "
                                  "1:112–125.",
+    "Elbourne et al. 2002": "Elbourne DR, Altman DG, Higgins JPT, Curtin F, Worthington HV, "
+                            "Vail A (2002). Meta-analyses involving cross-over trials: "
+                            "methodological issues. International Journal of Epidemiology "
+                            "31:140–149.",
+    "Stijnen et al. 2010": "Stijnen T, Hamza TH, Özdemir P (2010). Random effects "
+                           "meta-analysis of event outcome in the framework of the generalized "
+                           "linear mixed model with applications in sparse data. Statistics in "
+                           "Medicine 29:3046–3067.",
+    "Schwarzer et al. 2019": "Schwarzer G, Chemaitelly H, Abu-Raddad LJ, Rücker G (2019). "
+                             "Seriously misleading results using inverse of Freeman–Tukey "
+                             "double arcsine transformation in meta-analysis of single "
+                             "proportions. Research Synthesis Methods 10:476–483.",
+    "Pustejovsky & Tipton 2018": "Pustejovsky JE, Tipton E (2018). Small-sample methods for "
+                                 "cluster-robust variance estimation and hypothesis testing in "
+                                 "fixed effects models. Journal of Business & Economic "
+                                 "Statistics 36:672–683.",
+    "Konstantopoulos 2011": "Konstantopoulos S (2011). Fixed effects and variance components "
+                            "estimation in three-level meta-analysis. Research Synthesis "
+                            "Methods 2:61–76.",
+    "Friede et al. 2017": "Friede T, Röver C, Wandel S, Neuenschwander B (2017). "
+                          "Meta-analysis of few small studies in orphan diseases. Research "
+                          "Synthesis Methods 8:79–91.",
+    "Röver et al. 2021": "Röver C, Bender R, Dias S, Schmid CH, Schmidli H, Sturtz S, Weber S, "
+                         "Friede T (2021). On weakly informative prior distributions for the "
+                         "heterogeneity parameter in Bayesian random-effects meta-analysis. "
+                         "Research Synthesis Methods 12:448–474.",
     "Hunter & Schmidt 2004": "Hunter JE, Schmidt FL (2004). Methods of meta-analysis: correcting "
                              "error and bias in research findings, 2nd ed. Sage.",
     "Hedges 1983": "Hedges LV (1983). A random effects model for effect sizes. Psychological "
@@ -355,7 +378,16 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "Few trials: an analysis of a single trial shows that trial's own result and is "
         "marked \"not pooled\". No prediction interval is shown below 3 trials: with k = 2 "
         "the t quantile on one degree of freedom (12.7 for 95%) makes it uninformative "
-        "(Higgins et al. 2009).")
+        "(Higgins et al. 2009). With 2 to "
+        f"{few['bayes_max_k']} trials, analyses of standardised mean differences and of "
+        "log ratios take as their headline a Bayesian random-effects model with a "
+        f"half-normal prior of scale {few['tau_prior_scale']:g} on τ and a uniform prior "
+        "on the effect (R's bayesmeta), reported as posterior median with its equal-tailed "
+        "credible interval, the probability of benefit and the predictive interval for a "
+        "new trial; the REML + Hartung–Knapp and equal-effects results are shown beside it"
+        + _cite(["Friede et al. 2017", "Röver et al. 2021"], cited) + ". Mean differences "
+        "in points keep the frequentist headline: a prior scale for τ depends on the "
+        "scale's units.")
     if "Higgins et al. 2009" not in cited:
         cited.append("Higgins et al. 2009")
     paragraphs.append(
@@ -366,6 +398,57 @@ def methods_section(config: Mapping, summaries: Sequence[Mapping]) -> dict:
         "through infinity" + _cite(["Altman 1998"], cited) + ". A pooled SMD is re-expressed "
         "in points of the most used scale by multiplying it by the median pooled within-trial "
         "SD of the trials that used that scale (Higgins et al. 2023, section 15.5.3.1).")
+
+    paragraphs.append(
+        "What is pooled together: under each result the page names whatever its trials "
+        "differ in — crossover and parallel designs, change from baseline and final scores "
+        "(from a score column where the data give one, else from the trial notes), active "
+        "(e.g. midazolam) and inert controls, drugs, routes, the day of \"end of "
+        "treatment\" and, for SMDs, the scales. Where crossover trials are pooled with "
+        "parallel ones, the analysis is repeated without them: a crossover trial's variance "
+        "depends on a within-patient correlation that publications rarely report"
+        + _cite(["Elbourne et al. 2002"], cited) + ".")
+    if any(s.get("proportions") for s in summaries):
+        paragraphs.append(
+            "Response and remission rates: for dichotomous outcomes, the proportion of "
+            "patients with the event is pooled separately in the treatment arms and in the "
+            "control arms, as logits (1/2 added to both cells of an arm with 0 or all "
+            "events) in a random-effects model with the analysis's estimator and test, and "
+            "back-transformed" + _cite(["Stijnen et al. 2010", "Schwarzer et al. 2019"],
+                                       cited) + ". The two proportions pool arms across "
+            "trials and are not a randomised comparison; the relative effect beside them is.")
+    if any(s.get("subgroups") or s.get("ketamine_vs_esketamine") for s in summaries):
+        paragraphs.append(
+            "Subgroups: each analysis is split by route, drug, kind of control (active, "
+            "e.g. midazolam, or inert) and design where its trials fall into at least two "
+            "subgroups; each subgroup is pooled with the analysis's own estimator, test and "
+            "its own τ², and the subgroups are compared with the test for subgroup "
+            "differences, Cochran's Q between the subgroup estimates (Higgins et al. 2023, "
+            "section 10.11.3.1). A subgroup of one trial is that trial's result. Where "
+            "intravenous racemic ketamine and intranasal esketamine trials are pooled "
+            "together, the two are also compared on their own; like every subgroup "
+            "comparison this compares trials, not randomised groups (section 10.11.2).")
+    if any(s.get("time_course") for s in summaries):
+        paragraphs.append(
+            "Time course: for each outcome, the analyses of its main effect measure are "
+            "placed on a log-day axis by their time point (days since the first dose; "
+            "\"end of treatment\" at the day its trials report, and not placed where they "
+            "report none). A time point has a clear effect when its confidence interval "
+            "excludes no effect; the page names the earliest and the last such time point. "
+            "One multilevel model then uses every placed trial result at once: random "
+            "effects for trials and for time points within trials, the effect linear in "
+            "log10 days, REML" + _cite(["Konstantopoulos 2011"], cited) + ", with "
+            "cluster-robust (CR2) standard errors and Satterthwaite degrees of freedom, "
+            "trials as clusters, because a trial's results at several times share its "
+            "patients" + _cite(["Pustejovsky & Tipton 2018"], cited) + "; it is fitted "
+            "from 3 trials and two time points with at least two trials each.")
+    if any(s.get("generated") or (s.get("provenance") or {}).get("config", {}).get(
+            "generated") for s in summaries):
+        paragraphs.append(
+            "Every condition, outcome and time point in the data is analysed: combinations "
+            "that the configuration does not name get an analysis of their own, with the "
+            "measure the rows' data give (SMD for continuous, risk ratio for dichotomous "
+            "outcomes, a reported effect's own measure); their settings follow the profile.")
 
     notes = [(s["analysis"], w) for s in summaries for w in s.get("warnings") or []
              if is_engine_note(w)]

@@ -489,6 +489,148 @@ def _without_crossover_text(summary: Mapping, log: bool, short: str,
             f"({level_text}% CI), p = {fmt.pvalue(wc.get('p_value'))}.")
 
 
+def _proportions_text(summary: Mapping, intervention: str, outcome: str,
+                      timepoint: str) -> str | None:
+    """The pooled arm proportions as a sentence (``summary["proportions"]``), or ``None``."""
+    block = summary.get("proportions")
+    if not isinstance(block, Mapping):
+        return None
+    treat, ctrl = block.get("treat") or {}, block.get("ctrl") or {}
+    if not (fmt.is_number(treat.get("proportion")) and fmt.is_number(ctrl.get("proportion"))):
+        return None
+
+    def pct(arm: Mapping) -> str:
+        return (f"{fmt.num(100 * arm['proportion'], 0)}% ({fmt.num(100 * arm['proportion_ci_low'], 0)}"
+                f" to {fmt.num(100 * arm['proportion_ci_high'], 0)}%)")
+
+    k = int(treat["k"])
+    trials = "1 trial" if k == 1 else f"{k} trials"
+    at = "at the end of treatment" if timepoint == "end of treatment" else f"at {timepoint}"
+    return (f"About {pct(treat)} of patients had the outcome “{outcome}” {at} with "
+            f"{intervention} and {pct(ctrl)} with control ({trials}, "
+            f"{fmt.integer(treat['n'] + ctrl['n'])} patients in these arms; proportions pooled "
+            "per arm on the logit scale, random effects, with their CIs).")
+
+
+_SUBGROUP_NAMES = {"route": "Route", "drug": "Drug", "comparator": "Comparator",
+                   "design": "Design", "drug_route": "Drug and route"}
+
+
+def _subgroup_forest(block: Mapping, studies: Sequence[Mapping], fig_id: str, title: str,
+                     axis: Axis, log: bool, short: str, level_text: str) -> Markup:
+    """A RevMan-style forest: subgroup headings, their trials, subtotals, the test."""
+    by_name = {str(st.get("study")): st for st in studies}
+    variable = _SUBGROUP_NAMES.get(block["variable"], block["variable"])
+
+    def text(est, low, high):
+        return fmt.estimate_ci(display(est, log), display(low, log), display(high, log),
+                               ratio=log)
+
+    rows: list[Row] = []
+    for g in block["groups"]:
+        rows.append(Row(kind="heading", label=f"{variable}: {g['label']}"))
+        for name in g["studies"]:
+            st = by_name.get(name, {})
+            rows.append(Row(kind="study", label=_study_label(st) if st else name,
+                            right=(text(st.get("yi"), st.get("ci_low"), st.get("ci_high")),),
+                            estimate=st.get("yi"), low=st.get("ci_low"),
+                            high=st.get("ci_high"), weight=1.0))
+        if g["single"]:
+            rows.append(Row(kind="note", label="Single trial: its own result, not pooled"))
+        else:
+            het = (f"; τ² = {fmt.tau2(g.get('tau2'))}, I² = {fmt.percent(g.get('I2'))}"
+                   if fmt.is_number(g.get("tau2")) else "")
+            rows.append(Row(kind="pooled", label=f"Subtotal (k = {g['k']}){het}",
+                            right=(text(g["estimate"], g["ci_low"], g["ci_high"]),),
+                            estimate=g["estimate"], low=g["ci_low"], high=g["ci_high"]))
+    footer = [f"Test for subgroup differences: χ² = {fmt.num(block.get('Q_between'))}, "
+              f"df = {fmt.integer(block.get('Q_between_df'))}, "
+              f"p = {fmt.pvalue(block.get('Q_between_p'))} (each subgroup with its own τ²)"]
+    return Markup(plots.forest_svg(fig_id, title, rows, axes=[axis],
+                                   right=[Column(f"{short} [{level_text}% CI]")],
+                                   footer=footer, label_header="Subgroup and trial"))
+
+
+def _kve_text(block: Mapping | None, log: bool, short: str, level_text: str) -> str | None:
+    """The IV ketamine against IN esketamine comparison as a sentence, with its caution."""
+    if not isinstance(block, Mapping):
+        return None
+    parts = []
+    for g in block["groups"]:
+        effect = fmt.estimate_ci(display(g["estimate"], log), display(g["ci_low"], log),
+                                 display(g["ci_high"], log), ratio=log)
+        name = {"IV ketamine": "intravenous racemic ketamine",
+                "IN esketamine": "intranasal esketamine"}.get(g["label"], g["label"])
+        trials = "1 trial, not pooled" if g["single"] else f"{g['k']} trials"
+        parts.append(f"{name} {short} {effect} ({trials})")
+    return ("Intravenous ketamine against intranasal esketamine: " + "; ".join(parts)
+            + f"; test for the difference p = {fmt.pvalue(block.get('Q_between_p'))}. "
+            "Caution: this compares different trials, not patients randomised between the "
+            "two; their populations, comparators and designs differ too.")
+
+
+def _bayes_context(summary: Mapping, log: bool, short: str, level_text: str,
+                   lower_is_better: bool, intervention: str) -> dict | None:
+    """The few-trial headline (``summary["few_trials"]``) and the models beside it."""
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return None
+    mu, new = block["mu"], block.get("theta_new") or {}
+    k = int(block["k"])
+
+    def eff(part: Mapping) -> str:
+        return (f"{fmt.effect(display(part.get('median'), log), ratio=log)} "
+                f"({level_text}% credible interval "
+                f"{fmt.effect(display(part.get('ci_low'), log), ratio=log)} to "
+                f"{fmt.effect(display(part.get('ci_high'), log), ratio=log)})")
+
+    benefit = block.get("prob_mu_negative" if lower_is_better else "prob_mu_positive")
+    ee = summary.get("equal_effects") or {}
+    beside = [f"{model_label(summary)}: {short} " + fmt.estimate_ci(
+        display(summary.get("estimate"), log), display(summary.get("ci_low"), log),
+        display(summary.get("ci_high"), log), ratio=log)
+        + f", p = {fmt.pvalue(summary.get('p_value'))}"]
+    if fmt.is_number(ee.get("estimate")):
+        beside.append("equal-effects model: " + short + " " + fmt.estimate_ci(
+            display(ee.get("estimate"), log), display(ee.get("ci_low"), log),
+            display(ee.get("ci_high"), log), ratio=log)
+            + f", p = {fmt.pvalue(ee.get('p_value'))}")
+    prior = block.get("tau_prior") or {}
+    return {
+        "label": (f"Bayesian random-effects model (half-normal prior on τ, scale "
+                  f"{float(prior.get('scale', 0.5)):g})"),
+        "text": f"{short} {eff(mu)}",
+        "benefit": (f"probability that {intervention} is better than control "
+                    f"{fmt.percent(100 * benefit, 0)}" if fmt.is_number(benefit) else ""),
+        "predictive": f"effect in a new trial {eff(new)}" if new else "",
+        "beside": "; ".join(beside),
+        "why": (f"Why this headline: with {k} trials the between-trial variance cannot be "
+                "estimated. The Hartung–Knapp interval then uses a t distribution with "
+                f"{k - 1} degree{'s' if k != 2 else ''} of freedom and becomes very wide, "
+                "while the equal-effects model assumes the trials share one effect. A "
+                "Bayesian model with a weakly informative prior on the between-trial "
+                "standard deviation τ lies between the two (Friede et al. 2017; Röver et "
+                "al. 2021)."),
+        "estimate": mu.get("median"), "ci_low": mu.get("ci_low"), "ci_high": mu.get("ci_high"),
+    }
+
+
+def _headline(summary: Mapping) -> dict:
+    """The summary with the headline result in ``estimate``, ``ci_*`` and ``pi_*``.
+
+    For analyses with a few-trial block that is the Bayesian posterior median, credible
+    interval and predictive interval (the overview then agrees with the condition page);
+    otherwise the summary unchanged.
+    """
+    block = summary.get("few_trials")
+    if not isinstance(block, Mapping) or not isinstance(block.get("mu"), Mapping):
+        return dict(summary)
+    new = block.get("theta_new") or {}
+    return {**summary, "estimate": block["mu"].get("median"),
+            "ci_low": block["mu"].get("ci_low"), "ci_high": block["mu"].get("ci_high"),
+            "pi_low": new.get("ci_low"), "pi_high": new.get("ci_high")}
+
+
 def _shown(summary: Mapping) -> dict:
     """The summary as pages show it: no prediction interval below k = 3.
 
@@ -645,6 +787,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                                     display(summary["pi_high"], log),
                                                     ratio=log)),
                             low=summary["pi_low"], high=summary["pi_high"]))
+        few = summary.get("few_trials")
+        if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+            mu = few["mu"]
+            rows.append(Row(kind="pooled", label="Bayesian random effects (headline)",
+                            right=("", effect_text(mu.get("median"), mu.get("ci_low"),
+                                                   mu.get("ci_high"))),
+                            estimate=mu.get("median"), low=mu.get("ci_low"),
+                            high=mu.get("ci_high")))
         footer = [_heterogeneity_text(summary), _statistic_text(summary),
                   f"Participants: {participant_count(studies)['text']} (crossover trials "
                   "counted once)"]
@@ -691,8 +841,18 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     if any(g["label"] for g in groups):
         study_table["groups"] = groups
 
+    subgroup_figures = [
+        {"id": f"subgroup-{aid}-{b['variable']}",
+         "title": _SUBGROUP_NAMES.get(b["variable"], b["variable"]),
+         "svg": _subgroup_forest(b, studies, f"subgroup-{aid}-{b['variable']}",
+                                 f"Subgroups by {b['variable']}: {title}", axis, log, short,
+                                 level_text)}
+        for b in (summary.get("subgroups") or []) if pooled]
     context: dict = {
         "id": aid, "title": title, "k": k, "pooled": pooled,
+        "subgroups": subgroup_figures,
+        "ketamine_vs_esketamine": _kve_text(summary.get("ketamine_vs_esketamine"), log, short,
+                                            level_text) if pooled else None,
         "participants": participant_count(studies),
         "question": {
             "population": condition_cfg["label"],
@@ -721,6 +881,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             for m in summary.get("multiarm") or []],
         "converged": bool(summary.get("converged", True)),
         "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "proportions": _proportions_text(summary, intervention, outcome_cfg["label"],
+                                         timepoint_label(str(entry["timepoint"]))),
         "without_crossover": _without_crossover_text(summary, log, short, level_text),
         "model_label": model_label(summary),
         "method": summary.get("method"), "test_name": _TEST_NAMES.get(
@@ -738,6 +900,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         "overall_test": _statistic_text(summary),
         "I2": summary.get("I2"),
         "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
+                                intervention),
     })
 
     # small-study effects
@@ -873,6 +1037,103 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
                           sort_keys=True, allow_unicode=True, default_flow_style=False)
 
 
+def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mapping) -> list:
+    """One figure, a sentence and a table per outcome of the page (``time_course`` blocks).
+
+    Each block of ``summary.json`` (see :mod:`ketameta.timecourse`) is shown once, in the
+    order its outcome first appears on the page.
+    """
+    blocks: dict[tuple, Mapping] = {}
+    for item in loaded:
+        block = item["summary"].get("time_course")
+        if isinstance(block, Mapping):
+            blocks.setdefault((block["outcome"], block["measure"]), block)
+    out = []
+    for (outcome, measure), block in blocks.items():
+        points = block.get("points") or []
+        if not points:
+            continue
+        outcome_cfg = config["outcomes"][outcome]
+        lower_is_better = bool(outcome_cfg.get("lower_is_better", True))
+        info = MEASURES.get(measure, MEASURES["GEN"])
+        log = bool(block.get("log_scale"))
+        studies = [s for item in loaded if item["summary"].get("time_course") is block
+                   for s in item["studies"]]
+        intervention = intervention_name(studies)
+        favours = (f"favours {intervention}", "favours control")
+        if not lower_is_better:
+            favours = favours[::-1]
+        fig_id = f"timecourse-{outcome}-{measure}".lower().replace("_", "-")
+        axis = Axis(label=info["short"] + (" (log scale)" if log else ""), log=log)
+        tps = [plots.TimePoint(day=p["day"], label=p["timepoint"], k=int(p["k"]),
+                               estimate=p["estimate"], low=p.get("ci_low"),
+                               high=p.get("ci_high")) for p in points]
+        title = f"{outcome_cfg['label']} over time ({info['short']})"
+        model = block.get("model") or {}
+        curve = [(c["day"], c["estimate"], c["ci_low"], c["ci_high"])
+                 for c in model.get("curve") or []
+                 if all(fmt.is_number(c.get(f)) for f in ("day", "estimate", "ci_low", "ci_high"))]
+        svg = Markup(plots.timecourse_svg(fig_id, f"Time course: {title}", tps, axis=axis,
+                                          favours_low=favours[0], favours_high=favours[1],
+                                          model=curve))
+        if model.get("fitted"):
+            c0, c1 = model["coefficients"]["day1"], model["coefficients"]["per_log10_day"]
+            slope = (f"{fmt.num(math.exp(c1['estimate']), 2)}-fold" if log
+                     else fmt.num(c1["estimate"], 2))
+            model_text = (
+                f"Multilevel model over all time points ({model['k']} results from "
+                f"{model['n_trials']} trials, trials as clusters, effect linear in log days, "
+                f"cluster-robust CR2 CIs): {info['short']} at day 1 "
+                f"{fmt.estimate_ci(display(c0['estimate'], log), display(c0['ci_low'], log), display(c0['ci_high'], log), ratio=log)}"
+                f"; change per tenfold longer time {slope} "
+                f"({fmt.interval(display(c1['ci_low'], log), display(c1['ci_high'], log), ratio=log)}"
+                f", p = {fmt.pvalue(c1['p_value'])}).")
+        else:
+            model_text = ("Multilevel model over all time points: not fitted, "
+                          f"{model.get('reason', 'no placed time points')}.")
+
+        def when(ref: Mapping | None) -> str:
+            if not ref:
+                return ""
+            text = timepoint_label(str(ref["timepoint"]))
+            return text + (f" (day {fmt.num(ref['day'], 0)})" if ref["timepoint"] == "end"
+                           else "")
+
+        first, last = block.get("earliest_clear"), block.get("last_clear")
+        if first:
+            sentence = (f"The earliest time point with a clear effect (its CI excludes no "
+                        f"effect) is {when(first)}; the last one is {when(last)}.")
+        else:
+            sentence = "No time point shows a clear effect (every CI includes no effect)."
+        latest = block.get("last_point")
+        if latest and latest != last:
+            sentence += f" The latest time point with data is {when(latest)}."
+        records = [{
+            "timepoint": (timepoint_label(p["timepoint"]), f"#{p['analysis']}"),
+            "day": fmt.significant(p["day"], 2), "k": p["k"],
+            "effect": (display(p["estimate"], log), display(p.get("ci_low"), log),
+                       display(p.get("ci_high"), log), log),
+            "clear": p.get("clear"), "placement": p.get("placement") or ""}
+            for p in points]
+        out.append({
+            "id": fig_id, "title": title, "svg": svg, "sentence": sentence,
+            "model": model_text,
+            "not_placed": [{"timepoint": timepoint_label(n["timepoint"]),
+                            "analysis": n["analysis"], "reason": n["reason"]}
+                           for n in block.get("not_placed") or []],
+            "table": {"id": f"{fig_id}-table", "caption": f"Time course: {title}",
+                      "columns": [{"key": "timepoint", "header": "Time point", "kind": "link"},
+                                  {"key": "day", "header": "Day", "kind": "text"},
+                                  {"key": "k", "header": "k", "kind": "int"},
+                                  {"key": "effect", "header": f"{info['short']} [95% CI]",
+                                   "kind": "effci"},
+                                  {"key": "clear", "header": "Clear effect", "kind": "flag"},
+                                  {"key": "placement", "header": "Placement", "kind": "text"}],
+                      "records": records},
+        })
+    return out
+
+
 def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) -> list[dict]:
     """Rows of a condition's data that no analysis on the page pooled, with the reason.
 
@@ -948,6 +1209,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "condition": condition,
         "condition_label": config["conditions"][condition]["label"],
         "analyses": analyses,
+        "time_courses": time_course_context(condition, loaded, config),
         "unused": unused_rows(rows, loaded, config) if rows is not None else [],
         "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
         "provenance": _provenance(loaded, _config_text(config, ids)),
@@ -986,7 +1248,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
         all_studies = [s for item in items for s in item["studies"]]
         for item in items:
-            s = _shown(item["summary"])
+            s = _headline(_shown(item["summary"]))
             aid = s["analysis"]
             entry = config["analyses"][aid]
             info = measure_info(s["measure"], item["studies"])
