@@ -13,6 +13,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/claims.smk"
 
 
 wildcard_constraints:
@@ -23,6 +24,7 @@ rule all:
     default_target: True
     input:
         "reports/index.html",
+        CLAIMS_TARGETS,
         expand("reports/{condition}.html", condition=CONDITIONS),
         expand(
             "data/processed/{analysis}/{output}",
