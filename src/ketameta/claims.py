@@ -765,20 +765,23 @@ def _route_check(condition: str, outcome: str, check: Mapping, res: Results) -> 
         block = next((b for b in s.get("subgroups") or [] if b.get("variable") == "route"), None)
         groups = {g["label"]: g for g in (block or {}).get("groups", [])}
 
-        def ev(route):
-            g = groups.get(route)
-            if g is None or not _finite(g.get("estimate")):
-                return None
-            return Evidence(label=f"{base.label}, {route}", estimate=tf(g["estimate"]),
-                            ci_low=tf(g["ci_low"]), ci_high=tf(g["ci_high"]),
-                            k=int(g.get("k") or 0), null=base.null, lower_is_better=lib,
-                            anchor=base.anchor, measure=base.measure, timepoint=tp)
-
-        fast, slow = ev(faster), ev(slower)
+        fast = _route_evidence(groups.get(faster), faster, base, tf)
+        slow = _route_evidence(groups.get(slower), slower, base, tf)
         p = block.get("Q_between_p") if block else None
         findings.append(route_difference(label, tp, faster, slower, fast, slow,
                                          p if _finite(p) else None, lib))
     return _merge(findings)
+
+
+def _route_evidence(group: Mapping | None, route: str, base: Evidence, tf) -> Evidence | None:
+    """One route's subgroup result, on the reader's scale, or None without one."""
+    if group is None or not _finite(group.get("estimate")):
+        return None
+    return Evidence(label=f"{base.label}, {route}", estimate=tf(group["estimate"]),
+                    ci_low=tf(group["ci_low"]), ci_high=tf(group["ci_high"]),
+                    k=int(group.get("k") or 0), null=base.null,
+                    lower_is_better=base.lower_is_better, anchor=base.anchor,
+                    measure=base.measure, timepoint=base.timepoint)
 
 
 def evaluate(claims: Mapping, res: Results) -> dict:
