@@ -140,7 +140,7 @@ def test_fades_reads_the_time_course():
     res = results(**sums)
     check = {"kind": "fades", "condition": "TRD", "outcome": "depression_severity"}
     f = claims.evaluate_check({**check, "within_days": 14}, res)
-    assert f.verdict == CONSISTENT and "7d" in f.reason and "28d" in f.reason
+    assert f.verdict == CONSISTENT and "7 days" in f.reason and "28 days" in f.reason
     assert len(f.evidence) == 4
     f = claims.evaluate_check({**check, "within_days": 3}, res)
     assert f.verdict == NOT_SUPPORTED

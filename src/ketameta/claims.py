@@ -592,7 +592,9 @@ class Results:
     def label(self, condition: str, outcome: str, timepoint: str | None = None) -> str:
         cond = self.config["conditions"].get(condition, {}).get("label", condition)
         out = self.config["outcomes"].get(outcome, {}).get("label", outcome)
-        text = f"{cond}, {out[0].lower()}{out[1:]}"
+        if len(out) > 1 and out[1].islower():
+            out = out[0].lower() + out[1:]
+        text = f"{cond}, {out}"
         if timepoint:
             from ketameta.plan import _timepoint_text
 
@@ -737,8 +739,10 @@ def _fades_check(condition: str, outcome: str, check: Mapping, res: Results) -> 
     if block is None:
         return unavailable(_needs("trials reporting it at several time points", label))
     lib = res.lower_is_better(outcome)
+    from ketameta.plan import _timepoint_text
+
     points = [
-        TimePoint(day=float(p["day"]), label=str(p["timepoint"]), estimate=float(p["estimate"]),
+        TimePoint(day=float(p["day"]), label=_timepoint_text(str(p["timepoint"])), estimate=float(p["estimate"]),
                   ci_low=float(p["ci_low"]), ci_high=float(p["ci_high"]), k=int(p["k"]))
         for p in block["points"]
         if all(_finite(p.get(k)) for k in ("day", "estimate", "ci_low", "ci_high"))
@@ -768,7 +772,9 @@ def _route_check(condition: str, outcome: str, check: Mapping, res: Results) -> 
         fast = _route_evidence(groups.get(faster), faster, base, tf)
         slow = _route_evidence(groups.get(slower), slower, base, tf)
         p = block.get("Q_between_p") if block else None
-        findings.append(route_difference(label, tp, faster, slower, fast, slow,
+        from ketameta.plan import _timepoint_text
+
+        findings.append(route_difference(label, _timepoint_text(tp), faster, slower, fast, slow,
                                          p if _finite(p) else None, lib))
     return _merge(findings)
 

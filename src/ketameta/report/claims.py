@@ -81,8 +81,8 @@ def evaluate_files(claims: Mapping, config: Mapping, summaries: Sequence[str | P
 def _shown(e: Mapping) -> str:
     """One evidence item as the table prints it."""
     if e["measure"] == "proportion":
-        text = (f"{fmt.percent(e['estimate'], 0)} (95% CI {fmt.percent(e['ci_low'], 0)} to "
-                f"{fmt.percent(e['ci_high'], 0)})")
+        pct = [fmt.percent(100 * e[k], 0) for k in ("estimate", "ci_low", "ci_high")]
+        text = f"{pct[0]} of patients (95% CI {pct[1]} to {pct[2]})"
     else:
         text = f"{e['measure']} " + fmt.estimate_ci(
             e["estimate"], e["ci_low"], e["ci_high"], ratio=e["measure"] in ("RR", "OR", "HR"))
