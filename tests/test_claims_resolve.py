@@ -210,11 +210,14 @@ def test_evaluate_counts_and_notes():
     data = {"articles": {"a": {"title": "T"}}, "claims": {
         "c1": {"article": "a", "quote": "60  to 70\npercent", "checks": [
             {"kind": "proportion", "range": [0.6, 0.7], "arm": "treatment", "condition": "TRD",
-             "outcome": "response", "note": "checked against response"}]},
+             "outcome": "response", "note": "checked against response"},
+            {"kind": "time_to_relapse", "days": 19, "needs": "relapse trials"}]},
         "c2": {"article": "a", "quote": "q", "checks": [
             {"kind": "not_in_evidence", "topic": "x", "needs": "trials of x"}]}}}
     out = claims.evaluate(data, res)
     assert [c["verdict"] for c in out["claims"]] == [CONSISTENT, CANNOT]
     assert out["claims"][0]["quote"] == "60 to 70 percent"
     assert out["claims"][0]["notes"] == ["checked against response"]
+    assert out["claims"][0]["reason"].endswith("Not checked: No trial here measures the time "
+                                                "to relapse; it would need relapse trials.")
     assert out["counts"] == {CONSISTENT: 1, PARTLY: 0, NOT_SUPPORTED: 0, CANNOT: 1}

@@ -812,8 +812,10 @@ def evaluate(claims: Mapping, res: Results) -> dict:
         out.append({
             "id": cid, "article": claim["article"], "quote": " ".join(claim["quote"].split()),
             "verdict": verdict,
-            "reason": " ".join(f.reason for f in findings
-                               if verdict == CANNOT or f.verdict != CANNOT),
+            "reason": " ".join(
+                [f.reason for f in findings if verdict == CANNOT or f.verdict != CANNOT]
+                + [f"Not checked: {f.reason}" for f in findings
+                   if verdict != CANNOT and f.verdict == CANNOT]),
             "notes": [" ".join(c["note"].split()) for c in claim["checks"] if c.get("note")],
             "checks": checks,
         })
