@@ -497,7 +497,9 @@ def certainty_of(summary: Mapping, rows: Sequence[Mapping], lower_is_better: boo
 
     The certainty is read from ``summary["grade"]["level"]`` when the analysis wrote a
     ``grade`` block, and otherwise assessed here with :func:`ketameta.grade.assess_analysis`
-    on the same summary and pooled rows (GRADE Working Group; Guyatt et al., BMJ 2008).
+    on the same summary and pooled rows, judging the interval the condition page headlines
+    (the Bayesian credible interval where the analysis has a ``few_trials`` block), as the
+    block would (GRADE Working Group; Guyatt et al., BMJ 2008).
     """
     block = summary.get("grade")
     if isinstance(block, Mapping) and block.get("level"):
@@ -506,8 +508,12 @@ def certainty_of(summary: Mapping, rows: Sequence[Mapping], lower_is_better: boo
         return None
     from ketameta.grade import assess_analysis
 
+    interval = None
+    if isinstance(summary.get("few_trials"), Mapping) and _finite(summary.get("estimate")):
+        _, low, high, _ = _headline(summary)
+        interval = (low, high)
     try:
-        return assess_analysis(summary, rows, lower_is_better, config).level
+        return assess_analysis(summary, rows, lower_is_better, config, interval).level
     except (KeyError, TypeError, ValueError):
         return None
 
