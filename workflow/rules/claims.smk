@@ -8,7 +8,9 @@ from ketameta.claims import load as load_claims
 from ketameta.report.claims import used_conditions
 
 CLAIMS_FILE = "config/claims.yaml"
-CLAIMS_SCHEMA = str(Path(workflow.basedir) / "workflow" / "schemas" / "claims.schema.yaml")
+CLAIMS_SCHEMA = str(
+    Path(workflow.basedir) / "workflow" / "schemas" / "claims.schema.yaml"
+)
 
 CLAIMS = {"articles": {}, "claims": {}}
 CLAIMS_TARGETS = []
@@ -20,7 +22,10 @@ if Path(CLAIMS_FILE).exists():
     CLAIMS_TARGETS = ["reports/claims.html"]
 
 CLAIM_ANALYSES = [
-    a for c in used_conditions(CLAIMS, config) if c in CONDITIONS for a in analyses_of(c)
+    a
+    for c in used_conditions(CLAIMS, config)
+    if c in CONDITIONS
+    for a in analyses_of(c)
 ]
 
 
