@@ -221,3 +221,14 @@ def test_evaluate_counts_and_notes():
     assert out["claims"][0]["reason"].endswith("Not checked: No trial here measures the time "
                                                 "to relapse; it would need relapse trials.")
     assert out["counts"] == {CONSISTENT: 1, PARTLY: 0, NOT_SUPPORTED: 0, CANNOT: 1}
+
+
+def test_time_to_relapse_shows_the_related_result_without_using_it():
+    res = results(trd_response_end=summary("trd_response_end", "RR", math.log(0.5),
+                                           math.log(0.3), math.log(0.8), k=1))
+    f = claims.evaluate_check({"kind": "time_to_relapse", "days": 19, "condition": "TRD",
+                               "outcome": "response", "needs": "time-to-event trials"}, res)
+    assert f.verdict == CANNOT and "time-to-event trials" in f.reason
+    assert "not as a test of the claim" in f.reason and "RR 0.50" in f.reason
+    (e,) = f.evidence
+    assert e.estimate == pytest.approx(0.5) and e.anchor == "TRD.html#trd_response_end"

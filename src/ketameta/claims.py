@@ -682,8 +682,16 @@ def evaluate_check(check: Mapping, res: Results) -> Finding:
     """
     kind = check["kind"]
     if kind in ("time_to_relapse", "not_in_evidence"):
-        return unavailable(f"No trial here measures {check.get('topic') or 'the time to relapse'}"
-                           f"; it would need {check['needs'].strip()}.")
+        reason = (f"No trial here measures {check.get('topic') or 'the time to relapse'}; "
+                  f"it would need {' '.join(check['needs'].split())}.")
+        related: list[Evidence] = []
+        if check.get("condition") and check.get("outcome"):
+            related = [res.effect_evidence(aid) for _, aid in _check_results(check, res) if aid]
+        if related:
+            reason += (" Related result shown for context, not as a test of the claim: "
+                       + "; ".join(f"{e.label}, {e.measure} {_interval(e)}" for e in related)
+                       + ".")
+        return Finding(CANNOT, reason, tuple(related))
     condition, outcome = _condition_outcome(check, res)
     if kind == "effect" and outcome is None:
         outs = [o for o in res.outcomes(condition)
