@@ -232,3 +232,15 @@ def test_time_to_relapse_shows_the_related_result_without_using_it():
     assert "not as a test of the claim" in f.reason and "RR 0.50" in f.reason
     (e,) = f.evidence
     assert e.estimate == pytest.approx(0.5) and e.anchor == "TRD.html#trd_response_end"
+
+
+def test_claims_config_keeps_every_condition_and_outcome_but_only_used_analyses():
+    from ketameta.report.claims import claims_config
+
+    data = {"articles": {"a": {"title": "T"}}, "claims": {"c": {"article": "a", "quote": "q",
+            "checks": [{"kind": "effect", "condition": "PTSD"},
+                       {"kind": "effect", "condition": "OCD"}]}}}
+    out = claims_config(data, CONFIG, ["TRD", "PTSD"])
+    assert list(out["analyses"]) == ["ptsd_sev_end"]
+    assert set(out["conditions"]) == {"TRD", "PTSD", "OCD"}
+    assert set(out["outcomes"]) == set(CONFIG["outcomes"])

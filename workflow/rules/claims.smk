@@ -5,7 +5,7 @@
 # page, and a data change reruns it with those conditions. A project without a claims file
 # has no claims page.
 from ketameta.claims import load as load_claims
-from ketameta.report.claims import used_conditions
+from ketameta.report.claims import claims_config, used_conditions
 
 CLAIMS_FILE = "config/claims.yaml"
 CLAIMS_SCHEMA = str(
@@ -47,9 +47,7 @@ rule render_claims:
     conda:
         "../../environment.yml"
     params:
-        config=page_config(
-            [c for c in used_conditions(CLAIMS, config) if c in CONDITIONS], config
-        ),
+        config=claims_config(CLAIMS, config, CONDITIONS),
         pages=[f"{c}.html" for c in CONDITIONS],
         version=VERSION,
     script:

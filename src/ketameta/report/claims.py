@@ -19,7 +19,8 @@ from ketameta import claims as claims_mod
 from . import formatting as fmt
 from .render import _provenance, load_analysis, write_page
 
-__all__ = ["claims_context", "evaluate_files", "render_claims", "used_conditions"]
+__all__ = ["claims_config", "claims_context", "evaluate_files", "render_claims",
+           "used_conditions"]
 
 #: How the page marks each verdict: a symbol and a word, so colour is never the only cue.
 MARKS = {
@@ -64,6 +65,22 @@ def used_conditions(claims: Mapping, config: Mapping) -> list[str]:
             elif "condition" in check:
                 used.add(check["condition"])
     return [c for c in config["conditions"] if c in used]
+
+
+def claims_config(claims: Mapping, config: Mapping, with_results: Sequence[str]) -> dict:
+    """The configuration the claims page depends on: what its checks may name, and nothing else.
+
+    The analyses (and page settings) of the conditions the claims use that have results
+    (``with_results``), and every declared condition and outcome, since a check may name one
+    without results (it then cannot be checked). The workflow passes this through ``params:``.
+    """
+    from . import page_config
+
+    used = [c for c in used_conditions(claims, config) if c in with_results]
+    out = page_config(used, config)
+    out["conditions"] = {c: dict(v) for c, v in config["conditions"].items()}
+    out["outcomes"] = {o: dict(v) for o, v in config["outcomes"].items()}
+    return out
 
 
 def evaluate_files(claims: Mapping, config: Mapping, summaries: Sequence[str | Path],
