@@ -51,7 +51,9 @@ RULES = (
      "when the routes differ (p < 0.05) in the asserted direction, not supported otherwise. "
      "Routes are compared across trials, not within them, so this is observational evidence."),
     ("Time to relapse; topics without trials",
-     "Cannot be checked: no pooled result here measures them; the page says what would."),
+     "Cannot be checked: no pooled result here measures them; the page says what would. "
+     "Where the trials report a related outcome (relapse as a risk ratio), it is shown for "
+     "context and does not enter the verdict."),
 )
 
 
