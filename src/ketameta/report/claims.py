@@ -138,7 +138,8 @@ def claims_context(result: Mapping, loaded: Sequence[Mapping], config: Mapping,
             "id": claim["id"], "quote": claim["quote"], "source": source,
             "verdict": claim["verdict"], "mark": MARKS[claim["verdict"]],
             "reason": claim["reason"], "notes": claim["notes"], "evidence": evidence,
-            "certainty": _lowest(levels),
+            "certainty": (_lowest(levels) if claim["verdict"] != claims_mod.CANNOT
+                          else "not applicable"),
         })
     counts = [{"mark": MARKS[v], "n": n} for v, n in result["counts"].items()]
     return {
