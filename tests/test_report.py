@@ -668,3 +668,10 @@ def test_few_trials_take_the_bayesian_headline(pages):
     # k = 8 keeps the frequentist headline
     trd = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")
     assert "Bayesian random-effects model" not in trd
+
+
+def test_posterior_probabilities_are_never_rounded_to_certainty():
+    from ketameta.report.render import _probability
+
+    assert [_probability(p) for p in (0.9996, 0.995, 0.9949, 0.42, 0.004)] == [
+        "> 99%", "> 99%", "99%", "42%", "< 1%"]

@@ -569,6 +569,15 @@ def _kve_text(block: Mapping | None, log: bool, short: str, level_text: str) -> 
             "two; their populations, comparators and designs differ too.")
 
 
+def _probability(p: float) -> str:
+    """A posterior probability in percent; never a rounded 0% or 100%."""
+    if p >= 0.995:
+        return "> 99%"
+    if p < 0.005:
+        return "< 1%"
+    return fmt.percent(100 * p, 0)
+
+
 def _bayes_context(summary: Mapping, log: bool, short: str, level_text: str,
                    lower_is_better: bool, intervention: str) -> dict | None:
     """The few-trial headline (``summary["few_trials"]``) and the models beside it."""
@@ -601,7 +610,7 @@ def _bayes_context(summary: Mapping, log: bool, short: str, level_text: str,
                   f"{float(prior.get('scale', 0.5)):g})"),
         "text": f"{short} {eff(mu)}",
         "benefit": (f"probability that {intervention} is better than control "
-                    f"{fmt.percent(100 * benefit, 0)}" if fmt.is_number(benefit) else ""),
+                    f"{_probability(benefit)}" if fmt.is_number(benefit) else ""),
         "predictive": f"effect in a new trial {eff(new)}" if new else "",
         "beside": "; ".join(beside),
         "why": (f"Why this headline: with {k} trials the between-trial variance cannot be "
