@@ -12,6 +12,7 @@ include: "workflow/rules/ingest.smk"
 include: "workflow/rules/meta.smk"
 include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/claims.smk"
 include: "workflow/rules/publish.smk"
 
 

@@ -15,6 +15,8 @@ def share(est, low, high, k=3, n=300):
     [
         ((0.60, 0.70), share(0.65, 0.55, 0.75), CONSISTENT),  # estimate inside the range
         ((0.60, 0.70), share(0.50, 0.35, 0.80), CONSISTENT),  # range inside the CI
+        ((0.88, 0.88), share(0.57, 0.0, 1.0), CANNOT),  # an interval of 0% to 100% tests nothing
+        ((0.60, 0.70), share(0.50, 0.20, 0.71), CANNOT),  # just wider than 50 points
         ((0.60, 0.70), share(0.45, 0.30, 0.62), PARTLY),  # overlap, estimate below
         ((0.60, 0.70), share(0.80, 0.68, 0.90), PARTLY),  # overlap, estimate above
         ((0.60, 0.70), share(0.40, 0.30, 0.55), NOT_SUPPORTED),  # CI entirely below

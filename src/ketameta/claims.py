@@ -22,9 +22,12 @@ Verdicts
 Rules, per kind of check and per result (a time point or an analysis):
 
 ``proportion`` (a share of patients, e.g. "60 to 70 percent responded")
-    not supported when the asserted range and the CI of the pooled proportion do not
-    overlap; consistent when they overlap and either the pooled estimate lies in the range
-    or the range lies inside the CI; partly otherwise.
+    cannot be checked when the CI of the pooled proportion is wider than
+    :data:`MAX_PROPORTION_CI_WIDTH` (50 percentage points: with two small trials a
+    random-effects CI can run from 0% to 100%, which any claim would "overlap"); otherwise
+    not supported when the asserted range and the CI do not overlap; consistent when they
+    overlap and either the pooled estimate lies in the range or the range lies inside the
+    CI; partly otherwise.
 ``effect`` (an effect exists)
     consistent when the CI excludes no effect on the side of benefit; not supported when the
     estimate points to harm (or the CI excludes no effect on the side of harm); partly when
@@ -50,25 +53,33 @@ partly otherwise (results that cannot be checked are left out of that combinatio
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
     "CANNOT",
+    "Results",
     "CONSISTENT",
+    "MAX_PROPORTION_CI_WIDTH",
     "NOT_SUPPORTED",
     "PARTLY",
     "VERDICTS",
     "Evidence",
     "Finding",
     "TimePoint",
+    "certainty_of",
     "combine",
     "effect",
+    "evaluate",
+    "evaluate_check",
     "fades",
     "proportion",
     "route_difference",
     "unavailable",
 ]
+
+#: A pooled proportion whose CI is wider than this (as a fraction) tests no claim.
+MAX_PROPORTION_CI_WIDTH = 0.5
 
 CONSISTENT = "consistent"
 PARTLY = "partly"
@@ -188,6 +199,13 @@ def proportion(low: float, high: float, e: Evidence) -> Finding:
         raise ValueError(f"an asserted proportion needs 0 <= low <= high <= 1, not {low}, {high}")
     asserted = _range_text(low, high)
     where = f"{e.label}: {_interval(e, as_percent=True)}"
+    if not e.ci_high - e.ci_low <= MAX_PROPORTION_CI_WIDTH:
+        return Finding(
+            CANNOT,
+            f"The pooled proportion is too imprecise to test the asserted {asserted}: "
+            f"{where}.",
+            (e,),
+        )
     if high < e.ci_low:
         return Finding(
             NOT_SUPPORTED,
@@ -467,3 +485,366 @@ def load(path, config, schema, name: str = "config/claims.yaml") -> dict:
                     fail((*at, "range"), "the range must be [low, high] with low <= high")
                 check.setdefault("arm", "treatment")
     return data
+
+
+# --- resolving checks against the pooled results --------------------------------------------
+
+#: Measures pooled on the log scale; their results are shown back-transformed (ratios).
+_LOG_MEASURES = frozenset({"RR", "OR", "HR"})
+
+
+def _day_of(timepoint: str) -> float:
+    """Days of a time point label, for ordering (``end`` last)."""
+    from ketameta.timecourse import timepoint_days
+
+    days = timepoint_days(timepoint)
+    return math.inf if math.isnan(days) else days
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def certainty_of(summary: Mapping, rows: Sequence[Mapping], lower_is_better: bool,
+                 config: Mapping | None = None) -> str | None:
+    """GRADE certainty of one analysis: its ``grade`` block where written, else computed.
+
+    The certainty is read from ``summary["grade"]["level"]`` when the analysis wrote a
+    ``grade`` block, and otherwise assessed here with :func:`ketameta.grade.assess_analysis`
+    on the same summary and pooled rows, judging the interval the condition page headlines
+    (the Bayesian credible interval where the analysis has a ``few_trials`` block), as the
+    block would (GRADE Working Group; Guyatt et al., BMJ 2008).
+    """
+    block = summary.get("grade")
+    if isinstance(block, Mapping) and block.get("level"):
+        return str(block["level"])
+    if not summary.get("k"):
+        return None
+    from ketameta.grade import assess_analysis
+
+    interval = None
+    if isinstance(summary.get("few_trials"), Mapping) and _finite(summary.get("estimate")):
+        _, low, high, _ = _headline(summary)
+        interval = (low, high)
+    try:
+        return assess_analysis(summary, rows, lower_is_better, config, interval).level
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _is_log(summary: Mapping) -> bool:
+    measure = str(summary.get("measure") or "")
+    if measure in _LOG_MEASURES:
+        return True
+    block = summary.get("time_course")
+    return bool(measure == "GEN" and isinstance(block, Mapping) and block.get("log_scale"))
+
+
+def _headline(summary: Mapping) -> tuple[float, float, float, str]:
+    """The result the condition page headlines: Bayesian with few trials, else the model."""
+    few = summary.get("few_trials")
+    if isinstance(few, Mapping) and isinstance(few.get("mu"), Mapping):
+        mu = few["mu"]
+        if all(_finite(mu.get(k)) for k in ("median", "ci_low", "ci_high")):
+            return mu["median"], mu["ci_low"], mu["ci_high"], "Bayesian random effects"
+    return summary["estimate"], summary["ci_low"], summary["ci_high"], str(
+        summary.get("method") or ""
+    )
+
+
+class Results:
+    """The pooled results a claim check can name, indexed by condition, outcome, time point.
+
+    Parameters
+    ----------
+    config : mapping
+        The validated configuration with its (planned) ``analyses``.
+    analyses : mapping
+        Analysis id → ``{"summary": parsed summary.json, "rows": effects.csv rows}``;
+        analyses absent here count as not run.
+    """
+
+    def __init__(self, config: Mapping, analyses: Mapping[str, Mapping]):
+        self.config = config
+        self.analyses = analyses
+        self._by_key: dict[tuple[str, str, str], list[str]] = {}
+        for aid, entry in config.get("analyses", {}).items():
+            if aid not in analyses:
+                continue
+            key = (entry["condition"], entry["outcome"], str(entry["timepoint"]))
+            self._by_key.setdefault(key, []).append(aid)
+
+    def lower_is_better(self, outcome: str) -> bool:
+        return bool(self.config["outcomes"][outcome].get("lower_is_better", False))
+
+    def summary(self, aid: str) -> Mapping:
+        return self.analyses[aid]["summary"]
+
+    def timepoints(self, condition: str, outcome: str) -> list[str]:
+        """Time points with a pooled result, in time order (``end`` last)."""
+        tps = {tp for (c, o, tp) in self._by_key if c == condition and o == outcome}
+        return sorted(tps, key=lambda t: (_day_of(t), t))
+
+    def candidates(self, condition: str, outcome: str, timepoint: str) -> list[str]:
+        return list(self._by_key.get((condition, outcome, timepoint), []))
+
+    def outcomes(self, condition: str) -> list[str]:
+        """Outcomes of a condition, in configuration order."""
+        seen = {o for (c, o, _) in self._by_key if c == condition}
+        return [o for o in self.config["outcomes"] if o in seen]
+
+    def pick(self, aids: Sequence[str]) -> str | None:
+        """The analysis a check reads among several of one question.
+
+        Preference: a pooled result (k ≥ 1 with an estimate), then the outcome's main
+        measure (the one carrying the time course), then most trials, then config order.
+        """
+        def rank(aid):
+            s = self.summary(aid)
+            pooled = _finite(s.get("estimate")) and (s.get("k") or 0) >= 1
+            return (not pooled, s.get("time_course") is None, -(s.get("k") or 0))
+
+        ranked = sorted(aids, key=rank)
+        if not ranked or not _finite(self.summary(ranked[0]).get("estimate")):
+            return None
+        return ranked[0]
+
+    def label(self, condition: str, outcome: str, timepoint: str | None = None) -> str:
+        cond = self.config["conditions"].get(condition, {}).get("label", condition)
+        out = self.config["outcomes"].get(outcome, {}).get("label", outcome)
+        if len(out) > 1 and out[1].islower():
+            out = out[0].lower() + out[1:]
+        text = f"{cond}, {out}"
+        if timepoint:
+            from ketameta.plan import _timepoint_text
+
+            text += f" at {_timepoint_text(timepoint)}"
+        return text
+
+    def effect_evidence(self, aid: str) -> Evidence:
+        """An analysis's headline effect on the reader's scale (ratios back-transformed)."""
+        s = self.summary(aid)
+        entry = self.config["analyses"][aid]
+        est, low, high, _ = _headline(s)
+        log = _is_log(s)
+        tf = math.exp if log else float
+        lib = self.lower_is_better(entry["outcome"])
+        return Evidence(
+            label=self.label(entry["condition"], entry["outcome"], str(entry["timepoint"])),
+            estimate=tf(est), ci_low=tf(low), ci_high=tf(high), k=int(s.get("k") or 0),
+            n=s.get("n_participants"), null=1.0 if log else 0.0, lower_is_better=lib,
+            certainty=certainty_of(s, self.analyses[aid].get("rows", ()), lib, self.config),
+            anchor=f"{entry['condition']}.html#{aid}", measure=str(s.get("measure") or ""),
+            timepoint=str(entry["timepoint"]),
+        )
+
+    def proportion_evidence(self, aid: str, arm: str) -> Evidence | None:
+        """The pooled proportion of patients with the event in one arm (0–1), if pooled."""
+        s = self.summary(aid)
+        block = s.get("proportions")
+        side = "treat" if arm == "treatment" else "ctrl"
+        if not isinstance(block, Mapping) or not isinstance(block.get(side), Mapping):
+            return None
+        p = block[side]
+        if not all(_finite(p.get(k)) for k in
+                   ("proportion", "proportion_ci_low", "proportion_ci_high")):
+            return None
+        entry = self.config["analyses"][aid]
+        lib = self.lower_is_better(entry["outcome"])
+        which = "ketamine arms" if arm == "treatment" else "control arms"
+        return Evidence(
+            label=self.label(entry["condition"], entry["outcome"], str(entry["timepoint"]))
+            + f", {which}",
+            estimate=p["proportion"], ci_low=p["proportion_ci_low"],
+            ci_high=p["proportion_ci_high"], k=int(p.get("k") or 0),
+            n=p.get("n"), null=None, lower_is_better=lib,
+            certainty=certainty_of(s, self.analyses[aid].get("rows", ()), lib, self.config),
+            anchor=f"{entry['condition']}.html#{aid}", measure="proportion",
+            timepoint=str(entry["timepoint"]),
+        )
+
+
+def _needs(kind: str, what: str) -> str:
+    return f"{what}: no pooled randomised result here; it would need {kind}."
+
+
+def _check_results(check: Mapping, res: Results) -> list[tuple[str, str | None]]:
+    """(time point, analysis id or None) pairs a check names, in time order."""
+    if "analysis" in check:
+        entry = res.config["analyses"][check["analysis"]]
+        aid = check["analysis"] if check["analysis"] in res.analyses else None
+        return [(str(entry["timepoint"]), aid)]
+    condition, outcome = check["condition"], check["outcome"]
+    tps = check.get("timepoints") or res.timepoints(condition, outcome)
+    return [(tp, res.pick(res.candidates(condition, outcome, tp))) for tp in tps]
+
+
+def _condition_outcome(check: Mapping, res: Results) -> tuple[str, str | None]:
+    if "analysis" in check:
+        entry = res.config["analyses"][check["analysis"]]
+        return entry["condition"], entry["outcome"]
+    return check["condition"], check.get("outcome")
+
+
+def evaluate_check(check: Mapping, res: Results) -> Finding:
+    """The verdict of one check of a claim against the pooled results.
+
+    Each named result that exists gives a finding by the rule of the check's kind; results
+    that do not exist are left out, and a check none of whose results exist cannot be
+    checked, with what would be needed. Findings of several time points combine as the
+    module notes say.
+    """
+    kind = check["kind"]
+    if kind in ("time_to_relapse", "not_in_evidence"):
+        reason = (f"No trial here measures {check.get('topic') or 'the time to relapse'}; "
+                  f"it would need {' '.join(check['needs'].split())}.")
+        related: list[Evidence] = []
+        if check.get("condition") and check.get("outcome"):
+            related = [res.effect_evidence(aid) for _, aid in _check_results(check, res) if aid]
+        if related:
+            reason += (" Related result shown for context, not as a test of the claim: "
+                       + "; ".join(f"{e.label}, {e.measure} {_interval(e)}" for e in related)
+                       + ".")
+        return Finding(CANNOT, reason, tuple(related))
+    condition, outcome = _condition_outcome(check, res)
+    if kind == "effect" and outcome is None:
+        outs = [o for o in res.outcomes(condition)
+                if o not in ("relapse", "response", "remission")] or res.outcomes(condition)
+        if not outs:
+            label = res.config["conditions"].get(condition, {}).get("label", condition)
+            return unavailable(_needs("randomised trials of ketamine against a control", label))
+        parts = [evaluate_check({**check, "outcome": o}, res) for o in outs]
+        return _merge(parts)
+    if kind == "fades":
+        return _fades_check(condition, outcome, check, res)
+    if kind == "route_difference":
+        return _route_check(condition, outcome, check, res)
+    findings: list[Finding] = []
+    missing: list[str] = []
+    for tp, aid in _check_results(check, res):
+        if aid is None:
+            missing.append(tp)
+            continue
+        if kind == "proportion":
+            e = res.proportion_evidence(aid, check.get("arm", "treatment"))
+            if e is None:
+                missing.append(tp)
+                continue
+            findings.append(proportion(check["range"][0], check["range"][1], e))
+        else:
+            findings.append(effect(res.effect_evidence(aid)))
+    if not findings:
+        label = res.label(condition, outcome)
+        if kind == "proportion":
+            what = ("trials reporting the number of patients with the event in each arm"
+                    + (f" at {', '.join(missing)}" if missing else ""))
+        else:
+            what = ("randomised trials against a control"
+                    + (f" reporting it at {', '.join(missing)}" if missing else ""))
+        return unavailable(_needs(what, label))
+    return _merge(findings)
+
+
+def _merge(findings: Sequence[Finding]) -> Finding:
+    """One finding from several: the combined verdict, reasons joined, evidence pooled."""
+    if len(findings) == 1:
+        return findings[0]
+    verdict = combine(findings)
+    reasons = [f.reason for f in findings if verdict == CANNOT or f.verdict != CANNOT]
+    evidence = tuple(e for f in findings for e in f.evidence)
+    return Finding(verdict, " ".join(reasons), evidence)
+
+
+def _fades_check(condition: str, outcome: str, check: Mapping, res: Results) -> Finding:
+    label = res.label(condition, outcome)
+    block = None
+    evidence: list[Evidence] = []
+    for tp in res.timepoints(condition, outcome):
+        for aid in res.candidates(condition, outcome, tp):
+            tc = res.summary(aid).get("time_course")
+            if isinstance(tc, Mapping) and tc.get("points"):
+                block = tc
+    if block is None:
+        return unavailable(_needs("trials reporting it at several time points", label))
+    lib = res.lower_is_better(outcome)
+    from ketameta.plan import _timepoint_text
+
+    points = [
+        TimePoint(day=float(p["day"]), label=_timepoint_text(str(p["timepoint"])), estimate=float(p["estimate"]),
+                  ci_low=float(p["ci_low"]), ci_high=float(p["ci_high"]), k=int(p["k"]))
+        for p in block["points"]
+        if all(_finite(p.get(k)) for k in ("day", "estimate", "ci_low", "ci_high"))
+    ]
+    for p in block["points"]:
+        if p.get("analysis") in res.analyses and _finite(res.summary(p["analysis"]).get("estimate")):
+            evidence.append(res.effect_evidence(p["analysis"]))
+    f = fades(points, float(check["within_days"]), 0.0, lib, label)
+    return Finding(f.verdict, f.reason, tuple(evidence))
+
+
+def _route_check(condition: str, outcome: str, check: Mapping, res: Results) -> Finding:
+    label = res.label(condition, outcome)
+    faster, slower = check["faster"], check["slower"]
+    lib = res.lower_is_better(outcome)
+    findings = []
+    for tp, aid in _check_results(check, res):
+        if aid is None:
+            findings.append(unavailable(f"{label} at {tp}: no pooled result."))
+            continue
+        s = res.summary(aid)
+        base = res.effect_evidence(aid)
+        tf = math.exp if _is_log(s) else float
+        block = next((b for b in s.get("subgroups") or [] if b.get("variable") == "route"), None)
+        groups = {g["label"]: g for g in (block or {}).get("groups", [])}
+
+        fast = _route_evidence(groups.get(faster), faster, base, tf)
+        slow = _route_evidence(groups.get(slower), slower, base, tf)
+        p = block.get("Q_between_p") if block else None
+        from ketameta.plan import _timepoint_text
+
+        findings.append(route_difference(label, _timepoint_text(tp), faster, slower, fast, slow,
+                                         p if _finite(p) else None, lib))
+    return _merge(findings)
+
+
+def _route_evidence(group: Mapping | None, route: str, base: Evidence, tf) -> Evidence | None:
+    """One route's subgroup result, on the reader's scale, or None without one."""
+    if group is None or not _finite(group.get("estimate")):
+        return None
+    return Evidence(label=f"{base.label}, {route}", estimate=tf(group["estimate"]),
+                    ci_low=tf(group["ci_low"]), ci_high=tf(group["ci_high"]),
+                    k=int(group.get("k") or 0), null=base.null,
+                    lower_is_better=base.lower_is_better, anchor=base.anchor,
+                    measure=base.measure, timepoint=base.timepoint)
+
+
+def evaluate(claims: Mapping, res: Results) -> dict:
+    """Verdicts of every claim: the JSON the claims page and the tests read.
+
+    Returns ``{"claims": [{id, article, quote, verdict, reason, notes, checks: [{kind,
+    verdict, reason, evidence}]}], "articles": {...}, "counts": {verdict: n}}`` in the
+    order of the claims file.
+    """
+    out = []
+    counts = {v: 0 for v in VERDICTS}
+    for cid, claim in claims["claims"].items():
+        checks = []
+        findings = []
+        for check in claim["checks"]:
+            f = evaluate_check(check, res)
+            findings.append(f)
+            checks.append({"kind": check["kind"], **f.to_dict(),
+                           "note": check.get("note")})
+        verdict = combine(findings)
+        counts[verdict] += 1
+        out.append({
+            "id": cid, "article": claim["article"], "quote": " ".join(claim["quote"].split()),
+            "verdict": verdict,
+            "reason": " ".join(
+                [f.reason for f in findings if verdict == CANNOT or f.verdict != CANNOT]
+                + [f"Not checked: {f.reason}" for f in findings
+                   if verdict != CANNOT and f.verdict == CANNOT]),
+            "notes": [" ".join(c["note"].split()) for c in claim["checks"] if c.get("note")],
+            "checks": checks,
+        })
+    return {"articles": dict(claims["articles"]), "claims": out, "counts": counts}

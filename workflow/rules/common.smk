@@ -114,4 +114,6 @@ def final_outputs():
             condition=globals().get("MULTIVERSE_PRIMARY", {}),
             ext=["csv", "json"],
         ),
+        # The claims page (workflow/rules/claims.smk), when config/claims.yaml exists.
+        *globals().get("CLAIMS_TARGETS", []),
     ]
