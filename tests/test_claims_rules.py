@@ -113,3 +113,13 @@ def test_route_difference_rule():
 )
 def test_combination_of_findings(verdicts, combined):
     assert claims.combine([claims.Finding(v, "x") for v in verdicts]) == combined
+
+
+def test_a_result_too_imprecise_to_test_is_named_in_the_reason():
+    wide = claims.proportion(0.6, 0.7, share(0.5, 0.0, 1.0))
+    narrow = claims.proportion(0.6, 0.7, share(0.24, 0.12, 0.40))
+    missing = claims.unavailable("TRD at 40 min: no pooled result.")
+    merged = claims._merge([wide, narrow, missing])
+    assert merged.verdict == NOT_SUPPORTED
+    assert "Set aside: The pooled proportion is too imprecise" in merged.reason
+    assert "40 min" not in merged.reason

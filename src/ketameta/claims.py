@@ -751,6 +751,13 @@ def _merge(findings: Sequence[Finding]) -> Finding:
         return findings[0]
     verdict = combine(findings)
     reasons = [f.reason for f in findings if verdict == CANNOT or f.verdict != CANNOT]
+    # A result that exists but could not test the claim (too imprecise) is named, so the
+    # reader sees why it did not count; time points with no result at all are not listed.
+    reasons += [
+        f"Set aside: {f.reason}"
+        for f in findings
+        if verdict != CANNOT and f.verdict == CANNOT and f.evidence
+    ]
     evidence = tuple(e for f in findings for e in f.evidence)
     return Finding(verdict, " ".join(reasons), evidence)
 
