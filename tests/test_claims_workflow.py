@@ -68,11 +68,13 @@ def test_editing_the_claims_reruns_only_the_claims_page(run, tmp_path):
     _replace(work / "config/claims.yaml", "range: [0.5, 0.9]", "range: [0.6, 0.7]")
     dry = snakemake(work, "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert set(scheduled(dry)) == {"render_claims", "all"}
+    # the page, then the publication of what changed (ketameta.io.publish)
+    assert set(scheduled(dry)) == {"render_claims", "publish", "all"}
     assert snakemake(work).returncode == 0
     after = outputs_of(work)
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {"data/processed/claims.json", "reports/claims.html"}
+    page = {"data/processed/claims.json", "reports/claims.html"}
+    assert changed == page | {f".ketameta/stage/{name}" for name in page}
 
 
 def test_only_the_conditions_the_claims_use_rerun_the_page(run, tmp_path):

@@ -203,7 +203,7 @@ def proportion(low: float, high: float, e: Evidence) -> Finding:
         return Finding(
             CANNOT,
             f"The pooled proportion is too imprecise to test the asserted {asserted}: "
-            f"{where}.",
+            f"{where}; it would need more or larger trials reporting it.",
             (e,),
         )
     if high < e.ci_low:
