@@ -119,3 +119,17 @@ def test_points_take_the_bayesian_headline_of_few_trial_analyses():
     (point,) = time_course([(s, rows())], "sev", "SMD")["points"]
     assert (point["estimate"], point["ci_low"], point["ci_high"]) == (-0.55, -1.1, -0.05)
     assert point["headline"] == "bayesian" and point["clear"] and point["p_value"] is None
+
+
+def test_analyses_against_an_active_treatment_are_not_placed():
+    placebo = rows().assign(comparator=["saline", "midazolam"])
+    ect = rows(n=1).assign(comparator=["ECT"])
+    block = time_course([(summary("a24", "24h", -0.6, -0.9, -0.3), placebo),
+                         (summary("v3w", "3w", 0.3, 0.1, 0.5, k=1), ect)], "sev", "SMD")
+    assert [p["analysis"] for p in block["points"]] == ["a24"]
+    assert block["not_placed"][0]["analysis"] == "v3w"
+    assert "active treatment (ECT)" in block["not_placed"][0]["reason"]
+    # one placebo-controlled trial beside an active comparator keeps the point
+    mixed = rows().assign(comparator=["placebo", "ECT"])
+    kept = time_course([(summary("m", "24h", -0.6, -0.9, -0.3), mixed)], "sev", "SMD")
+    assert [p["analysis"] for p in kept["points"]] == ["m"]

@@ -73,6 +73,24 @@ def _day_of(summary: Mapping, frame: pd.DataFrame) -> tuple[float | None, str | 
     return day, note, [values[0], values[-1]]
 
 
+def _active_comparators(frame: pd.DataFrame) -> list[str]:
+    """The comparators of an analysis whose every trial has an active comparator, else [].
+
+    Inert and active placebos (:data:`ketameta.grade.DEFAULTS` ``direct_comparators``:
+    placebo, saline, midazolam) answer the question of the time course; an active treatment
+    (ECT, an antidepressant) answers another one.
+    """
+    from ketameta.grade import DEFAULTS
+
+    if "comparator" not in frame or frame.empty:
+        return []
+    direct = {c.lower() for c in DEFAULTS["direct_comparators"]}
+    values = [str(c).strip() for c in frame["comparator"] if isinstance(c, str) and c.strip()]
+    if len(values) < len(frame) or any(v.lower() in direct for v in values):
+        return []
+    return sorted(set(values))
+
+
 def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
                 measure: str) -> dict:
     """The ``time_course`` block of the analyses of one outcome and measure.
@@ -113,6 +131,15 @@ def time_course(items: Sequence[tuple[Mapping, pd.DataFrame]], outcome: str,
         if not summary.get("k"):
             not_placed.append({"analysis": summary["analysis"], "timepoint": timepoint,
                                "reason": "no trial with a defined effect"})
+            continue
+        active = _active_comparators(frame)
+        if active:
+            not_placed.append({
+                "analysis": summary["analysis"], "timepoint": timepoint,
+                "reason": f"every trial compares ketamine with an active treatment "
+                          f"({', '.join(active)}), a different question from the control "
+                          "arms of the other time points",
+            })
             continue
         day, note, day_range = _day_of(summary, frame)
         if day is None:
