@@ -357,6 +357,7 @@ def test_small_study_tests_need_ten_trials(pages):
     html = section(pages["TRD"].read_text(encoding="utf-8"), "trd_severity_24h")  # k = 8
     assert "Not assessed: fewer than 10 trials (k = 8)" in html
     assert "Egger's regression test" not in html and 'id="funnel-' not in html
+    assert "Trim-and-fill adjusted" not in html  # nor in the sensitivity table
     assert "Influence diagnostics: not assessed, fewer than 10 trials." in html
     assert "from 10 trials on, influential trials are flagged" in pages["TRD"].read_text(
         encoding="utf-8")

@@ -992,7 +992,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                        "effect": (d(wc["estimate"]), d(wc.get("ci_low")), d(wc.get("ci_high")),
                                   log),
                        "p": wc.get("p_value")})
-    if fmt.is_number(summary.get("trimfill_estimate")):
+    # trim-and-fill is a small-study method: shown only where those are assessed
+    if fmt.is_number(summary.get("trimfill_estimate")) and k >= min_k:
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
                        "effect": context["small_study"]["adjusted"], "p": None})
     context["sensitivity"] = {
