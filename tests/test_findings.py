@@ -120,6 +120,11 @@ def test_time_course_says_from_when_and_until_when():
                                   a("z", "7d", "benefit"), a("w", "14d", "unclear")])["text"]
     assert text.startswith("A difference in depression severity was clear from 4h")
     assert "by 14d the trials no longer showed a clear difference" in text
+    # only the points of the time-course figure count (another measure's 4h analysis not)
+    other = {**a("y", "4h", "benefit"), "course_point": False}
+    text = findings._time_course([a("x", "40min", "unclear"), other,
+                                  a("z", "7d", "benefit"), a("w", "14d", "unclear")])["text"]
+    assert text.startswith("A difference in depression severity was clear from 7d")
 
 
 def test_grade_block_from_effects_records_reads_nan_cells_as_empty():

@@ -314,7 +314,10 @@ def _time_course(analyses: Sequence[Mapping]) -> dict | None:
     outcome = analyses[0]["outcome"]
     points: dict[float, Mapping] = {}
     for a in analyses:
-        if a["outcome"] != outcome or not math.isfinite(_days(a["timepoint_key"])):
+        # the points of the outcome's time course (one measure, placed on the day axis), so
+        # that the sentence says what the time-course figure shows
+        if (a["outcome"] != outcome or not a.get("course_point", True)
+                or not math.isfinite(_days(a["timepoint_key"]))):
             continue
         d = _days(a["timepoint_key"])
         if d not in points or a["k"] > points[d]["k"]:

@@ -891,6 +891,9 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
         # for the summary of findings and the key findings (ketameta.report.findings)
         "family": info["family"], "lower_is_better": lower_is_better,
         "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
+        # a point of its outcome's time course (main measure, placed on the day axis)
+        "course_point": any(p.get("analysis") == aid for p in
+                            ((summary.get("time_course") or {}).get("points") or [])),
         "direction": findings_mod.direction(_headline(summary), lower_is_better) if pooled else (
             findings_mod.direction({"ci_low": studies[0].get("ci_low"),
                                     "ci_high": studies[0].get("ci_high")}, lower_is_better)
