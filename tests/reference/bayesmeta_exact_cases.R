@@ -4,7 +4,7 @@
 # DIRECT grid, for the cases of bayesmeta_cases.R.
 #
 #   Rscript tests/reference/bayesmeta_exact_cases.R   (from the repository root, after
-#                                                       bayesmeta_cases.R; a few minutes)
+#                                                       bayesmeta_cases.R; 1-2 minutes)
 #
 # The posterior is written out here, vectorised over tau, and checked against bayesmeta:
 #
@@ -224,6 +224,7 @@ calls <- c(
   integrate = sprintf("integrate(f, 0, median_tau) + integrate(f, median_tau, upper), rel.tol = %g, subdivisions = 2000", REL),
   quantile = sprintf("uniroot(function(x) cdf(x) - p, tol = %g * sd)", XTOL),
   mode = sprintf("uniroot(derivative of density, c(ci_low, ci_high), tol = %g * sd)", XTOL),
+  tau_mode = sprintf("uniroot(five-point derivative of log dposterior, scan neighbours of the maximum, tol = %g * sd)", XTOL),
   shortest = sprintf("uniroot(function(a) log f(a) - log f(q(F(a) + level)), c(q(1e-9), q(1 - level - 1e-9)), tol = %g * sd)", XTOL))
 writeLines(sprintf(paste0('{"generated_by":"tests/reference/bayesmeta_exact_cases.R",',
   '"r_version":"%s","bayesmeta_version":"%s","level":%s,"calls":{%s},"cases":{%s}}'),
