@@ -2,7 +2,12 @@
 
 Reference values: ``tests/reference/bayesmeta.json``, written by
 ``tests/reference/bayesmeta_cases.R`` (how bayesmeta was built and which number comes from
-which bayesmeta function is described there; the R call stands beside each case).
+which bayesmeta function is described there; the R call stands beside each case), and two
+files of R quadrature on the same posterior without bayesmeta's grid:
+``bayesmeta_quantiles.json`` (medians and central intervals of μ and θ_new, from
+``bayesmeta_quantiles_cases.R``) and ``bayesmeta_exact.json`` (modes and shortest intervals
+of τ, μ and θ_new; medians, central intervals, modes and shortest intervals of the θ_i, from
+``bayesmeta_exact_cases.R``).
 
 Tolerances, and why:
 
@@ -10,13 +15,24 @@ Tolerances, and why:
   relative tolerance ~1e-11 or 1e-12) and ``uniroot`` on it: the posterior mean, sd and
   quantiles of τ, the means and sds of μ, θ_new and the shrinkage estimates, P(μ < 0) and
   the marginal likelihood. ketameta's quadrature is good to about 1e-9.
-- ``DIRECT_ATOL`` (times the posterior sd): quantiles, modes and shortest intervals of μ,
-  θ_new and the θ_i, which R reads off bayesmeta's DIRECT mixture on a grid with
-  ``delta = 1e-4``; the grid moves tail quantiles and modes by up to about 1e-4 of the sd.
-  The quantiles of μ and θ_new are checked again against R's quadrature without the grid
+- ``EXACT_ATOL`` (times the posterior sd): the modes and shortest intervals of τ, μ and
+  θ_new, and the medians, central intervals, modes and shortest intervals of the θ_i,
+  against ``bayesmeta_exact.json``: R's quadrature of the same posterior without
+  bayesmeta's grid (``bayesmeta_exact_cases.R``; nested ``integrate()`` at rel.tol 1e-12
+  and ``uniroot()`` at 1e-13 of the sd). These are the primary checks of those values; the
+  project's bar is 1e-6 of the sd, ketameta agrees to about 1e-11 (worst: τ's mode), so
+  the bound is 1e-9.
+  The medians and central intervals of μ and θ_new are checked against R's quadrature
   (``bayesmeta_quantiles.json``) with ``INTEGRATE_RTOL``, relative to the sd.
-- ``MODE_ATOL`` (times the posterior sd): τ's mode and shortest interval, solved in R with
-  tolerance 1e-12 but limited to about 1e-8 by the flatness of a density at its maximum.
+- ``DIRECT_ATOL`` (times the posterior sd): a secondary check that ketameta agrees with
+  bayesmeta's own output, for the quantiles, modes and shortest intervals of μ, θ_new and
+  the θ_i that R reads off bayesmeta's DIRECT mixture on a grid with ``delta = 1e-4``; the
+  grid moves tail quantiles and modes by up to about 1e-4 of the sd, so this bound only
+  shows agreement with bayesmeta, not accuracy.
+- ``MODE_ATOL`` (times the posterior sd): τ's mode and shortest interval as solved on
+  bayesmeta's ``dposterior()`` in ``bayesmeta_cases.R`` (``optimize()``, limited to about
+  1e-8 by the flatness of a density at its maximum); a secondary check, the exact values
+  are in ``bayesmeta_exact.json``.
 - ``DEFAULT_ATOL`` (times the sd): bayesmeta with its default settings, whose grid and
   ``optimize()`` tolerance leave errors of up to about 1e-2 of the sd.
 """
@@ -39,7 +55,11 @@ QUANTILE_REF = json.loads(
     (Path(__file__).parent / "reference" / "bayesmeta_quantiles.json").read_text()
 )["cases"]
 
+EXACT = json.loads((Path(__file__).parent / "reference" / "bayesmeta_exact.json").read_text())
+EXACT_REF = EXACT["cases"]
+
 INTEGRATE_RTOL = 1e-7
+EXACT_ATOL = 1e-9
 DIRECT_ATOL = 2e-4
 MODE_ATOL = 1e-6
 DEFAULT_ATOL = 2e-2
@@ -61,6 +81,13 @@ EXPECTED_CASES = {
 SUMMARY = ("mode", "median", "mean", "sd", "ci_low", "ci_high", "shortest_low", "shortest_high")
 QUADRATURE = ("mean", "sd")
 QUANTILES = ("median", "ci_low", "ci_high")
+# the quantities pinned by bayesmeta_exact.json
+EXACT_FIELDS = {
+    "tau": {"mode", "shortest_low", "shortest_high"},
+    "mu": {"mode", "median", "ci_low", "ci_high", "shortest_low", "shortest_high"},
+    "theta_new": {"mode", "median", "ci_low", "ci_high", "shortest_low", "shortest_high"},
+    "shrinkage": {"mode", "median", "ci_low", "ci_high", "shortest_low", "shortest_high"},
+}
 
 
 def _arr(x):
@@ -93,6 +120,24 @@ def test_reference_grid_is_complete():
             assert set(case[part]) == set(SUMMARY)
 
 
+def test_exact_reference_grid_is_complete():
+    """Every case, every part and every quantity of bayesmeta_exact.json is present, one
+    value per trial for the shrinkage estimates, and R's posterior matched bayesmeta's."""
+    assert set(EXACT_REF) == EXPECTED_CASES
+    assert EXACT["bayesmeta_version"] == "3.4"
+    assert EXACT["level"] == REF["level"]
+    for name, exact in EXACT_REF.items():
+        assert exact["check_vs_bayesmeta"] < 1e-9, name
+        assert set(exact) == set(EXACT_FIELDS) | {"check_vs_bayesmeta"}, name
+        k = len(_arr(CASES[name]["yi"]))
+        for part, wanted in EXACT_FIELDS.items():
+            assert set(exact[part]) == wanted, (name, part)
+            for f in wanted:
+                values = _arr(exact[part][f])
+                assert values.shape == ((k,) if part == "shrinkage" else (1,)), (name, part, f)
+                assert np.isfinite(values).all(), (name, part, f)
+
+
 def _close(actual, expected, atol, rtol, what):
     """|actual - expected| <= atol + rtol * |expected| elementwise (atol may be an array)."""
     a, e = _arr(actual), _arr(expected)
@@ -104,6 +149,8 @@ def _close(actual, expected, atol, rtol, what):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_CASES))
 def test_tau_posterior_equals_bayesmeta(name, fits):
+    # the mode and shortest interval: a secondary check against optimize() on bayesmeta's
+    # dposterior() (the exact values are tested against bayesmeta_exact.json)
     ref, res = CASES[name]["tau"], fits[name].tau
     sd = ref["sd"]
     for f in ("mean", "sd", "median", "ci_low", "ci_high"):
@@ -112,9 +159,23 @@ def test_tau_posterior_equals_bayesmeta(name, fits):
         _close(getattr(res, f), ref[f], MODE_ATOL * sd, 0, f"tau {f}")
 
 
+@pytest.mark.parametrize("part", sorted(EXACT_FIELDS))
+@pytest.mark.parametrize("name", sorted(EXPECTED_CASES))
+def test_posterior_summaries_equal_exact_quadrature_in_r(name, part, fits):
+    """Modes, quantiles and shortest intervals against R's quadrature without a grid, within
+    ``EXACT_ATOL`` of the posterior sd (bayesmeta's exact sd from integrate())."""
+    ref, res = EXACT_REF[name][part], getattr(fits[name], part)
+    sd = _arr(CASES[name][part]["sd"])
+    assert np.isfinite(sd).all()
+    for f in sorted(EXACT_FIELDS[part]):
+        _close(getattr(res, f), ref[f], EXACT_ATOL * sd, 0, f"{part} {f}")
+
+
 @pytest.mark.parametrize("part", ["mu", "theta_new", "shrinkage"])
 @pytest.mark.parametrize("name", sorted(EXPECTED_CASES))
 def test_effect_posteriors_equal_bayesmeta(name, part, fits):
+    # means and sds: exact (integrate() in R); the rest: a secondary check of agreement with
+    # bayesmeta's DIRECT grid (the exact values are tested above)
     ref, res = CASES[name][part], getattr(fits[name], part)
     sd = _arr(ref["sd"])
     for f in QUADRATURE:
@@ -164,14 +225,18 @@ def test_bayesmeta_defaults_agree_within_their_grid_error(name, fits):
 def test_shrinkage_mode_is_the_maximum_of_the_trials_posterior(fits):
     """bayesmeta searches each trial's mode between the 10% and 90% quantiles of μ; where
     the trial's mode lies outside, it returns the end of that bracket. Ours is the
-    maximum: the density falls on both sides. Where they differ, R pinned its value as
-    ``bayesmeta_shrinkage_mode`` and ours is the one in ``shrinkage.mode``."""
+    maximum: the density falls on both sides. Where they differ, R pinned bayesmeta's value
+    as ``bayesmeta_shrinkage_mode``; ours equals the exact mode of bayesmeta_exact.json
+    (a root of the density's derivative within the trial's own central interval)."""
     differs = 0
     for name, res in fits.items():
         theirs = _arr(CASES[name]["bayesmeta_shrinkage_mode"])
+        exact = _arr(EXACT_REF[name]["shrinkage"]["mode"])
         ours = _arr(res.shrinkage.mode)
-        sd = _arr(res.shrinkage.sd)
-        differs += int(np.sum(np.abs(theirs - ours) > 1e-3 * sd))
+        sd = _arr(CASES[name]["shrinkage"]["sd"])
+        wrong = np.abs(theirs - exact) > 1e-3 * sd
+        differs += int(np.sum(wrong))
+        _close(ours[wrong], exact[wrong], EXACT_ATOL * sd[wrong], 0, f"{name} shrinkage mode")
     assert differs > 0  # the grid holds a case where bayesmeta's bracket is wrong
 
 

@@ -27,8 +27,9 @@ composite Gauss–Legendre quadrature (``panels`` panels of 8 nodes) on that ran
 normalising constant, the moments, and a normal mixture over the nodes for μ, θ_new and
 the θ_i. Quantiles solve F(z) = p by safeguarded Newton steps (for τ, the partial panel is
 integrated by its own 8-node rule, so F(τ) is exact, not interpolated); modes solve
-f'(z) = 0; the shortest interval solves F(b) − F(a) = level with f(a) = f(b) (or starts
-at τ = 0 when the density there is highest). With the default number of panels the
+f'(z) = 0 (for τ: golden section, then Newton steps on a five-point difference); the
+shortest interval solves F(b) − F(a) = level with f(a) = f(b) (or starts at τ = 0 when
+the density there is highest). With the default number of panels the
 results agree with a six times finer rule to about 1e-7 of the posterior sd or better
 (typically 1e-9); ``panels`` raises the resolution.
 
@@ -657,6 +658,17 @@ class _TauPosterior:
             if np.all(np.abs(b - a) <= 1e-15 * (np.abs(a) + np.abs(b)) + 1e-300):
                 break
         best = 0.5 * (a + b)
+        # golden section on a flat maximum stops about 1e-8 (relative) from it; Newton steps
+        # on the derivative (five-point differences, step 1e-4 τ) finish to ~1e-12
+        for _ in range(3):
+            h = 1e-4 * best
+            pts = best[:, None] + h[:, None] * np.array([-2.0, -1.0, 0.0, 1.0, 2.0])
+            lp5 = self.logpdf(pts)
+            d1 = (lp5[:, 0] - 8 * lp5[:, 1] + 8 * lp5[:, 3] - lp5[:, 4]) / (12 * h)
+            d2 = (-lp5[:, 0] + 16 * lp5[:, 1] - 30 * lp5[:, 2] + 16 * lp5[:, 3] - lp5[:, 4]) / (12 * h * h)
+            step = d1 / d2
+            ok = np.isfinite(step) & (d2 < 0) & (np.abs(step) < h)
+            best = np.where(ok, best - step, best)
         at_zero = self.logpdf(np.zeros((m, 1)))[:, 0] >= self.logpdf(best[:, None])[:, 0]
         return np.where(at_zero, 0.0, best)
 

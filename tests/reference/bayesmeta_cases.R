@@ -29,7 +29,9 @@
 #   tightened to delta = 1e-4, epsilon = 1e-9, which still moves tail quantiles, modes and
 #   shortest intervals by up to about 1e-4 of the posterior sd (delta = 1e-5 costs ten
 #   times the run time). bayesmeta_quantiles_cases.R therefore computes the quantiles of
-#   mu and theta again without the grid.
+#   mu and theta again without the grid, and bayesmeta_exact_cases.R the modes and
+#   shortest intervals of tau, mu and theta and every summary of the shrinkage estimates;
+#   the grid values here are kept as bayesmeta's own output.
 # - bayesmeta's shrinkage mode searches the interval between the 10% and 90% quantiles
 #   of mu, not of the trial's own posterior; where the trial's mode lies outside it,
 #   bayesmeta returns the bracket's end. That value is not pinned; the mode pinned here is
