@@ -21,12 +21,14 @@ wildcard_constraints:
 
 
 # On a cluster these run in the main Snakemake process, not as jobs: `all` does nothing,
-# and ingest only copies a condition's rows, already checked when the workflow was read.
+# ingest only copies a condition's rows, already checked when the workflow was read, and
+# publish only copies the staged outputs that changed.
 
 
 localrules:
     all,
     ingest,
+    publish,
 
 
 rule all:

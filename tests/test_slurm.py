@@ -33,6 +33,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -175,14 +176,16 @@ def test_jobs_went_through_the_scheduler(runs):
     for job_id, log in submitted.items():
         print(f"  {job_id:>6}  {queue.get(job_id, ('not in squeue', ''))[0]:<10} {log}")
 
-    analyses = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["analyses"]
-    conditions = {entry["condition"] for entry in analyses.values()}
-    # One job per condition's fits, one for all report pages (the group "reports"); the
-    # plugin names each job's log folder after its rule or group.
-    kinds = sorted(Path(log).parent.name for log in submitted.values())
-    assert kinds == sorted(
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    conditions = {entry["condition"] for entry in config["analyses"].values()}
+    # One job per condition's fits and one per condition's multiverse, one for the claims
+    # page and one for all other report pages (the group "reports"); ingest and publish run
+    # in the main process. The plugin names each job's log folder after its rule or group.
+    kinds = Counter(log.split("slurm_logs/")[1].split("/")[0] for log in submitted.values())
+    assert kinds == Counter(
         [f"rule_meta_{condition}" for condition in conditions]
-        + ["group_reports_render_condition_render_index"]
+        + ["rule_multiverse"] * len(conditions)
+        + ["rule_render_claims", "group_reports_render_condition_render_index"]
     )
     assert set(queue) == set(submitted), "squeue and the log name different jobs"
     for job_id, (state, workdir) in queue.items():
