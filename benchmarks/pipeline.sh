@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Time the pipeline (issue 3, item 8), each run in its own temporary copy so that the
+# Time the pipeline, each run in its own temporary copy so that the
 # repository's outputs are not touched:
 #   1. a clean run of the shipped configuration and data,
 #   2. a no-op rerun of it (nothing changed: Snakemake should schedule nothing),

@@ -59,7 +59,7 @@ def test_profile_and_overrides(config):
     assert (smd["method"], smd["test"], smd["pi"], smd["escalc"]["vtype"]) == (
         "DL",
         "z",
-        "default",  # pi_low/pi_high are predict()'s interval in every profile (CONTRACT §3)
+        "default",  # pi_low/pi_high are predict()'s interval in every profile (docs/contract.md section 3)
         "RevMan",
     )
     assert effective_config("ptsd_severity_end", revman)["escalc"]["vtype"] == "LS"

@@ -11,7 +11,7 @@ This module is what the workflow calls. It has two halves:
   main random-effects fits of analyses that share method, test, level and prediction
   interval are one 2-D batch of :func:`ketameta.models.rma`; each analysis then gets its
   small-study tests and sensitivity analyses, and its ``effects.csv`` and ``summary.json``
-  (CONTRACT §3, plus the extras of docs/architecture.md) are written atomically.
+  (docs/contract.md section 3, plus the extras of docs/architecture.md) are written atomically.
 
 Selecting rows
 --------------
