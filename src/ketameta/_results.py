@@ -16,7 +16,15 @@ from dataclasses import fields
 
 import numpy as np
 
-__all__ = ["ToDict", "out", "plain", "row_warnings"]
+__all__ = ["ToDict", "finite", "out", "plain", "row_warnings"]
+
+
+def finite(value) -> float | None:
+    """``value`` as a float, or None where it is missing, NaN or infinite (JSON null)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def plain(value):

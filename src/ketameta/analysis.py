@@ -31,7 +31,6 @@ resolution each study label may enter an analysis once. Rows whose effect size i
 from __future__ import annotations
 
 import json
-import math
 import platform
 import warnings
 from collections.abc import Mapping, Sequence
@@ -44,6 +43,7 @@ import scipy
 from scipy.stats import norm
 
 from ketameta import __version__
+from ketameta._results import finite
 from ketameta.absolute import absolute_effects, family_of
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
 from ketameta.fewtrials import few_trials_block
@@ -388,13 +388,13 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
         for row, i in enumerate(members):
             k = len(items[i][1])
             equal = {
-                f: _num(getattr(ee, f)[row])
+                f: finite(getattr(ee, f)[row])
                 for f in ("estimate", "se", "ci_low", "ci_high", "p_value")
             }
             fitted[i] = FittedAnalysis(
                 stats={key: values[row] for key, values in stats.items()},
                 weights=np.asarray(res.weights[row, :k], dtype=float),
-                df=_num(res.df[row]),
+                df=finite(res.df[row]),
                 equal=equal,
                 trimfill=trimfill_details(tests.trimfill, row),
             )
@@ -501,14 +501,6 @@ def _double_zero(frame: pd.DataFrame) -> pd.Series:
     none = (frame["events_treat"] == 0) & (frame["events_ctrl"] == 0)
     only = (frame["events_treat"] == frame["n_treat"]) & (frame["events_ctrl"] == frame["n_ctrl"])
     return none | only
-
-
-def _num(x):
-    """Plain float, None for NaN / inf (JSON null)."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):

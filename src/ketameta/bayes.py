@@ -51,6 +51,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special
 
+from ketameta._results import plain
+
 from . import priors
 from ._batch import as_batch
 
@@ -82,7 +84,7 @@ class PosteriorSummary:
     shortest_high: object
 
     def to_dict(self) -> dict:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -143,36 +145,26 @@ class BayesResult:
             for n, j in enumerate(ks):
                 rec = {"study": str(studies[n]) if studies is not None else str(j + 1)}
                 for f in fields(PosteriorSummary):
-                    rec[f.name] = _plain(np.atleast_2d(getattr(self.shrinkage, f.name))[row, j])
+                    rec[f.name] = plain(np.atleast_2d(getattr(self.shrinkage, f.name))[row, j])
                 out.append(rec)
             return out
 
         out = {
-            "k": _plain(self.k),
+            "k": plain(self.k),
             "tau_prior": self.tau_prior.to_dict(),
             "mu_prior": None if self.mu_prior is None else self.mu_prior.to_dict(),
             "level": self.level,
             "tau": self.tau.to_dict(),
             "mu": self.mu.to_dict(),
             "theta_new": self.theta_new.to_dict(),
-            "prob_mu_negative": _plain(self.prob_mu_negative),
-            "prob_mu_positive": _plain(self.prob_mu_positive),
-            "marginal_likelihood": _plain(self.marginal_likelihood),
-            "log_marginal_likelihood": _plain(self.log_marginal_likelihood),
+            "prob_mu_negative": plain(self.prob_mu_negative),
+            "prob_mu_positive": plain(self.prob_mu_positive),
+            "marginal_likelihood": plain(self.marginal_likelihood),
+            "log_marginal_likelihood": plain(self.log_marginal_likelihood),
         }
         m = np.atleast_2d(self.yi).shape[0]
         out["shrinkage"] = shrink_rows(0) if not self.is_batch else [shrink_rows(i) for i in range(m)]
         return out
-
-
-def _plain(x):
-    a = np.asarray(x)
-    if a.ndim == 0:
-        v = a.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-    return [_plain(e) for e in a]
 
 
 def bayesmeta(yi, vi, tau_prior, mu_prior=None, level=95, panels=None) -> BayesResult:

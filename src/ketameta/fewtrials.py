@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
+from ketameta._results import finite
 from ketameta.bayes import bayesmeta
 
 __all__ = ["BAYES_MEASURES", "FEW_TRIALS", "few_trials_block"]
@@ -70,13 +70,9 @@ def few_trials_block(frame: pd.DataFrame, cfg: Mapping) -> dict | None:
         return {key: full[name].get(key) for key in ("median", "mean", "sd", "ci_low",
                                                      "ci_high")}
 
-    def num(x):
-        x = float(x)
-        return x if np.isfinite(x) else None
-
     return {
         "k": k, "tau_prior": prior, "mu_prior": None, "level": cfg["level"],
         "mu": part("mu"), "tau": part("tau"), "theta_new": part("theta_new"),
-        "prob_mu_negative": num(res.prob_mu_negative),
-        "prob_mu_positive": num(res.prob_mu_positive),
+        "prob_mu_negative": finite(res.prob_mu_negative),
+        "prob_mu_positive": finite(res.prob_mu_positive),
     }

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ketameta._batch import as_batch
+from ketameta._results import finite
 from ketameta.models import fit_batch, level_to_alpha
 
 __all__ = ["GoshResult", "gosh", "subset_codes"]
@@ -161,20 +162,15 @@ class GoshResult:
             "method": self.method,
             "test": self.test,
             "level": float(self.level),
-            "full_estimate": _plain(self.full_estimate),
-            "full_I2": _plain(self.full_I2),
+            "full_estimate": finite(self.full_estimate),
+            "full_I2": finite(self.full_I2),
         }
         for name in ("estimate", "I2"):
             vals = getattr(self, name)
             vals = vals[np.isfinite(vals)]
             for stat, fn in (("min", np.min), ("median", np.median), ("max", np.max)):
-                out[f"{name}_{stat}"] = _plain(fn(vals)) if vals.size else None
+                out[f"{name}_{stat}"] = finite(fn(vals)) if vals.size else None
         return out
-
-
-def _plain(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def subset_codes(k: int) -> np.ndarray:

@@ -39,6 +39,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy import special, stats
 
+from ketameta._results import plain
+
 from .effects import _two_by_two
 
 __all__ = ["MHResult", "rma_mh", "rma_peto"]
@@ -109,20 +111,8 @@ class MHResult:
         for f in fields(self):
             if f.name in ("yi", "vi"):
                 continue
-            out[f.name] = _plain(getattr(self, f.name))
+            out[f.name] = plain(getattr(self, f.name))
         return out
-
-
-def _plain(x):
-    if isinstance(x, (str, tuple)):
-        return list(x) if isinstance(x, tuple) else x
-    a = np.asarray(x)
-    if a.ndim == 0:
-        v = a.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        return v
-    return [_plain(e) for e in a]
 
 
 def _pair(name, value, default_second):

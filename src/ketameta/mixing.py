@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ketameta._results import finite
 from ketameta.models import rma
 
 __all__ = ["ACTIVE_COMPARATORS", "INERT_COMPARATORS", "mixture", "score_type"]
@@ -141,11 +142,6 @@ def mixture(frame: pd.DataFrame, cfg: Mapping) -> dict:
                                                                      parallel)}
 
 
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _without_crossover(frame, cfg, crossover, parallel) -> dict | None:
     if not (crossover.any() and parallel.any()):
         return None
@@ -154,5 +150,5 @@ def _without_crossover(frame, cfg, crossover, parallel) -> dict | None:
     vi = frame["vi"].to_numpy(dtype=float)[keep]
     res = rma(yi, vi, method=cfg["method"], test=cfg["test"], level=cfg["level"])
     fields = ("estimate", "se", "ci_low", "ci_high", "p_value", "tau2", "I2")
-    return {"k": int(keep.sum()), **{f: _num(getattr(res, f)) for f in fields},
+    return {"k": int(keep.sum()), **{f: finite(getattr(res, f)) for f in fields},
             "studies": [str(s) for s in frame["study"][keep]]}

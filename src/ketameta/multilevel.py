@@ -51,6 +51,7 @@ import pandas as pd
 from scipy import optimize, sparse, stats
 from scipy.sparse import csgraph
 
+from ketameta._results import finite
 from ketameta.models import level_to_alpha
 
 __all__ = ["RANDOM_STRUCTURES", "RMAMVResult", "rma_mv", "vcalc"]
@@ -559,29 +560,25 @@ class RMAMVResult:
     def to_dict(self) -> dict:
         """Plain-Python summary (JSON-ready; undefined values are None)."""
 
-        def num(x):
-            x = float(x)
-            return x if math.isfinite(x) else None
-
         coefs = [
             {
                 "name": name,
-                "estimate": num(self.beta[j]),
-                "se": num(self.se[j]),
-                "statistic": num(self.statistic[j]),
-                "p_value": num(self.p_value[j]),
-                "ci_low": num(self.ci_low[j]),
-                "ci_high": num(self.ci_high[j]),
+                "estimate": finite(self.beta[j]),
+                "se": finite(self.se[j]),
+                "statistic": finite(self.statistic[j]),
+                "p_value": finite(self.p_value[j]),
+                "ci_low": finite(self.ci_low[j]),
+                "ci_high": finite(self.ci_high[j]),
             }
             for j, name in enumerate(self.coef_names)
         ]
         sig = [
             {
                 "level": name,
-                "sigma2": num(self.sigma2[j]),
+                "sigma2": finite(self.sigma2[j]),
                 "n_levels": int(self.s_nlevels[j]),
-                "ci_low": num(self.sigma2_ci_low[j]),
-                "ci_high": num(self.sigma2_ci_high[j]),
+                "ci_low": finite(self.sigma2_ci_low[j]),
+                "ci_high": finite(self.sigma2_ci_high[j]),
             }
             for j, name in enumerate(self.sigma2_names)
         ]
@@ -592,16 +589,16 @@ class RMAMVResult:
             "method": self.method,
             "test": self.test,
             "level": float(self.level),
-            "df": num(self.df),
+            "df": finite(self.df),
             "coefficients": coefs,
             "sigma2": sig,
-            "Q": num(self.QE),
+            "Q": finite(self.QE),
             "Q_df": int(self.QE_df),
-            "Q_p": num(self.QE_p),
-            "QM": num(self.QM),
+            "Q_p": finite(self.QE_p),
+            "QM": finite(self.QM),
             "QM_df": [int(d) for d in self.QM_df],
-            "QM_p": num(self.QM_p),
-            "loglik": num(self.loglik),
+            "QM_p": finite(self.QM_p),
+            "loglik": finite(self.loglik),
             "converged": bool(self.converged),
             "warnings": list(self.warnings),
         }
@@ -609,14 +606,14 @@ class RMAMVResult:
             pr = self.predict()
             out.update(
                 {
-                    "estimate": num(self.beta[0]),
-                    "se": num(self.se[0]),
-                    "ci_low": num(self.ci_low[0]),
-                    "ci_high": num(self.ci_high[0]),
-                    "statistic": num(self.statistic[0]),
-                    "p_value": num(self.p_value[0]),
-                    "pi_low": num(pr["pi_low"][0]),
-                    "pi_high": num(pr["pi_high"][0]),
+                    "estimate": finite(self.beta[0]),
+                    "se": finite(self.se[0]),
+                    "ci_low": finite(self.ci_low[0]),
+                    "ci_high": finite(self.ci_high[0]),
+                    "statistic": finite(self.statistic[0]),
+                    "p_value": finite(self.p_value[0]),
+                    "pi_low": finite(pr["pi_low"][0]),
+                    "pi_high": finite(pr["pi_high"][0]),
                 }
             )
         return out

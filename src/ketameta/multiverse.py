@@ -63,6 +63,7 @@ import numpy as np
 import pandas as pd
 
 from ketameta._batch import as_batch
+from ketameta._results import finite
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR, escalc
 from ketameta.gosh import gosh
@@ -433,14 +434,14 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
             if factor == "measure":
                 continue
             medians = sub.groupby(sub[factor].astype(str), sort=False)["estimate"].median()
-            spread[factor] = _num(medians.max() - medians.min()) if len(medians) else None
+            spread[factor] = finite(medians.max() - medians.min()) if len(medians) else None
         ranked = [f for f in spread if spread[f] is not None]
         out["by_measure"][measure] = {
             "n_specifications": int(len(all_m)),
             "n_fitted": int(len(sub)),
-            "median": _num(np.median(est)) if est.size else None,
-            "min": _num(est.min()) if est.size else None,
-            "max": _num(est.max()) if est.size else None,
+            "median": finite(np.median(est)) if est.size else None,
+            "min": finite(est.min()) if est.size else None,
+            "max": finite(est.max()) if est.size else None,
             **_shares(sub),
             "spread": spread,
             "most_influential": max(ranked, key=lambda f: spread[f]) if ranked else None,
@@ -457,11 +458,6 @@ def _shares(fitted: pd.DataFrame) -> dict:
         "share_negative": neg / n if n else None,
         "share_excluding_null": (pos + neg) / n if n else None,
     }
-
-
-def _num(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def gosh_block(mv: Multiverse) -> dict | None:

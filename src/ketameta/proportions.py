@@ -23,15 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from ketameta._results import finite
 from ketameta.effects import escalc
 from ketameta.models import rma
 
 __all__ = ["arm_proportions"]
-
-
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
 
 
 def _pool(events: np.ndarray, n: np.ndarray, method: str, test: str, level: float) -> dict:
@@ -39,16 +35,16 @@ def _pool(events: np.ndarray, n: np.ndarray, method: str, test: str, level: floa
     es = escalc("PLO", arms)
     res = rma(es["yi"].to_numpy(dtype=float), es["vi"].to_numpy(dtype=float), method=method,
               test=test, level=level)
-    est, low, high = (_num(getattr(res, f)) for f in ("estimate", "ci_low", "ci_high"))
+    est, low, high = (finite(getattr(res, f)) for f in ("estimate", "ci_low", "ci_high"))
     return {
         "k": int(len(events)),
         "events": int(round(float(np.sum(events)))),
         "n": int(round(float(np.sum(n)))),
         "estimate": est, "ci_low": low, "ci_high": high,
-        "tau2": _num(res.tau2) if len(events) > 1 else None,
-        "proportion": _num(expit(est)) if est is not None else None,
-        "proportion_ci_low": _num(expit(low)) if low is not None else None,
-        "proportion_ci_high": _num(expit(high)) if high is not None else None,
+        "tau2": finite(res.tau2) if len(events) > 1 else None,
+        "proportion": finite(expit(est)) if est is not None else None,
+        "proportion_ci_low": finite(expit(low)) if low is not None else None,
+        "proportion_ci_high": finite(expit(high)) if high is not None else None,
     }
 
 

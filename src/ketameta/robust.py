@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import sparse, stats
 from scipy.sparse import csgraph
 
+from ketameta._results import finite
 from ketameta.models import level_to_alpha
 
 __all__ = ["ROBUST_TYPES", "RobustResult", "robust"]
@@ -99,10 +100,6 @@ class RobustResult:
     def to_dict(self) -> dict:
         """Plain-Python summary (JSON-ready; undefined values are None)."""
 
-        def num(x):
-            x = float(x)
-            return x if math.isfinite(x) else None
-
         return {
             "type": self.type,
             "n_clusters": self.n_clusters,
@@ -110,19 +107,19 @@ class RobustResult:
             "coefficients": [
                 {
                     "name": name,
-                    "estimate": num(self.beta[j]),
-                    "se": num(self.se[j]),
-                    "statistic": num(self.statistic[j]),
-                    "df": num(self.df[j]),
-                    "p_value": num(self.p_value[j]),
-                    "ci_low": num(self.ci_low[j]),
-                    "ci_high": num(self.ci_high[j]),
+                    "estimate": finite(self.beta[j]),
+                    "se": finite(self.se[j]),
+                    "statistic": finite(self.statistic[j]),
+                    "df": finite(self.df[j]),
+                    "p_value": finite(self.p_value[j]),
+                    "ci_low": finite(self.ci_low[j]),
+                    "ci_high": finite(self.ci_high[j]),
                 }
                 for j, name in enumerate(self.coef_names)
             ],
-            "QM": num(self.QM),
-            "QM_df": [num(d) for d in self.QM_df],
-            "QM_p": num(self.QM_p),
+            "QM": finite(self.QM),
+            "QM_df": [finite(d) for d in self.QM_df],
+            "QM_p": finite(self.QM_p),
             "warnings": list(self.warnings),
         }
 

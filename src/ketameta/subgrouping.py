@@ -24,6 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ketameta._results import finite
 from ketameta.mixing import ACTIVE_COMPARATORS, INERT_COMPARATORS
 from ketameta.subgroups import subgroup
 
@@ -48,11 +49,6 @@ def _labels(frame: pd.DataFrame, column: str) -> list[str]:
     return out
 
 
-def _num(x) -> float | None:
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
 def _split(frame: pd.DataFrame, labels: list[str], cfg: Mapping, variable: str) -> dict:
     yi = frame["yi"].to_numpy(dtype=float)
     vi = frame["vi"].to_numpy(dtype=float)
@@ -67,15 +63,15 @@ def _split(frame: pd.DataFrame, labels: list[str], cfg: Mapping, variable: str) 
         groups.append({
             "label": label, "k": int(len(members)), "studies": [str(s) for s in members],
             "single": bool(len(members) == 1),
-            **{f: _num(getattr(fit, f)) for f in ("estimate", "se", "ci_low", "ci_high",
+            **{f: finite(getattr(fit, f)) for f in ("estimate", "se", "ci_low", "ci_high",
                                                   "p_value")},
-            "tau2": _num(fit.tau2) if len(members) > 1 else None,
-            "I2": _num(fit.I2) if len(members) > 1 else None,
+            "tau2": finite(fit.tau2) if len(members) > 1 else None,
+            "I2": finite(fit.I2) if len(members) > 1 else None,
         })
     return {
         "variable": variable, "tau2_model": "separate", "groups": groups,
-        "Q_between": _num(res.Q_between), "Q_between_df": _num(res.Q_between_df),
-        "Q_between_p": _num(res.Q_between_p), "warnings": list(res.warnings),
+        "Q_between": finite(res.Q_between), "Q_between_df": finite(res.Q_between_df),
+        "Q_between_p": finite(res.Q_between_p), "warnings": list(res.warnings),
     }
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as t_dist
 
+from ketameta._results import finite
 from ketameta.multilevel import rma_mv
 from ketameta.robust import robust
 
@@ -207,21 +208,17 @@ def _model(rows: pd.DataFrame, level: float = 95) -> dict:
     with np.errstate(invalid="ignore"):  # a robust variance can be negative with few trials
         se = np.sqrt(np.einsum("ij,jk,ik->i", design, rob.vcov, design))
 
-    def num(v):
-        v = float(v)
-        return v if math.isfinite(v) else None
-
     names = ("day1", "per_log10_day")
     return {
         "fitted": True, "k": int(fit.k), "n_trials": int(rob.n_clusters),
         "method": "REML", "robust": "CR2", "level": level,
-        "sigma2": [num(v) for v in fit.sigma2], "sigma2_names": list(fit.sigma2_names),
-        "coefficients": {name: {"estimate": num(rob.beta[j]), "se": num(rob.se[j]),
-                                "df": num(rob.df[j]), "p_value": num(rob.p_value[j]),
-                                "ci_low": num(rob.ci_low[j]), "ci_high": num(rob.ci_high[j])}
+        "sigma2": [finite(v) for v in fit.sigma2], "sigma2_names": list(fit.sigma2_names),
+        "coefficients": {name: {"estimate": finite(rob.beta[j]), "se": finite(rob.se[j]),
+                                "df": finite(rob.df[j]), "p_value": finite(rob.p_value[j]),
+                                "ci_low": finite(rob.ci_low[j]), "ci_high": finite(rob.ci_high[j])}
                          for j, name in enumerate(names)},
-        "curve": [{"day": num(d), "estimate": num(e), "ci_low": num(e - q * s),
-                   "ci_high": num(e + q * s)} for d, e, s in zip(grid, est, se, strict=True)],
+        "curve": [{"day": finite(d), "estimate": finite(e), "ci_low": finite(e - q * s),
+                   "ci_high": finite(e + q * s)} for d, e, s in zip(grid, est, se, strict=True)],
         "warnings": list(fit.warnings) + list(rob.warnings),
     }
 
