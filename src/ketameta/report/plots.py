@@ -22,7 +22,6 @@ lists what matches and what differs.
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -36,10 +35,10 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon
-from matplotlib.textpath import TextToPath
 from matplotlib.transforms import blended_transform_factory
 
 from . import formatting as fmt
+from ._svg import new_figure, svg_bytes, text_extent
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -82,14 +81,23 @@ _RC_BASE = {
 
 _FORBIDDEN_TAGS = {"script", "foreignObject", "iframe", "object", "embed"}
 
-_text_to_path = TextToPath()
-
-
 def text_width(text: str, bold: bool = False, size: float = FONT_SIZE) -> float:
     """Width of ``text`` in inches when set in the figures' font (DejaVu Sans)."""
-    prop = FontProperties(family="DejaVu Sans", size=size, weight="bold" if bold else "normal")
-    width, _, _ = _text_to_path.get_text_width_height_descent(text, prop, ismath=False)
+    prop = _font(size, bold)
+    width, _, _ = text_extent(text, prop)
     return width / 72.0
+
+
+_FONTS: dict[tuple[float, bool], FontProperties] = {}
+
+
+def _font(size: float, bold: bool) -> FontProperties:
+    """The figures' font (DejaVu Sans) at ``size`` points, bold or regular (shared, never changed)."""
+    prop = _FONTS.get((size, bold))
+    if prop is None:
+        prop = _FONTS[(size, bold)] = FontProperties(family="DejaVu Sans", size=size,
+                                                     weight="bold" if bold else "normal")
+    return prop
 
 
 @dataclass(frozen=True)
@@ -237,9 +245,7 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
         If the SVG contains an element or attribute that could run code; our figures never
         do, so this guards the ``Markup`` the renderer puts around the fragment.
     """
-    buf = io.BytesIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    root = ET.fromstring(buf.getvalue())
+    root = ET.fromstring(svg_bytes(fig, {"Date": None, "Creator": None}))
     ids = {el.get("id") for el in root.iter() if el.get("id")}
     href = f"{{{XLINK_NS}}}href"
 
@@ -281,9 +287,7 @@ def _svg_fragment(fig: Figure, fig_id: str, title: str) -> str:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), dpi=72)
-    fig.patch.set_facecolor("white")
-    return fig
+    return new_figure(width, height)
 
 
 def _rc(fig_id: str) -> dict:

@@ -1,0 +1,122 @@
+"""Matplotlib's SVG backend with the text measurements remembered between figures.
+
+Measuring a string is the most expensive step of drawing our figures: matplotlib lays
+the glyphs out with FreeType for every label, every time a figure is drawn, and a
+condition page draws dozens of figures that repeat the same labels, headers and tick
+values. The renderer here answers the same questions with the same numbers (it asks
+matplotlib's own :class:`~matplotlib.textpath.TextToPath` once per string and font, and
+reads a font's line metrics from its tables once), so that every figure is byte for byte
+the figure matplotlib's own SVG backend writes; only the repeated work is gone.
+
+Every figure of the reports is made by :func:`new_figure`, which attaches the canvas below.
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_mixed import MixedModeRenderer
+from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, fontManager, get_font
+from matplotlib.textpath import TextToPath
+
+#: The resolution of every figure: at 72 dpi one point is one pixel of the SVG.
+DPI = 72
+
+_TEXT_TO_PATH = TextToPath()
+_EXTENTS: dict[tuple, tuple[float, float, float]] = {}
+_LINE_METRICS: dict[tuple, tuple[float, float, float]] = {}
+
+
+def _font_key(prop: FontProperties) -> tuple:
+    return (tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
+            prop.get_stretch(), prop.get_size_in_points(), prop.get_file(),
+            prop.get_math_fontfamily())
+
+
+def text_extent(s: str, prop: FontProperties, ismath: bool | str = False
+                ) -> tuple[float, float, float]:
+    """Width, height and descent of ``s`` in points, as matplotlib measures it (remembered)."""
+    key = (s, ismath, _font_key(prop))
+    found = _EXTENTS.get(key)
+    if found is None:
+        found = _EXTENTS[key] = _TEXT_TO_PATH.get_text_width_height_descent(s, prop, ismath)
+    return found
+
+
+def line_metrics(prop: FontProperties) -> tuple[float, float, float]:
+    """Ascent, descent and line gap of the font of ``prop`` at 72 dpi (remembered).
+
+    The numbers matplotlib's text layout reads from the font's OS/2 table (else its hhea
+    table) when a renderer does not supply them, computed by the same expression.
+    """
+    key = _font_key(prop)
+    found = _LINE_METRICS.get(key)
+    if found is None:
+        found = (None, None, None)
+        font = get_font(fontManager._find_fonts_by_props(prop))
+        for table_name, gap_key, ascent_key, descent_key in (
+                ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                ("hhea", "lineGap", "ascent", "descent")):
+            table = font.get_sfnt_table(table_name)
+            if table is None:
+                continue
+            fontsize = prop.get_size_in_points()
+            units_per_em = font.get_sfnt_table("head")["unitsPerEm"]
+            scale = 1 / units_per_em * fontsize * DPI / 72
+            found = (table[ascent_key] * scale, -table[descent_key] * scale,
+                     table[gap_key] * scale)
+            break
+        _LINE_METRICS[key] = found
+    return found
+
+
+class _Renderer(RendererSVG):
+    """matplotlib's SVG renderer whose text measurements are remembered across figures."""
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        if ismath == "TeX":
+            return super().get_text_width_height_descent(s, prop, ismath)
+        return text_extent(s, prop, ismath)
+
+    def _get_font_height_metrics(self, prop):
+        ascent, descent, gap = line_metrics(prop)
+        return ascent, descent, gap
+
+
+class _Canvas(FigureCanvasSVG):
+    """The SVG canvas of our figures: matplotlib's ``print_svg`` with :class:`_Renderer`."""
+
+    def print_svg(self, filename, *, bbox_inches_restore=None, metadata=None, **_savefig):
+        # ``savefig`` also passes dpi, facecolor, edgecolor and orientation, which it has
+        # already applied to the figure; matplotlib's print_svg drops them the same way.
+        fh = filename if isinstance(filename, io.TextIOBase) else io.TextIOWrapper(
+            filename, encoding="utf-8")
+        dpi = self.figure.dpi
+        self.figure.dpi = DPI
+        width, height = self.figure.get_size_inches()
+        renderer = MixedModeRenderer(
+            self.figure, width, height, dpi,
+            _Renderer(width * DPI, height * DPI, fh, image_dpi=dpi, metadata=metadata),
+            bbox_inches_restore=bbox_inches_restore)
+        self.figure.draw(renderer)
+        renderer.finalize()
+        fh.flush()
+        if fh is not filename:
+            fh.detach()
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A white figure of ``width`` × ``height`` inches at 72 dpi, drawn by :class:`_Canvas`."""
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    _Canvas(fig)
+    fig.patch.set_facecolor("white")
+    return fig
+
+
+def svg_bytes(fig: Figure, metadata: dict) -> bytes:
+    """The SVG document of ``fig`` (UTF-8)."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata=metadata)
+    return buf.getvalue().encode("utf-8")
