@@ -30,15 +30,26 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import matplotlib
+import numpy as np
 from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Polygon
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.markers import TICKDOWN
+from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.path import Path
+from matplotlib.transforms import (
+    Bbox,
+    IdentityTransform,
+    ScaledTranslation,
+    TransformedBbox,
+    blended_transform_factory,
+)
 
 from . import formatting as fmt
-from ._svg import new_figure, svg_bytes, text_extent
+from ._svg import DPI, new_figure, svg_bytes, text_extent
+from ._svgdirect import Canvas, Panel, number
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -395,242 +406,364 @@ def forest_svg(
     foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
     height = head_h + body_h + axis_h + foot_h + 0.1
 
-    rc = {**_rc(fig_id), "font.size": font_size, "xtick.labelsize": font_size,
-          "ytick.labelsize": font_size}
-    with matplotlib.rc_context(rc):
-        fig = _new_figure(width, height)
-        inch = fig.dpi_scale_trans
-        body_bottom = (axis_h + foot_h + 0.05) / height
-        body_top = (axis_h + foot_h + 0.05 + body_h) / height
-        x_label = margin
-        x_left = [x_label + label_w]
-        for w in left_w:
-            x_left.append(x_left[-1] + w)
-        x_panels = []
-        x = x_left[-1] + gap / 2
-        for _ in panels:
-            x_panels.append(x)
-            x += panel_w + gap
-        x_right = [x - gap / 2]
-        for w in right_w:
-            x_right.append(x_right[-1] + w)
+    canvas = Canvas(fig_id, width, height)
+    body_bottom = (axis_h + foot_h + 0.05) / height
+    body_top = (axis_h + foot_h + 0.05 + body_h) / height
+    x_label = margin
+    x_left = [x_label + label_w]
+    for w in left_w:
+        x_left.append(x_left[-1] + w)
+    x_panels = []
+    x = x_left[-1] + gap / 2
+    for _ in panels:
+        x_panels.append(x)
+        x += panel_w + gap
+    x_right = [x - gap / 2]
+    for w in right_w:
+        x_right.append(x_right[-1] + w)
 
-        n = len(rows)
-        axes_objs = []
-        for x0 in x_panels:
-            ax = fig.add_axes((x0 / width, body_bottom, panel_w / width, body_top - body_bottom))
-            ax.set_ylim(n - 0.4, -0.6)
-            axes_objs.append(ax)
-        ref_ax = axes_objs[0] if axes_objs else fig.add_axes((0, body_bottom, 1, body_top - body_bottom))
-        if not axes_objs:
-            ref_ax.set_ylim(n - 0.4, -0.6)
-            ref_ax.set_axis_off()
-        text_tr = blended_transform_factory(inch, ref_ax.transData)
-        y_of = {id(r): i for i, r in enumerate(rows)}
+    n = len(rows)
+    y_of = {id(r): i for i, r in enumerate(rows)}
+    drawn = [_PanelDrawing(canvas, p, (x0 / width, body_bottom, panel_w / width,
+                                       body_top - body_bottom), n, font_size)
+             for p, x0 in zip(panels, x_panels, strict=True)]
+    ref = drawn[0].panel if drawn else Panel(
+        canvas, (0, body_bottom, 1, body_top - body_bottom), (0.0, 1.0), (n - 0.4, -0.6))
+    text_tr = blended_transform_factory(canvas.dpi_scale, ref.trans_data)
+    # Artists of the figure itself, drawn after the panels in matplotlib's z-order: patches
+    # (the risk-of-bias bars), then lines, then text.
+    patches: list = []
+    lines: list = []
+    texts: list = []
 
-        # header
-        head_y = -0.6 - 0.45 * (1 if not has_groups else 1)
-        group_y = head_y - 1.0
+    head_y = -0.6 - 0.45
+    group_y = head_y - 1.0
 
-        def put(xpos, y, s, align="left", bold=False, url=None, italic=False, color=INK):
-            t = fig.text(xpos, y, s, transform=text_tr, ha=align, va="center",
-                         fontweight="bold" if bold else "normal",
-                         fontstyle="italic" if italic else "normal", color=color, clip_on=False)
-            if url:
-                t.set_url(url)
-            return t
+    def put(xpos, y, s, align="left", bold=False, url=None, italic=False, color=INK):
+        texts.append((s, xpos, y, text_tr, _text_font(font_size, bold, italic), align,
+                      "center", color, url))
 
-        put(x_label, head_y, label_header, bold=True)
-        groups: dict[str, list[float]] = {}
-        for j, col in enumerate(left):
-            xr = x_left[j + 1] - pad / 2
-            put(xr, head_y, col.header, align="right", bold=True)
-            if col.group:
-                groups.setdefault(col.group, []).extend([x_left[j] + pad / 2, xr])
-        for j, col in enumerate(right):
-            xr = x_right[j + 1] - pad / 2
-            put(xr, head_y, col.header, align="right", bold=True)
-            if col.group:
-                groups.setdefault(col.group, []).extend([x_right[j] + pad / 2, xr])
-        for name, xs in groups.items():
-            put((min(xs) + max(xs)) / 2, group_y, name, align="center", bold=True)
-            fig.add_artist(Line2D([min(xs), max(xs)], [group_y + 0.5] * 2, transform=text_tr,
-                                  color=MUTED, lw=0.6))
-        x_end = x_right[-1] if right else x_panels[-1] + panel_w
-        x_rob = x_end + 0.1
-        for j, header in enumerate(rob_columns):
-            put(x_rob + ROB_COLUMN_WIDTH * (j + 0.5), head_y, header, align="center", bold=True)
-        x_end += rob_w
-        fig.add_artist(Line2D([x_label, x_end], [-0.55, -0.55], transform=text_tr, color=INK, lw=0.8))
+    put(x_label, head_y, label_header, bold=True)
+    groups: dict[str, list[float]] = {}
+    for j, col in enumerate(left):
+        xr = x_left[j + 1] - pad / 2
+        put(xr, head_y, col.header, align="right", bold=True)
+        if col.group:
+            groups.setdefault(col.group, []).extend([x_left[j] + pad / 2, xr])
+    for j, col in enumerate(right):
+        xr = x_right[j + 1] - pad / 2
+        put(xr, head_y, col.header, align="right", bold=True)
+        if col.group:
+            groups.setdefault(col.group, []).extend([x_right[j] + pad / 2, xr])
+    for name, xs in groups.items():
+        put((min(xs) + max(xs)) / 2, group_y, name, align="center", bold=True)
+        lines.append(([min(xs), max(xs)], [group_y + 0.5] * 2, MUTED, 0.6))
+    x_end = x_right[-1] if right else x_panels[-1] + panel_w
+    x_rob = x_end + 0.1
+    for j, header in enumerate(rob_columns):
+        put(x_rob + ROB_COLUMN_WIDTH * (j + 0.5), head_y, header, align="center", bold=True)
+    x_end += rob_w
+    lines.append(([x_label, x_end], [-0.55, -0.55], INK, 0.8))
 
-        # rows: text
-        first_summary = None
-        for r in rows:
-            y = y_of[id(r)]
-            if r.kind in ("pooled", "pi") and first_summary is None:
-                first_summary = y
-            indent = 0.0 if r.kind in ("heading", "pooled", "pi", "summary", "note") else 0.0
-            label = r.label + (" *" if r.flagged else "")
-            put(x_label + indent, y, label, bold=r.kind in ("heading", "pooled"), url=r.url,
-                italic=r.kind == "pi")
-            for j, c in enumerate(r.cells):
-                put(x_left[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
-            for j, c in enumerate(r.right):
-                put(x_right[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
-            if rob_columns:
-                _draw_rob(fig, text_tr, x_rob, y, r, len(rob_columns))
-        if first_summary is not None:
-            fig.add_artist(Line2D([x_label, x_end], [first_summary - 0.5] * 2, transform=text_tr,
-                                  color=MUTED, lw=0.5))
+    first_summary = None
+    for r in rows:
+        y = y_of[id(r)]
+        if r.kind in ("pooled", "pi") and first_summary is None:
+            first_summary = y
+        label = r.label + (" *" if r.flagged else "")
+        put(x_label, y, label, bold=r.kind in ("heading", "pooled"), url=r.url,
+            italic=r.kind == "pi")
+        for j, c in enumerate(r.cells):
+            put(x_left[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+        for j, c in enumerate(r.right):
+            put(x_right[j + 1] - pad / 2, y, c, align="right", bold=r.kind == "pooled")
+        if rob_columns:
+            _rob_marks(x_rob, y, r, len(rob_columns), text_tr, font_size, patches, lines,
+                       texts)
+    if first_summary is not None:
+        lines.append(([x_label, x_end], [first_summary - 0.5] * 2, MUTED, 0.5))
 
-        # panels: markers
-        for p, ax in zip(panels, axes_objs, strict=True):
-            _draw_panel(ax, p, y_of, n)
+    for d in drawn:
+        d.mark(y_of)
+    for i, line in enumerate(footer):
+        y_in = foot_h - 0.05 - 0.18 * (i + 0.5)
+        texts.append((line, x_label / width, y_in / height, canvas.trans_figure,
+                      _text_font(font_size, False, False), "left", "center", INK, None))
 
-        # footer
-        for i, line in enumerate(footer):
-            y_in = foot_h - 0.05 - 0.18 * (i + 0.5)
-            fig.text(x_label / width, y_in / height, line, ha="left", va="center", color=INK)
-        fig_out = _svg_fragment(fig, fig_id, title)
-    return fig_out
+    # the SVG, in the order matplotlib draws the same figure
+    canvas.open("figure")
+    canvas.open("patch")
+    canvas.path(Path.unit_rectangle(), canvas.trans_figure, "fill: #ffffff", filled=True)
+    canvas.close()
+    for d in drawn:
+        d.write()
+    if not drawn:
+        canvas.open("axes")
+        canvas.close()
+    for rect, fill in patches:
+        canvas.open("patch")
+        canvas.path(rect.get_path(), rect.get_transform(),
+                    f"fill: {fill}; stroke: {MUTED}; stroke-width: 0.5; stroke-linejoin: miter",
+                    filled=True)
+        canvas.close()
+    for xs, ys, color, lw in lines:
+        canvas.open("line2d")
+        if isinstance(xs, tuple):  # a traffic light: (marker, size, fill, edge)
+            marker, size, fill, edge = xs
+            canvas.markers(marker, size, [ys], text_tr,
+                           f"fill: {fill}; stroke: {edge}; stroke-width: 0.8",
+                           f"stroke: {edge}; stroke-width: 0.8")
+        else:
+            canvas.path(Path(np.column_stack([xs, ys])), text_tr,
+                        f"fill: none; stroke: {color}; stroke-width: {number(lw)}; "
+                        "stroke-linecap: square")
+        canvas.close()
+    for s, xpos, y, tr, prop, align, va, color, url in texts:
+        canvas.text(s, xpos, y, tr, prop=prop, ha=align, va=va, color=color, url=url)
+    canvas.close()
+    return canvas.fragment(title)
 
 
-def _draw_rob(fig, tr, x0: float, y: float, row: Row, columns: int) -> None:
+_TEXT_FONTS: dict[tuple[float, bool, bool], FontProperties] = {}
+
+
+def _text_font(size: float, bold: bool, italic: bool) -> FontProperties:
+    """The font of a text of the figures (DejaVu Sans, shared and never changed)."""
+    key = (size, bold, italic)
+    prop = _TEXT_FONTS.get(key)
+    if prop is None:
+        prop = _TEXT_FONTS[key] = FontProperties(
+            family=["DejaVu Sans"], size=size, weight="bold" if bold else "normal",
+            style="italic" if italic else "normal")
+    return prop
+
+
+def _rob_marks(x0: float, y: float, row: Row, columns: int, tr, font_size: float,
+               patches: list, lines: list, texts: list) -> None:
     """One row's traffic lights, or on a pooled row the weighted summary bar."""
-    from matplotlib.patches import Rectangle
-
     for j, level in enumerate(row.rob):
         fill, ink, mark = ROB_STYLE.get(level, ROB_STYLE[None])
         xc = x0 + ROB_COLUMN_WIDTH * (j + 0.5)
-        fig.add_artist(Line2D([xc], [y], transform=tr, marker="o", ms=11, mfc=fill,
-                              mec=MUTED if level is None else fill, mew=0.8, ls="none"))
-        fig.text(xc, y, mark, transform=tr, ha="center", va="center_baseline", color=ink,
-                 fontweight="bold", fontsize=matplotlib.rcParams["font.size"])
+        lines.append((("o", 11, to_hex(fill), MUTED if level is None else to_hex(fill)),
+                       (xc, y), None, None))
+        texts.append((mark, xc, y, tr, _text_font(font_size, True, False), "center",
+                      "center_baseline", to_hex(ink), None))
     if row.rob_bar is not None:
-        total = ROB_COLUMN_WIDTH * columns - 0.04
+        width = ROB_COLUMN_WIDTH * columns - 0.04
         x = x0 + 0.02
         for share, level in zip(row.rob_bar, ("low", "some", "high", None), strict=True):
             if not share > 0:
                 continue
-            w = total * share / 100.0
-            fig.add_artist(Rectangle((x, y - 0.3), w, 0.6, transform=tr,
-                                     fc=ROB_STYLE[level][0] if level else ROB_BAR_MISSING,
-                                     ec=MUTED, lw=0.5))
+            w = width * share / 100.0
+            patches.append((Rectangle((x, y - 0.3), w, 0.6, transform=tr),
+                            to_hex(ROB_STYLE[level][0] if level else ROB_BAR_MISSING)))
             x += w
 
 
-def _draw_panel(ax, p: _Panel, y_of: dict[int, int], n: int) -> None:
-    axis = p.axis
-    core: list[float | None] = []
-    whiskers: list[float | None] = []
-    for r in p.rows:
-        if r.kind in ("study", "pooled", "summary"):
-            core.append(r.estimate)
-            whiskers += [r.low, r.high, r.pi_low, r.pi_high]
-        elif r.kind == "pi":
-            whiskers += [r.low, r.high]
-    if axis.null is not None:
-        core.append(axis.null)
-    if p.refline is not None:
-        core.append(p.refline)
-    if p.band is not None:
-        whiskers += list(p.band)
-    lo, hi, ticks = axis_limits(core, whiskers, axis.log)
-    ax.set_xlim((hi, lo) if axis.reverse else (lo, hi))
-    ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
-    for side in ("top", "right", "left"):
-        ax.spines[side].set_visible(False)
-    ax.set_yticks([])
-    ax.patch.set_alpha(0.0)
-    ax.tick_params(axis="x", length=3, width=0.6)
-    ax.spines["bottom"].set_linewidth(0.6)
-    ax.set_xlabel(axis.label, color=INK, labelpad=2)
-    if p.band is not None:
-        ax.axvspan(p.band[0], p.band[1], color="#e8e8e8", lw=0, zorder=0)
-    if axis.null is not None and lo <= axis.null <= hi:
-        ax.axvline(axis.null, color=MUTED, lw=0.8, zorder=1)
-    if p.refline is not None:
-        ax.axvline(p.refline, color=MUTED, lw=0.8, ls=(0, (3, 2)), zorder=1)
+class _PanelDrawing:
+    """One panel of a forest plot: its axis, reference lines and markers, in draw order.
 
-    weights = [r.weight for r in p.rows if r.kind == "study" and fmt.is_number(r.weight)]
-    w_max = max(weights, default=0.0)
-    for r in p.rows:
-        y = y_of[id(r)]
-        if r.kind == "study" and fmt.is_number(r.estimate):
-            _whisker(ax, y, r.low, r.high, lo, hi, INK, 0.9)
-            if lo <= r.estimate <= hi:
-                if fmt.is_number(r.weight) and w_max > 0:
-                    side = max(2.5, 11.0 * math.sqrt(max(r.weight, 0.0) / w_max))
-                else:
-                    side = 4.0
-                ax.plot([r.estimate], [y], marker="s", ms=side, mfc=INK, mec=INK, mew=0.5,
-                        ls="none", zorder=3, clip_on=False)
-        elif r.kind in ("pooled", "summary") and fmt.is_number(r.estimate):
-            if r.kind == "summary":
-                _whisker(ax, y, r.pi_low, r.pi_high, lo, hi, ACCENT, 1.2)
-            lo_d = max(r.low, lo) if fmt.is_number(r.low) else r.estimate
-            hi_d = min(r.high, hi) if fmt.is_number(r.high) else r.estimate
-            est = min(max(r.estimate, lo), hi)
-            half = 0.32
-            ax.add_patch(Polygon([(lo_d, y), (est, y - half), (hi_d, y), (est, y + half)],
-                                 closed=True, fc=INK, ec=INK, lw=0.6, zorder=3))
-            for edge, bound, below in ((lo, r.low, True), (hi, r.high, False)):
-                if fmt.is_number(bound) and ((below and bound < lo) or (not below and bound > hi)):
-                    ax.plot([edge], [y], marker=_arrow(ax, below), ms=5, color=INK, ls="none",
-                            clip_on=False)
-        elif r.kind == "pi" and fmt.is_number(r.low):
-            _whisker(ax, y, r.low, r.high, lo, hi, ACCENT, 2.6, caps=True)
+    The elements are those of a matplotlib Axes with a bottom spine and x ticks only, in
+    the order its draw sorts them (z-order 0: band, 1: reference lines, 1.5: the axes'
+    ticks and label, 2: whiskers and arrows, 2.5: the spine, 3: squares, diamonds and the
+    "favours" labels).
+    """
 
-    if axis.favours_left or axis.favours_right:
-        tr = blended_transform_factory(ax.transAxes, ax.transAxes)
+    def __init__(self, canvas: Canvas, p: _Panel, rect, n: int, font_size: float) -> None:
+        self.canvas = canvas
+        self.p = p
+        self.font_size = font_size
+        axis = p.axis
+        core: list[float | None] = []
+        whiskers: list[float | None] = []
+        for r in p.rows:
+            if r.kind in ("study", "pooled", "summary"):
+                core.append(r.estimate)
+                whiskers += [r.low, r.high, r.pi_low, r.pi_high]
+            elif r.kind == "pi":
+                whiskers += [r.low, r.high]
+        if axis.null is not None:
+            core.append(axis.null)
+        if p.refline is not None:
+            core.append(p.refline)
+        if p.band is not None:
+            whiskers += list(p.band)
+        self.lo, self.hi, self.ticks = axis_limits(core, whiskers, axis.log)
+        xlim = (self.hi, self.lo) if axis.reverse else (self.lo, self.hi)
+        self.panel = Panel(canvas, rect, xlim, (n - 0.4, -0.6))
+        self.z2: list = []  # ("line", xs, ys, color, lw) or ("marker", marker, size, x, y, color, mew, clip)
+        self.z3: list = []
+
+    def _arrow(self, below: bool) -> str:
+        return "<" if below != self.p.axis.reverse else ">"
+
+    def _marker(self, bucket, marker, size, x, y, color, mew=1.0, clip=False):
+        bucket.append(("marker", marker, size, x, y, color, color, mew, clip))
+
+    def _whisker(self, y, low, high, color, lw, caps=False) -> None:
+        lo, hi = self.lo, self.hi
+        if not (fmt.is_number(low) and fmt.is_number(high)):
+            return
+        a, b = max(low, lo), min(high, hi)
+        if a > hi or b < lo:
+            self._marker(self.z2, self._arrow(a <= hi), 5, hi if a > hi else lo, y, color)
+            return
+        self.z2.append(("line", [a, b], [y, y], color, lw))
+        if low < lo:
+            self._marker(self.z2, self._arrow(True), 5, lo, y, color)
+        elif caps:
+            self._marker(self.z2, "|", 7, a, y, color, lw / 2, clip=True)
+        if high > hi:
+            self._marker(self.z2, self._arrow(False), 5, hi, y, color)
+        elif caps:
+            self._marker(self.z2, "|", 7, b, y, color, lw / 2, clip=True)
+
+    def mark(self, y_of: dict[int, int]) -> None:
+        """Collect the rows' whiskers, squares and diamonds (matplotlib's insertion order)."""
+        lo, hi = self.lo, self.hi
+        weights = [r.weight for r in self.p.rows if r.kind == "study" and fmt.is_number(r.weight)]
+        w_max = max(weights, default=0.0)
+        for r in self.p.rows:
+            y = y_of[id(r)]
+            if r.kind == "study" and fmt.is_number(r.estimate):
+                self._whisker(y, r.low, r.high, INK, 0.9)
+                if lo <= r.estimate <= hi:
+                    if fmt.is_number(r.weight) and w_max > 0:
+                        side = max(2.5, 11.0 * math.sqrt(max(r.weight, 0.0) / w_max))
+                    else:
+                        side = 4.0
+                    self.z3.append(("square", side, r.estimate, y))
+            elif r.kind in ("pooled", "summary") and fmt.is_number(r.estimate):
+                if r.kind == "summary":
+                    self._whisker(y, r.pi_low, r.pi_high, ACCENT, 1.2)
+                lo_d = max(r.low, lo) if fmt.is_number(r.low) else r.estimate
+                hi_d = min(r.high, hi) if fmt.is_number(r.high) else r.estimate
+                est = min(max(r.estimate, lo), hi)
+                half = 0.32
+                self.z3.append(("diamond", [(lo_d, y), (est, y - half), (hi_d, y),
+                                            (est, y + half)]))
+                for edge, bound, below in ((lo, r.low, True), (hi, r.high, False)):
+                    if fmt.is_number(bound) and ((below and bound < lo)
+                                                 or (not below and bound > hi)):
+                        self._marker(self.z2, self._arrow(below), 5, edge, y, INK)
+            elif r.kind == "pi" and fmt.is_number(r.low):
+                self._whisker(y, r.low, r.high, ACCENT, 2.6, caps=True)
+
+    def write(self) -> None:
+        """Write the panel as matplotlib writes the Axes (see the class docstring)."""
+        c, panel, axis = self.canvas, self.panel, self.p.axis
+        frame = Rectangle((0.0, 0.0), 1.0, 1.0, transform=panel.trans_axes)
+        clip_box = TransformedBbox(Bbox.unit(), frame.get_transform())
+        clip = c.clip_for(clip_box)
+        c.open("axes")
+        c.open("patch")
+        c.path(frame.get_path(), frame.get_transform(), "fill: none; opacity: 0")
+        c.close()
+        if self.p.band is not None:
+            b0, b1 = self.p.band
+            band = Rectangle((b0, 0), b1 - b0, 1, transform=panel.xaxis)
+            c.open("patch")
+            c.path(band.get_path(), band.get_transform(), "fill: #e8e8e8", filled=True,
+                   clip=clip)
+            c.close()
+        if axis.null is not None and self.lo <= axis.null <= self.hi:
+            c.open("line2d")
+            c.path(Path(np.array([[axis.null, 0.0], [axis.null, 1.0]])), panel.xaxis,
+                   f"fill: none; stroke: {MUTED}; stroke-width: 0.8; stroke-linecap: square",
+                   clip=clip)
+            c.close()
+        if self.p.refline is not None:
+            c.open("line2d")
+            c.path(Path(np.array([[self.p.refline, 0.0], [self.p.refline, 1.0]])),
+                   panel.xaxis, f"fill: none; stroke-dasharray: {number(3 * 0.8)},"
+                   f"{number(2 * 0.8)}; stroke-dashoffset: 0; stroke: {MUTED}; "
+                   "stroke-width: 0.8", clip=clip)
+            c.close()
+        self._write_axis()
+        for item in self.z2:
+            self._write_item(item, clip)
+        c.open("patch")
+        x0, x1 = panel.view.intervalx
+        c.path(Path(np.array([[x0, 0.0], [x1, 0.0]])), panel.xaxis,
+               f"fill: none; stroke: {MUTED}; stroke-width: 0.6; stroke-linejoin: miter; "
+               "stroke-linecap: square")
+        c.close()
+        for item in self.z3:
+            if item[0] == "square":
+                _, side, x, y = item
+                c.open("line2d")
+                c.markers("s", side, [(x, y)], panel.trans_data,
+                          f"fill: {INK}; stroke: {INK}; stroke-width: 0.5; "
+                          "stroke-linejoin: miter",
+                          f"stroke: {INK}; stroke-width: 0.5; stroke-linejoin: miter")
+                c.close()
+            elif item[0] == "diamond":
+                poly = Polygon(item[1], closed=True, transform=panel.trans_data)
+                c.open("patch")
+                c.path(poly.get_path(), poly.get_transform(),
+                       f"fill: {INK}; stroke: {INK}; stroke-width: 0.6; stroke-linejoin: miter",
+                       filled=True, clip=clip)
+                c.close()
+        size = self.font_size - 0.5
+        favours = []
         if axis.favours_left:
-            ax.text(0.0, -0.0, "\u2190 " + axis.favours_left, transform=tr, ha="left", va="top",
-                    color=INK, clip_on=False, fontsize=matplotlib.rcParams["font.size"] - 0.5)
+            favours.append((0.0, "\u2190 " + axis.favours_left, "left"))
         if axis.favours_right:
-            ax.text(1.0, -0.0, axis.favours_right + " \u2192", transform=tr, ha="right",
-                    va="top", color=INK, clip_on=False,
-                    fontsize=matplotlib.rcParams["font.size"] - 0.5)
-        # place the favours labels under the x label
-        _shift_favours(ax)
+            favours.append((1.0, axis.favours_right + " \u2192", "right"))
+        if favours:
+            tr = (blended_transform_factory(panel.trans_axes, panel.trans_axes)
+                  + ScaledTranslation(0, -0.37, c.dpi_scale))
+            for x, s, ha in favours:
+                c.text(s, x, -0.0, tr, prop=_text_font(size, False, False), ha=ha, va="top",
+                       color=INK)
+        c.close()
 
+    def _write_item(self, item, clip: str) -> None:
+        c, panel = self.canvas, self.panel
+        c.open("line2d")
+        if item[0] == "line":
+            _, xs, ys, color, lw = item
+            c.path(Path(np.column_stack([xs, ys])), panel.trans_data,
+                   f"fill: none; stroke: {color}; stroke-width: {number(lw)}")
+        else:
+            _, marker, size, x, y, color, edge, mew, clipped = item
+            width = "" if mew == 1.0 else f"; stroke-width: {number(mew)}"
+            join = "; stroke-linejoin: miter" if marker in "<>" else ""
+            c.markers(marker, size, [(x, y)], panel.trans_data,
+                      f"fill: {color}; stroke: {edge}{width}{join}",
+                      f"stroke: {edge}{width}{join}", clip=clip if clipped else "")
+        c.close()
 
-def _shift_favours(ax) -> None:
-    """Move the two favours labels below the tick labels and the axis label."""
-    from matplotlib.transforms import ScaledTranslation
-
-    offset = ScaledTranslation(0, -0.37, ax.figure.dpi_scale_trans)
-    for t in ax.texts[-2:]:
-        if t.get_text().startswith("\u2190") or t.get_text().endswith("\u2192"):
-            t.set_transform(t.get_transform() + offset)
-
-
-def _arrow(ax, below: bool) -> str:
-    """The marker of an interval leaving the axis below (True) or above its range."""
-    left = below != ax.xaxis_inverted()
-    return "<" if left else ">"
-
-
-def _whisker(ax, y, low, high, lo, hi, color, lw, caps=False) -> None:
-    """Horizontal interval from ``low`` to ``high`` clipped to [lo, hi], with arrows at clips."""
-    if not (fmt.is_number(low) and fmt.is_number(high)):
-        return
-    a, b = max(low, lo), min(high, hi)
-    if a > hi or b < lo:
-        edge = hi if a > hi else lo
-        ax.plot([edge], [y], marker=_arrow(ax, a <= hi), ms=5, color=color, ls="none",
-                clip_on=False, zorder=2)
-        return
-    ax.plot([a, b], [y, y], color=color, lw=lw, solid_capstyle="butt", zorder=2, clip_on=False)
-    if low < lo:
-        ax.plot([lo], [y], marker=_arrow(ax, True), ms=5, color=color, ls="none",
-                clip_on=False, zorder=2)
-    elif caps:
-        ax.plot([a], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
-    if high > hi:
-        ax.plot([hi], [y], marker=_arrow(ax, False), ms=5, color=color, ls="none",
-                clip_on=False, zorder=2)
-    elif caps:
-        ax.plot([b], [y], marker="|", ms=7, color=color, mew=lw / 2, ls="none", zorder=2)
+    def _write_axis(self) -> None:
+        """The x axis: tick marks, tick labels and the axis label; then the empty y axis."""
+        c, panel, axis = self.canvas, self.panel, self.p.axis
+        prop = _text_font(self.font_size, False, False)
+        c.open("matplotlib.axis")
+        label_tr = panel.xaxis + ScaledTranslation(0, -1 * (3.5 + 3 * 1.0) / 72, c.dpi_scale)
+        bottoms = []
+        for t in self.ticks:
+            c.open("xtick")
+            c.open("line2d")
+            c.markers(TICKDOWN, 3, [(t, 0)], panel.xaxis,
+                      f"fill: {MUTED}; stroke: {MUTED}; stroke-width: 0.6",
+                      f"stroke: {MUTED}; stroke-width: 0.6")
+            c.close()
+            box = c.text(_tick_label(t, axis.log), t, 0, label_tr, prop=prop, ha="center",
+                         va="top", color=INK)
+            if box is not None:
+                bottoms.append(box[0])
+            c.close()
+        spine = panel.xaxis.transform(np.array(
+            [[panel.view.x0, 0.0], [panel.view.x1, 0.0]]))[:, 1].min()
+        # the spine's extent includes the tick marks (3 pt), the label sits 2 pt below both
+        bottoms.append(spine - 1 * 3 / 72 * DPI)
+        y = min(bottoms) - 2 * DPI / 72
+        c.text(axis.label, 0.5, y,
+               blended_transform_factory(panel.trans_axes, IdentityTransform()), prop=prop,
+               ha="center", va="top", color=INK)
+        c.close()
+        c.open("matplotlib.axis")
+        c.close()
 
 
 # ----------------------------------------------------------------------------- funnel
