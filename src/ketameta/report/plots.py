@@ -357,12 +357,13 @@ def forest_svg(
         stays at least 11 px when the page scales them to its column).
     """
     rows = list(rows)
+    if not axes:
+        raise ValueError("a forest plot needs at least one axis")
     panels = [_Panel(axis=a) for a in axes]
     for row in rows:
         panels[row.panel].rows.append(row)
-    if panels:
-        panels[0].refline = refline
-        panels[0].band = band
+    panels[0].refline = refline
+    panels[0].band = band
 
     pad = 0.14
     label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled"), size=font_size)
@@ -427,9 +428,8 @@ def forest_svg(
     drawn = [_PanelDrawing(canvas, p, (x0 / width, body_bottom, panel_w / width,
                                        body_top - body_bottom), n, font_size)
              for p, x0 in zip(panels, x_panels, strict=True)]
-    ref = drawn[0].panel if drawn else Panel(
-        canvas, (0, body_bottom, 1, body_top - body_bottom), (0.0, 1.0), (n - 0.4, -0.6))
-    text_tr = blended_transform_factory(canvas.dpi_scale, ref.trans_data)
+    # rows are placed in the first panel's data coordinates (one unit per row)
+    text_tr = blended_transform_factory(canvas.dpi_scale, drawn[0].panel.trans_data)
     # Artists of the figure itself, drawn after the panels in matplotlib's z-order: patches
     # (the risk-of-bias bars), then lines, then text.
     patches: list = []
@@ -497,9 +497,6 @@ def forest_svg(
     canvas.close()
     for d in drawn:
         d.write()
-    if not drawn:
-        canvas.open("axes")
-        canvas.close()
     for rect, fill in patches:
         canvas.open("patch")
         canvas.path(rect.get_path(), rect.get_transform(),
