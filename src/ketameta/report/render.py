@@ -44,8 +44,8 @@ from . import robustness as robustness_mod
 from . import studies as studies_mod
 from .plots import Axis, Column, Row
 
-__all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
-           "write_page"]
+__all__ = ["environment", "condition_context", "index_context", "load_analysis", "template_cache",
+           "unused_rows", "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
@@ -153,30 +153,70 @@ def _numeric_kind(kind: str) -> bool:
     return kind not in ("text", "flag", "link")
 
 
+#: The environment's settings; they are part of the compiled-template cache's key.
+_ENV_OPTIONS = {"autoescape": True, "trim_blocks": True, "lstrip_blocks": True,
+                "keep_trailing_newline": True}
+_ENVIRONMENTS: dict[str, jinja2.Environment] = {}
+
+
 def environment() -> jinja2.Environment:
-    """The Jinja2 environment of all report pages (see the module docstring)."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("ketameta", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        finalize=fmt.plain,
-    )
-    env.filters.update(
-        num=fmt.num,
-        effect=fmt.effect,
-        integer=fmt.integer,
-        pvalue=fmt.pvalue,
-        percent=fmt.percent,
-        interval=fmt.interval,
-        estimate_ci=fmt.estimate_ci,
-        tau2=fmt.tau2,
-        cell=_cell,
-    )
-    env.tests["numeric_kind"] = _numeric_kind
+    """The Jinja2 environment of all report pages (see the module docstring).
+
+    One per process: its templates are compiled once and then reused by every page the
+    process renders. A new process finds them compiled in the project's working folder
+    (:func:`template_cache`), so that no job compiles a template another job already
+    compiled.
+    """
+    env = _ENVIRONMENTS.get("report")
+    if env is None:
+        env = _ENVIRONMENTS["report"] = jinja2.Environment(
+            loader=jinja2.PackageLoader("ketameta", "templates"),
+            undefined=jinja2.StrictUndefined,
+            finalize=fmt.plain,
+            bytecode_cache=template_cache(),
+            **_ENV_OPTIONS,
+        )
+        env.filters.update(
+            num=fmt.num,
+            effect=fmt.effect,
+            integer=fmt.integer,
+            pvalue=fmt.pvalue,
+            percent=fmt.percent,
+            interval=fmt.interval,
+            estimate_ci=fmt.estimate_ci,
+            tau2=fmt.tau2,
+            cell=_cell,
+        )
+        env.tests["numeric_kind"] = _numeric_kind
     return env
+
+
+def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | None:
+    """The compiled templates of the project: ``.ketameta/cache/templates-<key>/``.
+
+    The project's working folder ``.ketameta`` is the current directory's (a run from the
+    project folder) or the current directory's ancestor of that name (a workflow job, which
+    works in ``.ketameta/stage``); elsewhere (tests, a notebook) there is no such folder and
+    templates are compiled in memory only. Jinja2 keeps one file per template and reuses
+    it only while the template's source has the same SHA-1 checksum, so an edited template
+    is compiled anew, never served stale; ``<key>`` changes with the Jinja2 version and the
+    environment's settings, which shape the compiled code too. Files are written atomically
+    (Jinja2 writes a temporary file and renames it), so parallel jobs may share the folder.
+    """
+    here = Path.cwd() if start is None else Path(start)
+    root = next((p for p in (here, *here.parents) if p.name == ".ketameta"), None)
+    if root is None and (here / ".ketameta").is_dir():
+        root = here / ".ketameta"
+    if root is None:
+        return None
+    key = hashlib.sha256(repr((jinja2.__version__, sorted(_ENV_OPTIONS.items()),
+                                "StrictUndefined", "finalize")).encode()).hexdigest()[:12]
+    folder = root / "cache" / f"templates-{key}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder))
 
 
 def write_page(template: str, context: Mapping, out_path: str | Path) -> None:

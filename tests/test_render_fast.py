@@ -1,0 +1,105 @@
+"""Pages are drawn fast and unchanged: each fixture page is byte-identical to the page drawn
+the slow way (every figure built from matplotlib Artists and saved by matplotlib's own SVG
+canvas, no text measurement remembered, templates compiled afresh), and compiled templates
+are reused across processes only while their source is unchanged.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import jinja2
+import yaml
+from forest_matplotlib import forest_svg as forest_matplotlib
+from matplotlib.figure import Figure
+
+from ketameta.report import _svg, plots, render, render_condition, render_index
+
+FIXTURES = Path(__file__).parent / "fixtures" / "report"
+
+
+def _render_fixture_pages(out: Path) -> dict[str, bytes]:
+    config = yaml.safe_load((FIXTURES / "config.yaml").read_text(encoding="utf-8"))
+    processed = FIXTURES / "processed"
+    pages = {}
+    for condition in config["conditions"]:
+        ids = [a for a, e in config["analyses"].items() if e["condition"] == condition]
+        render_condition(condition, config, [processed / a / "summary.json" for a in ids],
+                         [processed / a / "effects.csv" for a in ids], out / f"{condition}.html")
+        pages[condition] = (out / f"{condition}.html").read_bytes()
+    ids = list(config["analyses"])
+    render_index(config, [processed / a / "summary.json" for a in ids],
+                 [processed / a / "effects.csv" for a in ids], out / "index.html")
+    pages["index"] = (out / "index.html").read_bytes()
+    return pages
+
+
+def _plain_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=72)
+    fig.patch.set_facecolor("white")
+    return fig
+
+
+def _plain_svg(fig: Figure, metadata: dict) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg", metadata=metadata)
+    return buf.getvalue()
+
+
+def test_fixture_pages_are_byte_identical_to_the_matplotlib_rendering(tmp_path, monkeypatch):
+    fast = _render_fixture_pages(tmp_path / "fast")
+    with monkeypatch.context() as m:
+        m.setattr(plots, "forest_svg", forest_matplotlib)
+        m.setattr(plots, "new_figure", _plain_figure)
+        m.setattr(plots, "svg_bytes", _plain_svg)
+        m.setattr(render, "_ENVIRONMENTS", {})
+        m.setattr(render, "template_cache", lambda start=None: None)
+        slow = _render_fixture_pages(tmp_path / "slow")
+    assert len(fast) >= 4
+    for page, html in fast.items():
+        assert html == slow[page], page
+        assert html.count(b"<svg") >= 1
+
+
+def test_one_environment_per_process():
+    assert render.environment() is render.environment()
+
+
+def test_compiled_templates_live_in_the_projects_working_folder(tmp_path):
+    stage = tmp_path / "project" / ".ketameta" / "stage"
+    stage.mkdir(parents=True)
+    cache = render.template_cache(stage)
+    assert isinstance(cache, jinja2.FileSystemBytecodeCache)
+    assert Path(cache.directory).parent == tmp_path / "project" / ".ketameta" / "cache"
+    assert render.template_cache(tmp_path / "project").directory == cache.directory
+    assert render.template_cache(tmp_path) is None  # no project folder: memory only
+
+
+def test_an_edited_template_is_never_served_from_the_cache(tmp_path):
+    cache = render.template_cache(tmp_path / ".ketameta")
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "page.html").write_text("first {{ x }}", encoding="utf-8")
+
+    def fresh_process_render() -> str:
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), bytecode_cache=cache,
+                                 **render._ENV_OPTIONS)
+        return env.get_template("page.html").render(x=1)
+
+    assert fresh_process_render() == "first 1"
+    assert len(os.listdir(cache.directory)) == 1  # compiled once, kept
+    assert fresh_process_render() == "first 1"  # from the cache
+    (templates / "page.html").write_text("second {{ x }}", encoding="utf-8")
+    assert fresh_process_render() == "second 1"
+
+
+def test_text_measurement_cache_is_keyed_by_the_whole_font():
+    from matplotlib.font_manager import FontProperties
+
+    regular = FontProperties(family=["DejaVu Sans"], size=8.5)
+    bold = FontProperties(family=["DejaVu Sans"], size=8.5, weight="bold")
+    italic = FontProperties(family=["DejaVu Sans"], size=8.5, style="italic")
+    widths = {_svg.text_extent("Weight", p)[0] for p in (regular, bold, italic)}
+    assert len(widths) == 3
