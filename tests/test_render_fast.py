@@ -103,3 +103,22 @@ def test_text_measurement_cache_is_keyed_by_the_whole_font():
     italic = FontProperties(family=["DejaVu Sans"], size=8.5, style="italic")
     widths = {_svg.text_extent("Weight", p)[0] for p in (regular, bold, italic)}
     assert len(widths) == 3
+
+
+def test_rendering_sets_older_objects_aside_and_gives_them_back(tmp_path):
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    with render.rendering():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    _render_fixture_pages(tmp_path)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's own freeze is left as it is
+    try:
+        frozen = gc.get_freeze_count()
+        with render.rendering():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()

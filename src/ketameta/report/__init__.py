@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .render import condition_context, index_context, write_page
+from .render import condition_context, index_context, rendering, write_page
 
 __all__ = ["page_config", "render_condition", "render_index"]
 
@@ -66,9 +66,10 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
         Condition → its validated rows, for every condition: trials that share participants
         with a trial on another page are then linked to it.
     """
-    context = condition_context(condition, config, summaries, effects, rows, all_rows,
-                                multiverse)
-    write_page("condition.html", context, out_path)
+    with rendering():
+        context = condition_context(condition, config, summaries, effects, rows, all_rows,
+                                    multiverse)
+        write_page("condition.html", context, out_path)
 
 
 def render_index(config: Mapping, summaries: Sequence[str | Path],
@@ -78,5 +79,6 @@ def render_index(config: Mapping, summaries: Sequence[str | Path],
     ``summaries`` and ``effects`` list every analysis in config order; rows of the overview
     forest plot are grouped by condition in the order of ``config["conditions"]``.
     """
-    context = index_context(config, summaries, effects)
-    write_page("index.html", context, out_path)
+    with rendering():
+        context = index_context(config, summaries, effects)
+        write_page("index.html", context, out_path)

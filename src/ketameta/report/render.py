@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import gc
 import hashlib
 import json
 import math
@@ -44,8 +45,8 @@ from . import robustness as robustness_mod
 from . import studies as studies_mod
 from .plots import Axis, Column, Row
 
-__all__ = ["environment", "condition_context", "index_context", "load_analysis", "template_cache",
-           "unused_rows", "write_page"]
+__all__ = ["environment", "condition_context", "index_context", "load_analysis", "rendering",
+           "template_cache", "unused_rows", "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
@@ -217,6 +218,28 @@ def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | No
     except OSError:
         return None
     return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+class rendering:
+    """Context of one page's rendering: garbage collection leaves older objects alone.
+
+    Drawing a page allocates many short-lived objects, and each of Python's full garbage
+    collections would also walk every object that existed before (imported modules,
+    configuration, loaded tables), which are never garbage here. They are set aside
+    (``gc.freeze()``) while the page is drawn and given back (``gc.unfreeze()``) after it,
+    so that nothing changes for the caller; a caller that froze objects itself is left
+    alone.
+    """
+
+    def __enter__(self) -> rendering:
+        self._froze = gc.get_freeze_count() == 0
+        if self._froze:
+            gc.freeze()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._froze:
+            gc.unfreeze()
 
 
 def write_page(template: str, context: Mapping, out_path: str | Path) -> None:
