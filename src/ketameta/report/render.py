@@ -1381,11 +1381,15 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
     overlaps: list[tuple[str, str]] = studies_mod.overlaps_of(rows)
     links: dict[str, str] = {}
     if all_rows:
-        from ketameta.io import read_table
+        import pandas as pd
 
+        # Only the label and the year of the other pages' trials are needed, parsed as
+        # ketameta.io.read_table parses them (text, nullable integer, empty cells missing).
         by_condition = {}
         for cond, path in all_rows.items():
-            table = read_table(path)
+            table = pd.read_csv(path, usecols=lambda c: c in ("study", "year"),
+                                dtype={"study": "str", "year": "Int64"},
+                                keep_default_na=False, na_values=[""])
             by_condition[cond] = table.to_dict("records")
         links = studies_mod.study_links(
             {c: recs for c, recs in by_condition.items() if c != condition})
