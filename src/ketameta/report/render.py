@@ -994,14 +994,13 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     yi = [s.get("yi") for s in studies]
     filled = summary.get("trimfill_filled") or []
     funnel = None
-    if all(fmt.is_number(v) for v in yi + sei):
+    # drawn only where the page shows it (small-study tests need min_k trials)
+    if k >= min_k and all(fmt.is_number(v) for v in yi + sei):
         funnel = Markup(plots.funnel_svg(
             f"funnel-{aid}", f"Contour-enhanced funnel plot: {title}", yi, sei,
             estimate=summary["estimate"], axis=axis,
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
-    if k < min_k:
-        funnel = None
     k0 = summary.get("trimfill_k0")
     context["small_study"] = {
         "funnel": funnel,
