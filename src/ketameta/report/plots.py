@@ -1,12 +1,19 @@
 """Figures of the reports: forest, funnel, leave-one-out and overview plots as inline SVG.
 
-All figures are drawn with matplotlib's object-oriented API (no ``pyplot`` state) and
-returned as an SVG fragment ready to be inlined in a page:
+Figures are drawn with matplotlib's object-oriented API (no ``pyplot`` state) and
+returned as an SVG fragment ready to be inlined in a page. The forest plots, most of a
+page's figures, are the exception in how, not in what: :func:`forest_svg` writes their SVG
+directly (:mod:`ketameta.report._svgdirect`), element for element what matplotlib's SVG
+backend writes for the same figure built from Artists, at a fraction of the cost; the other
+figures go through matplotlib with text measurements remembered between figures
+(:mod:`ketameta.report._svg`). Either way:
 
 * text stays text (``svg.fonttype = "none"``): small, selectable and read by screen readers;
   matplotlib escapes it (``&``, ``<``, ``>``), and the fragment is then re-parsed and
   re-serialised with :mod:`xml.etree.ElementTree`, which escapes attributes and text again
-  and lets us check that no script or event handler can be present;
+  and lets us check that no script or event handler can be present (the direct writer
+  escapes every text and attribute itself, writes no attribute from the data but a link,
+  and refuses ``javascript:`` links);
 * invisible direction and zero-width characters are removed from every text
   (:func:`ketameta.report.formatting.plain`);
 * mathtext is switched off (``text.parse_math = False``), so a study label with ``$`` is

@@ -7,8 +7,9 @@ and raises on any undefined variable (``StrictUndefined``), so a missing value f
 build instead of printing an empty cell. Numbers are formatted only by the filters
 registered here (:mod:`ketameta.report.formatting`), so templates do no arithmetic.
 
-The only markup marked safe is the SVG that :mod:`ketameta.report.plots` generated (it is
-re-serialised by ElementTree and checked for scripts there). Everything read from the data
+The only markup marked safe is the SVG that :mod:`ketameta.report.plots` generated (checked
+for scripts there: matplotlib's figures are re-serialised by ElementTree, the forest plots'
+writer escapes what it writes). Everything read from the data
 or the configuration reaches the page through autoescaping, in HTML and, because matplotlib
 and ElementTree escape text, in the SVG as well.
 """
