@@ -37,7 +37,6 @@ from matplotlib.transforms import (
     BboxTransformFrom,
     BboxTransformTo,
     IdentityTransform,
-    ScaledTranslation,
     TransformedBbox,
     TransformWrapper,
     blended_transform_factory,
@@ -172,21 +171,22 @@ class Canvas:
 
     def text(self, s: str, x: float, y: float, transform, *, prop: FontProperties,
              ha: str = "left", va: str = "baseline", color: str = "#000000",
-             url: str | None = None) -> tuple[float, float] | None:
+             url: str | None = None) -> float | None:
         """A single line of text placed as matplotlib's ``Text`` places it (rotation 0).
 
-        Returns the bottom and top of its box in display points (for an axis label that
-        goes under tick labels), or None for an empty string, which draws nothing.
+        Returns the bottom of its box in display points (an axis label goes under the tick
+        labels), or None for an empty string, which draws nothing.
         """
         if s == "":
             return None
         posx, posy = transform.transform((x, y))
-        bottom, top, baseline_y = _layout(s, prop, va, posy)
+        bottom, baseline_y = _layout(s, prop, va, posy)
         self.open("text")
         if url is not None:
             if url.strip().lower().startswith("javascript:"):
                 raise ValueError("refusing to inline SVG with a javascript: link")
             self._start(f'a xlink:href="{_escape_attr(url)}" target="_blank"')
+        # the backend's arithmetic: the anchor's y, moved onto the baseline it was given
         ay = self.height - posy
         ay = ay + ((self.height - baseline_y) - ay)
         xs, ys = number(posx), number(ay)
@@ -198,7 +198,7 @@ class Canvas:
         if url is not None:
             self.close()
         self.close()
-        return bottom, top
+        return bottom
 
     # ------------------------------------------------------------------ output
 
@@ -256,13 +256,18 @@ def _font_css(prop: FontProperties) -> str:
     return "; ".join(parts)
 
 
-def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, float, float]:
-    """Bottom and top of the text box and the baseline, in display points (one line)."""
+def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, float]:
+    """Bottom of the text box and the baseline, in display points (one line, no rotation).
+
+    matplotlib's ``Text._get_layout`` for one line: ascent and descent are at least the
+    font's (so that every line has the same height), and ``va`` picks which height of the
+    box sits at the anchor; the operations are those of matplotlib, in its order, so that
+    the numbers agree to the last bit.
+    """
     min_ascent, min_descent, _ = line_metrics(prop)
     _, h, d = text_extent(s, prop)
-    a = h - d
-    a = max(a, min_ascent) + 0 / 2
-    d = max(d, min_descent) + 0 / 2
+    a = max(h - d, min_ascent)
+    d = max(d, min_descent)
     ymin = -a - d
     if va == "bottom":
         offset = ymin
@@ -274,10 +279,4 @@ def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, 
         offset = ymin + d
     else:  # center_baseline
         offset = ymin + (0 - ymin) - a / 2
-    baseline = (-a - offset) + posy
-    return (ymin - offset) + posy, (0 - offset) + posy, baseline
-
-
-def scaled_translation(dx: float, dy: float, canvas: Canvas) -> ScaledTranslation:
-    """An offset in inches, as matplotlib's ``ScaledTranslation`` by the figure's dpi."""
-    return ScaledTranslation(dx, dy, canvas.dpi_scale)
+    return (ymin - offset) + posy, (-a - offset) + posy

@@ -101,20 +101,21 @@ _FORBIDDEN_TAGS = {"script", "foreignObject", "iframe", "object", "embed"}
 
 def text_width(text: str, bold: bool = False, size: float = FONT_SIZE) -> float:
     """Width of ``text`` in inches when set in the figures' font (DejaVu Sans)."""
-    prop = _font(size, bold)
-    width, _, _ = text_extent(text, prop)
+    width, _, _ = text_extent(text, _text_font(size, bold, False))
     return width / 72.0
 
 
-_FONTS: dict[tuple[float, bool], FontProperties] = {}
+_TEXT_FONTS: dict[tuple[float, bool, bool], FontProperties] = {}
 
 
-def _font(size: float, bold: bool) -> FontProperties:
-    """The figures' font (DejaVu Sans) at ``size`` points, bold or regular (shared, never changed)."""
-    prop = _FONTS.get((size, bold))
+def _text_font(size: float, bold: bool, italic: bool) -> FontProperties:
+    """The figures' font (DejaVu Sans) at ``size`` points (shared, never changed)."""
+    key = (size, bold, italic)
+    prop = _TEXT_FONTS.get(key)
     if prop is None:
-        prop = _FONTS[(size, bold)] = FontProperties(family="DejaVu Sans", size=size,
-                                                     weight="bold" if bold else "normal")
+        prop = _TEXT_FONTS[key] = FontProperties(
+            family=["DejaVu Sans"], size=size, weight="bold" if bold else "normal",
+            style="italic" if italic else "normal")
     return prop
 
 
@@ -528,20 +529,6 @@ def forest_svg(
     return canvas.fragment(title)
 
 
-_TEXT_FONTS: dict[tuple[float, bool, bool], FontProperties] = {}
-
-
-def _text_font(size: float, bold: bool, italic: bool) -> FontProperties:
-    """The font of a text of the figures (DejaVu Sans, shared and never changed)."""
-    key = (size, bold, italic)
-    prop = _TEXT_FONTS.get(key)
-    if prop is None:
-        prop = _TEXT_FONTS[key] = FontProperties(
-            family=["DejaVu Sans"], size=size, weight="bold" if bold else "normal",
-            style="italic" if italic else "normal")
-    return prop
-
-
 def _rob_marks(x0: float, y: float, row: Row, columns: int, tr, font_size: float,
                patches: list, lines: list, texts: list) -> None:
     """One row's traffic lights, or on a pooled row the weighted summary bar."""
@@ -595,7 +582,9 @@ class _PanelDrawing:
         self.lo, self.hi, self.ticks = axis_limits(core, whiskers, axis.log)
         xlim = (self.hi, self.lo) if axis.reverse else (self.lo, self.hi)
         self.panel = Panel(canvas, rect, xlim, (n - 0.4, -0.6))
-        self.z2: list = []  # ("line", xs, ys, color, lw) or ("marker", marker, size, x, y, color, mew, clip)
+        # z-order 2: ("line", xs, ys, color, lw), ("marker", marker, size, x, y, fill, edge,
+        # edge width, clipped); z-order 3: ("square", side, x, y), ("diamond", vertices)
+        self.z2: list = []
         self.z3: list = []
 
     def _arrow(self, below: bool) -> str:
@@ -752,10 +741,10 @@ class _PanelDrawing:
                       f"fill: {MUTED}; stroke: {MUTED}; stroke-width: 0.6",
                       f"stroke: {MUTED}; stroke-width: 0.6")
             c.close()
-            box = c.text(_tick_label(t, axis.log), t, 0, label_tr, prop=prop, ha="center",
-                         va="top", color=INK)
-            if box is not None:
-                bottoms.append(box[0])
+            bottom = c.text(_tick_label(t, axis.log), t, 0, label_tr, prop=prop, ha="center",
+                            va="top", color=INK)
+            if bottom is not None:
+                bottoms.append(bottom)
             c.close()
         spine = panel.xaxis.transform(np.array(
             [[panel.view.x0, 0.0], [panel.view.x1, 0.0]]))[:, 1].min()
