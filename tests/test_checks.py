@@ -315,3 +315,103 @@ def test_prepare_runs_only_where_it_can_refuse(tmp_path, monkeypatch, count):
     with pytest.raises(DataError, match="study 'X' enters analysis trd_severity_999d twice"):
         plan_analyses(bare, broken)
     assert calls == [2]
+
+
+# ------------------------------------------------------------------ reading, column by column
+
+READ_COLUMNS = (
+    "study,year,condition,outcome,timepoint,design,day,n_treat,mean_treat,sd_treat,n_ctrl,"
+    "mean_ctrl,sd_ctrl,events_treat,events_ctrl,effect_type,yi,vi,sei,ci_low,ci_high,ci_level,"
+    "rob,rob_d1,rob_d2,rob_d3,rob_d4,rob_d5,group,arm,notes"
+).split(",")
+IDENTITY = {"study": "A", "condition": "TRD", "outcome": "severity", "timepoint": "24h"}
+GOOD_ROWS = [
+    dict(n_treat=10, mean_treat=5, sd_treat=2, n_ctrl=10, mean_ctrl=6, sd_ctrl=2),
+    dict(events_treat=4, n_treat=10, events_ctrl=2, n_ctrl=10),
+    dict(events_treat=4, n_treat=10),
+    dict(effect_type="SMD", yi=-0.4, vi=0.05),
+    dict(effect_type="RR", yi=1.4, ci_low=0.9, ci_high=2.1),
+    dict(effect_type="d", yi=0.3, sei=0.2, n_treat=20, n_ctrl=21),
+    dict(effect_type="logOR", yi=0.2, ci_low=-0.1, ci_high=0.5, ci_level=90),
+    dict(effect_type="HR", yi=0.8, vi=0.02, year=2004, day=14, design="crossover"),
+    dict(n_treat=8, mean_treat=50, sd_treat=9, n_ctrl=8, mean_ctrl=55, sd_ctrl=10, rob="some",
+         rob_d1="low", rob_d2="some", rob_d3="low", rob_d4="low", rob_d5="low"),
+    dict(events_treat=0, n_treat=5, events_ctrl=5, n_ctrl=5, rob_d1="low", rob_d2="high"),
+]  # fmt: skip
+# Rows one cell away from passing or from being refused.
+NEAR_ROWS = [
+    dict(effect_type="d", yi=0.3, vi=0.04),
+    dict(effect_type="d", yi=0.3, vi=0.04, n_treat=12),
+    dict(effect_type="OR", yi=1.5, ci_low=1.7, ci_high=2.5),
+    dict(effect_type="MD", yi=1.5, ci_low=2.5, ci_high=1.7),
+    dict(effect_type="logRR", yi=0.1, sei=1e-6),
+    dict(events_treat=11, n_treat=10, events_ctrl=2, n_ctrl=10),
+    dict(n_treat=10, mean_treat=5, sd_treat=2e6, n_ctrl=10, mean_ctrl=6, sd_ctrl=2),
+    dict(n_treat=10, mean_treat=5, sd_treat=2, mean_ctrl=6, sd_ctrl=2),
+    dict(events_treat=4, n_treat=10, rob="low", rob_d1="high"),
+]
+# Cell values that pass in some columns and are refused in others.
+PALETTE = (
+    "", "0", "1", "-1", "2.5", "10", "11", "99", "100", "1e-12", "1e-6", "1e6", "1000001",
+    "1e12", "1e400", "nan", "inf", "-inf", "1_0", "\u22121", "1,5", "x", "3.0", "0.0001",
+    "2001", "1899", "2001.5", "2101", "high", "some", "low", "HIGH", "crossover", "parallel",
+    "24h", "end", "1.5w", "24", "d", "SMD", "RR", "logRR", "HR", "OR", "MD", "RD", "logHR",
+    "logOR", "g", "a\u200bb", " 7 ",
+)  # fmt: skip
+
+
+def both(rows: list[dict], limits=None):
+    """What the column pass and the row-by-row pass make of one file."""
+    from ketameta.io import LIMITS, _parse_columns, _parse_csv, _parse_rows
+
+    limits = {**LIMITS, **(limits or {})}
+    lines = [",".join(READ_COLUMNS)]
+    lines += [",".join(str({**IDENTITY, **r}.get(c, "")) for c in READ_COLUMNS) for r in rows]
+    text = "\n".join(lines) + "\n"
+    header, records = _parse_csv(text, "x.csv")
+    fast = _parse_columns(header, records, text, limits)
+    try:
+        columns, kinds, _ = _parse_rows(header, records, "x.csv", limits)
+        slow = (columns, kinds)
+    except DataError as error:
+        slow = str(error)
+    return fast, slow
+
+
+def test_columns_agree_with_rows_on_shipped_and_fixture_files():
+    from ketameta.io import LIMITS, _decode, _parse_columns, _parse_csv, _parse_rows
+
+    files = sorted((ROOT / "data" / "raw").glob("*.csv"))
+    files += sorted((PROJECTS["fixture"] / "data" / "raw").glob("*.csv"))
+    for path in files:
+        text = _decode(path.read_bytes(), path.name)
+        header, records = _parse_csv(text, path.name)
+        fast = _parse_columns(header, records, text, LIMITS)
+        columns, kinds, _ = _parse_rows(header, records, path.name, LIMITS)
+        assert fast == (columns, kinds), path.name
+
+
+def test_columns_never_pass_what_rows_refuse():
+    """Good rows with random cells changed: the column pass agrees or leaves it to the rows."""
+    import random
+
+    rng = random.Random(11)
+    taken = refused = 0
+    limits = [None, {"max_n": 1000, "max_sd_ratio": 4, "max_abs_value": 1e3},
+              {"min_variance": 0.01, "max_variance": 1}]  # fmt: skip
+    for _ in range(4000):
+        rows = [dict(rng.choice(GOOD_ROWS + NEAR_ROWS)) for _ in range(rng.randint(1, 3))]
+        for _ in range(rng.randint(0, 3)):
+            rng.choice(rows)[rng.choice(READ_COLUMNS)] = rng.choice(PALETTE)
+        fast, slow = both(rows, rng.choice(limits))
+        assert fast is None or fast == slow, (rows, slow)
+        taken += fast is not None
+        refused += isinstance(slow, str)
+    assert taken > 300 and refused > 300  # both kinds of file were met often
+
+
+def test_every_good_row_takes_the_column_pass():
+    fast, slow = both(GOOD_ROWS)
+    assert fast is not None and fast == slow
+    # risk of bias derived from the domains, as the row pass derives it
+    assert fast[0]["rob"][-1] == "high"

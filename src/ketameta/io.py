@@ -412,6 +412,30 @@ def read_file(
     _check_header(header, text, name)
     if not records:
         raise DataError(name, "the file has a header but no data rows", line=1)
+    fast = _parse_columns(header, records, text, limits)
+    if fast is not None:
+        columns, kinds = fast
+        lines = [line for line, _ in records]
+    else:  # row by row, to find and word the first problem
+        columns, kinds, lines = _parse_rows(header, records, name, limits)
+    frame = pd.DataFrame(
+        {c: _column_values(c, v) for c, v in columns.items()}, index=pd.RangeIndex(len(kinds))
+    )
+    for c in NUMERIC_COLUMNS:
+        if c not in frame:
+            frame[c] = np.nan
+    for c in ("effect_type", "group", "arm", "year"):
+        if c not in frame:
+            frame[c] = _column_values(c, [None] * len(kinds))
+    frame["kind"] = kinds
+    frame["source_file"] = name
+    frame["source_line"] = np.asarray(lines, dtype=np.int64)
+    frame["source_sha256"] = hashlib.sha256(raw).hexdigest()
+    return frame
+
+
+def _parse_rows(header: list[str], records, name: str, limits: Mapping[str, float]):
+    """Check and parse the records one by one (:func:`_parse_row`); raise at the first problem."""
     columns: dict[str, list] = {c: [] for c in header}
     kinds, lines = [], []
     for line, fields in records:
@@ -429,20 +453,170 @@ def read_file(
             columns[c].append(parsed[c])
         kinds.append(kind)
         lines.append(line)
-    frame = pd.DataFrame(
-        {c: _column_values(c, v) for c, v in columns.items()}, index=pd.RangeIndex(len(kinds))
-    )
-    for c in NUMERIC_COLUMNS:
-        if c not in frame:
-            frame[c] = np.nan
-    for c in ("effect_type", "group", "arm", "year"):
-        if c not in frame:
-            frame[c] = _column_values(c, [None] * len(kinds))
-    frame["kind"] = kinds
-    frame["source_file"] = name
-    frame["source_line"] = np.asarray(lines, dtype=np.int64)
-    frame["source_sha256"] = hashlib.sha256(raw).hexdigest()
-    return frame
+    return columns, kinds, lines
+
+
+class _Refused(Exception):
+    """A cell that :func:`_parse_row` would refuse (raised by :func:`_refuse`)."""
+
+
+def _refuse(column, message):
+    raise _Refused
+
+
+def _exact(value) -> bool:
+    """Whether a limit compares the same as a float64 (numpy) and as itself (Python)."""
+    if type(value) is float:
+        return True
+    return type(value) is int and abs(value) <= 2**53
+
+
+def _parse_columns(header: list[str], records, text: str, limits: Mapping[str, float]):
+    """Every record's parsed cells and data group, column by column, if all surely pass.
+
+    The same checks as :func:`_check_text` and :func:`_parse_row` for all rows at once, on
+    whole columns: cell-level rules through the same functions once per distinct value,
+    rules across cells (data group, values, plausibility) as array comparisons in the same
+    floating-point operations. Returns ``(columns, kinds)`` as :func:`_parse_rows` would, or
+    None as soon as any row might fail a check; the row-by-row pass then finds and words
+    the problem, so the messages do not depend on this shortcut.
+    """
+    width, count = len(header), len(records)
+    if any(len(fields) != width for _, fields in records) or INVISIBLE.search(text):
+        return None
+    if not all(_exact(v) for v in limits.values()):
+        return None
+    columns = zip(*(fields for _, fields in records), strict=True)
+    cells = {c: [f.strip() for f in col] for c, col in zip(header, columns, strict=True)}
+    if max(max(map(len, col)) for col in cells.values()) > MAX_CELL:
+        return None
+    if not all(all(cells[c]) for c in IDENTITY_COLUMNS):
+        return None
+    if not all(_TIMEPOINT.match(v) for v in set(cells["timepoint"])):
+        return None
+    for column, choices in _CHOICES.items():
+        if column in cells and not set(cells[column]) <= {"", *choices}:
+            return None
+    out = {c: [v or None for v in col] for c, col in cells.items()}
+    try:
+        for column, parse in (("year", _parse_year), ("day", None)):
+            if column not in cells:
+                continue
+            values = {}
+            for v in set(cells[column]) - {""}:
+                if parse is not None:
+                    values[v] = parse(v, _refuse)
+                elif _parse_number(column, v, _refuse) > 0:
+                    values[v] = _parse_number(column, v, _refuse)
+                else:
+                    return None
+            out[column] = [values[v] if v else None for v in cells[column]]
+        for column in NUMERIC_COLUMNS:
+            if column in cells:
+                out[column] = [float(v) if v else None for v in cells[column]]
+    except (_Refused, ValueError):
+        return None
+    with np.errstate(all="ignore"):  # IEEE results as Python's floats give them, no warnings
+        return _check_columns(header, cells, out, count, limits)
+
+
+def _check_columns(header, cells: dict, out: dict, count: int, limits: Mapping[str, float]):
+    """The checks across cells of :func:`_parse_columns`, on arrays (None if any may fail)."""
+    nothing = np.zeros(count, dtype=bool)
+    given = {c: np.fromiter(map(bool, col), dtype=bool, count=count) for c, col in cells.items()}
+
+    def has(column):
+        return given.get(column, nothing)
+
+    def number(column):
+        if column not in cells:
+            return np.full(count, np.nan)
+        return np.array([np.nan if v is None else v for v in out[column]], dtype=np.float64)
+
+    nums = {c: number(c) for c in NUMERIC_COLUMNS}
+    present = {c: has(c) for c in NUMERIC_COLUMNS}
+    if any(not np.isfinite(nums[c][present[c]]).all() for c in NUMERIC_COLUMNS):
+        return None
+    # The data group (_kind_of): exactly one group marked, and every column it needs given.
+    marked = {k: np.logical_or.reduce([has(c) for c in cols]) for k, cols in _MARKERS.items()}
+    if (sum(m.astype(np.int8) for m in marked.values()) != 1).any():
+        return None
+    kinds = np.where(marked["continuous"], "continuous", "reported").astype(object)
+    dichotomous = marked["dichotomous"]
+    kinds[dichotomous] = "dichotomous"
+    kinds[dichotomous & ~has("events_ctrl") & ~has("n_ctrl")] = "single"
+    reported = marked["reported"]
+    precise = has("vi") | has("sei")
+    if not (
+        (has("effect_type") & has("yi"))[reported].all()
+        and (precise | (has("ci_low") & has("ci_high")))[reported].all()
+    ):
+        return None
+    for kind in ("continuous", "dichotomous", "single"):
+        rows = kinds == kind
+        if not np.logical_and.reduce([has(c) for c in KINDS[kind]])[rows].all():
+            return None
+    # The values (_check_values); a missing value compares False and is masked out.
+    bad = nothing.copy()
+    whole = {c: nums[c] == np.floor(nums[c]) for c in (*_COUNTS, "events_treat", "events_ctrl")}
+    for column in _COUNTS:
+        bad |= present[column] & ~((nums[column] > 0) & whole[column])
+    for column in _POSITIVE:
+        bad |= present[column] & ~(nums[column] > 0)
+    for arm in ("treat", "ctrl"):
+        events, n = nums[f"events_{arm}"], nums[f"n_{arm}"]
+        bad |= present[f"events_{arm}"] & ~((events >= 0) & whole[f"events_{arm}"])
+        bad |= present[f"events_{arm}"] & present[f"n_{arm}"] & (events > n)
+    level = nums["ci_level"]
+    bad |= present["ci_level"] & ~((1 < level) & (level < 100))
+    etypes = np.array(out.get("effect_type", [None] * count), dtype=object)
+    if not set(etypes[reported]) <= set(EFFECT_TYPES):
+        return None
+    ratio = reported & np.isin(etypes, RATIO_EFFECT_TYPES)
+    for column in ("yi", "ci_low", "ci_high"):
+        bad |= ratio & present[column] & ~(nums[column] > 0)
+    low, high, yi = nums["ci_low"], nums["ci_high"], nums["yi"]
+    interval = reported & present["ci_low"] & present["ci_high"]
+    bad |= interval & ~((low < high) & (low <= yi) & (yi <= high))
+    bad |= reported & (etypes == "d") & ~(present["n_treat"] & present["n_ctrl"])
+    # Plausibility (_check_plausible), with the limits as given.
+    big = limits["max_abs_value"]
+    for column in ("mean_treat", "mean_ctrl", "yi", "ci_low", "ci_high"):
+        bad |= present[column] & ~(np.abs(nums[column]) <= big)
+    for column in _COUNTS:
+        bad |= present[column] & ~(nums[column] <= limits["max_n"])
+    scale = np.ones(count)
+    for column in ("mean_treat", "mean_ctrl"):
+        scale = np.where(present[column], np.maximum(scale, np.abs(nums[column])), scale)
+    ratio_sd = limits["max_sd_ratio"]
+    for column in ("sd_treat", "sd_ctrl"):
+        sd = nums[column]
+        bad |= present[column] & ~((scale / ratio_sd <= sd) & (sd <= scale * ratio_sd))
+    vmin, vmax = limits["min_variance"], limits["max_variance"]
+    bad |= present["vi"] & ~((vmin <= nums["vi"]) & (nums["vi"] <= vmax))
+    if bad.any():
+        return None
+    if present["sei"].any():  # squared as _check_plausible squares it (Python's float power)
+        squares = [v**2 for v in nums["sei"][present["sei"]].tolist()]
+        if not all(vmin <= v <= vmax for v in squares):
+            return None
+    # Risk of bias (_check_rob), once per distinct combination of judgements.
+    from ketameta import rob as rob2
+
+    names = ("rob", *rob2.DOMAINS)
+    if any(c in cells for c in names):
+        judged = {}
+        combos = list(zip(*(out.get(c, [None] * count) for c in names), strict=True))
+        try:
+            for combo in set(combos):
+                given_rob = dict(zip(names, combo, strict=True))
+                _check_rob(given_rob, _refuse)
+                judged[combo] = given_rob.get("rob")
+        except _Refused:
+            return None
+        if "rob" in cells:
+            out["rob"] = [judged[combo] for combo in combos]
+    return {c: out[c] for c in header}, kinds.tolist()
 
 
 def _column_values(column: str, values: list):
@@ -806,11 +980,19 @@ def _check_plausible(out: dict, row: Mapping[str, str], kind: str, fail, limits)
 
 def _study_key(label: str) -> str:
     """A study label without case, spacing and punctuation: how two spellings are compared."""
+    if label.isascii():  # the same key: NFKC keeps ASCII, casefold is lower, isalnum [0-9a-z]
+        return _NOT_ASCII_ALNUM.sub("", label.lower())
     return "".join(ch for ch in unicodedata.normalize("NFKC", label).casefold() if ch.isalnum())
+
+
+_NOT_ASCII_ALNUM = re.compile("[^0-9a-z]+")
 
 
 def _check_labels(table: pd.DataFrame) -> None:
     """Reject one trial written under labels that differ only in case, spacing or punctuation."""
+    labels = pd.unique(table["study"].to_numpy(dtype=object))
+    if len({_study_key(label) for label in labels}) == len(labels):
+        return  # every key has one label: the search below would find nothing
     first: dict[str, tuple[str, str, int]] = {}
     for study, source, line in zip(
         table["study"], table["source_file"], table["source_line"], strict=True
@@ -859,6 +1041,8 @@ def _check_duplicates(table: pd.DataFrame) -> None:
     """Reject a comparison given twice (same study and year, condition, outcome, timepoint,
     arm and data group); one label with two different years is two studies."""
     key = ["study", "year", "condition", "outcome", "timepoint", "arm", "kind"]
+    if not table.duplicated(key).any():
+        return  # no repeated key (missing values equal, as None equals None below)
     seen: dict[tuple, tuple[str, int]] = {}
     for values, source, line in zip(
         table[key].astype(object).where(table[key].notna(), None).itertuples(index=False),
