@@ -415,3 +415,64 @@ def test_every_good_row_takes_the_column_pass():
     assert fast is not None and fast == slow
     # risk of bias derived from the domains, as the row pass derives it
     assert fast[0]["rob"][-1] == "high"
+
+
+# ------------------------------------------------------------------ the configuration's YAML
+
+YAML_CASES = [
+    "a: 1\n", "a:\t1\n", "a: 1\t\n", "a:\n\t- 1\n", "a: [1,\t2]\n", "a: {b:1}\n", "a: [1,]\n",
+    "%YAML 1.2\n---\na: 1\n", "%YAML 1.3\n---\na: 1\n", 'a: "\\/"\n', 'a: "\\e\\a\\v\\0\\N\\_"\n',
+    'a: "\\x41\\u0042\\U00000043"\n', 'a: "\\q"\n', "a: 'it''s'\n", "a: |\n  x\n  y\n",
+    "a: >2\n   x\n", "a: |+\n  x\n\n", "a: b: c\n", "? a\n: 1\n", "a: &x {b: 1}\nc: *x\n",
+    "a: &x\n  b: 1\nc:\n  <<: *x\n  d: 2\n", "a: 1\r\nb: 2\r\n", "a: 1\rb: 2\r", "a: 1\x85b: 2\n",
+    "a: 1\u2028b: 2\n", "a: x#c\n", "a:\n- 1\n- 2\n", "a:\n  - 1\n - 2\n", "a: 1\na: 2\n",
+    "a: {b: 1, b: 2}\n", " a: 1\nb: 2\n", "a: - 1\n", "[a, b]: 1\n", "---\na: 1\n---\nb: 2\n",
+    "a: 'x\n", 'a: "x\n', "a: [x\n", "a: !!python/object:os.system x\n", "a: !foo 1\n",
+    "a: @x\n", "a: |\n  \tx\n", 'a: "\\uD800"\n', "a\u00a0: 1\n", "- a\n- b\n", "just text\n",
+    "a: *b\n", "x" * 1100 + ": 1\n", "a: x\x0bz\n", "a: \U0001f600\n", "'a ': 1\n",
+    "a:\n  b:\n    c: [1, {d: e}]\n  f: 2\n",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("number", range(len(YAML_CASES)))
+def test_libyaml_and_pure_python_give_one_result(tmp_path, monkeypatch, number):
+    import ketameta.io as io
+
+    path = tmp_path / "config.yaml"
+    path.write_text(YAML_CASES[number], encoding="utf-8", newline="")
+
+    def load():
+        try:
+            return load_config(path, "config/config.yaml")
+        except DataError as error:
+            return str(error)
+
+    fast = load()
+    monkeypatch.setattr(io, "_FastConfigLoader", None)
+    assert fast == load()
+
+
+def test_the_shipped_configurations_take_libyaml(monkeypatch):
+    import ketameta.io as io
+
+    if io._FastConfigLoader is None:
+        pytest.skip("PyYAML without libyaml")
+    expected = {p: load_config(root / "config" / "config.yaml") for p, root in PROJECTS.items()}
+
+    def refuse(text, name):
+        raise AssertionError("the pure-Python loader was used")
+
+    monkeypatch.setattr(io, "_load_python", refuse)
+    for project, root in PROJECTS.items():
+        assert load_config(root / "config" / "config.yaml") == expected[project]
+
+
+def test_a_control_character_in_the_configuration_is_named_with_its_line(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("data_dir: data/raw\nlabel: a\x0bb\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_config(path, "config/config.yaml")
+    assert str(caught.value) == (
+        "config/config.yaml, line 2: the control character U+000B is not allowed in YAML; "
+        "delete it"
+    )
