@@ -168,6 +168,13 @@ def check_inputs(
         is not declared, an analysis that selects no rows or none that can give its
         measure, a multi-arm group that does not share its control arm, a study that enters
         an analysis twice.
+
+    Notes
+    -----
+    The rows are grouped by condition, outcome and time point once (:class:`RowIndex`), and
+    :func:`prepare` runs, on the analysis's own rows, only for the analyses it could refuse,
+    in configuration order; so the cost grows with rows plus analyses, and the first
+    problem and its message are those of running :func:`prepare` for every analysis.
     """
     for name, entry in config["analyses"].items():
         for key, declared in (("condition", "conditions"), ("outcome", "outcomes")):
