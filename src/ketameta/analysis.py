@@ -444,7 +444,8 @@ def run_condition(
     """
     trials = read_table(table)
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
-    prepared = [prepare(trials, cfg) for cfg in analyses.values()]
+    index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
+    prepared = [prepare(index.rows(cfg), cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
     add_time_courses(results)  # one outcome over time (ketameta.timecourse)
     for (summary, frame), effects_path, summary_path in zip(
