@@ -659,7 +659,7 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[tuple[int, list[st
             break
         except csv.Error as error:
             _raise_quote_error(error, lines, start, header, name)
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():  # only white space in every field: a blank row
             continue
         if header is None:
             header = [f.strip() for f in fields]
