@@ -49,7 +49,9 @@ for condition in CONDITIONS:
             grade=PLAN["grade"][condition],
             multiverse=MULTIVERSE_PRIMARY.get(condition),
             multiverse_settings=(
-                PLAN["multiverse"]["settings"] if condition in MULTIVERSE_PRIMARY else None
+                PLAN["multiverse"]["settings"]
+                if condition in MULTIVERSE_PRIMARY
+                else None
             ),
             page=PLAN["pages"][condition],
             links=PLAN["links"][condition],
