@@ -32,17 +32,13 @@ Conventions
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import difflib
-import errno
-import filecmp
 import hashlib
 import math
 import os
 import re
-import shutil
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -59,6 +55,8 @@ from ketameta.effects import (
     NATURAL_RATIOS,
     SINGLE_ARM,
 )
+from ketameta.errors import DataError, _reason, _rebuild_error  # noqa: F401
+from ketameta.publication import _same, in_sync, publish, write_text  # noqa: F401
 
 __all__ = [
     "DataError",
@@ -161,63 +159,6 @@ LIMITS = {
 }
 
 
-class DataError(Exception):
-    """A malformed input file or configuration, located for the analyst.
-
-    Parameters
-    ----------
-    path : str
-        The file, as the analyst names it (e.g. ``data/raw/trd.csv``).
-    message : str
-        What is wrong and what would be right, e.g. ``must be greater than 0 (got -4)``.
-    line : int, optional
-        Physical line in the file, the header being line 1.
-    column : str, optional
-        Column name (CSV files).
-    key : str, optional
-        Dotted key (configuration), e.g. ``analyses.trd_24h.method``.
-
-    Notes
-    -----
-    ``str(error)`` is the one-line message of section 1 of docs/contract.md:
-    ``"{path}, line {line}, column {column}: {message}"`` or ``"{path}, {key}: {message}"``,
-    leaving out the parts not given.
-    """
-
-    def __init__(
-        self,
-        path: str,
-        message: str,
-        *,
-        line: int | None = None,
-        column: str | None = None,
-        key: str | None = None,
-    ):
-        self.path = str(path)
-        self.message = message
-        self.line = line
-        self.column = column
-        self.key = key
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = [self.path]
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        if self.key is not None:
-            where.append(self.key)
-        return f"{', '.join(where)}: {self.message}"
-
-    def __reduce__(self):
-        return (_rebuild_error, (self.path, self.message, self.line, self.column, self.key))
-
-
-def _rebuild_error(path, message, line, column, key):
-    return DataError(path, message, line=line, column=column, key=key)
-
-
 # ----------------------------------------------------------------------------- reading
 
 
@@ -298,20 +239,6 @@ def _data_files(folder: Path, data_dir: str) -> list[Path]:
 
     walk(folder)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == 40:
-        return "a loop of links"
-    if isinstance(error, FileNotFoundError):
-        return "its target does not exist"
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    if getattr(error, "errno", None) == errno.ENOSPC:
-        return "no space left on the device"
-    if getattr(error, "errno", None) == errno.EROFS:
-        return "the file system is read-only"
-    return getattr(error, "strerror", None) or str(error)
 
 
 def read_files(
@@ -1107,82 +1034,6 @@ def check_declared(
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-def write_text(text: str, path: str | Path) -> None:
-    """Write a text file atomically: a temporary file beside it, then a rename.
-
-    A run that fails while writing leaves the previous file (the last good output) intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _same(staged: Path, target: Path) -> bool:
-    return target.is_file() and filecmp.cmp(staged, target, shallow=False)
-
-
-def publish(staged: Iterable[str | Path], stage: str | Path) -> list[str]:
-    """Copy staged outputs to their project paths, all or none, only where they changed.
-
-    The workflow's jobs write below ``stage`` (``.ketameta/stage/reports/TRD.html``); this
-    makes each file's counterpart outside it (``reports/TRD.html``) equal to it. Every new
-    version is first written beside its target under a temporary name; only when all of
-    them are written are they renamed over the targets. A write that fails (a full disk, a
-    read-only folder) removes the temporary files and changes no target, so the outputs of
-    the last good run stay byte-identical. Files whose content is unchanged are not touched
-    (their modification times stay).
-
-    Parameters
-    ----------
-    staged : iterable of path-like
-        Staged files, each below ``stage``.
-    stage : path-like
-        The staging folder.
-
-    Returns
-    -------
-    list of str
-        The project paths that were replaced or created.
-
-    Raises
-    ------
-    DataError
-        Naming the first target that could not be written and why.
-    """
-    pairs = [(Path(s), Path(os.path.relpath(s, stage))) for s in staged]
-    changed = [(s, target) for s, target in pairs if not _same(s, target)]
-    temps: list[Path] = []
-    target = None
-    try:
-        for source, target in changed:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{target.name}.publishing")
-            temps.append(temp)
-            shutil.copyfile(source, temp)
-    except OSError as error:
-        for temp in temps:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        raise DataError(
-            str(target),
-            f"cannot write the new version ({_reason(error)}); nothing was published and the "
-            "outputs of the last good run are unchanged",
-        ) from None
-    for (_, target), temp in zip(changed, temps, strict=True):
-        os.replace(temp, target)
-    return [str(target) for _, target in changed]
-
-
-def in_sync(stage: str | Path, paths: Iterable[str]) -> bool:
-    """Whether every project path has a staged version and equals it."""
-    return all(
-        (Path(stage) / path).is_file() and _same(Path(stage) / path, Path(path))
-        for path in paths
-    )
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:

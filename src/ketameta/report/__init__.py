@@ -42,7 +42,8 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
                      effects: Sequence[str | Path], out_path: str | Path,
                      rows: str | Path | None = None,
                      multiverse: Sequence[str | Path] = (),
-                     all_rows: Mapping[str, str | Path] | None = None) -> None:
+                     all_rows: Mapping[str, str | Path] | None = None,
+                     links: Mapping[str, str] | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -65,9 +66,13 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
     all_rows : mapping, optional
         Condition → its validated rows, for every condition: trials that share participants
         with a trial on another page are then linked to it.
+    links : mapping, optional
+        The same links already worked out (study → ``{condition}.html#{anchor}`` of another
+        page, :func:`ketameta.report.studies.study_links`); the workflow computes them when
+        it is read, so a page does not depend on the other conditions' data files.
     """
     context = condition_context(condition, config, summaries, effects, rows, all_rows,
-                                multiverse)
+                                multiverse, links)
     write_page("condition.html", context, out_path)
 
 

@@ -1213,7 +1213,8 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
                       effects: Sequence[str | Path], rows: str | Path | None = None,
                       all_rows: Mapping[str, str | Path] | None = None,
-                      multiverse: Sequence = ()) -> dict:
+                      multiverse: Sequence = (),
+                      links: Mapping[str, str] | None = None) -> dict:
     """Context of ``condition.html`` for one condition.
 
     ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
@@ -1221,7 +1222,10 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     ``multiverse``: the condition's multiverse summary and table (``.json``, ``.csv``), or
     empty for no robustness section.
     ``all_rows`` (condition → its validated rows, for every condition) lets the included
-    studies name trials on other pages that share participants with a trial of this page.
+    studies name trials on other pages that share participants with a trial of this page;
+    ``links`` gives the same directly (study → page of another condition listing it, as
+    :func:`ketameta.report.studies.study_links` of the other conditions' rows) and takes
+    precedence.
     """
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
@@ -1234,7 +1238,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     analyses = [analysis_context(item, config) for item in loaded]
     ids = [item["summary"]["analysis"] for item in loaded]
     label = config["conditions"][condition]["label"]
-    included = included_studies_of(condition, loaded, analyses, all_rows)
+    included = included_studies_of(condition, loaded, analyses, all_rows, links)
     by_id = {a["id"]: a for a in analyses}
     chosen = findings_mod.sof_analyses(condition, config,
                                        {item["summary"]["analysis"]: item["summary"]
@@ -1302,12 +1306,13 @@ def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping])
 
 
 def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
-                        all_rows: Mapping[str, str | Path] | None) -> list[dict]:
+                        all_rows: Mapping[str, str | Path] | None,
+                        links: Mapping[str, str] | None = None) -> list[dict]:
     """The included-studies records of one page (:func:`studies.included_studies`).
 
     Which trials share participants comes from this page's own rows (the data declare an
     overlap on both trials' rows); ``all_rows`` only tells on which other page a partner
-    trial stands, for the link.
+    trial stands, for the link (or ``links`` gives it, already worked out).
     """
     titles = {a["id"]: a["title"] for a in analyses}
     rows = []
@@ -1316,8 +1321,9 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
         for st in item["studies"]:
             rows.append({**st, "analysis": aid, "analysis_label": titles[aid]})
     overlaps: list[tuple[str, str]] = studies_mod.overlaps_of(rows)
-    links: dict[str, str] = {}
-    if all_rows:
+    if links is not None:
+        links = dict(links)
+    elif all_rows:
         from ketameta.io import read_table
 
         by_condition = {}
@@ -1326,6 +1332,8 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
             by_condition[cond] = table.to_dict("records")
         links = studies_mod.study_links(
             {c: recs for c, recs in by_condition.items() if c != condition})
+    else:
+        links = {}
     return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
 
 
