@@ -476,6 +476,95 @@ def test_a_control_character_in_the_configuration_is_named_with_its_line(tmp_pat
     with pytest.raises(DataError) as caught:
         load_config(path, "config/config.yaml")
     assert str(caught.value) == (
-        "config/config.yaml, line 2: the control character U+000B is not allowed in YAML; "
-        "delete it"
+        "config/config.yaml, line 2: the control character U+000B is not allowed in YAML; delete it"
     )
+
+
+# ------------------------------------------------------------------ the schema
+
+
+def reference_validate(config, path="config/config.yaml", lines=None):
+    """The schema check without the scalar memo: jsonschema's own ``properties`` keyword."""
+    import jsonschema
+    import yaml
+
+    from ketameta.io import schema_error
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    base = jsonschema.Draft202012Validator
+    check_properties = base.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, subschema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, properties, instance, subschema)
+
+    validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
+    for error in validator.iter_errors(config):
+        raise schema_error(error, path, lines)
+    return config
+
+
+def many_analyses(count=60):
+    return {
+        "data_dir": "data/raw",
+        "conditions": {"TRD": {"label": "TRD"}, "MDD": {"label": "MDD"}},
+        "outcomes": {"severity": {"label": "Severity"}},
+        "analyses": {
+            f"a{i}": {
+                "condition": ("TRD", "MDD")[i % 2],
+                "outcome": "severity",
+                "timepoint": f"{i % 7 + 1}d",
+                "measure": ("SMD", "MD")[i % 3 == 0],
+                "method": "REML",
+                "level": 95,
+            }
+            for i in range(count)
+        },
+    }
+
+
+SCHEMA_EDITS = {
+    "valid": lambda c: None,
+    "a value valid before, refused later": lambda c: c["analyses"]["a41"].update(level=101),
+    "a valid method's name where a measure goes": lambda c: c["analyses"]["a50"].update(
+        measure="REML"
+    ),
+    "true where a number goes": lambda c: c["analyses"]["a33"].update(level=True),
+    "95.0 beside 95": lambda c: c["analyses"]["a12"].update(level=95.0),
+    "a bad time point late": lambda c: c["analyses"]["a59"].update(timepoint="1 d"),
+    "an unknown key": lambda c: c["analyses"]["a20"].update(methd="DL"),
+    "true where 1 was valid": lambda c: c.update(
+        grade={
+            "overrides": {
+                "a1": {"imprecision": {"downgrade": 1, "reason": "wide CI"}},
+                "a2": {"imprecision": {"downgrade": True, "reason": "wide CI"}},
+            }
+        }
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SCHEMA_EDITS))
+def test_the_schema_check_equals_jsonschema_without_the_memo(edit):
+    def run(check):
+        config = many_analyses()
+        SCHEMA_EDITS[edit](config)
+        try:
+            return check(config)
+        except DataError as error:
+            return str(error)
+
+    mine = run(lambda config: validate_config(config, SCHEMA, "config/config.yaml"))
+    assert mine == run(reference_validate)
+    assert isinstance(mine, dict) == (edit in ("valid", "95.0 beside 95"))
+
+
+@pytest.mark.parametrize("project", sorted(PROJECTS))
+def test_the_shipped_configurations_get_the_same_defaults(project):
+    path = PROJECTS[project] / "config" / "config.yaml"
+    config, lines = load_config(path, "config/config.yaml")
+    expected = reference_validate(copy.deepcopy(config))
+    assert validate_config(config, SCHEMA, "config/config.yaml", lines) == expected

@@ -1346,14 +1346,35 @@ def validate_config(
         loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
         schema = yaml.load(Path(schema).read_text(encoding="utf-8"), Loader=loader)
     base = jsonschema.Draft202012Validator
-    check_properties = base.VALIDATORS["properties"]
+    valid: set[tuple] = set()  # (subschema, type, value) of scalars found valid
 
     def set_defaults(validator, properties, instance, subschema):
         if isinstance(instance, dict):
             for key, sub in properties.items():
                 if "default" in sub and key not in instance:
                     instance[key] = copy.deepcopy(sub["default"])
-        yield from check_properties(validator, properties, instance, subschema)
+        # jsonschema's own ``properties`` keyword, except that a scalar found valid against
+        # one subschema is not validated against it again: the schema has no references, so
+        # a scalar's validity does not depend on where it stands (1,000 analyses repeat
+        # their measure, method and defaults).
+        if not validator.is_type(instance, "object"):
+            return
+        for key, sub in properties.items():
+            if key not in instance:
+                continue
+            value = instance[key]
+            scalar = isinstance(value, (str, int, float, bool, type(None)))
+            seen = (id(sub), type(value), value) if scalar else None
+            if seen is not None and seen in valid:
+                continue
+            errors = validator.descend(value, sub, path=key, schema_path=key)
+            if seen is None:
+                yield from errors
+                continue
+            errors = list(errors)
+            if not errors:
+                valid.add(seen)
+            yield from errors
 
     validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
     if not isinstance(config, Mapping):
