@@ -40,9 +40,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy
-from scipy.stats import norm
 
 from ketameta import __version__
+from ketameta._dist import norm_ppf
 from ketameta._results import finite
 from ketameta.absolute import absolute_effects, family_of
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
@@ -563,7 +563,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
 
 
 def _normal_quantile(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 200))
+    return float(norm_ppf(0.5 + level / 200))
 
 
 def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:

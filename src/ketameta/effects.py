@@ -60,7 +60,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
+
+from ketameta._dist import norm_isf, norm_ppf, t_isf
 
 __all__ = [
     "MEASURES",
@@ -246,7 +248,7 @@ def se_from_ci(ci_low, ci_high, level=95, *, log=False):
         lo, hi = np.log(lo), np.log(hi)
     if np.any(hi <= lo):
         raise ValueError("ci_high must be larger than ci_low")
-    z = stats.norm.ppf((1 + level / 100) / 2)
+    z = norm_ppf((1 + level / 100) / 2)
     return _out((hi - lo) / (2 * z))
 
 
@@ -295,12 +297,12 @@ def se_from_p(estimate, p_value, *, df=None):
     if np.any(est == 0):
         raise ValueError("an estimate of exactly 0 has no SE recoverable from its p-value")
     if df is None:
-        q = stats.norm.isf(p / 2)
+        q = norm_isf(p / 2)
     else:
         df = np.asarray(df, dtype=float)
         if np.any(~(df > 0)):
             raise ValueError("df must be positive")
-        q = stats.t.isf(p / 2, df)
+        q = t_isf(p / 2, df)
     return _out(np.abs(est) / q)
 
 
@@ -699,7 +701,7 @@ def _reported(frame, rows, etype, measure):
         y = np.where(ratio, np.log(y), y)
         lo = np.where(ratio, np.log(lo), lo)
         hi = np.where(ratio, np.log(hi), hi)
-        z = stats.norm.ppf((1 + level / 100) / 2)
+        z = norm_ppf((1 + level / 100) / 2)
         var = np.where(use_vi, v, np.where(use_se, se**2, ((hi - lo) / (2 * z)) ** 2))
         off_centre = np.abs((lo + hi) / 2 - y) / (hi - lo)
     asymmetric = use_ci & (off_centre > _CI_ASYMMETRY_WARN)

@@ -40,9 +40,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ketameta._batch import EPS, Batch, as_batch, weighted_fit
+from ketameta._dist import chi2_sf, t_isf, t_sf
 from ketameta._results import plain as _plain
 from ketameta.estimators import (
     CONTROL_EXACT,
@@ -180,7 +181,7 @@ def q_statistic(b: Batch):
     df = b.k - 1.0
     q = np.where(few, np.nan, np.maximum(q, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(few, np.nan, stats.chi2.sf(q, np.where(few, 1.0, df)))
+        p = np.where(few, np.nan, chi2_sf(q, np.where(few, 1.0, df)))
         vt = np.where(few, np.nan, df / trp)
     return q, df, p, vt
 
@@ -294,14 +295,14 @@ def _t_or_norm_sf(x, df):
     """Upper tail of t(df) (normal where df is infinite)."""
     with np.errstate(invalid="ignore"):
         tdf = np.where(np.isfinite(df), df, 1.0)
-        return np.where(np.isfinite(df), stats.t.sf(x, tdf), special.ndtr(-x))
+        return np.where(np.isfinite(df), t_sf(x, tdf), special.ndtr(-x))
 
 
 def _t_or_norm_isf(p, df):
     """Upper quantile of t(df) (normal where df is infinite), NaN where df < 1."""
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(df) & (df >= 1)
-        tq = stats.t.isf(p, np.where(ok, df, 1.0))
+        tq = t_isf(p, np.where(ok, df, 1.0))
         out = np.where(np.isfinite(df), np.where(ok, tq, np.nan), -special.ndtri(p))
     return out
 

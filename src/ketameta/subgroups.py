@@ -38,8 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from ketameta._dist import chi2_sf
 from ketameta._results import plain
 from ketameta.estimators import as_control
 from ketameta.models import _check_options, _rma_intercept, level_to_alpha, rma
@@ -202,7 +202,7 @@ def subgroup(
             notes.append(
                 "Q between subgroups undefined: a subgroup estimate has standard error 0."
             )
-        p = float(stats.chi2.sf(q, df)) if math.isfinite(q) else math.nan
+        p = float(chi2_sf(q, df)) if math.isfinite(q) else math.nan
         df2, kind = math.nan, "chi2"
     return SubgroupResult(
         groups=tuple(order),
