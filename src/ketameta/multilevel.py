@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, sparse
-from scipy.sparse import csgraph
 
 from ketameta._dist import chi2_isf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ketameta._results import finite
@@ -913,6 +911,9 @@ def _missing(v) -> bool:
 
 def _blocks(cl_codes, V):
     """Row indices of independent blocks: trials, merged where V correlates them."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     k = cl_codes.size
     link = (cl_codes[:, None] == cl_codes[None, :]) | (V != 0.0)
     n, labels = csgraph.connected_components(sparse.csr_matrix(link), directed=False)
@@ -921,6 +922,8 @@ def _blocks(cl_codes, V):
 
 def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):
     """Profile-likelihood CI of component ``j`` (metafor's ``confint.rma.mv`` search)."""
+    from scipy import optimize
+
     msgs = []
     fixed = fixed_before.copy()
     fixed[j] = True

@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse import csgraph
 
 from ketameta._dist import f_sf, t_isf, t_sf
 from ketameta._results import finite
@@ -340,6 +338,9 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
 
 def _block_inverse(M):
     """Inverse of a (k, k) matrix by its independent diagonal blocks."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     n, labels = csgraph.connected_components(sparse.csr_matrix(M != 0.0), directed=False)
     out = np.zeros_like(M)
     for b in range(n):

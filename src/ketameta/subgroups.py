@@ -37,7 +37,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ketameta._dist import chi2_sf
 from ketameta._results import plain
@@ -105,6 +104,8 @@ class SubgroupResult:
 
 
 def _labels(groups, k: int) -> list[str]:
+    import pandas as pd
+
     values = list(groups)
     if len(values) != k:
         raise ValueError(f"groups must have one label per study: {len(values)} for {k}")
@@ -167,6 +168,8 @@ def subgroup(
     notes: list[str] = []
     common_tau2 = math.nan
     if tau2 == "common":
+        import pandas as pd
+
         factor = pd.DataFrame({"group": pd.Categorical(labels, categories=order)})
         keep = present
         model = rma(

@@ -26,10 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ketameta._dist import t_ppf
 from ketameta._results import finite
-from ketameta.multilevel import rma_mv
-from ketameta.robust import robust
 
 __all__ = ["MEASURE_ORDER", "add_time_courses", "time_course", "timepoint_days"]
 
@@ -185,6 +182,10 @@ MODEL_MIN_TRIALS = 3
 
 def _model(rows: pd.DataFrame, level: float = 95) -> dict:
     """The multilevel model over all placed rows (``yi, vi, study, timepoint, day``)."""
+    from ketameta._dist import t_ppf
+    from ketameta.multilevel import rma_mv
+    from ketameta.robust import robust
+
     trials = rows["study"].nunique()
     days = np.unique(rows["day"].to_numpy(dtype=float))
     per_day = rows.groupby("day")["study"].nunique()
