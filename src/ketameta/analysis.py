@@ -39,14 +39,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy
-from scipy.stats import norm
 
-from ketameta import __version__
+# The model fitting is imported by the functions that fit: the workflow calls check_inputs
+# while it parses, and that needs only the data layer.
 from ketameta._results import finite
 from ketameta.absolute import absolute_effects, family_of
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
-from ketameta.fewtrials import few_trials_block
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
@@ -57,22 +55,8 @@ from ketameta.io import (
     write_table,
     write_text,
 )
-from ketameta.mixing import mixture
-from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, label_years, resolve_multiarm
 from ketameta.profiles import effective_config
-from ketameta.proportions import arm_proportions
-from ketameta.subgrouping import subgroup_blocks
-from ketameta.summary import (
-    CONTRACT_KEYS,
-    empty_extras,
-    empty_stats,
-    extras,
-    fit_summary,
-    small_study_tests,
-    trimfill_details,
-)
-from ketameta.timecourse import add_time_courses
 
 __all__ = [
     "MEASURE_KIND",
@@ -442,6 +426,8 @@ def run_condition(
         :func:`ketameta.grade.job_settings` of these analyses; given, each summary gains its
         GRADE certainty as ``grade`` (:func:`ketameta.grade.grade_block`).
     """
+    from ketameta.timecourse import add_time_courses
+
     trials = read_table(table)
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
@@ -466,6 +452,9 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     pi, control) run as one 2-D batch of :func:`ketameta.models.rma` each; the
     composition of ``summary.json`` is :mod:`ketameta.summary`'s.
     """
+    from ketameta.models import rma
+    from ketameta.summary import fit_summary, small_study_tests, trimfill_details
+
     items = [_sized(prep) for prep in prepared]
     fitted: list = [None] * len(items)
     groups: dict[tuple, list[int]] = {}
@@ -605,6 +594,12 @@ def _double_zero(frame: pd.DataFrame) -> pd.Series:
 
 
 def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
+    from ketameta.fewtrials import few_trials_block
+    from ketameta.mixing import mixture
+    from ketameta.proportions import arm_proportions
+    from ketameta.subgrouping import subgroup_blocks
+    from ketameta.summary import CONTRACT_KEYS, empty_extras, empty_stats, extras
+
     cfg = prep.config
     yi = frame["yi"].to_numpy(dtype=float)
     vi = frame["vi"].to_numpy(dtype=float)
@@ -664,7 +659,9 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
 
 
 def _normal_quantile(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 200))
+    from ketameta._dist import norm_ppf
+
+    return float(norm_ppf(0.5 + level / 200))
 
 
 def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:
@@ -707,6 +704,10 @@ def _participants(frame: pd.DataFrame) -> float | int | None:
 
 
 def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
+    import scipy
+
+    from ketameta import __version__
+
     return {
         "inputs": dict(inputs),
         "config": dict(cfg),

@@ -4,14 +4,15 @@
 (docs/architecture.md): they read the ``summary.json`` and ``effects.csv`` files written by
 :mod:`ketameta.analysis` and write one self-contained HTML file each (inline CSS and SVG,
 no external resource, byte-identical output for identical inputs).
+
+The rendering code (Jinja2, and matplotlib for the figures) is imported when a page is
+rendered, not with this package: the workflow calls :func:`page_config` while it parses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from .render import condition_context, index_context, write_page
 
 __all__ = ["page_config", "render_condition", "render_index"]
 
@@ -71,6 +72,8 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
         page, :func:`ketameta.report.studies.study_links`); the workflow computes them when
         it is read, so a page does not depend on the other conditions' data files.
     """
+    from .render import condition_context, write_page
+
     context = condition_context(condition, config, summaries, effects, rows, all_rows,
                                 multiverse, links)
     write_page("condition.html", context, out_path)
@@ -83,5 +86,7 @@ def render_index(config: Mapping, summaries: Sequence[str | Path],
     ``summaries`` and ``effects`` list every analysis in config order; rows of the overview
     forest plot are grouped by condition in the order of ``config["conditions"]``.
     """
+    from .render import index_context, write_page
+
     context = index_context(config, summaries, effects)
     write_page("index.html", context, out_path)

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
@@ -32,17 +33,19 @@ from markupsafe import Markup
 
 from ketameta import absolute as absolute_mod
 from ketameta import rob as rob2
+from ketameta._results import WARNING_TEXT
 from ketameta.absolute import family_of
 from ketameta.analysis import participants
-from ketameta.models import _WARNING_TEXT
 
 from . import findings as findings_mod
 from . import formatting as fmt
 from . import methods as methods_mod
-from . import plots
-from . import robustness as robustness_mod
 from . import studies as studies_mod
-from .plots import Axis, Column, Row
+
+# The figures (report/plots.py and report/robustness.py, with matplotlib) are imported by
+# the functions that draw them.
+if TYPE_CHECKING:
+    from .plots import Axis
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "unused_rows",
            "write_page"]
@@ -423,9 +426,9 @@ def _tau2_ci_text(summary: Mapping) -> str:
     """The τ² CI as ``[low, high]``; a bound at the search limit is said in words."""
     warnings = [str(w) for w in summary.get("warnings") or []]
     low, high = summary.get("tau2_ci_low"), summary.get("tau2_ci_high")
-    if _WARNING_TEXT["ci_both_max"] in warnings:
+    if WARNING_TEXT["ci_both_max"] in warnings:
         return f"[both bounds above the search limit {fmt.num(high, 0)}]"
-    if _WARNING_TEXT["ci_ub_max"] in warnings:
+    if WARNING_TEXT["ci_ub_max"] in warnings:
         return f"[{fmt.tau2(low)}, above the search limit {fmt.num(high, 0)}]"
     return f"[{fmt.tau2(low)}, {fmt.tau2(high)}]"
 
@@ -487,6 +490,9 @@ _SUBGROUP_NAMES = {"route": "Route", "drug": "Drug", "comparator": "Comparator",
 def _subgroup_forest(block: Mapping, studies: Sequence[Mapping], fig_id: str, title: str,
                      axis: Axis, log: bool, short: str, level_text: str) -> Markup:
     """A RevMan-style forest: subgroup headings, their trials, subtotals, the test."""
+    from . import plots
+    from .plots import Column, Row
+
     by_name = {str(st.get("study")): st for st in studies}
     variable = _SUBGROUP_NAMES.get(block["variable"], block["variable"])
 
@@ -665,6 +671,9 @@ def _data_uri(data: bytes) -> str:
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     """Everything the condition template shows about one analysis (see condition.html)."""
+    from . import plots
+    from .plots import Axis, Column, Row
+
     summary = _shown(loaded["summary"])
     studies = loaded["studies"]
     min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
@@ -1066,6 +1075,9 @@ def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mappi
     Each block of ``summary.json`` (see :mod:`ketameta.timecourse`) is shown once, in the
     order its outcome first appears on the page.
     """
+    from . import plots
+    from .plots import Axis
+
     blocks: dict[tuple, Mapping] = {}
     for item in loaded:
         block = item["summary"].get("time_course")
@@ -1227,6 +1239,8 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     :func:`ketameta.report.studies.study_links` of the other conditions' rows) and takes
     precedence.
     """
+    from . import robustness as robustness_mod
+
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -1385,6 +1399,9 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
     are drawn on a reversed axis, so that benefit is on the right in every figure. Pooled
     results are diamonds (thin line: prediction interval), single trials squares.
     """
+    from . import plots
+    from .plots import Axis, Column, Row
+
     lines = []
     groups: dict[tuple[str, bool], list] = {}
     for condition, items in by_condition.items():
@@ -1447,6 +1464,9 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
 def index_context(config: Mapping, summaries: Sequence[str | Path],
                   effects: Sequence[str | Path]) -> dict:
     """Context of ``index.html``: the overview forest plot and the evidence base."""
+    from . import plots
+    from .plots import Axis, Column, Row
+
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
