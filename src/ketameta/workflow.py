@@ -128,6 +128,7 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
         every = study_links({o: recs for o, recs in records.items() if o != c})
         links[c] = {study: every[study] for study in sorted(named[c]) if study in every}
 
+    effective = {c: effective_configs(c, config) for c in conditions}
     settings = settings_for(config)
     primary: dict[str, dict] = {}
     chunks: dict[str, list[list[int]]] = {}
@@ -135,7 +136,7 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
         for condition, analysis in primary_analyses(config).items():
             if condition not in conditions:
                 continue
-            primary[condition] = effective_configs(condition, config)[analysis]
+            primary[condition] = effective[condition][analysis]
             n = n_specifications(rows_of[condition], primary[condition], settings)
             size = settings["chunk_size"]
             chunks[condition] = (
@@ -159,7 +160,7 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
         "conditions": conditions,
         "analyses_of": {c: analyses_of[c] for c in conditions},
         "raw_files": {c: sorted(set(rows_of[c]["source_file"])) for c in conditions},
-        "effective": {c: effective_configs(c, config) for c in conditions},
+        "effective": effective,
         "grade": {c: job_settings(config, analyses_of[c]) for c in conditions},
         "pages": {c: page_config([c], config) for c in conditions},
         "index_page": page_config(conditions, config),
