@@ -1,15 +1,15 @@
 # ketameta: meta-analyses of ketamine and esketamine trials, from data/raw/*.csv to reports/.
-# Rules live in workflow/rules/ by stage (ingest, meta, report, publish); all statistics in
-# the ketameta package (src/ketameta). What is analysed is set in config/config.yaml only;
-# workflow/rules/common.smk reads it (with line numbers for every message).
+# Rules live in workflow/rules/ by stage (condition, multiverse, report, claims, publish);
+# all statistics in the ketameta package (src/ketameta). What is analysed is set in
+# config/config.yaml only; workflow/rules/common.smk reads it (with line numbers for every
+# message).
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/ingest.smk"
-include: "workflow/rules/meta.smk"
+include: "workflow/rules/condition.smk"
 include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/claims.smk"
@@ -21,13 +21,11 @@ wildcard_constraints:
 
 
 # On a cluster these run in the main Snakemake process, not as jobs: `all` does nothing,
-# ingest only copies a condition's rows, already checked when the workflow was read, and
-# publish only copies the staged outputs that changed.
+# and publish only copies the staged outputs that changed.
 
 
 localrules:
     all,
-    ingest,
     publish,
 
 

@@ -84,14 +84,14 @@ def test_only_the_conditions_the_claims_use_rerun_the_page(run, tmp_path):
         "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,11.9",
         "Eta 2021,2021,PTSD,ptsd_severity,end,ketamine,midazolam,CAPS-5,low,15,12.9"))
     jobs = scheduled(snakemake(work, "--dry-run"))
-    assert "meta_PTSD" in jobs and "render_claims" not in jobs
+    assert "analyse_PTSD" in jobs and "render_claims" not in jobs
     path = work / "data/raw/trd.csv"
     lines = path.read_text().splitlines(keepends=True)
     last = lines[-1].rstrip("\n").split(",")
     last[0] = last[0] + " (copy)"
     path.write_text("".join(lines) + ",".join(last) + "\n")
     jobs = scheduled(snakemake(work, "--dry-run"))
-    assert "meta_TRD" in jobs and "render_claims" in jobs
+    assert "analyse_TRD" in jobs and "render_claims" in jobs
 
 
 BAD = {

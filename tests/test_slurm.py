@@ -178,14 +178,13 @@ def test_jobs_went_through_the_scheduler(runs):
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     conditions = {entry["condition"] for entry in config["analyses"].values()}
-    # One job per condition's fits and one per condition's multiverse, one for the claims
-    # page and one for all other report pages (the group "reports"); ingest and publish run
-    # in the main process. The plugin names each job's log folder after its rule or group.
+    # One job per condition (its fits, multiverse and page), one for the claims page and one
+    # for the overview; publish runs in the main process. The plugin names each job's log
+    # folder after its rule.
     kinds = Counter(log.split("slurm_logs/")[1].split("/")[0] for log in submitted.values())
     assert kinds == Counter(
-        [f"rule_meta_{condition}" for condition in conditions]
-        + ["rule_multiverse"] * len(conditions)
-        + ["rule_render_claims", "group_reports_render_condition_render_index"]
+        [f"rule_analyse_{condition}" for condition in conditions]
+        + ["rule_render_claims", "rule_render_index"]
     )
     assert set(queue) == set(submitted), "squeue and the log name different jobs"
     for job_id, (state, workdir) in queue.items():

@@ -96,15 +96,13 @@ def test_dry_run(run):
     assert run["dry"].returncode == 0, run["dry"].stderr
     assert not run["dry_wrote"]
     jobs = scheduled(run["dry"])
-    assert sorted(jobs["ingest"]) == [
-        f"{STAGE}/data/interim/PTSD.csv",
-        f"{STAGE}/data/interim/TRD.csv",
-    ]
+    assert "ingest" not in jobs  # each condition's job reads its rows itself
     for condition, analyses in ANALYSES.items():
-        assert sorted(jobs[f"meta_{condition}"]) == sorted(
-            f"{STAGE}/data/processed/{a}/{f}"
-            for a in analyses
-            for f in ("effects.csv", "summary.json")
+        assert sorted(jobs[f"analyse_{condition}"]) == sorted(
+            [f"{STAGE}/data/processed/{a}/{f}" for a in analyses
+             for f in ("effects.csv", "summary.json")]
+            + [f"{STAGE}/data/processed/multiverse/{condition}.{e}" for e in ("csv", "json")]
+            + [f"{STAGE}/data/interim/{condition}.csv", f"{STAGE}/reports/{condition}.html"]
         )
     assert jobs["publish"] == [f"{STAGE}/published"]
     assert "all" in jobs
@@ -115,8 +113,8 @@ def test_full_run(run):
     work = run["work"]
     for condition, analyses in ANALYSES.items():
         assert (work / "reports" / f"{condition}.html").is_file()
-        assert (work / "logs" / "meta" / f"{condition}.log").is_file()
-        assert (work / "benchmarks" / "results" / "meta" / f"{condition}.tsv").is_file()
+        assert (work / "logs" / "condition" / f"{condition}.log").is_file()
+        assert (work / "benchmarks" / "results" / "condition" / f"{condition}.tsv").is_file()
         for analysis in analyses:
             summary = json.loads((work / "data/processed" / analysis / "summary.json").read_text())
             assert summary["analysis"] == analysis and summary["condition"] == condition
@@ -206,8 +204,8 @@ def test_a_deleted_result_is_restored(run, tmp_path):
     ]
     shutil.rmtree(work / STAGE / "data" / "processed" / analysis)
     jobs = scheduled(snakemake(work, "--dry-run"))
-    assert f"{STAGE}/data/processed/{analysis}/summary.json" in jobs["meta_PTSD"]
-    assert "meta_TRD" not in jobs and "ingest" not in jobs
+    assert f"{STAGE}/data/processed/{analysis}/summary.json" in jobs["analyse_PTSD"]
+    assert "analyse_TRD" not in jobs
 
 
 def test_editing_one_condition_reruns_only_it(run, tmp_path):
@@ -224,8 +222,8 @@ def test_editing_one_condition_reruns_only_it(run, tmp_path):
     assert dry.returncode == 0, dry.stderr
     jobs = scheduled(dry)
     outputs = [o for outs in jobs.values() for o in outs]
-    assert jobs["ingest"] == [f"{STAGE}/data/interim/PTSD.csv"]
-    assert "meta_TRD" not in jobs and "meta_PTSD" in jobs
+    assert f"{STAGE}/data/interim/PTSD.csv" in jobs["analyse_PTSD"]
+    assert "analyse_TRD" not in jobs
     assert f"{STAGE}/reports/PTSD.html" in outputs and f"{STAGE}/reports/index.html" in outputs
     assert not [o for o in outputs if "TRD" in o or "/trd_" in o]
     result = snakemake(work)
@@ -257,7 +255,7 @@ def test_changing_an_analysis_reruns_its_condition(run, tmp_path):
     work = copy_of(run, tmp_path)
     _replace(work / "config/config.yaml", "measure: MD, method: DL", "measure: MD, method: PM")
     jobs = scheduled(snakemake(work, "--dry-run"))
-    assert "meta_PTSD" in jobs and "meta_TRD" not in jobs and "ingest" not in jobs
+    assert "analyse_PTSD" in jobs and "analyse_TRD" not in jobs
 
 
 BAD = {

@@ -39,14 +39,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy
-from scipy.stats import norm
 
-from ketameta import __version__
+# The model fitting is imported by the functions that fit: the workflow calls check_inputs
+# while it parses, and that needs only the data layer.
 from ketameta._results import finite
 from ketameta.absolute import absolute_effects, family_of
 from ketameta.effects import EFFECT_SCALE, REPORTED_FOR, escalc
-from ketameta.fewtrials import few_trials_block
 from ketameta.io import (
     DESCRIPTIVE_COLUMNS,
     KIND_LABELS,
@@ -57,26 +55,13 @@ from ketameta.io import (
     write_table,
     write_text,
 )
-from ketameta.mixing import mixture
-from ketameta.models import rma
 from ketameta.multiarm import check_unique_studies, label_years, resolve_multiarm
 from ketameta.profiles import effective_config
-from ketameta.proportions import arm_proportions
-from ketameta.subgrouping import subgroup_blocks
-from ketameta.summary import (
-    CONTRACT_KEYS,
-    empty_extras,
-    empty_stats,
-    extras,
-    fit_summary,
-    small_study_tests,
-    trimfill_details,
-)
-from ketameta.timecourse import add_time_courses
 
 __all__ = [
     "MEASURE_KIND",
     "Prepared",
+    "RowIndex",
     "check_inputs",
     "participants",
     "prepare",
@@ -167,6 +152,13 @@ def check_inputs(
         is not declared, an analysis that selects no rows or none that can give its
         measure, a multi-arm group that does not share its control arm, a study that enters
         an analysis twice.
+
+    Notes
+    -----
+    The rows are grouped by condition, outcome and time point once (:class:`RowIndex`), and
+    :func:`prepare` runs, on the analysis's own rows, only for the analyses it could refuse,
+    in configuration order; so the cost grows with rows plus analyses, and the first
+    problem and its message are those of running :func:`prepare` for every analysis.
     """
     for name, entry in config["analyses"].items():
         for key, declared in (("condition", "conditions"), ("outcome", "outcomes")):
@@ -186,8 +178,11 @@ def check_inputs(
             )
     trials = read_data(config["data_dir"], root, config.get("limits"))
     check_declared(trials, config, config_path)
+    index = RowIndex(trials)
     for name in config["analyses"]:
-        prepare(trials, effective_config(name, config), config_path)
+        cfg = effective_config(name, config)
+        if index.needs_checking(cfg):
+            prepare(index.rows(cfg), cfg, config_path)
     return trials
 
 
@@ -229,10 +224,8 @@ def prepare(
             key=f"analyses.{name}",
         )
     rows, excluded = _apply_exclusions(trials[match], cfg, config_path)
-    kinds = rows["kind"].to_numpy(dtype=object)
-    etype = rows["effect_type"].astype(object).to_numpy()
-    usable = (kinds == MEASURE_KIND[measure]) | (
-        (kinds == "reported") & np.isin(etype, REPORTED_FOR[measure])
+    usable = _usable(
+        measure, rows["kind"].to_numpy(dtype=object), rows["effect_type"].astype(object).to_numpy()
     )
     if not usable.all():
         row = rows.iloc[int(np.flatnonzero(~usable)[0])]
@@ -256,6 +249,97 @@ def prepare(
     check_unique_studies(resolved, name)
     messages = [n["warning"] for n in notes if n["warning"]]
     return Prepared(dict(cfg), resolved, notes, messages, excluded)
+
+
+def _usable(measure: str, kinds: np.ndarray, etypes: np.ndarray) -> np.ndarray:
+    """Which rows (data kinds, reported effect types) can give ``measure``."""
+    return (kinds == MEASURE_KIND[measure]) | (
+        (kinds == "reported") & np.isin(etypes, REPORTED_FOR[measure])
+    )
+
+
+class RowIndex:
+    """The rows of every condition x outcome x time point, found in one pass over the table.
+
+    :func:`prepare` selects an analysis's rows with a scan of the whole table and then checks
+    them with several small table operations; run for every analysis when the workflow
+    starts, that costs analyses x rows. This index groups the table once, hands each analysis
+    its own rows (:meth:`rows`), and tells the analyses that :func:`prepare` cannot refuse
+    from those it must check (:meth:`needs_checking`), so that the parse-time check is
+    linear in rows plus analyses and :func:`prepare` alone words every error.
+
+    An analysis passes without :func:`prepare` when all of these hold, each of which rules
+    out one of its refusals: its condition, outcome and time point (text) select rows; its
+    measure is not GEN (one scale per analysis) and every selected row can give it; it
+    excludes no study; its ``multiarm`` mode is ``combine`` or ``split``; and among the
+    rows of its combination no row carries a ``group`` label (multi-arm resolution then
+    leaves the rows as they are) and no study label repeats (so no label stands for two
+    years and none enters twice). Anything else goes through :func:`prepare`.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        Rows as :func:`ketameta.io.read_data` returns them.
+    """
+
+    _KEY = ("condition", "outcome", "timepoint")
+
+    def __init__(self, trials: pd.DataFrame):
+        self.trials = trials
+        self._positions = trials.groupby(list(self._KEY), sort=False).indices
+        self._code = {key: i for i, key in enumerate(self._positions)}
+        codes = np.full(len(trials), len(self._code), dtype=np.intp)  # last bin: no key
+        for i, positions in enumerate(self._positions.values()):
+            codes[positions] = i
+        self._codes = codes
+        special = trials.duplicated([*self._KEY, "study"], keep=False).to_numpy(dtype=bool)
+        if "group" in trials:
+            special = special | trials["group"].notna().to_numpy(dtype=bool)
+        self._special = self._per_key(special) > 0
+        self._kinds = trials["kind"].to_numpy(dtype=object)
+        self._etypes = trials["effect_type"].astype(object).to_numpy()
+        self._unusable: dict[str, np.ndarray] = {}
+
+    def _per_key(self, flags: np.ndarray) -> np.ndarray:
+        counts = np.bincount(self._codes, weights=flags, minlength=len(self._code) + 1)
+        return counts[:-1]
+
+    def _key(self, cfg: Mapping):
+        key = tuple(cfg.get(k) for k in self._KEY)
+        if all(isinstance(v, str) for v in key) and key in self._code:
+            return key
+        return None
+
+    def rows(self, cfg: Mapping) -> pd.DataFrame:
+        """The rows :func:`prepare` selects for ``cfg`` (the whole table if none match)."""
+        key = self._key(cfg)
+        if key is None:  # prepare() finds no row and says so
+            return self.trials
+        return self.trials.iloc[self._positions[key]]
+
+    def needs_checking(self, cfg: Mapping, all_usable: bool = False) -> bool:
+        """False if :func:`prepare` surely accepts the analysis ``cfg`` (see the class).
+
+        ``all_usable=True`` takes on trust that every row the analysis will be given can
+        give its measure (:mod:`ketameta.plan` hands each measure only the rows it takes).
+        """
+        key = self._key(cfg)
+        measure = cfg.get("measure")
+        if (
+            key is None
+            or measure not in MEASURE_KIND
+            or measure == "GEN"
+            or cfg.get("exclude")
+            or cfg.get("multiarm") not in ("combine", "split")
+            or self._special[self._code[key]]
+        ):
+            return True
+        if all_usable:
+            return False
+        if measure not in self._unusable:
+            unusable = ~_usable(measure, self._kinds, self._etypes)
+            self._unusable[measure] = self._per_key(unusable)
+        return bool(self._unusable[measure][self._code[key]])
 
 
 def _apply_exclusions(rows: pd.DataFrame, cfg: Mapping, config_path: str):
@@ -342,9 +426,12 @@ def run_condition(
         :func:`ketameta.grade.job_settings` of these analyses; given, each summary gains its
         GRADE certainty as ``grade`` (:func:`ketameta.grade.grade_block`).
     """
+    from ketameta.timecourse import add_time_courses
+
     trials = read_table(table)
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
-    prepared = [prepare(trials, cfg) for cfg in analyses.values()]
+    index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
+    prepared = [prepare(index.rows(cfg), cfg) for cfg in analyses.values()]
     results = summarise(prepared, inputs)
     add_time_courses(results)  # one outcome over time (ketameta.timecourse)
     for (summary, frame), effects_path, summary_path in zip(
@@ -365,6 +452,9 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     pi, control) run as one 2-D batch of :func:`ketameta.models.rma` each; the
     composition of ``summary.json`` is :mod:`ketameta.summary`'s.
     """
+    from ketameta.models import rma
+    from ketameta.summary import fit_summary, small_study_tests, trimfill_details
+
     items = [_sized(prep) for prep in prepared]
     fitted: list = [None] * len(items)
     groups: dict[tuple, list[int]] = {}
@@ -504,6 +594,12 @@ def _double_zero(frame: pd.DataFrame) -> pd.Series:
 
 
 def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
+    from ketameta.fewtrials import few_trials_block
+    from ketameta.mixing import mixture
+    from ketameta.proportions import arm_proportions
+    from ketameta.subgrouping import subgroup_blocks
+    from ketameta.summary import CONTRACT_KEYS, empty_extras, empty_stats, extras
+
     cfg = prep.config
     yi = frame["yi"].to_numpy(dtype=float)
     vi = frame["vi"].to_numpy(dtype=float)
@@ -563,7 +659,9 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
 
 
 def _normal_quantile(level: float) -> float:
-    return float(norm.ppf(0.5 + level / 200))
+    from ketameta._dist import norm_ppf
+
+    return float(norm_ppf(0.5 + level / 200))
 
 
 def _final_order(frame: pd.DataFrame, sort_by: str) -> pd.DataFrame:
@@ -606,6 +704,10 @@ def _participants(frame: pd.DataFrame) -> float | int | None:
 
 
 def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
+    import scipy
+
+    from ketameta import __version__
+
     return {
         "inputs": dict(inputs),
         "config": dict(cfg),

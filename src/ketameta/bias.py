@@ -54,9 +54,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ._batch import EPS, Batch, as_batch
+from ._dist import t_isf, t_sf
 from ._results import ToDict as _ToDict
 from ._results import out as _out
 from ._results import row_warnings as _row_warnings
@@ -344,8 +345,8 @@ def _regtest_lm(b, x, level, predictor, limit) -> RegtestResult:
         slope_se = np.sqrt(s2 / fit["sxx"])
         int_se = np.sqrt(s2 * (1.0 / fit["sw"] + fit["xw"] ** 2 / fit["sxx"]))
         stat = np.where(constant | (df <= 0), np.nan, slope / slope_se)
-        pval = 2.0 * stats.t.sf(np.abs(stat), np.where(df > 0, df, np.nan))
-        crit = stats.t.isf((1.0 - level / 100.0) / 2.0, np.where(df > 0, df, np.nan))
+        pval = 2.0 * t_sf(np.abs(stat), np.where(df > 0, df, np.nan))
+        crit = t_isf((1.0 - level / 100.0) / 2.0, np.where(df > 0, df, np.nan))
         ci_low = intercept - crit * int_se
         ci_high = intercept + crit * int_se
     nan = np.full(b.k.shape, np.nan)

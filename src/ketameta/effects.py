@@ -59,8 +59,9 @@ import numbers
 import warnings
 
 import numpy as np
-import pandas as pd
-from scipy import special, stats
+
+# pandas and scipy are imported by the functions that use them: ketameta.io reads this
+# module's constants while it validates the data, and should not pay for either.
 
 __all__ = [
     "MEASURES",
@@ -181,6 +182,8 @@ def hedges_j(df):
     >>> float(round(hedges_j(10), 6))  # metafor:::.cmicalc(10) = 0.9227456081
     0.922746
     """
+    from scipy import special
+
     m = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         j = np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
@@ -246,7 +249,9 @@ def se_from_ci(ci_low, ci_high, level=95, *, log=False):
         lo, hi = np.log(lo), np.log(hi)
     if np.any(hi <= lo):
         raise ValueError("ci_high must be larger than ci_low")
-    z = stats.norm.ppf((1 + level / 100) / 2)
+    from ketameta._dist import norm_ppf
+
+    z = norm_ppf((1 + level / 100) / 2)
     return _out((hi - lo) / (2 * z))
 
 
@@ -294,13 +299,15 @@ def se_from_p(estimate, p_value, *, df=None):
         raise ValueError("p_value must be strictly between 0 and 1 (two-sided)")
     if np.any(est == 0):
         raise ValueError("an estimate of exactly 0 has no SE recoverable from its p-value")
+    from ketameta._dist import norm_isf, t_isf
+
     if df is None:
-        q = stats.norm.isf(p / 2)
+        q = norm_isf(p / 2)
     else:
         df = np.asarray(df, dtype=float)
         if np.any(~(df > 0)):
             raise ValueError("df must be positive")
-        q = stats.t.isf(p / 2, df)
+        q = t_isf(p / 2, df)
     return _out(np.abs(est) / q)
 
 
@@ -555,6 +562,8 @@ def _labels(index, mask, limit=10):
 
 def _numeric(frame, column, rows):
     """Column as float array (NaN where missing); raise if a present value is not a number."""
+    import pandas as pd
+
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     raw = frame[column]
@@ -695,11 +704,13 @@ def _reported(frame, rows, etype, measure):
         measure,
         "CI bounds of a ratio (effect_type RR, OR, HR) must be positive",
     )
+    from ketameta._dist import norm_ppf
+
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.where(ratio, np.log(y), y)
         lo = np.where(ratio, np.log(lo), lo)
         hi = np.where(ratio, np.log(hi), hi)
-        z = stats.norm.ppf((1 + level / 100) / 2)
+        z = norm_ppf((1 + level / 100) / 2)
         var = np.where(use_vi, v, np.where(use_se, se**2, ((hi - lo) / (2 * z)) ** 2))
         off_centre = np.abs((lo + hi) / 2 - y) / (hi - lo)
     asymmetric = use_ci & (off_centre > _CI_ASYMMETRY_WARN)
@@ -931,6 +942,8 @@ def escalc(measure, frame, *, vtype="LS", add=None, to="only0", drop00=False):
     >>> round(float(out.yi[0]), 4), round(float(out.vi[0]), 4)
     (-0.8893, 0.3256)
     """
+    import pandas as pd
+
     if measure not in MEASURES:
         raise ValueError(f"escalc: unknown measure {measure!r}; one of {', '.join(MEASURES)}")
     if not isinstance(frame, pd.DataFrame):

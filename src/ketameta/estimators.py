@@ -1051,14 +1051,14 @@ def qprofile_bounds(qfun, rows, df, q_min, tau2, alpha, control):
     flags : dict of str -> ndarray of bool (len(rows),)
         ``ci_null``, ``ci_ub_max``, ``ci_both_max``, ``ci_search``.
     """
-    from scipy import stats
+    from ketameta._dist import chi2_isf, chi2_ppf
 
     con = as_control(control)
     n = rows.size
     flags = {key: np.zeros(n, dtype=bool) for key in ("ci_null", "ci_ub_max", "ci_both_max")}
     flags["ci_search"] = np.zeros(n, dtype=bool)
-    crit_u = stats.chi2.isf(alpha / 2.0, df)
-    crit_l = stats.chi2.ppf(alpha / 2.0, df)
+    crit_u = chi2_isf(alpha / 2.0, df)
+    crit_l = chi2_ppf(alpha / 2.0, df)
     tmax = np.maximum(100.0, 10.0 * tau2)
     q_max = qfun(tmax, rows)
 
@@ -1216,7 +1216,9 @@ def fit_design(
         Rows with ``k <= p`` (``k < p`` for EE) or a design not of full rank are NaN and
         flagged ``"rank"``.
     """
-    from scipy import special, stats
+    from scipy import special
+
+    from ketameta._dist import chi2_sf, f_sf, t_isf, t_sf
 
     con = as_control(control)
     m, width = b.y.shape
@@ -1290,20 +1292,20 @@ def fit_design(
                 pval = 2.0 * special.ndtr(-np.abs(zval))
                 crit = np.full(rows.size, -special.ndtri(alpha / 2.0))
             else:
-                pval = 2.0 * stats.t.sf(np.abs(zval), df_r[:, None])
-                crit = stats.t.isf(alpha / 2.0, df_r)
+                pval = 2.0 * t_sf(np.abs(zval), df_r[:, None])
+                crit = t_isf(alpha / 2.0, df_r)
             sub = vb[:, btt][:, :, btt]
             bb = beta[:, btt]
             qm = np.einsum("ma,ma->m", bb, np.linalg.solve(sub, bb[:, :, None])[:, :, 0])
             if test == "z":
-                qm_p = stats.chi2.sf(qm, nb)
+                qm_p = chi2_sf(qm, nb)
             else:
                 qm = qm / nb
-                qm_p = stats.f.sf(qm, nb, kp_r)
+                qm_p = f_sf(qm, nb, kp_r)
             fe = _QR.of(yc, np.where(mask, 1.0 / v, 0.0), xr)
             qe = np.maximum(fe.rss, 0.0)
             has_df = kp_r > 0
-            qe_p = np.where(has_df, stats.chi2.sf(qe, np.where(has_df, kp_r, 1.0)), np.nan)
+            qe_p = np.where(has_df, chi2_sf(qe, np.where(has_df, kp_r, 1.0)), np.nan)
             vt = kp_r / fe.tr_p()
             if ee:
                 i2 = np.maximum(0.0, 100.0 * (qe - kp_r) / qe)

@@ -22,7 +22,6 @@ from collections.abc import Mapping
 import pandas as pd
 
 from ketameta._results import finite
-from ketameta.bayes import bayesmeta
 
 __all__ = ["BAYES_MEASURES", "FEW_TRIALS", "few_trials_block"]
 
@@ -55,6 +54,8 @@ def few_trials_block(frame: pd.DataFrame, cfg: Mapping) -> dict | None:
         ``median, mean, sd, ci_low, ci_high`` (equal-tailed credible intervals) on the
         analysis scale.
     """
+    from ketameta.bayes import bayesmeta
+
     settings = {**FEW_TRIALS, **(cfg.get("few_trials") or {})}
     k = len(frame)
     if not 2 <= k <= int(settings["bayes_max_k"]) or cfg["measure"] not in BAYES_MEASURES:

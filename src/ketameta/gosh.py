@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ketameta._batch import as_batch
 from ketameta._results import finite
@@ -110,6 +113,8 @@ class GoshResult:
         studies : sequence of str, optional
             Column names of the membership columns (default ``"1"`` … ``"k"``, metafor's).
         """
+        import pandas as pd
+
         n_studies = self.members.shape[1]
         names = list(studies) if studies is not None else [str(j + 1) for j in range(n_studies)]
         if len(names) != n_studies:

@@ -44,8 +44,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from scipy import special
-
 from ketameta.rob import summarise as rob_summary
 
 __all__ = [
@@ -260,6 +258,8 @@ def optimal_information_size(
     p1 = float(control_risk)
     p2 = p1 * (1 + relative_change) if benefit_increases else p1 * (1 - relative_change)
     p2 = min(max(p2, 1e-12), 1 - 1e-12)
+    from scipy import special
+
     z = -special.ndtri(0.025) - special.ndtri(0.2)  # 1.95996 + 0.84162
     per_arm = z**2 * (p1 * (1 - p1) + p2 * (1 - p2)) / (p1 - p2) ** 2
     return 2 * math.ceil(per_arm)

@@ -32,17 +32,13 @@ Conventions
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import difflib
-import errno
-import filecmp
 import hashlib
 import math
 import os
 import re
-import shutil
 import sys
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -59,6 +55,8 @@ from ketameta.effects import (
     NATURAL_RATIOS,
     SINGLE_ARM,
 )
+from ketameta.errors import DataError, _reason, _rebuild_error  # noqa: F401
+from ketameta.publication import _same, in_sync, publish, write_text  # noqa: F401
 
 __all__ = [
     "DataError",
@@ -161,63 +159,6 @@ LIMITS = {
 }
 
 
-class DataError(Exception):
-    """A malformed input file or configuration, located for the analyst.
-
-    Parameters
-    ----------
-    path : str
-        The file, as the analyst names it (e.g. ``data/raw/trd.csv``).
-    message : str
-        What is wrong and what would be right, e.g. ``must be greater than 0 (got -4)``.
-    line : int, optional
-        Physical line in the file, the header being line 1.
-    column : str, optional
-        Column name (CSV files).
-    key : str, optional
-        Dotted key (configuration), e.g. ``analyses.trd_24h.method``.
-
-    Notes
-    -----
-    ``str(error)`` is the one-line message of section 1 of docs/contract.md:
-    ``"{path}, line {line}, column {column}: {message}"`` or ``"{path}, {key}: {message}"``,
-    leaving out the parts not given.
-    """
-
-    def __init__(
-        self,
-        path: str,
-        message: str,
-        *,
-        line: int | None = None,
-        column: str | None = None,
-        key: str | None = None,
-    ):
-        self.path = str(path)
-        self.message = message
-        self.line = line
-        self.column = column
-        self.key = key
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = [self.path]
-        if self.line is not None:
-            where.append(f"line {self.line}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        if self.key is not None:
-            where.append(self.key)
-        return f"{', '.join(where)}: {self.message}"
-
-    def __reduce__(self):
-        return (_rebuild_error, (self.path, self.message, self.line, self.column, self.key))
-
-
-def _rebuild_error(path, message, line, column, key):
-    return DataError(path, message, line=line, column=column, key=key)
-
-
 # ----------------------------------------------------------------------------- reading
 
 
@@ -298,20 +239,6 @@ def _data_files(folder: Path, data_dir: str) -> list[Path]:
 
     walk(folder)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, RuntimeError) or getattr(error, "errno", None) == 40:
-        return "a loop of links"
-    if isinstance(error, FileNotFoundError):
-        return "its target does not exist"
-    if isinstance(error, PermissionError):
-        return "permission denied"
-    if getattr(error, "errno", None) == errno.ENOSPC:
-        return "no space left on the device"
-    if getattr(error, "errno", None) == errno.EROFS:
-        return "the file system is read-only"
-    return getattr(error, "strerror", None) or str(error)
 
 
 def read_files(
@@ -412,6 +339,30 @@ def read_file(
     _check_header(header, text, name)
     if not records:
         raise DataError(name, "the file has a header but no data rows", line=1)
+    fast = _parse_columns(header, records, text, limits)
+    if fast is not None:
+        columns, kinds = fast
+        lines = [line for line, _ in records]
+    else:  # row by row, to find and word the first problem
+        columns, kinds, lines = _parse_rows(header, records, name, limits)
+    frame = pd.DataFrame(
+        {c: _column_values(c, v) for c, v in columns.items()}, index=pd.RangeIndex(len(kinds))
+    )
+    for c in NUMERIC_COLUMNS:
+        if c not in frame:
+            frame[c] = np.nan
+    for c in ("effect_type", "group", "arm", "year"):
+        if c not in frame:
+            frame[c] = _column_values(c, [None] * len(kinds))
+    frame["kind"] = kinds
+    frame["source_file"] = name
+    frame["source_line"] = np.asarray(lines, dtype=np.int64)
+    frame["source_sha256"] = hashlib.sha256(raw).hexdigest()
+    return frame
+
+
+def _parse_rows(header: list[str], records, name: str, limits: Mapping[str, float]):
+    """Check and parse the records one by one (:func:`_parse_row`); raise at the first problem."""
     columns: dict[str, list] = {c: [] for c in header}
     kinds, lines = [], []
     for line, fields in records:
@@ -429,20 +380,170 @@ def read_file(
             columns[c].append(parsed[c])
         kinds.append(kind)
         lines.append(line)
-    frame = pd.DataFrame(
-        {c: _column_values(c, v) for c, v in columns.items()}, index=pd.RangeIndex(len(kinds))
-    )
-    for c in NUMERIC_COLUMNS:
-        if c not in frame:
-            frame[c] = np.nan
-    for c in ("effect_type", "group", "arm", "year"):
-        if c not in frame:
-            frame[c] = _column_values(c, [None] * len(kinds))
-    frame["kind"] = kinds
-    frame["source_file"] = name
-    frame["source_line"] = np.asarray(lines, dtype=np.int64)
-    frame["source_sha256"] = hashlib.sha256(raw).hexdigest()
-    return frame
+    return columns, kinds, lines
+
+
+class _Refused(Exception):
+    """A cell that :func:`_parse_row` would refuse (raised by :func:`_refuse`)."""
+
+
+def _refuse(column, message):
+    raise _Refused
+
+
+def _exact(value) -> bool:
+    """Whether a limit compares the same as a float64 (numpy) and as itself (Python)."""
+    if type(value) is float:
+        return True
+    return type(value) is int and abs(value) <= 2**53
+
+
+def _parse_columns(header: list[str], records, text: str, limits: Mapping[str, float]):
+    """Every record's parsed cells and data group, column by column, if all surely pass.
+
+    The same checks as :func:`_check_text` and :func:`_parse_row` for all rows at once, on
+    whole columns: cell-level rules through the same functions once per distinct value,
+    rules across cells (data group, values, plausibility) as array comparisons in the same
+    floating-point operations. Returns ``(columns, kinds)`` as :func:`_parse_rows` would, or
+    None as soon as any row might fail a check; the row-by-row pass then finds and words
+    the problem, so the messages do not depend on this shortcut.
+    """
+    width, count = len(header), len(records)
+    if any(len(fields) != width for _, fields in records) or INVISIBLE.search(text):
+        return None
+    if not all(_exact(v) for v in limits.values()):
+        return None
+    columns = zip(*(fields for _, fields in records), strict=True)
+    cells = {c: [f.strip() for f in col] for c, col in zip(header, columns, strict=True)}
+    if max(max(map(len, col)) for col in cells.values()) > MAX_CELL:
+        return None
+    if not all(all(cells[c]) for c in IDENTITY_COLUMNS):
+        return None
+    if not all(_TIMEPOINT.match(v) for v in set(cells["timepoint"])):
+        return None
+    for column, choices in _CHOICES.items():
+        if column in cells and not set(cells[column]) <= {"", *choices}:
+            return None
+    out = {c: [v or None for v in col] for c, col in cells.items()}
+    try:
+        for column, parse in (("year", _parse_year), ("day", None)):
+            if column not in cells:
+                continue
+            values = {}
+            for v in set(cells[column]) - {""}:
+                if parse is not None:
+                    values[v] = parse(v, _refuse)
+                elif _parse_number(column, v, _refuse) > 0:
+                    values[v] = _parse_number(column, v, _refuse)
+                else:
+                    return None
+            out[column] = [values[v] if v else None for v in cells[column]]
+        for column in NUMERIC_COLUMNS:
+            if column in cells:
+                out[column] = [float(v) if v else None for v in cells[column]]
+    except (_Refused, ValueError):
+        return None
+    with np.errstate(all="ignore"):  # IEEE results as Python's floats give them, no warnings
+        return _check_columns(header, cells, out, count, limits)
+
+
+def _check_columns(header, cells: dict, out: dict, count: int, limits: Mapping[str, float]):
+    """The checks across cells of :func:`_parse_columns`, on arrays (None if any may fail)."""
+    nothing = np.zeros(count, dtype=bool)
+    given = {c: np.fromiter(map(bool, col), dtype=bool, count=count) for c, col in cells.items()}
+
+    def has(column):
+        return given.get(column, nothing)
+
+    def number(column):
+        if column not in cells:
+            return np.full(count, np.nan)
+        return np.array([np.nan if v is None else v for v in out[column]], dtype=np.float64)
+
+    nums = {c: number(c) for c in NUMERIC_COLUMNS}
+    present = {c: has(c) for c in NUMERIC_COLUMNS}
+    if any(not np.isfinite(nums[c][present[c]]).all() for c in NUMERIC_COLUMNS):
+        return None
+    # The data group (_kind_of): exactly one group marked, and every column it needs given.
+    marked = {k: np.logical_or.reduce([has(c) for c in cols]) for k, cols in _MARKERS.items()}
+    if (sum(m.astype(np.int8) for m in marked.values()) != 1).any():
+        return None
+    kinds = np.where(marked["continuous"], "continuous", "reported").astype(object)
+    dichotomous = marked["dichotomous"]
+    kinds[dichotomous] = "dichotomous"
+    kinds[dichotomous & ~has("events_ctrl") & ~has("n_ctrl")] = "single"
+    reported = marked["reported"]
+    precise = has("vi") | has("sei")
+    if not (
+        (has("effect_type") & has("yi"))[reported].all()
+        and (precise | (has("ci_low") & has("ci_high")))[reported].all()
+    ):
+        return None
+    for kind in ("continuous", "dichotomous", "single"):
+        rows = kinds == kind
+        if not np.logical_and.reduce([has(c) for c in KINDS[kind]])[rows].all():
+            return None
+    # The values (_check_values); a missing value compares False and is masked out.
+    bad = nothing.copy()
+    whole = {c: nums[c] == np.floor(nums[c]) for c in (*_COUNTS, "events_treat", "events_ctrl")}
+    for column in _COUNTS:
+        bad |= present[column] & ~((nums[column] > 0) & whole[column])
+    for column in _POSITIVE:
+        bad |= present[column] & ~(nums[column] > 0)
+    for arm in ("treat", "ctrl"):
+        events, n = nums[f"events_{arm}"], nums[f"n_{arm}"]
+        bad |= present[f"events_{arm}"] & ~((events >= 0) & whole[f"events_{arm}"])
+        bad |= present[f"events_{arm}"] & present[f"n_{arm}"] & (events > n)
+    level = nums["ci_level"]
+    bad |= present["ci_level"] & ~((1 < level) & (level < 100))
+    etypes = np.array(out.get("effect_type", [None] * count), dtype=object)
+    if not set(etypes[reported]) <= set(EFFECT_TYPES):
+        return None
+    ratio = reported & np.isin(etypes, RATIO_EFFECT_TYPES)
+    for column in ("yi", "ci_low", "ci_high"):
+        bad |= ratio & present[column] & ~(nums[column] > 0)
+    low, high, yi = nums["ci_low"], nums["ci_high"], nums["yi"]
+    interval = reported & present["ci_low"] & present["ci_high"]
+    bad |= interval & ~((low < high) & (low <= yi) & (yi <= high))
+    bad |= reported & (etypes == "d") & ~(present["n_treat"] & present["n_ctrl"])
+    # Plausibility (_check_plausible), with the limits as given.
+    big = limits["max_abs_value"]
+    for column in ("mean_treat", "mean_ctrl", "yi", "ci_low", "ci_high"):
+        bad |= present[column] & ~(np.abs(nums[column]) <= big)
+    for column in _COUNTS:
+        bad |= present[column] & ~(nums[column] <= limits["max_n"])
+    scale = np.ones(count)
+    for column in ("mean_treat", "mean_ctrl"):
+        scale = np.where(present[column], np.maximum(scale, np.abs(nums[column])), scale)
+    ratio_sd = limits["max_sd_ratio"]
+    for column in ("sd_treat", "sd_ctrl"):
+        sd = nums[column]
+        bad |= present[column] & ~((scale / ratio_sd <= sd) & (sd <= scale * ratio_sd))
+    vmin, vmax = limits["min_variance"], limits["max_variance"]
+    bad |= present["vi"] & ~((vmin <= nums["vi"]) & (nums["vi"] <= vmax))
+    if bad.any():
+        return None
+    if present["sei"].any():  # squared as _check_plausible squares it (Python's float power)
+        squares = [v**2 for v in nums["sei"][present["sei"]].tolist()]
+        if not all(vmin <= v <= vmax for v in squares):
+            return None
+    # Risk of bias (_check_rob), once per distinct combination of judgements.
+    from ketameta import rob as rob2
+
+    names = ("rob", *rob2.DOMAINS)
+    if any(c in cells for c in names):
+        judged = {}
+        combos = list(zip(*(out.get(c, [None] * count) for c in names), strict=True))
+        try:
+            for combo in set(combos):
+                given_rob = dict(zip(names, combo, strict=True))
+                _check_rob(given_rob, _refuse)
+                judged[combo] = given_rob.get("rob")
+        except _Refused:
+            return None
+        if "rob" in cells:
+            out["rob"] = [judged[combo] for combo in combos]
+    return {c: out[c] for c in header}, kinds.tolist()
 
 
 def _column_values(column: str, values: list):
@@ -485,7 +586,7 @@ def _parse_csv(text: str, name: str) -> tuple[list[str], list[tuple[int, list[st
             break
         except csv.Error as error:
             _raise_quote_error(error, lines, start, header, name)
-        if not any(f.strip() for f in fields):
+        if not "".join(fields).strip():  # only white space in every field: a blank row
             continue
         if header is None:
             header = [f.strip() for f in fields]
@@ -806,11 +907,19 @@ def _check_plausible(out: dict, row: Mapping[str, str], kind: str, fail, limits)
 
 def _study_key(label: str) -> str:
     """A study label without case, spacing and punctuation: how two spellings are compared."""
+    if label.isascii():  # the same key: NFKC keeps ASCII, casefold is lower, isalnum [0-9a-z]
+        return _NOT_ASCII_ALNUM.sub("", label.lower())
     return "".join(ch for ch in unicodedata.normalize("NFKC", label).casefold() if ch.isalnum())
+
+
+_NOT_ASCII_ALNUM = re.compile("[^0-9a-z]+")
 
 
 def _check_labels(table: pd.DataFrame) -> None:
     """Reject one trial written under labels that differ only in case, spacing or punctuation."""
+    labels = pd.unique(table["study"].to_numpy(dtype=object))
+    if len({_study_key(label) for label in labels}) == len(labels):
+        return  # every key has one label: the search below would find nothing
     first: dict[str, tuple[str, str, int]] = {}
     for study, source, line in zip(
         table["study"], table["source_file"], table["source_line"], strict=True
@@ -859,6 +968,8 @@ def _check_duplicates(table: pd.DataFrame) -> None:
     """Reject a comparison given twice (same study and year, condition, outcome, timepoint,
     arm and data group); one label with two different years is two studies."""
     key = ["study", "year", "condition", "outcome", "timepoint", "arm", "kind"]
+    if not table.duplicated(key).any():
+        return  # no repeated key (missing values equal, as None equals None below)
     seen: dict[tuple, tuple[str, int]] = {}
     for values, source, line in zip(
         table[key].astype(object).where(table[key].notna(), None).itertuples(index=False),
@@ -923,82 +1034,6 @@ def check_declared(
 
 
 # ----------------------------------------------------------------------------- tables
-
-
-def write_text(text: str, path: str | Path) -> None:
-    """Write a text file atomically: a temporary file beside it, then a rename.
-
-    A run that fails while writing leaves the previous file (the last good output) intact.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _same(staged: Path, target: Path) -> bool:
-    return target.is_file() and filecmp.cmp(staged, target, shallow=False)
-
-
-def publish(staged: Iterable[str | Path], stage: str | Path) -> list[str]:
-    """Copy staged outputs to their project paths, all or none, only where they changed.
-
-    The workflow's jobs write below ``stage`` (``.ketameta/stage/reports/TRD.html``); this
-    makes each file's counterpart outside it (``reports/TRD.html``) equal to it. Every new
-    version is first written beside its target under a temporary name; only when all of
-    them are written are they renamed over the targets. A write that fails (a full disk, a
-    read-only folder) removes the temporary files and changes no target, so the outputs of
-    the last good run stay byte-identical. Files whose content is unchanged are not touched
-    (their modification times stay).
-
-    Parameters
-    ----------
-    staged : iterable of path-like
-        Staged files, each below ``stage``.
-    stage : path-like
-        The staging folder.
-
-    Returns
-    -------
-    list of str
-        The project paths that were replaced or created.
-
-    Raises
-    ------
-    DataError
-        Naming the first target that could not be written and why.
-    """
-    pairs = [(Path(s), Path(os.path.relpath(s, stage))) for s in staged]
-    changed = [(s, target) for s, target in pairs if not _same(s, target)]
-    temps: list[Path] = []
-    target = None
-    try:
-        for source, target in changed:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temp = target.with_name(f".{target.name}.publishing")
-            temps.append(temp)
-            shutil.copyfile(source, temp)
-    except OSError as error:
-        for temp in temps:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        raise DataError(
-            str(target),
-            f"cannot write the new version ({_reason(error)}); nothing was published and the "
-            "outputs of the last good run are unchanged",
-        ) from None
-    for (_, target), temp in zip(changed, temps, strict=True):
-        os.replace(temp, target)
-    return [str(target) for _, target in changed]
-
-
-def in_sync(stage: str | Path, paths: Iterable[str]) -> bool:
-    """Whether every project path has a staged version and equals it."""
-    return all(
-        (Path(stage) / path).is_file() and _same(Path(stage) / path, Path(path))
-        for path in paths
-    )
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
@@ -1080,7 +1115,47 @@ def load_config(path: str | Path, name: str | None = None) -> tuple[dict, dict[s
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         raise DataError(name, "the file is empty; it needs conditions:, outcomes: and analyses:")
-    loader = _ConfigLoader(text)
+    node = None
+    if _FastConfigLoader is not None and not _PYTHON_ONLY.search(text):
+        # libyaml composes the same nodes, with the same lines, some twenty times faster; on
+        # anything unusual (an error of any kind) the pure-Python loader below words it.
+        loader = _FastConfigLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node, name)
+                config = loader.construct_document(node)
+                if not isinstance(config, dict):
+                    node = None
+        except Exception:
+            node = None
+        finally:
+            loader.dispose()
+    if node is None:
+        config, node = _load_python(text, name)
+    if not isinstance(config, dict):
+        kind = {list: "a list", str: "a single text"}.get(type(config), "a single value")
+        raise DataError(
+            name,
+            f"the top level is {kind}; it must be keys such as conditions:, outcomes: and "
+            "analyses:, each at the start of a line",
+            line=node.start_mark.line + 1,
+        )
+    lines: dict[str, int] = {}
+    _key_lines(node, (), lines, set())
+    return config, lines
+
+
+def _load_python(text: str, name: str):
+    """The configuration and its node through PyYAML's pure-Python safe loader."""
+    try:
+        loader = _ConfigLoader(text)  # refuses control characters before anything is read
+    except yaml.reader.ReaderError as error:
+        raise DataError(
+            name,
+            f"the control character U+{error.character:04X} is not allowed in YAML; delete it",
+            line=text.count("\n", 0, error.position) + 1,
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -1095,21 +1170,11 @@ def load_config(path: str | Path, name: str | None = None) -> tuple[dict, dict[s
         raise DataError(name, f"not valid YAML ({error})") from None
     finally:
         loader.dispose()
-    if not isinstance(config, dict):
-        kind = {list: "a list", str: "a single text"}.get(type(config), "a single value")
-        raise DataError(
-            name,
-            f"the top level is {kind}; it must be keys such as conditions:, outcomes: and "
-            "analyses:, each at the start of a line",
-            line=node.start_mark.line + 1,
-        )
-    lines: dict[str, int] = {}
-    _key_lines(node, (), lines, set())
-    return config, lines
+    return config, node
 
 
-class _ConfigLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a key given twice or written with line breaks."""
+class _StrictKeys:
+    """Refuse a key given twice in one mapping or written with line breaks or spaces around."""
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
@@ -1143,6 +1208,24 @@ class _ConfigLoader(yaml.SafeLoader):
             except TypeError:
                 pass
         return super().construct_mapping(node, deep)
+
+
+class _ConfigLoader(_StrictKeys, yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice or written with line breaks."""
+
+
+#: The same on libyaml's parser, where PyYAML was built with it. Tabs and the line breaks
+#: NEL, LS and PS are where libyaml and the pure-Python scanner disagree (libyaml accepts
+#: ``a:<tab>1``, which PyYAML refuses); texts holding them, or a directive, take the
+#: pure-Python loader.
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastConfigLoader(_StrictKeys, yaml.CSafeLoader):
+        """:class:`_ConfigLoader` on libyaml's parser."""
+
+else:
+    _FastConfigLoader = None
+_PYTHON_ONLY = re.compile("[\t\x85\u2028\u2029]|^%", re.MULTILINE)
 
 
 def _check_expansion(node, name: str) -> None:
@@ -1259,17 +1342,39 @@ def validate_config(
     """
     import jsonschema
 
-    if not isinstance(schema, Mapping):
-        schema = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    if not isinstance(schema, Mapping):  # our own file: libyaml reads it where available
+        loader = yaml.CSafeLoader if getattr(yaml, "__with_libyaml__", False) else yaml.SafeLoader
+        schema = yaml.load(Path(schema).read_text(encoding="utf-8"), Loader=loader)
     base = jsonschema.Draft202012Validator
-    check_properties = base.VALIDATORS["properties"]
+    valid: set[tuple] = set()  # (subschema, type, value) of scalars found valid
 
     def set_defaults(validator, properties, instance, subschema):
         if isinstance(instance, dict):
             for key, sub in properties.items():
                 if "default" in sub and key not in instance:
                     instance[key] = copy.deepcopy(sub["default"])
-        yield from check_properties(validator, properties, instance, subschema)
+        # jsonschema's own ``properties`` keyword, except that a scalar found valid against
+        # one subschema is not validated against it again: the schema has no references, so
+        # a scalar's validity does not depend on where it stands (1,000 analyses repeat
+        # their measure, method and defaults).
+        if not validator.is_type(instance, "object"):
+            return
+        for key, sub in properties.items():
+            if key not in instance:
+                continue
+            value = instance[key]
+            scalar = isinstance(value, (str, int, float, bool, type(None)))
+            seen = (id(sub), type(value), value) if scalar else None
+            if seen is not None and seen in valid:
+                continue
+            errors = validator.descend(value, sub, path=key, schema_path=key)
+            if seen is None:
+                yield from errors
+                continue
+            errors = list(errors)
+            if not errors:
+                valid.add(seen)
+            yield from errors
 
     validator = jsonschema.validators.extend(base, {"properties": set_defaults})(schema)
     if not isinstance(config, Mapping):

@@ -37,8 +37,9 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
+from ketameta._dist import chi2_sf
 from ketameta._results import plain
 
 from .effects import _two_by_two
@@ -231,7 +232,7 @@ def _heterogeneity(yi, vi, estimate):
     y0 = np.where(np.isnan(yi), 0.0, yi)
     with np.errstate(invalid="ignore", divide="ignore"):
         q = np.maximum(0.0, (w * (y0 - estimate[:, None]) ** 2).sum(axis=1))
-        q_p = stats.chi2.sf(q, k_yi - 1)
+        q_p = chi2_sf(q, k_yi - 1)
         i2 = np.maximum(0.0, 100 * (q - (k_yi - 1)) / q)
         h2 = q / (k_yi - 1)
     one = k_yi <= 1
@@ -389,7 +390,7 @@ def _or_tests(a, b, c, d, n1, n2, n, present, ratio, correct):
         den = np.where(present, (n1 / n) * (n2 / n) * (xt * (yt / (n - 1))), 0.0).sum(1)
         ok = (xt.sum(1) > 0) & (yt.sum(1) > 0)
         cmh = np.where(ok, num / den, np.nan)
-        cmh_p = stats.chi2.sf(cmh, 1)
+        cmh_p = chi2_sf(cmh, 1)
         # expected a under the pooled odds ratio (the root of a quadratic in each table)
         psi = ratio[:, None]
         big_a = psi * (n1 + xt) + (n2 - xt)
@@ -409,8 +410,8 @@ def _or_tests(a, b, c, d, n1, n2, n, present, ratio, correct):
     many = defined & (k_pos > 1)
     return dict(
         cmh_statistic=cmh, cmh_p=cmh_p,
-        bd_statistic=bd, bd_p=np.where(many, stats.chi2.sf(bd, k_pos - 1), np.nan),
-        tarone_statistic=ta, tarone_p=np.where(many, stats.chi2.sf(ta, k_pos - 1), np.nan),
+        bd_statistic=bd, bd_p=np.where(many, chi2_sf(bd, k_pos - 1), np.nan),
+        tarone_statistic=ta, tarone_p=np.where(many, chi2_sf(ta, k_pos - 1), np.nan),
         bd_df=np.where(defined, k_pos - 1.0, np.nan),
     )
 
@@ -430,7 +431,7 @@ def _peto(a, b, c, d, present, yi, warn):
     k_yi = (~np.isnan(yi)).sum(axis=1)
     k_pos = (v > 0).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        q_p = stats.chi2.sf(q, k_yi - 1)
+        q_p = chi2_sf(q, k_yi - 1)
         i2 = np.maximum(0.0, 100 * (q - (k_yi - 1)) / q)
         h2 = q / (k_yi - 1)
     one = k_pos <= 1

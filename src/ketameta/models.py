@@ -40,9 +40,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from ketameta._batch import EPS, Batch, as_batch, weighted_fit
+from ketameta._dist import chi2_sf, t_isf, t_sf
+from ketameta._results import WARNING_TEXT
 from ketameta._results import plain as _plain
 from ketameta.estimators import (
     CONTROL_EXACT,
@@ -102,41 +104,8 @@ PI_METHODS = ("default", "higgins")
 
 VIMAXMIN = 1e7  # metafor warns when max(vi)/min(vi) >= 1/evtol = 1e7
 
-# Warning texts, keyed by the flag names used in BatchFit.flags.
-_WARNING_TEXT = {
-    "k0": "k = 0: no study has both yi and vi; nothing was estimated.",
-    "k1": "k = 1: the pooled result is the study's own; test set to 'z' as metafor does; "
-    "tau2, Q, I2, H2, their CIs and the prediction interval are undefined.",
-    "vimaxmin": "Ratio of largest to smallest sampling variance is at least 1e7; results "
-    "may be unstable (metafor warns likewise).",
-    "ee_knha": "The Knapp-Hartung adjustment is not meant for the equal-effects model "
-    "(metafor warns likewise).",
-    "fs_fallback": "{method} did not converge within the Fisher scoring iteration limit; "
-    "fell back to a bracketed root search of the {method} estimating equation (metafor "
-    "stops with an error here).",
-    "ll0": "Fisher scoring may have stopped at a local maximum (the likelihood is larger at "
-    "tau2 = 0); tau2 set to 0 as metafor does.",
-    "pm_fallback": "PM: Q(tau2) still exceeds k - 1 at metafor's search limit tau2.max; the "
-    "search interval was extended until it brackets the root (metafor stops with an error "
-    "here).",
-    "uniroot": "Root search for tau2 reached its iteration limit; the last iterate is "
-    "reported (R's uniroot() warns likewise).",
-    "ci_null": "The Q-profile confidence interval for tau2 is the null set (Q at tau2 = 0 "
-    "is below the lower critical value); its bounds are set to 0 as metafor's confint() "
-    "does.",
-    "ci_ub_max": "The upper bound of the Q-profile CI for tau2 lies above the search limit "
-    "tau2.max = max(100, 10 tau2); tau2.max is reported, as metafor's confint() does.",
-    "ci_both_max": "Both bounds of the Q-profile CI for tau2 lie above the search limit "
-    "tau2.max = max(100, 10 tau2); tau2.max is reported for both, as metafor's confint() "
-    "does.",
-    "ci_search": "The root search for a Q-profile CI bound reached its iteration limit; "
-    "the last iterate is reported.",
-    "higgins_df": "The Higgins prediction interval needs k >= 3 (t on k - 2 df); it is "
-    "undefined here.",
-    "rank": "The model matrix is not of full rank for the studies present, or there are not "
-    "more studies than coefficients; the model cannot be fitted (metafor stops or drops "
-    "predictors).",
-}
+# Warning texts, keyed by the flag names used in BatchFit.flags (ketameta._results).
+_WARNING_TEXT = WARNING_TEXT
 
 
 def level_to_alpha(level) -> float:
@@ -180,7 +149,7 @@ def q_statistic(b: Batch):
     df = b.k - 1.0
     q = np.where(few, np.nan, np.maximum(q, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(few, np.nan, stats.chi2.sf(q, np.where(few, 1.0, df)))
+        p = np.where(few, np.nan, chi2_sf(q, np.where(few, 1.0, df)))
         vt = np.where(few, np.nan, df / trp)
     return q, df, p, vt
 
@@ -294,14 +263,14 @@ def _t_or_norm_sf(x, df):
     """Upper tail of t(df) (normal where df is infinite)."""
     with np.errstate(invalid="ignore"):
         tdf = np.where(np.isfinite(df), df, 1.0)
-        return np.where(np.isfinite(df), stats.t.sf(x, tdf), special.ndtr(-x))
+        return np.where(np.isfinite(df), t_sf(x, tdf), special.ndtr(-x))
 
 
 def _t_or_norm_isf(p, df):
     """Upper quantile of t(df) (normal where df is infinite), NaN where df < 1."""
     with np.errstate(invalid="ignore"):
         ok = np.isfinite(df) & (df >= 1)
-        tq = stats.t.isf(p, np.where(ok, df, 1.0))
+        tq = t_isf(p, np.where(ok, df, 1.0))
         out = np.where(np.isfinite(df), np.where(ok, tq, np.nan), -special.ndtri(p))
     return out
 

@@ -48,9 +48,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, sparse, stats
-from scipy.sparse import csgraph
 
+from ketameta._dist import chi2_isf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ketameta._results import finite
 from ketameta.models import level_to_alpha
 
@@ -621,9 +620,9 @@ class RMAMVResult:
 
 def _crit(alpha, df):
     return (
-        float(stats.norm.isf(alpha / 2))
+        float(norm_isf(alpha / 2))
         if not np.isfinite(df)
-        else float(stats.t.isf(alpha / 2, df))
+        else float(t_isf(alpha / 2, df))
     )
 
 
@@ -816,16 +815,16 @@ def rma_mv(
     stat = beta / se
     df = float(k - p) if test == "t" else math.inf
     if test == "t":
-        pval = 2 * stats.t.sf(np.abs(stat), df)
+        pval = 2 * t_sf(np.abs(stat), df)
     else:
-        pval = 2 * stats.norm.sf(np.abs(stat))
+        pval = 2 * norm_sf(np.abs(stat))
     crit = _crit(alpha, df)
     ci_low, ci_high = beta - crit * se, beta + crit * se
 
     # residual heterogeneity under V alone: the residual sum of squares at sigma2 = 0
     QE = float(np.sum(lik.Yb * lik.parts(np.zeros(len(codes)))["Py"]))
     QE_df = k - p
-    QE_p = float(stats.chi2.sf(QE, QE_df)) if QE_df > 0 else math.nan
+    QE_p = float(chi2_sf(QE, QE_df)) if QE_df > 0 else math.nan
 
     btt = tuple(range(1, p)) if (intercept and p > 1) else tuple(range(p))
     m = len(btt)
@@ -834,10 +833,10 @@ def rma_mv(
     if test == "t":
         QM /= m
         QM_df = (m, k - p)
-        QM_p = float(stats.f.sf(QM, m, k - p))
+        QM_p = float(f_sf(QM, m, k - p))
     else:
         QM_df = (m,)
-        QM_p = float(stats.chi2.sf(QM, m))
+        QM_p = float(chi2_sf(QM, m))
 
     n_par = p + len(codes)
     n_obs = k - p if method == "REML" else k
@@ -854,7 +853,7 @@ def rma_mv(
     ci_lo = np.full(len(codes), math.nan)
     ci_hi = np.full(len(codes), math.nan)
     if profile:
-        q = float(stats.chi2.isf(alpha, 1))
+        q = float(chi2_isf(alpha, 1))
         for j in np.flatnonzero(~fixed):
             lo, hi, msgs = _profile_ci(lik, theta, ll_max, j, q, fixed)
             ci_lo[j], ci_hi[j] = lo, hi
@@ -912,6 +911,9 @@ def _missing(v) -> bool:
 
 def _blocks(cl_codes, V):
     """Row indices of independent blocks: trials, merged where V correlates them."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     k = cl_codes.size
     link = (cl_codes[:, None] == cl_codes[None, :]) | (V != 0.0)
     n, labels = csgraph.connected_components(sparse.csr_matrix(link), directed=False)
@@ -920,6 +922,8 @@ def _blocks(cl_codes, V):
 
 def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):
     """Profile-likelihood CI of component ``j`` (metafor's ``confint.rma.mv`` search)."""
+    from scipy import optimize
+
     msgs = []
     fixed = fixed_before.copy()
     fixed[j] = True

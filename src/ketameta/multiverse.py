@@ -66,9 +66,7 @@ from ketameta._batch import as_batch
 from ketameta._results import finite
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR, escalc
-from ketameta.gosh import gosh
 from ketameta.io import DataError, read_table, write_text
-from ketameta.models import fit_batch
 from ketameta.profiles import effective_config
 
 __all__ = [
@@ -327,6 +325,8 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
     ``fitted`` (False where k < 2), ``method_used`` and ``test_used`` (after the few-trial
     rule), then ``estimate, se, ci_low, ci_high, p_value, tau2, I2`` (empty where not fitted).
     """
+    from ketameta.models import fit_batch
+
     frame = mv.choices(start, stop)
     n = len(frame)
     trial_factors = [f for f in mv.factors if f in mv.level_masks]
@@ -470,6 +470,8 @@ def gosh_block(mv: Multiverse) -> dict | None:
     (``[estimate, I2]`` of every subset while there are at most :data:`GOSH_POINTS`, else
     None).
     """
+    from ketameta.gosh import gosh
+
     opts = mv.settings["gosh"]
     yi, vi = mv.effects[mv.config["measure"]]
     ok = np.isfinite(yi)

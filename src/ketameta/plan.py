@@ -147,11 +147,17 @@ def plan_analyses(
         _o=rows["outcome"].map(outcomes.index),
         _t=rows["timepoint"].map(timepoint_days).fillna(np.inf),
     )
+    from ketameta.analysis import RowIndex
+
+    index = RowIndex(trials)  # checks each generated analysis only if prepare() could refuse it
     generated: dict[str, dict] = {}
-    for key, group in order.groupby(["_c", "_o", "_t", "timepoint"], sort=True):
+    # One grouping pass; only the combinations left to generate become tables of their own.
+    groups = order.groupby(["_c", "_o", "_t", "timepoint"], sort=True).indices
+    for key in sorted(groups):
         condition, outcome, timepoint = conditions[key[0]], outcomes[key[1]], key[3]
         if (condition, outcome, timepoint) in claimed:
             continue
+        group = order.iloc[groups[key]]
         base = analysis_id(condition, outcome, timepoint)
         if base in analyses:
             base += "_auto"
@@ -166,8 +172,9 @@ def plan_analyses(
                 "label": f"{outcome_label}, {_timepoint_text(timepoint)} ({measure})",
                 "generated": True,
             }
-            probe = {**config, "analyses": {**analyses, name: entry}}
-            prepare(group[taken], effective_config(name, probe), config_path)
+            cfg = effective_config(name, {**config, "analyses": {name: entry}})
+            if index.needs_checking(cfg, all_usable=True):
+                prepare(group[taken], cfg, config_path)
             generated[name] = with_few(entry)
     analyses.update(generated)
     return analyses

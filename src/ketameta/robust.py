@@ -39,9 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, stats
-from scipy.sparse import csgraph
 
+from ketameta._dist import f_sf, t_isf, t_sf
 from ketameta._results import finite
 from ketameta.models import level_to_alpha
 
@@ -298,8 +297,8 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
     se = np.sqrt(np.diag(vcov))
     stat = mod.beta / se
     with np.errstate(invalid="ignore"):
-        pval = 2 * stats.t.sf(np.abs(stat), df)
-        crit = stats.t.isf(alpha / 2, df)
+        pval = 2 * t_sf(np.abs(stat), df)
+        crit = t_isf(alpha / 2, df)
     ci_low, ci_high = mod.beta - crit * se, mod.beta + crit * se
 
     btt = list(mod.btt)
@@ -309,7 +308,7 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
         bb = mod.beta[btt]
         QM = float(bb @ np.linalg.solve(vcov[np.ix_(btt, btt)], bb)) / m
         QM_df = (m, dfs)
-        QM_p = float(stats.f.sf(QM, m, dfs)) if dfs > 0 else math.nan
+        QM_p = float(f_sf(QM, m, dfs)) if dfs > 0 else math.nan
     elif p == 1:
         QM = max(0.0, float(stat[0] ** 2))
         QM_df = (1, float(df[0]))
@@ -339,6 +338,9 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
 
 def _block_inverse(M):
     """Inverse of a (k, k) matrix by its independent diagonal blocks."""
+    from scipy import sparse
+    from scipy.sparse import csgraph
+
     n, labels = csgraph.connected_components(sparse.csr_matrix(M != 0.0), directed=False)
     out = np.zeros_like(M)
     for b in range(n):
@@ -433,5 +435,5 @@ def _htz(mod: _Model, vcov, btt, GH):
     delta = max((nu - q + 1) / nu, 0.0)
     df2 = nu - q + 1
     F = delta * Q / q
-    p_val = float(stats.f.sf(F, q, df2)) if df2 > 0 else math.nan
+    p_val = float(f_sf(F, q, df2)) if df2 > 0 else math.nan
     return max(0.0, F), (q, df2), p_val

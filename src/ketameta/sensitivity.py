@@ -44,9 +44,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from ._batch import EPS, Batch, as_batch
+from ._dist import chi2_cdf
 from ._results import ToDict as _ToDict
 from .models import BatchFit, fit_batch
 
@@ -297,7 +297,7 @@ def influence(yi, vi, method="REML", test="z", level=95, control=None) -> Influe
 
         influential = (
             (np.abs(dffits) > 3.0 * np.sqrt(1.0 / (kf[:, None] - 1.0)))
-            | (stats.chi2.cdf(cook_d, 1) > 0.5)
+            | (chi2_cdf(cook_d, 1) > 0.5)
             | (hat > 3.0 / kf[:, None])
             | (np.abs(dfbetas) > 1.0)
         )

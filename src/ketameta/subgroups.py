@@ -37,9 +37,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-from scipy import stats
 
+from ketameta._dist import chi2_sf
 from ketameta._results import plain
 from ketameta.estimators import as_control
 from ketameta.models import _check_options, _rma_intercept, level_to_alpha, rma
@@ -105,6 +104,8 @@ class SubgroupResult:
 
 
 def _labels(groups, k: int) -> list[str]:
+    import pandas as pd
+
     values = list(groups)
     if len(values) != k:
         raise ValueError(f"groups must have one label per study: {len(values)} for {k}")
@@ -167,6 +168,8 @@ def subgroup(
     notes: list[str] = []
     common_tau2 = math.nan
     if tau2 == "common":
+        import pandas as pd
+
         factor = pd.DataFrame({"group": pd.Categorical(labels, categories=order)})
         keep = present
         model = rma(
@@ -202,7 +205,7 @@ def subgroup(
             notes.append(
                 "Q between subgroups undefined: a subgroup estimate has standard error 0."
             )
-        p = float(stats.chi2.sf(q, df)) if math.isfinite(q) else math.nan
+        p = float(chi2_sf(q, df)) if math.isfinite(q) else math.nan
         df2, kind = math.nan, "chi2"
     return SubgroupResult(
         groups=tuple(order),

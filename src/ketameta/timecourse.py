@@ -25,11 +25,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as t_dist
 
 from ketameta._results import finite
-from ketameta.multilevel import rma_mv
-from ketameta.robust import robust
 
 __all__ = ["MEASURE_ORDER", "add_time_courses", "time_course", "timepoint_days"]
 
@@ -185,6 +182,10 @@ MODEL_MIN_TRIALS = 3
 
 def _model(rows: pd.DataFrame, level: float = 95) -> dict:
     """The multilevel model over all placed rows (``yi, vi, study, timepoint, day``)."""
+    from ketameta._dist import t_ppf
+    from ketameta.multilevel import rma_mv
+    from ketameta.robust import robust
+
     trials = rows["study"].nunique()
     days = np.unique(rows["day"].to_numpy(dtype=float))
     per_day = rows.groupby("day")["study"].nunique()
@@ -201,7 +202,7 @@ def _model(rows: pd.DataFrame, level: float = 95) -> dict:
                  method="REML", test="t", level=level)
     rob = robust(fit, cluster=rows["study"].to_numpy(dtype=object), type="CR2")
     df = float(np.min(rob.df))
-    q = float(t_dist.ppf(0.5 + level / 200, df)) if np.isfinite(df) and df > 0 else np.nan
+    q = float(t_ppf(0.5 + level / 200, df)) if np.isfinite(df) and df > 0 else np.nan
     grid = np.geomspace(days[0], days[-1], 25)
     design = np.column_stack([np.ones_like(grid), np.log10(grid)])
     est = design @ rob.beta

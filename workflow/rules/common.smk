@@ -2,19 +2,20 @@
 # Snakemake reads the workflow, so a bad configuration or input file stops the run with one
 # message before any job starts (docs/contract.md, sections 1 and 2).
 #
+# The checks and everything the rules derive from them (which files hold a condition's
+# rows, each analysis's effective configuration, the page, claims and multiverse settings)
+# form one plain "plan" (ketameta.workflow.build). It is cached in .ketameta/cache/ under
+# a fingerprint of every input it depends on, so a rerun that changes nothing skips the
+# checks and imports nothing heavy; any changed byte of an input redoes them.
+#
 # Outputs are built in a staging tree (STAGE) and published to data/processed/ and reports/
 # by the last rule (publish.smk) only when every job succeeded, so a failed run never
 # touches the outputs of the last good run.
 import sys
 from pathlib import Path
 
-from snakemake.utils import update_config
-
 import ketameta
-from ketameta.analysis import check_inputs
-from ketameta.io import DataError, config_line, load_config, validate_config
-from ketameta.plan import plan_analyses
-from ketameta.profiles import effective_configs
+from ketameta.workflow import load as load_plan
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
 CONFIG_PATH = (
@@ -22,42 +23,38 @@ CONFIG_PATH = (
 )
 if Path(CONFIG_PATH).is_absolute() and Path(CONFIG_PATH).is_relative_to(Path.cwd()):
     CONFIG_PATH = str(Path(CONFIG_PATH).relative_to(Path.cwd()))
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMAS = Path(workflow.basedir) / "workflow" / "schemas"
+CLAIMS_FILE = "config/claims.yaml"
 
-# The configuration is read here rather than by a configfile: directive, with a safe loader
-# that knows the line of every key and refuses duplicate keys (ketameta.io.load_config);
-# values given with --config still override it.
-CONFIG_LINES = {}
+# The configuration is read by ketameta.io.load_config rather than a configfile: directive,
+# with a safe loader that knows the line of every key and refuses duplicate keys; values
+# given with --config still override it.
 try:
-    loaded, CONFIG_LINES = load_config(CONFIG_PATH)
-    update_config(loaded, workflow.config_settings.overwrite_config)
-    config.clear()
-    config.update(loaded)
-    validate_config(config, SCHEMA, CONFIG_PATH, CONFIG_LINES)
-    TRIALS = check_inputs(config, CONFIG_PATH)
-    # Every condition x outcome x time point in the data gets an analysis (ketameta.plan).
-    config["analyses"] = plan_analyses(config, TRIALS, CONFIG_PATH)
-except DataError as error:
-    if error.path == CONFIG_PATH and error.line is None:
-        error.line = config_line(CONFIG_LINES, error.key)
+    PLAN = load_plan(
+        CONFIG_PATH,
+        workflow.config_settings.overwrite_config,
+        SCHEMAS,
+        CLAIMS_FILE,
+    )
+except Exception as error:
+    from ketameta.errors import DataError
+
+    if not isinstance(error, DataError):
+        raise
     sys.exit(str(error))
+config.clear()
+config.update(PLAN["config"])
 
 # The package version is a parameter of every rule, so that a new release reruns them.
 VERSION = ketameta.__version__
 
 # Where the jobs write; publish.smk copies what changed to the project folders.
 STAGE = ".ketameta/stage"
-PUBLISHED = ("data/processed", "reports")
 
 # Conditions that have analyses, in config order.
-CONDITIONS = list(
-    dict.fromkeys(
-        c
-        for c in config["conditions"]
-        for a in config["analyses"].values()
-        if a["condition"] == c
-    )
-)
+CONDITIONS = PLAN["conditions"]
+# condition -> effective configuration of its multiverse's primary analysis
+MULTIVERSE_PRIMARY = PLAN["multiverse"]["primary"]
 
 
 def staged(path):
@@ -67,33 +64,7 @@ def staged(path):
 
 def analyses_of(condition):
     """Analysis ids of one condition, in config order."""
-    return [
-        a for a, entry in config["analyses"].items() if entry["condition"] == condition
-    ]
-
-
-def raw_files_of(condition):
-    """The input files holding rows of one condition (its only data dependencies)."""
-    rows = TRIALS[TRIALS["condition"] == condition]
-    return sorted(set(rows["source_file"]))
-
-
-def get_raw_files(wildcards):
-    return raw_files_of(wildcards.condition)
-
-
-def get_condition_outputs(wildcards):
-    """Staged summary.json and effects.csv files of one condition's analyses."""
-    return {
-        "summaries": expand(
-            staged("data/processed/{analysis}/summary.json"),
-            analysis=analyses_of(wildcards.condition),
-        ),
-        "effects": expand(
-            staged("data/processed/{analysis}/effects.csv"),
-            analysis=analyses_of(wildcards.condition),
-        ),
-    }
+    return PLAN["analyses_of"][condition]
 
 
 def final_outputs():
@@ -107,13 +78,10 @@ def final_outputs():
             analysis=analyses,
             output=["effects.csv", "summary.json"],
         ),
-        # The multiverse of each condition's primary analysis (workflow/rules/multiverse.smk,
-        # included before the publication rule reads this list).
         *expand(
             "data/processed/multiverse/{condition}.{ext}",
-            condition=globals().get("MULTIVERSE_PRIMARY", {}),
+            condition=MULTIVERSE_PRIMARY,
             ext=["csv", "json"],
         ),
-        # The claims page (workflow/rules/claims.smk), when config/claims.yaml exists.
-        *globals().get("CLAIMS_TARGETS", []),
+        *PLAN["claims"]["targets"],
     ]

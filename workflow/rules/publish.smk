@@ -1,8 +1,8 @@
 # Publication: the one step that writes data/processed/ and reports/. It runs after every
 # other job succeeded and replaces only the files whose content changed, all or none
-# (ketameta.io.publish), so a failed or interrupted run leaves the last good outputs
+# (ketameta.publication.publish), so a failed or interrupted run leaves the last good outputs
 # byte-identical. Its output is a marker in the staging tree.
-from ketameta.io import in_sync
+from ketameta.publication import in_sync
 
 # A published file deleted or edited by hand is restored on the next run, and a staged file
 # deleted is recomputed: the marker of the last publication no longer holds, so it is

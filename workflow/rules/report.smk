@@ -1,39 +1,8 @@
-# Reports (docs/contract.md, section 3): one self-contained HTML page per condition and an
-# overview page, written to the staging tree like every output. The pages are rendered by
-# ketameta.report; the configuration sections a page shows reach the scripts through
-# params: (ketameta.report.page_config), so editing a label or a method reruns exactly the
-# pages that show it. Each condition page also reads every
-# condition's rows, only to find the page a trial sharing participants with one of its trials
-# is on; they are ancient() so that editing one condition's data still reruns only its own
-# page (and the overview): the overlaps themselves are declared on both trials' rows.
-from ketameta.report import page_config
-
-
-rule render_condition:
-    input:
-        unpack(get_condition_outputs),
-        rows=staged("data/interim/{condition}.csv"),
-        all_rows=ancient(
-            expand(staged("data/interim/{condition}.csv"), condition=CONDITIONS)
-        ),
-        multiverse=lambda w: expand(
-            staged("data/processed/multiverse/{condition}.{ext}"),
-            condition=[c for c in [w.condition] if c in MULTIVERSE_PRIMARY],
-            ext=["json", "csv"],
-        ),
-    output:
-        html=staged("reports/{condition}.html"),
-    log:
-        "logs/report/{condition}.log",
-    benchmark:
-        "benchmarks/results/report/{condition}.tsv"
-    conda:
-        "../../environment.yml"
-    params:
-        config=lambda w: page_config([w.condition], config),
-        version=VERSION,
-    script:
-        "../scripts/render_condition.py"
+# The overview page (docs/contract.md, section 3), written to the staging tree like every
+# output; each condition's page is written by its condition's job (condition.smk). The
+# configuration sections the overview shows reach it through params: (computed with
+# ketameta.report.page_config when the workflow is read), so editing a label or a method
+# reruns it.
 
 
 rule render_index:
@@ -55,7 +24,7 @@ rule render_index:
     conda:
         "../../environment.yml"
     params:
-        config=page_config(CONDITIONS, config),
+        config=PLAN["index_page"],
         version=VERSION,
     script:
         "../scripts/render_index.py"

@@ -4,7 +4,8 @@ import logging
 import os
 import sys
 
-from ketameta.io import DataError, publish
+from ketameta.errors import DataError
+from ketameta.publication import publish
 
 
 def main(staged: list[str], marker: str, log: str) -> None:

@@ -4,14 +4,15 @@
 (docs/architecture.md): they read the ``summary.json`` and ``effects.csv`` files written by
 :mod:`ketameta.analysis` and write one self-contained HTML file each (inline CSS and SVG,
 no external resource, byte-identical output for identical inputs).
+
+The rendering code (Jinja2, and matplotlib for the figures) is imported when a page is
+rendered, not with this package: the workflow calls :func:`page_config` while it parses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from .render import condition_context, index_context, rendering, write_page
 
 __all__ = ["page_config", "render_condition", "render_index"]
 
@@ -42,7 +43,8 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
                      effects: Sequence[str | Path], out_path: str | Path,
                      rows: str | Path | None = None,
                      multiverse: Sequence[str | Path] = (),
-                     all_rows: Mapping[str, str | Path] | None = None) -> None:
+                     all_rows: Mapping[str, str | Path] | None = None,
+                     links: Mapping[str, str] | None = None) -> None:
     """Write the report of every analysis of ``condition`` to ``out_path``.
 
     Parameters
@@ -65,10 +67,16 @@ def render_condition(condition: str, config: Mapping, summaries: Sequence[str | 
     all_rows : mapping, optional
         Condition → its validated rows, for every condition: trials that share participants
         with a trial on another page are then linked to it.
+    links : mapping, optional
+        The same links already worked out (study → ``{condition}.html#{anchor}`` of another
+        page, :func:`ketameta.report.studies.study_links`); the workflow computes them when
+        it is read, so a page does not depend on the other conditions' data files.
     """
+    from .render import condition_context, rendering, write_page
+
     with rendering():
         context = condition_context(condition, config, summaries, effects, rows, all_rows,
-                                    multiverse)
+                                    multiverse, links)
         write_page("condition.html", context, out_path)
 
 
@@ -79,6 +87,8 @@ def render_index(config: Mapping, summaries: Sequence[str | Path],
     ``summaries`` and ``effects`` list every analysis in config order; rows of the overview
     forest plot are grouped by condition in the order of ``config["conditions"]``.
     """
+    from .render import index_context, rendering, write_page
+
     with rendering():
         context = index_context(config, summaries, effects)
         write_page("index.html", context, out_path)

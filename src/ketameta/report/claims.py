@@ -17,7 +17,9 @@ from pathlib import Path
 from ketameta import claims as claims_mod
 
 from . import formatting as fmt
-from .render import _provenance, load_analysis, write_page
+
+# The rendering code (Jinja2) is imported by the functions that load and render: the
+# workflow calls claims_config and used_conditions while it parses.
 
 __all__ = ["claims_config", "claims_context", "evaluate_files", "render_claims",
            "used_conditions"]
@@ -90,6 +92,8 @@ def evaluate_files(claims: Mapping, config: Mapping, summaries: Sequence[str | P
     """Verdicts of every claim from the analyses' files, and the loaded analyses."""
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
+    from .render import load_analysis
+
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
     analyses = {item["summary"]["analysis"]: {"summary": item["summary"], "rows": item["studies"]}
                 for item in loaded}
@@ -118,6 +122,8 @@ def claims_context(result: Mapping, loaded: Sequence[Mapping], config: Mapping,
     ``pages`` are the condition pages that exist (``{condition}.html``); evidence links go
     only to them.
     """
+    from .render import _provenance
+
     rows = []
     for claim in result["claims"]:
         article = result["articles"][claim["article"]]
@@ -227,6 +233,8 @@ def render_claims(claims_path: str | Path, schema: str | Path | Mapping, config:
     with open(out, "w", encoding="utf-8", newline="\n") as handle:
         json.dump(result, handle, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
         handle.write("\n")
+    from .render import write_page
+
     text = Path(claims_path).read_text(encoding="utf-8")
     write_page("claims.html", claims_context(result, loaded, config, text, pages), html_out)
     return result

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from .._results import WARNING_TEXT
 from ..fewtrials import FEW_TRIALS
-from ..models import _WARNING_TEXT
 from ..profiles import effective_config
 
 __all__ = ["REFERENCES", "few_trial_settings", "is_engine_note", "methods_section"]
@@ -28,7 +28,7 @@ def _note_pattern(template: str) -> re.Pattern:
 
 
 #: The estimation engine's own notes (search limits, k = 1 switches, fallbacks).
-_ENGINE_NOTES = tuple(_note_pattern(t) for t in _WARNING_TEXT.values())
+_ENGINE_NOTES = tuple(_note_pattern(t) for t in WARNING_TEXT.values())
 
 
 def is_engine_note(text: str) -> bool:

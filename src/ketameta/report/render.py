@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 import numpy as np
@@ -34,17 +35,19 @@ from markupsafe import Markup
 
 from ketameta import absolute as absolute_mod
 from ketameta import rob as rob2
+from ketameta._results import WARNING_TEXT
 from ketameta.absolute import family_of
 from ketameta.analysis import participants
-from ketameta.models import _WARNING_TEXT
 
 from . import findings as findings_mod
 from . import formatting as fmt
 from . import methods as methods_mod
-from . import plots
-from . import robustness as robustness_mod
 from . import studies as studies_mod
-from .plots import Axis, Column, Row
+
+# The figures (report/plots.py and report/robustness.py, with matplotlib) are imported by
+# the functions that draw them.
+if TYPE_CHECKING:
+    from .plots import Axis
 
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "rendering",
            "template_cache", "unused_rows", "write_page"]
@@ -487,9 +490,9 @@ def _tau2_ci_text(summary: Mapping) -> str:
     """The τ² CI as ``[low, high]``; a bound at the search limit is said in words."""
     warnings = [str(w) for w in summary.get("warnings") or []]
     low, high = summary.get("tau2_ci_low"), summary.get("tau2_ci_high")
-    if _WARNING_TEXT["ci_both_max"] in warnings:
+    if WARNING_TEXT["ci_both_max"] in warnings:
         return f"[both bounds above the search limit {fmt.num(high, 0)}]"
-    if _WARNING_TEXT["ci_ub_max"] in warnings:
+    if WARNING_TEXT["ci_ub_max"] in warnings:
         return f"[{fmt.tau2(low)}, above the search limit {fmt.num(high, 0)}]"
     return f"[{fmt.tau2(low)}, {fmt.tau2(high)}]"
 
@@ -551,6 +554,9 @@ _SUBGROUP_NAMES = {"route": "Route", "drug": "Drug", "comparator": "Comparator",
 def _subgroup_forest(block: Mapping, studies: Sequence[Mapping], fig_id: str, title: str,
                      axis: Axis, log: bool, short: str, level_text: str) -> Markup:
     """A RevMan-style forest: subgroup headings, their trials, subtotals, the test."""
+    from . import plots
+    from .plots import Column, Row
+
     by_name = {str(st.get("study")): st for st in studies}
     variable = _SUBGROUP_NAMES.get(block["variable"], block["variable"])
 
@@ -729,6 +735,9 @@ def _data_uri(data: bytes) -> str:
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     """Everything the condition template shows about one analysis (see condition.html)."""
+    from . import plots
+    from .plots import Axis, Column, Row
+
     summary = _shown(loaded["summary"])
     studies = loaded["studies"]
     min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
@@ -1129,6 +1138,9 @@ def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mappi
     Each block of ``summary.json`` (see :mod:`ketameta.timecourse`) is shown once, in the
     order its outcome first appears on the page.
     """
+    from . import plots
+    from .plots import Axis
+
     blocks: dict[tuple, Mapping] = {}
     for item in loaded:
         block = item["summary"].get("time_course")
@@ -1276,7 +1288,8 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
 def condition_context(condition: str, config: Mapping, summaries: Sequence[str | Path],
                       effects: Sequence[str | Path], rows: str | Path | None = None,
                       all_rows: Mapping[str, str | Path] | None = None,
-                      multiverse: Sequence = ()) -> dict:
+                      multiverse: Sequence = (),
+                      links: Mapping[str, str] | None = None) -> dict:
     """Context of ``condition.html`` for one condition.
 
     ``rows`` (the condition's validated rows, ``data/interim/{condition}.csv``) adds the
@@ -1284,8 +1297,13 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     ``multiverse``: the condition's multiverse summary and table (``.json``, ``.csv``), or
     empty for no robustness section.
     ``all_rows`` (condition → its validated rows, for every condition) lets the included
-    studies name trials on other pages that share participants with a trial of this page.
+    studies name trials on other pages that share participants with a trial of this page;
+    ``links`` gives the same directly (study → page of another condition listing it, as
+    :func:`ketameta.report.studies.study_links` of the other conditions' rows) and takes
+    precedence.
     """
+    from . import robustness as robustness_mod
+
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
@@ -1297,7 +1315,7 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     analyses = [analysis_context(item, config) for item in loaded]
     ids = [item["summary"]["analysis"] for item in loaded]
     label = config["conditions"][condition]["label"]
-    included = included_studies_of(condition, loaded, analyses, all_rows)
+    included = included_studies_of(condition, loaded, analyses, all_rows, links)
     by_id = {a["id"]: a for a in analyses}
     chosen = findings_mod.sof_analyses(condition, config,
                                        {item["summary"]["analysis"]: item["summary"]
@@ -1365,12 +1383,13 @@ def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping])
 
 
 def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Sequence[Mapping],
-                        all_rows: Mapping[str, str | Path] | None) -> list[dict]:
+                        all_rows: Mapping[str, str | Path] | None,
+                        links: Mapping[str, str] | None = None) -> list[dict]:
     """The included-studies records of one page (:func:`studies.included_studies`).
 
     Which trials share participants comes from this page's own rows (the data declare an
     overlap on both trials' rows); ``all_rows`` only tells on which other page a partner
-    trial stands, for the link.
+    trial stands, for the link (or ``links`` gives it, already worked out).
     """
     titles = {a["id"]: a["title"] for a in analyses}
     rows = []
@@ -1379,8 +1398,9 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
         for st in item["studies"]:
             rows.append({**st, "analysis": aid, "analysis_label": titles[aid]})
     overlaps: list[tuple[str, str]] = studies_mod.overlaps_of(rows)
-    links: dict[str, str] = {}
-    if all_rows:
+    if links is not None:
+        links = dict(links)
+    elif all_rows:
         import pandas as pd
 
         # Only the label and the year of the other pages' trials are needed, parsed as
@@ -1393,6 +1413,8 @@ def included_studies_of(condition: str, loaded: Sequence[Mapping], analyses: Seq
             by_condition[cond] = table.to_dict("records")
         links = studies_mod.study_links(
             {c: recs for c, recs in by_condition.items() if c != condition})
+    else:
+        links = {}
     return studies_mod.included_studies(rows, overlaps=overlaps, links=links)
 
 
@@ -1444,6 +1466,9 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
     are drawn on a reversed axis, so that benefit is on the right in every figure. Pooled
     results are diamonds (thin line: prediction interval), single trials squares.
     """
+    from . import plots
+    from .plots import Axis, Column, Row
+
     lines = []
     groups: dict[tuple[str, bool], list] = {}
     for condition, items in by_condition.items():
@@ -1506,6 +1531,9 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
 def index_context(config: Mapping, summaries: Sequence[str | Path],
                   effects: Sequence[str | Path]) -> dict:
     """Context of ``index.html``: the overview forest plot and the evidence base."""
+    from . import plots
+    from .plots import Axis, Column, Row
+
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
     loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]

@@ -1,0 +1,168 @@
+"""The workflow's plan (ketameta.workflow): built once, reused while no input changes.
+
+A rerun that changes nothing reads the cached plan instead of re-checking every row; any
+change to an input the plan depends on must rebuild it, and a failed check must never be
+cached. These tests call :func:`ketameta.workflow.load` the way ``common.smk`` does, on a
+copy of the workflow fixture, and count the builds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ketameta.workflow as plan_module
+from ketameta.errors import DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
+SCHEMAS = ROOT / "workflow" / "schemas"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    work = tmp_path / "project"
+    shutil.copytree(FIXTURE, work)
+    monkeypatch.chdir(work)
+    builds = []
+    real = plan_module.build
+
+    def counting(*args, **kwargs):
+        builds.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "build", counting)
+    return work, builds
+
+
+def load(overrides=None):
+    return plan_module.load("config/config.yaml", overrides or {}, SCHEMAS, "config/claims.yaml")
+
+
+def test_an_unchanged_project_reuses_the_plan(project):
+    work, builds = project
+    first = load()
+    assert len(builds) == 1 and (work / plan_module.CACHE).is_file()
+    second = load()
+    assert len(builds) == 1
+    assert second == first
+    # the plan is what the rules need, in plain JSON types
+    assert json.loads(json.dumps(first)) == first
+    assert first["conditions"] == ["TRD", "PTSD"]
+    assert set(first["raw_files"]) == {"TRD", "PTSD"}
+    assert all(a in first["config"]["analyses"] for c in first["analyses_of"]
+               for a in first["analyses_of"][c])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "a byte of a data file",
+        "a new data file",
+        "a removed data file",
+        "the configuration",
+        "a --config value",
+        "a claims file",
+        "a schema",
+        "the package's source",
+    ],
+)
+def test_any_changed_input_rebuilds_the_plan(project, change, tmp_path, monkeypatch):
+    work, builds = project
+    load()
+    overrides = {}
+    if change == "a byte of a data file":
+        path = work / "data/raw/ptsd.csv"
+        path.write_text(path.read_text().replace(",31.0,", ",32.0,", 1))
+    elif change == "a new data file":
+        shutil.copy(work / "data/raw/ptsd.csv", work / "data/raw/ptsd_copy.csv")
+    elif change == "a removed data file":
+        (work / "data/raw/extra.txt").write_text("x")
+        load()
+        (work / "data/raw/extra.txt").unlink()
+    elif change == "the configuration":
+        path = work / "config/config.yaml"
+        path.write_text(path.read_text() + "\n# a comment\n")
+    elif change == "a --config value":
+        overrides = {"profile": "metafor"}
+    elif change == "a claims file":
+        (work / "config/claims.yaml").write_text("articles: {}\nclaims: {}\n")
+    elif change == "a schema":
+        schemas = tmp_path / "schemas"
+        shutil.copytree(SCHEMAS, schemas)
+        (schemas / "config.schema.yaml").write_text(
+            (schemas / "config.schema.yaml").read_text() + "\n# edited\n")
+        monkeypatch.setattr(sys.modules[__name__], "SCHEMAS", schemas)
+    elif change == "the package's source":
+        source = Path(plan_module.__file__)
+        stat = source.stat()
+        os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    before = len(builds)
+    try:
+        load(overrides)
+    except DataError:
+        pass  # a check may refuse the change; what matters is that it ran
+    assert len(builds) == before + 1, change
+
+
+def test_a_failed_check_is_not_cached(project):
+    work, builds = project
+    load()
+    cached = (work / plan_module.CACHE).read_bytes()
+    path = work / "data/raw/trd.csv"
+    good = path.read_text()
+    path.write_text(good.replace("HAMD,high,,,18,12.5,6.2,", "HAMD,high,,,18,12.5,-4,"))
+    for _ in range(2):  # refused every time, never served from the cache
+        with pytest.raises(DataError, match="column sd_treat: must be greater than 0"):
+            load()
+    assert (work / plan_module.CACHE).read_bytes() == cached
+    path.write_text(good)
+    load()
+    # built for the first load and for each refused one; the restored data match the cache
+    assert len(builds) == 3
+    assert (work / plan_module.CACHE).read_bytes() == cached
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"format": 0}', '{"format": 1}',
+                                     '{"format": 1, "key": "x", "plan": {"config": 1}}'])
+def test_a_damaged_cache_is_ignored(project, content):
+    work, builds = project
+    (work / plan_module.CACHE).parent.mkdir(parents=True, exist_ok=True)
+    (work / plan_module.CACHE).write_text(content)
+    plan = load()
+    assert len(builds) == 1 and plan["conditions"] == ["TRD", "PTSD"]
+    assert json.loads((work / plan_module.CACHE).read_text())["plan"] == plan
+
+
+def test_a_cache_that_cannot_be_written_is_skipped(project):
+    work, builds = project
+    (work / ".ketameta").mkdir()
+    (work / ".ketameta" / "cache").write_text("a file where the folder would be")
+    assert load()["conditions"] == ["TRD", "PTSD"]
+    load()
+    assert len(builds) == 2
+
+
+def test_the_cached_path_imports_no_statistics(project):
+    """With a valid cache, reading the plan needs only the standard library."""
+    work, _ = project
+    load()
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from ketameta.workflow import load\n"
+        f"plan = load('config/config.yaml', {{}}, Path({str(SCHEMAS)!r}), 'config/claims.yaml')\n"
+        "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', 'jinja2', 'yaml',\n"
+        "                     'jsonschema', 'ketameta.analysis', 'ketameta.io')\n"
+        "         if m in sys.modules]\n"
+        "print(len(plan['conditions']), heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == "2 []", out.stdout + out.stderr
