@@ -281,7 +281,7 @@ table() {
   printf '%-54s %12s %12s\n' "   SVG figures in the pages" "$clean_svg" "$clean_r_svg"
   printf '%-54s %10.2f s %10.2f s %7s×\n' "   wall time, median" "$pw" "$rw" "$(ratio "$pw" "$rw")"
   printf '%-54s %10.2f s %10.2f s %7s×\n' "   CPU time (user + sys), median" "$pc" "$rc" "$(ratio "$pc" "$rc")"
-  printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process" \
+  printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
     "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
   printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark max_rss)" "$clean_job"
   printf '2. no-op rerun, median of %d\n' "$noops"
@@ -308,7 +308,7 @@ table() {
       printf '%-54s %10.2f s %10.2f s %7s×\n' "   $n analyses: CPU time" \
         "$(field "scale_pipeline.$n" 2)" "$(field "scale_r.$n" 2)" \
         "$(ratio "$(field "scale_pipeline.$n" 2)" "$(field "scale_r.$n" 2)")"
-      printf '%-54s %8s MiB %8s MiB\n' "   $n analyses: peak RSS, largest process" \
+      printf '%-54s %8s MiB %8s MiB\n' "   $n analyses: peak RSS, largest process (time %M)" \
         "$(mib "$(field "scale_pipeline.$n" 3)")" "$(mib "$(field "scale_r.$n" 3)")"
       printf '%-54s %8s MiB\n' "   $n analyses: peak RSS, largest job" "$job"
     done
