@@ -181,10 +181,15 @@ read -r clean_analyses clean_svg < <(pipeline_outputs "$last")
 read -r clean_r_analyses clean_r_svg < <(r_outputs "$work/clean/r.$pairs")
 clean_job=$(largest_job "$last")
 
+touch "$work/before-noop"
+sleep 1 # so that a file written by a rerun is newer by the clock's second, too
 for i in $(seq 1 "$noops"); do
   progress "no-op rerun $i of $noops"
   pipeline "noop.$i" "$last"
 done
+# files a rerun wrote besides Snakemake's own records, this script's logs and job logs
+noop_written=$(find "$last" -type f -newer "$work/before-noop" -not -path "$last/.snakemake/*" \
+  -not -path "$last/logs/*" -not -name 'log.*' -not -name 'time.*' | wc -l)
 
 # --------------------------------------------------------------- 3: validation at scale
 
@@ -287,6 +292,7 @@ table() {
   printf '2. no-op rerun, median of %d\n' "$noops"
   printf '%-54s %10.2f s\n' "   wall time" "$(median noop 1)"
   printf '%-54s %10.2f s\n' "   CPU time (user + sys)" "$(median noop 2)"
+  printf '%-54s %12s\n' "   files written (0: nothing was redone)" "$noop_written"
   if [ "$validate" != 0 ]; then
     printf '3. validation of a %d-analysis configuration\n' "$validate"
     printf '%-54s %10.2f s\n' "   snakemake -n (parse, checks, DAG), wall" "$(field validate_dry 1)"
