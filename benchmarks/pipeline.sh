@@ -22,7 +22,7 @@
 # Usage: benchmarks/pipeline.sh [cores]        (make benchmark; cores default 2)
 #        benchmarks/pipeline.sh --help
 # Environment (defaults in brackets):
-#   BENCH_PAIRS [5]            pairs of clean runs of part 1
+#   BENCH_PAIRS [5]            pairs of clean runs of part 1 (0 skips parts 1 and 2)
 #   BENCH_NOOP [5]             no-op reruns of part 2
 #   BENCH_VALIDATE [1000]      analyses of the configuration of part 3 (0 skips part 3)
 #   BENCH_SCALE ["200 1000"]   sizes of part 4, in analyses ("" skips part 4)
@@ -54,7 +54,8 @@ esac
 cores="${1:-2}"
 positive "$cores" || fail "cores must be a whole number of at least 1 (got '$cores')"
 pairs="${BENCH_PAIRS:-5}"
-positive "$pairs" || fail "BENCH_PAIRS must be a whole number of at least 1 (got '$pairs')"
+[ "$pairs" = 0 ] || positive "$pairs" ||
+  fail "BENCH_PAIRS must be a whole number (got '$pairs'; 0 skips parts 1 and 2)"
 noops="${BENCH_NOOP:-5}"
 positive "$noops" || fail "BENCH_NOOP must be a whole number of at least 1 (got '$noops')"
 validate="${BENCH_VALIDATE:-1000}"
@@ -161,35 +162,37 @@ progress() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # ------------------------------------------------------------------ 1 and 2: shipped data
 
-project_copy "$source_dir" "$work/shipped"
-"$python" "$root/benchmarks/resolve.py" list "$work/shipped" "$work/shipped.json" >/dev/null
-for i in $(seq 1 "$pairs"); do
-  project_copy "$source_dir" "$work/clean/pipeline.$i"
-  project_copy "$source_dir" "$work/clean/r.$i"
-  if [ $((i % 2)) = 1 ]; then order="pipeline r"; else order="r pipeline"; fi
-  for side in $order; do
-    progress "clean run $i of $pairs: $side"
-    if [ "$side" = pipeline ]; then
-      pipeline "clean_pipeline.$i" "$work/clean/pipeline.$i"
-    else
-      r_side "clean_r.$i" "$work/clean/r.$i" "$work/shipped.json"
-    fi
+if [ "$pairs" != 0 ]; then
+  project_copy "$source_dir" "$work/shipped"
+  "$python" "$root/benchmarks/resolve.py" list "$work/shipped" "$work/shipped.json" >/dev/null
+  for i in $(seq 1 "$pairs"); do
+    project_copy "$source_dir" "$work/clean/pipeline.$i"
+    project_copy "$source_dir" "$work/clean/r.$i"
+    if [ $((i % 2)) = 1 ]; then order="pipeline r"; else order="r pipeline"; fi
+    for side in $order; do
+      progress "clean run $i of $pairs: $side"
+      if [ "$side" = pipeline ]; then
+        pipeline "clean_pipeline.$i" "$work/clean/pipeline.$i"
+      else
+        r_side "clean_r.$i" "$work/clean/r.$i" "$work/shipped.json"
+      fi
+    done
   done
-done
-last="$work/clean/pipeline.$pairs"
-read -r clean_analyses clean_svg < <(pipeline_outputs "$last")
-read -r clean_r_analyses clean_r_svg < <(r_outputs "$work/clean/r.$pairs")
-clean_job=$(largest_job "$last")
+  last="$work/clean/pipeline.$pairs"
+  read -r clean_analyses clean_svg < <(pipeline_outputs "$last")
+  read -r clean_r_analyses clean_r_svg < <(r_outputs "$work/clean/r.$pairs")
+  clean_job=$(largest_job "$last")
 
-touch "$work/before-noop"
-sleep 1 # so that a file written by a rerun is newer by the clock's second, too
-for i in $(seq 1 "$noops"); do
-  progress "no-op rerun $i of $noops"
-  pipeline "noop.$i" "$last"
-done
-# files a rerun wrote besides Snakemake's own records, this script's logs and job logs
-noop_written=$(find "$last" -type f -newer "$work/before-noop" -not -path "$last/.snakemake/*" \
-  -not -path "$last/logs/*" -not -name 'log.*' -not -name 'time.*' | wc -l)
+  touch "$work/before-noop"
+  sleep 1 # so that a file written by a rerun is newer by the clock's second, too
+  for i in $(seq 1 "$noops"); do
+    progress "no-op rerun $i of $noops"
+    pipeline "noop.$i" "$last"
+  done
+  # files a rerun wrote besides Snakemake's own records, this script's logs and job logs
+  noop_written=$(find "$last" -type f -newer "$work/before-noop" -not -path "$last/.snakemake/*" \
+    -not -path "$last/logs/*" -not -name 'log.*' -not -name 'time.*' | wc -l)
+fi
 
 # --------------------------------------------------------------- 3: validation at scale
 
@@ -281,18 +284,23 @@ table() {
     "$(date -u '+%Y-%m-%d %H:%M UTC')" "$cores" "$(nproc)" "$load_at_start"
   printf '%s\n\n' "$(versions)"
   printf '%-54s %12s %12s %8s\n' "" "pipeline" "R script" "ratio"
-  printf '1. clean run, shipped data, %d pair(s) in alternation\n' "$pairs"
-  printf '%-54s %12s %12s\n' "   analyses" "$clean_analyses" "$clean_r_analyses"
-  printf '%-54s %12s %12s\n' "   SVG figures in the pages" "$clean_svg" "$clean_r_svg"
-  printf '%-54s %10.2f s %10.2f s %7s×\n' "   wall time, median" "$pw" "$rw" "$(ratio "$pw" "$rw")"
-  printf '%-54s %10.2f s %10.2f s %7s×\n' "   CPU time (user + sys), median" "$pc" "$rc" "$(ratio "$pc" "$rc")"
-  printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
-    "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
-  printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark max_rss)" "$clean_job"
-  printf '2. no-op rerun, median of %d\n' "$noops"
-  printf '%-54s %10.2f s\n' "   wall time" "$(median noop 1)"
-  printf '%-54s %10.2f s\n' "   CPU time (user + sys)" "$(median noop 2)"
-  printf '%-54s %12s\n' "   files written (0: nothing was redone)" "$noop_written"
+  if [ "$pairs" = 0 ]; then
+    printf '1. clean run, shipped data: not run (BENCH_PAIRS=0)\n'
+    printf '2. no-op rerun: not run (BENCH_PAIRS=0)\n'
+  else
+    printf '1. clean run, shipped data, %d pair(s) in alternation\n' "$pairs"
+    printf '%-54s %12s %12s\n' "   analyses" "$clean_analyses" "$clean_r_analyses"
+    printf '%-54s %12s %12s\n' "   SVG figures in the pages" "$clean_svg" "$clean_r_svg"
+    printf '%-54s %10.2f s %10.2f s %7s×\n' "   wall time, median" "$pw" "$rw" "$(ratio "$pw" "$rw")"
+    printf '%-54s %10.2f s %10.2f s %7s×\n' "   CPU time (user + sys), median" "$pc" "$rc" "$(ratio "$pc" "$rc")"
+    printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
+      "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
+    printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark max_rss)" "$clean_job"
+    printf '2. no-op rerun, median of %d\n' "$noops"
+    printf '%-54s %10.2f s\n' "   wall time" "$(median noop 1)"
+    printf '%-54s %10.2f s\n' "   CPU time (user + sys)" "$(median noop 2)"
+    printf '%-54s %12s\n' "   files written (0: nothing was redone)" "$noop_written"
+  fi
   if [ "$validate" != 0 ]; then
     printf '3. validation of a %d-analysis configuration\n' "$validate"
     printf '%-54s %10.2f s\n' "   snakemake -n (parse, checks, DAG), wall" "$(field validate_dry 1)"
