@@ -208,6 +208,7 @@ if [ "$validate" != 0 ]; then
   checks=$(cd "$work/validate" && "$python" "$root/benchmarks/resolve.py" checks .)
   check_import=$(awk '$1 == "import" { print $2 }' <<<"$checks")
   check_seconds=$(awk '$1 == "checks" { print $2 }' <<<"$checks")
+  check_cpu=$(awk '$1 == "checks_cpu" { print $2 }' <<<"$checks")
 fi
 
 # ---------------------------------------------------------------------------- 4: scale
@@ -305,7 +306,8 @@ table() {
     printf '3. validation of a %d-analysis configuration\n' "$validate"
     printf '%-54s %10.2f s\n' "   snakemake -n (parse, checks, DAG), wall" "$(field validate_dry 1)"
     printf '%-54s %10.2f s\n' "   snakemake -n, CPU" "$(field validate_dry 2)"
-    printf '%-54s %10.2f s\n' "   parse-time checks alone (imports apart)" "$check_seconds"
+    printf '%-54s %10.2f s\n' "   parse-time checks alone (imports apart), wall" "$check_seconds"
+    printf '%-54s %10.2f s\n' "   parse-time checks alone, CPU" "$check_cpu"
     printf '%-54s %10.2f s\n' "   their imports" "$check_import"
   else
     printf '3. validation: not run (BENCH_VALIDATE=0)\n'
