@@ -56,8 +56,10 @@ lint: $(VENV)/.dev
 	$(BIN)/snakefmt --check Snakefile workflow/
 	$(BIN)/snakemake --lint
 
+# The pipeline beside the hand-written R script (benchmarks/pipeline.sh --help: what is
+# timed, and the BENCH_* settings, e.g. BENCH_PAIRS=1 BENCH_SCALE="20 40" for a smoke run).
 benchmark: $(VENV)/.dev
-	PATH="$(CURDIR)/$(BIN):$$PATH" benchmarks/pipeline.sh
+	PATH="$(CURDIR)/$(BIN):$$PATH" benchmarks/pipeline.sh $(CORES)
 
 # Everything the pipeline writes (the next `make report` recomputes it).
 clean-reports:
