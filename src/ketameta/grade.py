@@ -559,7 +559,7 @@ def assess_analysis(
 
 
 def job_settings(config: Mapping, analyses: Sequence[str]) -> dict:
-    """What the meta job needs to write each analysis's ``grade`` block.
+    """What the condition's job needs to write each analysis's ``grade`` block.
 
     ``settings`` are :func:`settings` with the overrides of the given analyses only (so that
     an override reruns just its condition), ``lower_is_better`` maps each analysis to its

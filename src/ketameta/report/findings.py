@@ -14,7 +14,7 @@ certainty level (Santesso et al. 2020, *J Clin Epidemiol* 119:126–135): high c
 "lowers", moderate "probably lowers", low "may lower", very low "we are very uncertain
 whether". No p-value is printed; an interval that includes no effect is said in words.
 Nothing here computes a statistic: the numbers come from ``summary.json`` (its ``grade``
-block where the meta job wrote one) and from :mod:`ketameta.report.render`'s absolute
+block where the condition's job wrote one) and from :mod:`ketameta.report.render`'s absolute
 effects.
 """
 
@@ -135,7 +135,7 @@ def sof_analyses(condition: str, config: Mapping, summaries: Mapping[str, Mappin
 
 def certainty_of(summary: Mapping, studies: Sequence[Mapping], lower_is_better: bool,
                  config: Mapping) -> dict:
-    """The analysis's GRADE block: ``summary["grade"]`` if the meta job wrote it, else computed.
+    """The analysis's GRADE block: ``summary["grade"]`` if the condition's job wrote it, else computed.
 
     Computing it here gives the same block (:func:`ketameta.grade.assess_analysis` on the
     same summary and rows); it keeps pages rendered from older ``summary.json`` files whole.
