@@ -135,7 +135,8 @@ def sof_analyses(condition: str, config: Mapping, summaries: Mapping[str, Mappin
 
 def certainty_of(summary: Mapping, studies: Sequence[Mapping], lower_is_better: bool,
                  config: Mapping) -> dict:
-    """The analysis's GRADE block: ``summary["grade"]`` if the condition's job wrote it, else computed.
+    """The analysis's GRADE block: ``summary["grade"]`` if its condition's job wrote one, else
+    computed.
 
     Computing it here gives the same block (:func:`ketameta.grade.assess_analysis` on the
     same summary and rows); it keeps pages rendered from older ``summary.json`` files whole.
