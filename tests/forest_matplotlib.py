@@ -21,24 +21,22 @@ from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 from ketameta.report import formatting as fmt
 from ketameta.report.plots import (
     ACCENT,
-    FIGURE_WIDTH,
     FONT_SIZE,
     INK,
     MUTED,
     ROB_BAR_MISSING,
     ROB_COLUMN_WIDTH,
     ROB_STYLE,
-    ROW_HEIGHT,
     Axis,
     Column,
     Row,
+    _forest_layout,
     _new_figure,
     _Panel,
     _rc,
     _svg_fragment,
     _tick_label,
     axis_limits,
-    text_width,
 )
 
 
@@ -98,67 +96,15 @@ def forest_svg(
         panels[0].refline = refline
         panels[0].band = band
 
-    pad = 0.14
-    label_w = max([text_width(r.label, bold=r.kind in ("heading", "pooled"), size=font_size)
-                   for r in rows]
-                  + [text_width(label_header, bold=True, size=font_size)]) + pad
-    def col_width(col: Column, texts: list[tuple[str, bool]]) -> float:
-        return max([text_width(t, bold=b, size=font_size) for t, b in texts]
-                   + [text_width(col.header, bold=True, size=font_size)]) + pad
-
-    left_w = [col_width(col, [(r.cells[j], r.kind == "pooled") for r in rows if len(r.cells) > j])
-              for j, col in enumerate(left)]
-    right_w = [col_width(col, [(r.right[j], r.kind == "pooled") for r in rows
-                               if len(r.right) > j]) for j, col in enumerate(right)]
-    # a group header ("Ketamine", "Control") must fit over its columns
-    for cols, widths in ((left, left_w), (right, right_w)):
-        for name in dict.fromkeys(c.group for c in cols if c.group):
-            members = [j for j, c in enumerate(cols) if c.group == name]
-            need = (text_width(name, bold=True, size=font_size) + pad
-                    - sum(widths[j] for j in members))
-            if need > 0:
-                for j in members:
-                    widths[j] += need / len(members)
-    margin = 0.12
-    gap = 0.4
-    rob_w = ROB_COLUMN_WIDTH * len(rob_columns) + (0.1 if rob_columns else 0.0)
-    fixed = margin * 2 + label_w + sum(left_w) + sum(right_w) + gap * len(panels) + rob_w
-    min_panel = 2.4
-    for a in axes:
-        if a.favours_left or a.favours_right:
-            need = sum(text_width(f"\u2190 {t}", size=font_size - 0.5)
-                       for t in (a.favours_left, a.favours_right) if t) + 0.3
-            min_panel = max(min_panel, need)
-    panel_w = max(min_panel, (FIGURE_WIDTH - fixed) / max(len(panels), 1))
-    width = max(FIGURE_WIDTH, fixed + panel_w * len(panels))
-
-    has_groups = any(c.group for c in list(left) + list(right))
-    head_h = ROW_HEIGHT * (2.2 if has_groups else 1.3)
-    body_h = ROW_HEIGHT * (len(rows) + 0.4)
-    has_favours = any(p.axis.favours_left or p.axis.favours_right for p in panels)
-    axis_h = 0.40 + (0.12 if has_favours else 0.0)
-    foot_h = 0.18 * len(footer) + (0.08 if footer else 0.0)
-    height = head_h + body_h + axis_h + foot_h + 0.1
+    (pad, panel_w, rob_w, width, height, foot_h, body_bottom, body_top, x_label,
+     x_left, x_panels, x_right) = _forest_layout(rows, panels, left, right, footer,
+                                                 label_header, rob_columns, font_size)
 
     rc = {**_rc(fig_id), "font.size": font_size, "xtick.labelsize": font_size,
           "ytick.labelsize": font_size}
     with matplotlib.rc_context(rc):
         fig = _new_figure(width, height)
         inch = fig.dpi_scale_trans
-        body_bottom = (axis_h + foot_h + 0.05) / height
-        body_top = (axis_h + foot_h + 0.05 + body_h) / height
-        x_label = margin
-        x_left = [x_label + label_w]
-        for w in left_w:
-            x_left.append(x_left[-1] + w)
-        x_panels = []
-        x = x_left[-1] + gap / 2
-        for _ in panels:
-            x_panels.append(x)
-            x += panel_w + gap
-        x_right = [x - gap / 2]
-        for w in right_w:
-            x_right.append(x_right[-1] + w)
 
         n = len(rows)
         axes_objs = []
@@ -174,7 +120,7 @@ def forest_svg(
         y_of = {id(r): i for i, r in enumerate(rows)}
 
         # header
-        head_y = -0.6 - 0.45 * (1 if not has_groups else 1)
+        head_y = -0.6 - 0.45
         group_y = head_y - 1.0
 
         def put(xpos, y, s, align="left", bold=False, url=None, italic=False, color=INK):
