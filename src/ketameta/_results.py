@@ -64,6 +64,15 @@ def finite(value) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def coefficient_records(names, **columns) -> list[dict]:
+    """One record per coefficient: its ``name``, then each column's value at that
+    coefficient, in the order given (None where not finite)."""
+    return [
+        {"name": name, **{key: finite(values[j]) for key, values in columns.items()}}
+        for j, name in enumerate(names)
+    ]
+
+
 def plain(value):
     """Return ``value`` as plain Python for JSON: NaN/inf → None, arrays → lists."""
     if isinstance(value, np.ndarray):

@@ -44,7 +44,7 @@ from scipy import special
 
 from ketameta._batch import EPS, Batch, as_batch, weighted_fit
 from ketameta._dist import chi2_sf, t_isf, t_sf
-from ketameta._results import WARNING_TEXT
+from ketameta._results import WARNING_TEXT, coefficient_records
 from ketameta._results import plain as _plain
 from ketameta.estimators import (
     CONTROL_EXACT,
@@ -1017,16 +1017,10 @@ class MetaRegResult:
         ci_high`` (single model only)."""
         if self.is_batch:
             raise ValueError("coefficients() describes one model; index a batch first")
-        return [
-            {
-                "name": name,
-                **{
-                    f: _plain(getattr(self, f)[j])
-                    for f in ("beta", "se", "statistic", "p_value", "ci_low", "ci_high")
-                },
-            }
-            for j, name in enumerate(self.names)
-        ]
+        return coefficient_records(
+            self.names, beta=self.beta, se=self.se, statistic=self.statistic,
+            p_value=self.p_value, ci_low=self.ci_low, ci_high=self.ci_high,
+        )
 
     def predict(self, newmods) -> PredictResult:
         """Predicted effect, CI and PI at moderator values (metafor's ``predict()``).

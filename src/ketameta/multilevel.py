@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ketameta._dist import chi2_isf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
-from ketameta._results import finite
+from ketameta._results import coefficient_records, finite
 from ketameta.models import level_to_alpha
 
 __all__ = ["RANDOM_STRUCTURES", "RMAMVResult", "rma_mv", "vcalc"]
@@ -559,18 +559,10 @@ class RMAMVResult:
     def to_dict(self) -> dict:
         """Plain-Python summary (JSON-ready; undefined values are None)."""
 
-        coefs = [
-            {
-                "name": name,
-                "estimate": finite(self.beta[j]),
-                "se": finite(self.se[j]),
-                "statistic": finite(self.statistic[j]),
-                "p_value": finite(self.p_value[j]),
-                "ci_low": finite(self.ci_low[j]),
-                "ci_high": finite(self.ci_high[j]),
-            }
-            for j, name in enumerate(self.coef_names)
-        ]
+        coefs = coefficient_records(
+            self.coef_names, estimate=self.beta, se=self.se, statistic=self.statistic,
+            p_value=self.p_value, ci_low=self.ci_low, ci_high=self.ci_high,
+        )
         sig = [
             {
                 "level": name,

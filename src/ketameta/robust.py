@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ketameta._dist import f_sf, t_isf, t_sf
-from ketameta._results import finite
+from ketameta._results import coefficient_records, finite
 from ketameta.models import level_to_alpha
 
 __all__ = ["ROBUST_TYPES", "RobustResult", "robust"]
@@ -103,19 +103,10 @@ class RobustResult:
             "type": self.type,
             "n_clusters": self.n_clusters,
             "level": float(self.level),
-            "coefficients": [
-                {
-                    "name": name,
-                    "estimate": finite(self.beta[j]),
-                    "se": finite(self.se[j]),
-                    "statistic": finite(self.statistic[j]),
-                    "df": finite(self.df[j]),
-                    "p_value": finite(self.p_value[j]),
-                    "ci_low": finite(self.ci_low[j]),
-                    "ci_high": finite(self.ci_high[j]),
-                }
-                for j, name in enumerate(self.coef_names)
-            ],
+            "coefficients": coefficient_records(
+                self.coef_names, estimate=self.beta, se=self.se, statistic=self.statistic,
+                df=self.df, p_value=self.p_value, ci_low=self.ci_low, ci_high=self.ci_high,
+            ),
             "QM": finite(self.QM),
             "QM_df": [finite(d) for d in self.QM_df],
             "QM_p": finite(self.QM_p),
