@@ -24,7 +24,9 @@ figure's id; text and attribute values are escaped here, and URLs must not be
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 from matplotlib import _path
@@ -280,3 +282,270 @@ def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, 
     else:  # center_baseline
         offset = ymin + (0 - ymin) - a / 2
     return (ymin - offset) + posy, (-a - offset) + posy
+
+
+# ---------------------------------------------------------------------- axes with a log scale,
+# rotated and boxed text, filled shapes drawn once, legends
+
+
+class ScaledPanel(Panel):
+    """The transforms of one axes whose x axis is logarithmic when ``xlog`` (base 10).
+
+    The same composition as matplotlib's Axes: a scale transform (``LogTransform`` on x, the
+    identity on y), then the view limits, then the axes box. A log scale is not affine, so
+    paths go through :func:`path` here, which applies the non-affine part first, as a
+    ``Line2D`` or a ``Patch`` does before the backend applies the rest.
+    """
+
+    def __init__(self, canvas: Canvas, rect: tuple[float, float, float, float],
+                 xlim: tuple[float, float], ylim: tuple[float, float], *,
+                 xlog: bool = False) -> None:
+        from matplotlib.scale import LogTransform
+
+        self.bbox = TransformedBbox(Bbox.from_bounds(*rect), canvas.trans_figure)
+        self.trans_axes = BboxTransformTo(self.bbox)
+        self.view = Bbox([[xlim[0], ylim[0]], [xlim[1], ylim[1]]])
+        scale = TransformWrapper(IdentityTransform())
+        if xlog:
+            scale.set(blended_transform_factory(LogTransform(10), IdentityTransform()))
+        limits = BboxTransformFrom(TransformedBbox(self.view, scale))
+        self.trans_data = scale + (limits + self.trans_axes)
+        self.xaxis = blended_transform_factory(self.trans_data, self.trans_axes)
+        self.yaxis = blended_transform_factory(self.trans_axes, self.trans_data)
+
+    def contains(self, xy: tuple[float, float]) -> bool:
+        """Whether display point ``xy`` is in the axes (``Axes.contains_point``: 1 px slack)."""
+        return Path.unit_rectangle().contains_point(xy, self.trans_axes, 1.0)
+
+
+def path(canvas: Canvas, p: Path, transform, style: str, *, filled: bool = False,
+         clip: str = "") -> None:
+    """:meth:`Canvas.path` for any transform: its non-affine part first, as artists do."""
+    canvas.path(transform.transform_path_non_affine(p), transform.get_affine(), style,
+                filled=filled, clip=clip)
+
+
+def shape(canvas: Canvas, p: Path, transform, style: str, clip: str = "") -> None:
+    """A filled shape as a collection of one path draws it: a definition and one ``<use>``.
+
+    matplotlib draws a ``PolyCollection`` of one polygon (``fill_between``) as a marker at
+    the offset (0, 0); the definition carries only stroke properties (none here).
+    """
+    d = _path.convert_to_string(transform.transform_path_non_affine(p),
+                                transform.get_affine() + _FLIP_Y, None, False, None, 6,
+                                _CODES, False).decode("ascii")
+    key = (d, style)
+    oid = canvas._markers.get(key)
+    if oid is None:
+        oid = canvas._markers[key] = canvas._id("m", key)
+        canvas._start("defs")
+        canvas._line(f'<path id="{canvas.fig_id}-{oid}" d="{d.replace(chr(10), " ")}" />')
+        canvas.close()
+    canvas._start(f"g{clip}")
+    canvas._line(f'<use xlink:href="#{canvas.fig_id}-{oid}" x="0" '
+                 f'y="{number(canvas.height)}" style="{style}" />')
+    canvas.close()
+
+
+class TextLayout(NamedTuple):
+    """One line of text laid out as ``Text._get_layout`` does (display points, at 0, 0).
+
+    ``box`` is the rotated, axis-aligned bounds (x0, y0, width, height); ``line`` the
+    position of the line's start on its baseline; ``corner`` and ``size`` the lower left
+    corner and the size of the unrotated box (where a bbox patch is drawn).
+    """
+
+    box: tuple[float, float, float, float]
+    line: tuple[float, float]
+    corner: tuple[float, float]
+    size: tuple[float, float]
+    descent: float
+
+
+def _rotate(angle: float, x: float, y: float) -> tuple[float, float]:
+    if angle == 0:
+        return (x, y)
+    rad = math.radians(angle)
+    cos, sin = math.cos(rad), math.sin(rad)
+    return (cos * x - sin * y, sin * x + cos * y)
+
+
+def layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
+           anchor: bool = False) -> TextLayout:
+    """The layout of one line of text (rotation ``angle``; ``anchor``: rotation_mode).
+
+    The operations are matplotlib's, in its order, so that the numbers agree to the bit.
+    """
+    min_ascent, min_descent, _ = line_metrics(prop)
+    w, h, d = text_extent(s, prop) if s else (0, 0, 0)
+    a = max(h - d, min_ascent) + 0 / 2
+    d = max(d, min_descent) + 0 / 2
+    baseline = a - 0.0
+    y_line = 0.0 - a
+    width = w
+    ymin0 = y_line - d
+    size = (width - 0, 0 - ymin0)
+    corners = [(0, ymin0), (0, 0), (width, 0), (width, ymin0)]
+    rotated = [_rotate(angle, x, y) for x, y in corners]
+    xs, ys = zip(*rotated, strict=True)
+    xmin, xmax, ymin, ymax = min(xs), max(xs), min(ys), max(ys)
+    width_rot, height_rot = xmax - xmin, ymax - ymin
+    if not anchor:
+        offsetx = xmin if ha == "left" else xmax if ha == "right" else (xmin + xmax) / 2
+        offsety = (ymin if va == "bottom" else ymax if va == "top" else
+                   (ymin + ymax) / 2 if va == "center" else
+                   ymin + d if va == "baseline" else ymin + height_rot - baseline / 2)
+    else:
+        (xmin1, ymin1), (xmax1, ymax1) = corners[0], corners[2]
+        offsetx = xmin1 if ha == "left" else xmax1 if ha == "right" else (xmin1 + xmax1) / 2
+        offsety = (ymin1 if va == "bottom" else ymax1 if va == "top" else
+                   (ymin1 + ymax1) / 2 if va == "center" else
+                   ymax1 - baseline if va == "baseline" else ymax1 - baseline / 2)
+        offsetx, offsety = _rotate(angle, offsetx, offsety)
+    x_line = 0.0 if ha == "left" else (0 + width / 2 - w / 2 if ha == "center"
+                                       else 0 + width - w)
+    lx, ly = _rotate(angle, x_line, y_line)
+    cx, cy = rotated[0]
+    return TextLayout((xmin - offsetx, ymin - offsety, width_rot, height_rot),
+                      (lx - offsetx, ly - offsety), (cx - offsetx, cy - offsety), size, d)
+
+
+def text(canvas: Canvas, s: str, x: float, y: float, transform, *, prop: FontProperties,
+         ha: str = "left", va: str = "baseline", color: str = "#000000", angle: float = 0.0,
+         anchor: bool = False, box: str | None = None, box_pad: float = 0.0,
+         group: bool = True) -> Bbox | None:
+    """A single line of text as matplotlib's ``Text`` draws it, at any rotation.
+
+    ``box`` is the fill of a square bbox patch drawn behind the text (``Text.set_bbox``:
+    ``box_pad`` points, which matplotlib turns into a fraction of the font size rounded to
+    two decimals). ``group`` False writes the text into the open group (a legend's label
+    opens its own). Returns the text's window extent in display points (None when empty,
+    which draws nothing).
+    """
+    if s == "":
+        return None
+    lay = layout(s, prop, ha, va, angle, anchor)
+    posx, posy = transform.transform((x, y))
+    if group:
+        canvas.open("text")
+    if box is not None:
+        cx, cy = lay.corner
+        w, h = lay.size
+        size = prop.get_size_in_points()
+        pad = size * float(f"{box_pad / size:0.2f}")
+        x0, y0 = 0.0 - pad, 0.0 - pad
+        x1, y1 = x0 + (w + 2 * pad), y0 + (h + 2 * pad)
+        patch = Path(np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]) * [1, 1],
+                     closed=True)
+        placed = Affine2D().rotate_deg(angle).translate(posx + cx, posy + cy)
+        canvas.open("patch")
+        path(canvas, patch, IdentityTransform() + placed, f"fill: {box}", filled=True)
+        canvas.close()
+    lx, ly = lay.line
+    tx, ty = lx + posx, canvas.height - (ly + posy)
+    ax, ay = posx, canvas.height - posy
+    rad = np.deg2rad(angle)
+    direction = np.array([np.sin(rad), np.cos(rad)])
+    v_offset = np.dot(direction, [(tx - ax), (ty - ay)])
+    ax = ax + v_offset * direction[0]
+    ay = ay + v_offset * direction[1]
+    xs, ys = number(ax), number(ay)
+    style = _font_css(prop) + f"; text-anchor: {_ANCHOR[ha]}"
+    if color != "#000000":
+        style += f"; fill: {color}"
+    canvas._line(f'<text style="{style}" x="{xs}" y="{ys}" '
+                 f'transform="rotate({number(-angle)} {xs} {ys})">'
+                 f"{_escape_text(fmt.plain(s))}</text>")
+    if group:
+        canvas.close()
+    return Bbox.from_bounds(*lay.box).translated(posx, posy)
+
+
+#: Draws one legend handle: (canvas, transform of the handle box, xdescent, ydescent,
+#: width, height), sizes in points as a legend handler receives them.
+Handle = Callable[[Canvas, object, float, float, float, float], None]
+
+_LOC = {"upper right": "NE", "upper left": "NW", "lower left": "SW", "lower right": "SE"}
+
+
+def _packed(widths: list[float], sep: float) -> tuple[float, np.ndarray]:
+    offsets = np.cumsum([0] + [w + sep for w in widths])
+    return offsets[-1] - sep, offsets[:-1]
+
+
+def _hpack(bboxes: list[Bbox], sep: float, pad: float = 0.0) -> tuple[Bbox, list]:
+    """``HPacker(align="baseline", mode="fixed")``: the box and its children's offsets."""
+    y0, y1 = min(b.y0 for b in bboxes), max(b.y1 for b in bboxes)
+    width, xoffsets = _packed([b.width for b in bboxes], sep)
+    x0 = bboxes[0].x0
+    xoffsets -= ([b.x0 for b in bboxes] - x0)
+    return (Bbox.from_bounds(x0, y0, width, y1 - y0).padded(pad),
+            [*zip(xoffsets, [0] * len(bboxes), strict=True)])
+
+
+def _vpack(bboxes: list[Bbox], sep: float, align: str, pad: float = 0.0
+           ) -> tuple[Bbox, list]:
+    """``VPacker(mode="fixed")`` aligned on the baseline or the centre."""
+    spans = [b.intervalx for b in bboxes]
+    if align == "baseline":
+        x0, x1 = min(s[0] for s in spans), max(s[1] for s in spans)
+        xoffsets = [0] * len(spans)
+    else:
+        span = max(s[1] - s[0] for s in spans)
+        x0, x1 = 0, span
+        xoffsets = [(span - (s1 - s0)) * .5 - s0 for s0, s1 in spans]
+    height, yoffsets = _packed([b.height for b in bboxes], sep)
+    yoffsets = height - (yoffsets + [b.y1 for b in bboxes])
+    ydescent = yoffsets[0]
+    yoffsets = yoffsets - ydescent
+    return (Bbox.from_bounds(x0, -ydescent, x1 - x0, height).padded(pad),
+            [*zip(xoffsets, yoffsets, strict=True)])
+
+
+def legend(canvas: Canvas, entries: Sequence[tuple[Handle, str]], *, prop: FontProperties,
+           loc: str, anchor: TransformedBbox, ncols: int = 1, handlelength: float = 2.0,
+           handleheight: float = 0.7, handletextpad: float = 0.8, labelspacing: float = 0.5,
+           columnspacing: float = 2.0, borderpad: float = 0.4,
+           borderaxespad: float = 0.5) -> None:
+    """A frameless legend as matplotlib's ``Legend`` packs and draws it (no title).
+
+    Each entry is a handle box (``handlelength`` × ``handleheight`` font sizes) and its
+    label, packed into ``ncols`` columns (``np.array_split`` of the entries), the columns
+    side by side, the whole placed at ``loc`` of ``anchor`` (a ``bbox_to_anchor`` in
+    display points) inside a margin of ``borderaxespad`` font sizes. Sizes are matplotlib's
+    rc defaults unless given; display points equal pixels (72 dpi).
+    """
+    f = prop.get_size_in_points()
+    descent = 0.35 * f * (handleheight - 0.7)
+    height = f * handleheight - descent
+    lp_h, lp_d = text_extent("lp", prop)[1:]
+    items = []
+    for _, label in entries:
+        hbox = Bbox.from_bounds(-0.0, -descent * 1.0, handlelength * f * 1.0, height * 1.0)
+        lay = layout(label, prop, "left", "baseline")
+        w, h = Bbox.from_bounds(*lay.box).size
+        h = max(lp_h - lp_d, h - lay.descent) + lay.descent
+        tbox = Bbox.from_bounds(0, -lay.descent, w, h)
+        items.append(_hpack([hbox, tbox], handletextpad * f * 1.0))
+    groups = [list(g) for g in np.array_split(np.arange(len(entries)), ncols) if len(g)]
+    columns = [_vpack([items[i][0] for i in g], labelspacing * f * 1.0, "baseline")
+               for g in groups]
+    row_box, column_offsets = _hpack([c[0] for c in columns], columnspacing * f * 1.0)
+    box, (row_offset,) = _vpack([row_box], labelspacing * f * 1.0, "center",
+                                borderpad * f * 1.0)
+    pad = borderaxespad * f
+    x, y = Bbox.from_bounds(0, 0, box.width, box.height).anchored(
+        _LOC[loc], container=anchor.padded(-pad, -pad)).p0
+    px, py = x + -box.x0, y + -box.y0
+    canvas.open("legend")
+    rx, ry = px + row_offset[0], py + row_offset[1]
+    for g, (_, item_offsets), (cox, coy) in zip(groups, columns, column_offsets, strict=True):
+        cx, cy = rx + cox, ry + coy
+        for i, (iox, ioy) in zip(g, item_offsets, strict=True):
+            ix, iy = cx + iox, cy + ioy
+            (hox, hoy), (tox, toy) = items[i][1]
+            draw, label = entries[i]
+            trans = Affine2D().scale(1.0) + Affine2D().translate(ix + hox, iy + hoy)
+            draw(canvas, trans, 0.0, descent, handlelength * f, height)
+            text(canvas, label, ix + tox, iy + toy, IdentityTransform(), prop=prop)
+    canvas.close()

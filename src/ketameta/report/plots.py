@@ -43,21 +43,23 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
-from matplotlib.lines import Line2D
-from matplotlib.markers import TICKDOWN
+from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.patches import Patch, Polygon, Rectangle
 from matplotlib.path import Path
 from matplotlib.transforms import (
+    Affine2D,
     Bbox,
+    BboxTransformTo,
     IdentityTransform,
     ScaledTranslation,
     TransformedBbox,
     blended_transform_factory,
 )
 
+from . import _svgdirect
 from . import formatting as fmt
 from ._svg import DPI, new_figure, svg_bytes, text_extent
-from ._svgdirect import Canvas, Panel, number
+from ._svgdirect import Canvas, Panel, ScaledPanel, number
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
@@ -904,51 +906,152 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
     # the null line never sits on the frame: both "favours" halves stay visible
     lo, hi, ticks = axis_limits(ys + [null - 0.12 * span, null + 0.12 * span], [], axis.log)
 
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(9.0, 3.6)
-        ax = fig.add_axes((0.09, 0.17, 0.88, 0.7))
-        ax.set_xscale("log")
-        ax.axhline(null, color=GRID, lw=0.9, ls=(0, (4, 3)), zorder=0)
-        if model:
-            md = [m[0] for m in model]
-            ax.fill_between(md, [m[2] for m in model], [m[3] for m in model], color="#e4e4e4",
-                            lw=0, zorder=1, label="multilevel model, 95% CI")
-            ax.plot(md, [m[1] for m in model], color=MUTED, lw=1.0, zorder=2)
-        for p in points:
-            if p.low is not None and p.high is not None:
-                ax.plot([p.day, p.day], [max(p.low, lo), min(p.high, hi)], color=INK, lw=1.1,
-                        zorder=3)
-            single = p.k == 1
-            ax.plot([p.day], [p.estimate], ls="none", marker="s" if single else "D",
-                    ms=6 if single else 7, mfc=INK if single else ACCENT, mec="white",
-                    mew=0.6, zorder=4)
-            top = min(p.high if p.high is not None else p.estimate, hi)
-            ax.annotate(f"k = {p.k}", (p.day, top), textcoords="offset points",
-                        xytext=(0, 4), ha="center", va="bottom", color=MUTED,
-                        fontsize=FONT_SIZE - 0.5)
-        xt = [(d, lab) for d, lab in _DAY_TICKS if lo_day <= d <= hi_day]
-        ax.set_xlim(lo_day, hi_day)
-        ax.set_xticks([d for d, _ in xt], [lab for _, lab in xt])
-        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        ax.set_ylim(lo, hi)
-        ax.set_yticks(ticks, [_tick_label(t, axis.log) for t in ticks])
-        ax.set_xlabel("Time since the first dose (log scale)", color=INK)
-        ax.set_ylabel(axis.label, color=INK)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        box = {"facecolor": "white", "edgecolor": "none", "pad": 1.5}
-        if favours_low:
-            ax.text(0.01, 0.02, f"↓ {favours_low}", transform=ax.transAxes, ha="left",
-                    va="bottom", color=MUTED, fontsize=FONT_SIZE - 0.5, bbox=box, zorder=5)
-        if favours_high:
-            ax.text(0.01, 0.98, f"↑ {favours_high}", transform=ax.transAxes, ha="left",
-                    va="top", color=MUTED, fontsize=FONT_SIZE - 0.5, bbox=box, zorder=5)
-        handles = [Line2D([], [], ls="none", marker="D", ms=6, mfc=ACCENT, mec="white",
-                          label="pooled (k ≥ 2)"),
-                   Line2D([], [], ls="none", marker="s", ms=5, mfc=INK, mec="white",
-                          label="single trial")]
-        ax.legend(handles=handles + (ax.get_legend_handles_labels()[0] if model else []),
-                  loc="lower right", bbox_to_anchor=(1.0, 1.02), ncol=3, frameon=False,
-                  fontsize=FONT_SIZE - 0.5)
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+    c = Canvas(fig_id, 9.0, 3.6)
+    panel = ScaledPanel(c, (0.09, 0.17, 0.88, 0.7), (lo_day, hi_day), (lo, hi), xlog=True)
+    frame = Rectangle((0.0, 0.0), 1.0, 1.0, transform=panel.trans_axes)
+    clip = c.clip_for(TransformedBbox(Bbox.unit(), frame.get_transform()))
+    small = _text_font(FONT_SIZE - 0.5, False, False)
+    c.open("figure")
+    c.open("patch")
+    c.path(Path.unit_rectangle(), c.trans_figure, "fill: #ffffff", filled=True)
+    c.close()
+    c.open("axes")
+    c.open("patch")
+    c.path(frame.get_path(), frame.get_transform(), "fill: #ffffff", filled=True)
+    c.close()
+    # z-order 0: the null line; 1: the model's band; 1.5: the axes; 2: the model's curve
+    c.open("line2d")
+    _svgdirect.path(c, Path(np.array([[0.0, null], [1.0, null]])), panel.yaxis,
+                    f"fill: none; stroke-dasharray: {number(4 * 0.9)},{number(3 * 0.9)}; "
+                    f"stroke-dashoffset: 0; stroke: {GRID}; stroke-width: 0.9", clip=clip)
+    c.close()
+    if model:
+        md = np.array([m[0] for m in model], dtype=float)
+        f1 = np.array([m[2] for m in model], dtype=float)
+        f2 = np.array([m[3] for m in model], dtype=float)
+        n = len(md)
+        pts = np.empty((2 * n + 2, 2))
+        pts[0, :] = md[0], f2[0]
+        pts[1:n + 1, 0], pts[1:n + 1, 1] = md, f1
+        pts[n + 1, :] = md[-1], f2[-1]
+        pts[n + 2:, 0], pts[n + 2:, 1] = md[::-1], f2[::-1]
+        c.open("FillBetweenPolyCollection")
+        _svgdirect.shape(c, Path(np.concatenate([pts, pts[:1]]), closed=True),
+                         panel.trans_data, "fill: #e4e4e4", clip=clip)
+        c.close()
+    _timecourse_axes(c, panel, ticks, axis, lo_day, hi_day)
+    if model:
+        c.open("line2d")
+        _svgdirect.path(c, Path(np.column_stack([md, [m[1] for m in model]])),
+                        panel.trans_data, f"fill: none; stroke: {MUTED}; stroke-linecap: square",
+                        clip=clip)
+        c.close()
+    spine = f"fill: none; stroke: {MUTED}; stroke-width: 0.8; stroke-linejoin: miter; " \
+        "stroke-linecap: square"
+    c.open("patch")
+    _svgdirect.path(c, Path(np.array([[0.0, lo], [0.0, hi]])), panel.yaxis, spine)
+    c.close()
+    c.open("patch")
+    _svgdirect.path(c, Path(np.array([[lo_day, 0.0], [hi_day, 0.0]])), panel.xaxis, spine)
+    c.close()
+    # z-order 3: intervals and the "k = " annotations; 4: markers; 5: "favours" and legend
+    for p in points:
+        if p.low is not None and p.high is not None:
+            c.open("line2d")
+            _svgdirect.path(c, Path(np.array([[p.day, max(p.low, lo)],
+                                              [p.day, min(p.high, hi)]])), panel.trans_data,
+                            f"fill: none; stroke: {INK}; stroke-width: 1.1; "
+                            "stroke-linecap: square", clip=clip)
+            c.close()
+        top = min(p.high if p.high is not None else p.estimate, hi)
+        xy = panel.trans_data.transform((p.day, top))
+        if panel.contains(xy):
+            _svgdirect.text(c, f"k = {p.k}", 0, 4, Affine2D().scale(DPI / 72).translate(*xy),
+                            prop=small, ha="center", va="bottom", color=MUTED)
+    for p in points:
+        single = p.k == 1
+        stroke = "stroke: #ffffff; stroke-width: 0.6; stroke-linejoin: miter"
+        c.open("line2d")
+        c.markers("s" if single else "D", 6 if single else 7, [(p.day, p.estimate)],
+                  panel.trans_data, f"fill: {INK if single else ACCENT}; {stroke}", stroke,
+                  clip=clip)
+        c.close()
+    for s, y, va in ((favours_low and f"↓ {favours_low}", 0.02, "bottom"),
+                     (favours_high and f"↑ {favours_high}", 0.98, "top")):
+        if s:
+            _svgdirect.text(c, s, 0.01, y, panel.trans_axes, prop=small, ha="left", va=va,
+                            color=MUTED, box="#ffffff", box_pad=1.5)
+
+    def marker(shape: str, size: float, fill: str):
+        def draw(c, trans, xdescent, ydescent, width, height):
+            x = np.linspace(-xdescent, -xdescent + width, 3)[1]
+            stroke = "stroke: #ffffff; stroke-linejoin: miter"
+            c.open("line2d")
+            c.markers(shape, size, [(x, (height - ydescent) / 2)], trans,
+                      f"fill: {fill}; {stroke}", stroke)
+            c.close()
+        return draw
+
+    def band(c, trans, xdescent, ydescent, width, height):
+        rect = Rectangle((-xdescent, -ydescent), width, height, transform=trans)
+        c.open("patch")
+        c.path(rect.get_path(), rect.get_transform(), "fill: #e4e4e4", filled=True)
+        c.close()
+
+    entries = [(marker("D", 6, ACCENT), "pooled (k ≥ 2)"), (marker("s", 5, INK), "single trial")]
+    if model:
+        entries.append((band, "multilevel model, 95% CI"))
+    _svgdirect.legend(c, entries, prop=small, loc="lower right", ncols=3,
+                      anchor=TransformedBbox(Bbox.from_bounds(1.0, 1.02, 0, 0),
+                                             BboxTransformTo(panel.bbox)))
+    return c.fragment(title)
+
+
+def _timecourse_axes(c: Canvas, panel: ScaledPanel, ticks: list[float], axis: Axis,
+                     lo_day: float, hi_day: float) -> None:
+    """The time course's axes: days on a log x axis, the effect on y, with their labels."""
+    prop = _text_font(FONT_SIZE, False, False)
+    pad = -1 * (3.5 + 3.5 * 1.0) / 72
+    xt = [(d, lab) for d, lab in _DAY_TICKS if lo_day <= d <= hi_day]
+    c.open("matplotlib.axis")
+    label_tr = panel.xaxis + ScaledTranslation(0, pad, c.dpi_scale)
+    boxes = []
+    for d, lab in xt:
+        c.open("xtick")
+        c.open("line2d")
+        c.markers(TICKDOWN, 3.5, [(d, 0)], panel.xaxis,
+                  f"fill: {MUTED}; stroke: {MUTED}; stroke-width: 0.8",
+                  f"stroke: {MUTED}; stroke-width: 0.8")
+        c.close()
+        boxes.append(_svgdirect.text(c, lab, d, 0, label_tr, prop=prop, ha="center",
+                                     va="top", color=INK))
+        c.close()
+    spine = Path(np.array([[lo_day, 0.0], [hi_day, 0.0]])).get_extents(panel.xaxis).frozen()
+    if xt:
+        spine.y0 = spine.y0 - 1 * 3.5 / 72 * DPI
+    bottom = Bbox.union([b for b in boxes if b is not None] + [spine]).y0
+    _svgdirect.text(c, "Time since the first dose (log scale)", 0.5, bottom - 4.0 * DPI / 72,
+                    blended_transform_factory(panel.trans_axes, IdentityTransform()),
+                    prop=prop, ha="center", va="top", color=INK)
+    c.close()
+    c.open("matplotlib.axis")
+    label_tr = panel.yaxis + ScaledTranslation(pad, 0, c.dpi_scale)
+    boxes = []
+    for t in ticks:
+        c.open("ytick")
+        c.open("line2d")
+        c.markers(TICKLEFT, 3.5, [(0, t)], panel.yaxis, "stroke: #000000; stroke-width: 0.8",
+                  "stroke: #000000; stroke-width: 0.8")
+        c.close()
+        boxes.append(_svgdirect.text(c, _tick_label(t, axis.log), 0, t, label_tr, prop=prop,
+                                     ha="right", va="center_baseline"))
+        c.close()
+    lo, hi = panel.view.intervaly
+    spine = Path(np.array([[0.0, lo], [0.0, hi]])).get_extents(panel.yaxis).frozen()
+    if ticks:
+        spine.x0 = spine.x0 - 1 * 3.5 / 72 * DPI
+    left = Bbox.union([b for b in boxes if b is not None] + [spine]).x0
+    _svgdirect.text(c, axis.label, left - 4.0 * DPI / 72, 0.5,
+                    blended_transform_factory(IdentityTransform(), panel.trans_axes),
+                    prop=prop, ha="center", va="bottom", color=INK, angle=90, anchor=True)
+    c.close()
