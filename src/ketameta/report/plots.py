@@ -39,13 +39,13 @@ from typing import NamedTuple
 
 import matplotlib
 import numpy as np
-from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.markers import TICKDOWN, TICKLEFT
-from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.patches import Polygon, Rectangle
 from matplotlib.path import Path
+from matplotlib.ticker import AutoLocator, ScalarFormatter
 from matplotlib.transforms import (
     Affine2D,
     Bbox,
@@ -53,6 +53,7 @@ from matplotlib.transforms import (
     IdentityTransform,
     ScaledTranslation,
     TransformedBbox,
+    _interval_contains_close,
     blended_transform_factory,
 )
 
@@ -826,44 +827,130 @@ def funnel_svg(
     lo, hi, ticks = axis_limits(xs, [estimate - z95 * se_max, estimate + z95 * se_max,
                                      null - z99 * se_max, null + z99 * se_max], axis.log)
 
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(6.4, 4.3)
-        ax = fig.add_axes((0.1, 0.14, 0.62, 0.8))
-        shades = [(z99, "#c6c6c6", "p < 0.01"), (z95, "#dedede", "0.01 < p < 0.05"),
-                  (z90, "#f0f0f0", "0.05 < p < 0.10")]
-        ax.fill_between([lo, hi], [0, 0], [se_max, se_max], color=shades[0][1], lw=0,
-                        label=shades[0][2], zorder=0)
-        for (z, _, _), (_, color, lab) in zip(shades, shades[1:] + [(0, "white", "p > 0.10")],
-                                              strict=True):
-            ax.fill([null - z * se_max, null, null + z * se_max], [se_max, 0, se_max],
-                    color=color, lw=0, zorder=0, label=lab)
-        ax.plot([estimate - z95 * se_max, estimate, estimate + z95 * se_max], [se_max, 0, se_max],
-                color=MUTED, lw=0.8, ls=(0, (3, 2)), zorder=1)
-        ax.axvline(estimate, color=INK, lw=0.9, zorder=1, label="pooled estimate")
-        if adjusted is not None and len(filled_yi):
-            ax.axvline(adjusted, color=ACCENT, lw=0.9, ls=(0, (4, 2)), zorder=1,
-                       label="trim-and-fill estimate")
-        ax.plot(yi, sei, ls="none", marker="o", ms=5.5, mfc=INK, mec="white", mew=0.6,
-                zorder=3, label="study")
-        if len(filled_yi):
-            ax.plot(list(filled_yi), list(filled_sei), ls="none", marker="o", ms=5.5, mfc="white",
-                    mec=ACCENT, mew=1.2, zorder=3, label="imputed (trim-and-fill)")
-        ax.set_xlim(lo, hi)
-        ax.set_ylim(se_max, 0)
-        ax.set_xticks(ticks, [_tick_label(t, axis.log) for t in ticks])
-        ax.set_xlabel(axis.label, color=INK)
-        ax.set_ylabel("Standard error", color=INK)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        # shade swatches get a thin outline so that the white "p > 0.10" one is visible
-        # (proxies, so that the triangles themselves stay without outline)
-        handles, labels = ax.get_legend_handles_labels()
-        handles = [Patch(facecolor=h.get_facecolor(), edgecolor=MUTED, linewidth=0.5)
-                   if isinstance(h, (Patch, PolyCollection)) else h for h in handles]
-        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
-                  fontsize=FONT_SIZE - 0.5, handlelength=1.6)
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+    c = Canvas(fig_id, 6.4, 4.3)
+    panel = ScaledPanel(c, (0.1, 0.14, 0.62, 0.8), (lo, hi), (se_max, 0))
+    frame = Rectangle((0.0, 0.0), 1.0, 1.0, transform=panel.trans_axes)
+    clip = c.clip_for(TransformedBbox(Bbox.unit(), frame.get_transform()))
+    c.open("figure")
+    c.open("patch")
+    c.path(Path.unit_rectangle(), c.trans_figure, "fill: #ffffff", filled=True)
+    c.close()
+    c.open("axes")
+    c.open("patch")
+    c.path(frame.get_path(), frame.get_transform(), "fill: #ffffff", filled=True)
+    c.close()
+    # z-order 0: the contours; 1: the pseudo confidence region and the estimates; 1.5: the
+    # axes; 2.5: the spines; 3: the studies
+    shades = [(z99, "#c6c6c6", "p < 0.01"), (z95, "#dedede", "0.01 < p < 0.05"),
+              (z90, "#f0f0f0", "0.05 < p < 0.10")]
+    pts = np.array([[lo, se_max], [lo, 0], [hi, 0], [hi, se_max], [hi, se_max], [lo, se_max]],
+                   dtype=float)
+    c.open("FillBetweenPolyCollection")
+    _svgdirect.shape(c, Path(np.concatenate([pts, pts[:1]]), closed=True), panel.trans_data,
+                     f"fill: {shades[0][1]}", clip=clip)
+    c.close()
+    legend_entries = [(_swatch(shades[0][1]), shades[0][2])]
+    for (z, _, _), (_, color, lab) in zip(shades, shades[1:] + [(0, "white", "p > 0.10")],
+                                          strict=True):
+        tri = Polygon(np.column_stack(([null - z * se_max, null, null + z * se_max],
+                                       [se_max, 0, se_max])), closed=True,
+                      transform=panel.trans_data)
+        c.open("patch")
+        c.path(tri.get_path(), tri.get_transform(), f"fill: {to_hex(color)}", filled=True,
+               clip=clip)
+        c.close()
+        legend_entries.append((_swatch(to_hex(color)), lab))
+    c.open("line2d")
+    c.path(Path(np.array([[estimate - z95 * se_max, se_max], [estimate, 0],
+                          [estimate + z95 * se_max, se_max]])), panel.trans_data,
+           f"fill: none; stroke-dasharray: {number(3 * 0.8)},{number(2 * 0.8)}; "
+           f"stroke-dashoffset: 0; stroke: {MUTED}; stroke-width: 0.8", clip=clip)
+    c.close()
+    pooled = f"fill: none; stroke: {INK}; stroke-width: 0.9; stroke-linecap: square"
+    c.open("line2d")
+    c.path(Path(np.array([[estimate, 0.0], [estimate, 1.0]])), panel.xaxis, pooled, clip=clip)
+    c.close()
+    legend_entries.append((_legend_line(pooled), "pooled estimate"))
+    if adjusted is not None and len(filled_yi):
+        dashed = (f"fill: none; stroke-dasharray: {number(4 * 0.9)},{number(2 * 0.9)}; "
+                  f"stroke-dashoffset: 0; stroke: {ACCENT}; stroke-width: 0.9")
+        c.open("line2d")
+        c.path(Path(np.array([[adjusted, 0.0], [adjusted, 1.0]])), panel.xaxis, dashed,
+               clip=clip)
+        c.close()
+        legend_entries.append((_legend_line(dashed), "trim-and-fill estimate"))
+    locs = AutoLocator().tick_values(se_max, 0)
+    formatter = ScalarFormatter()
+    formatter.create_dummy_axis()
+    formatter.axis.set_view_interval(se_max, 0)
+    labels = formatter.format_ticks(locs)
+    yticks = [(float(t), lab) for t, lab in zip(locs, labels, strict=True)
+              if _interval_contains_close((0, se_max), t)]
+    _xy_axes(c, panel, [(t, _tick_label(t, axis.log)) for t in ticks], yticks, axis.label,
+             "Standard error", y_offset=formatter.get_offset())
+    spine = f"fill: none; stroke: {MUTED}; stroke-width: 0.8; stroke-linejoin: miter; " \
+        "stroke-linecap: square"
+    c.open("patch")
+    c.path(Path(np.array([[0.0, se_max], [0.0, 0.0]])), panel.yaxis, spine)
+    c.close()
+    c.open("patch")
+    c.path(Path(np.array([[lo, 0.0], [hi, 0.0]])), panel.xaxis, spine)
+    c.close()
+    studies = [(yi, sei, INK, "#ffffff", 0.6, "study")]
+    if len(filled_yi):
+        studies.append((list(filled_yi), list(filled_sei), "#ffffff", ACCENT, 1.2,
+                        "imputed (trim-and-fill)"))
+    for x, y, fill, edge, mew, lab in studies:
+        stroke = f"stroke: {edge}; stroke-width: {number(mew)}"
+        c.open("line2d")
+        c.markers("o", 5.5, np.column_stack([np.asarray(x, dtype=float),
+                                             np.asarray(y, dtype=float)]),
+                  panel.trans_data, f"fill: {fill}; {stroke}", stroke, clip=clip)
+        c.close()
+        legend_entries.append((_legend_marker("o", 5.5, f"fill: {fill}; {stroke}", stroke),
+                               lab))
+    _svgdirect.legend(c, legend_entries, prop=_text_font(FONT_SIZE - 0.5, False, False),
+                      loc="upper left", handlelength=1.6,
+                      anchor=TransformedBbox(Bbox.from_bounds(1.02, 1.0, 0, 0),
+                                             BboxTransformTo(panel.bbox)))
+    return c.fragment(title)
+
+
+def _legend_patch(style: str):
+    """A legend handle: a filled swatch filling the handle box."""
+    def draw(c, trans, xdescent, ydescent, width, height):
+        rect = Rectangle((-xdescent, -ydescent), width, height, transform=trans)
+        c.open("patch")
+        c.path(rect.get_path(), rect.get_transform(), style, filled=True)
+        c.close()
+    return draw
+
+
+def _swatch(fill: str):
+    """A shade's legend swatch, with a thin outline so that the white one stays visible."""
+    return _legend_patch(f"fill: {fill}; stroke: {MUTED}; stroke-width: 0.5; "
+                         "stroke-linejoin: miter")
+
+
+def _legend_line(style: str):
+    """A legend handle: a line across the handle box (one legend point, matplotlib's default)."""
+    def draw(c, trans, xdescent, ydescent, width, height):
+        xs = np.linspace(-xdescent, -xdescent + width, 3)
+        c.open("line2d")
+        c.path(Path(np.column_stack([xs, np.full_like(xs, (height - ydescent) / 2)])), trans,
+               style)
+        c.close()
+    return draw
+
+
+def _legend_marker(marker: str, size: float, style: str, stroke: str):
+    """A legend handle: one marker in the middle of the handle box."""
+    def draw(c, trans, xdescent, ydescent, width, height):
+        x = np.linspace(-xdescent, -xdescent + width, 3)[1]
+        c.open("line2d")
+        c.markers(marker, size, [(x, (height - ydescent) / 2)], trans, style, stroke)
+        c.close()
+    return draw
 
 
 # ----------------------------------------------------------------------------- time course
@@ -939,7 +1026,9 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
         _svgdirect.shape(c, Path(np.concatenate([pts, pts[:1]]), closed=True),
                          panel.trans_data, "fill: #e4e4e4", clip=clip)
         c.close()
-    _timecourse_axes(c, panel, ticks, axis, lo_day, hi_day)
+    _xy_axes(c, panel, [(d, lab) for d, lab in _DAY_TICKS if lo_day <= d <= hi_day],
+             [(t, _tick_label(t, axis.log)) for t in ticks],
+             "Time since the first dose (log scale)", axis.label)
     if model:
         c.open("line2d")
         _svgdirect.path(c, Path(np.column_stack([md, [m[1] for m in model]])),
@@ -982,76 +1071,72 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
             _svgdirect.text(c, s, 0.01, y, panel.trans_axes, prop=small, ha="left", va=va,
                             color=MUTED, box="#ffffff", box_pad=1.5)
 
-    def marker(shape: str, size: float, fill: str):
-        def draw(c, trans, xdescent, ydescent, width, height):
-            x = np.linspace(-xdescent, -xdescent + width, 3)[1]
-            stroke = "stroke: #ffffff; stroke-linejoin: miter"
-            c.open("line2d")
-            c.markers(shape, size, [(x, (height - ydescent) / 2)], trans,
-                      f"fill: {fill}; {stroke}", stroke)
-            c.close()
-        return draw
-
-    def band(c, trans, xdescent, ydescent, width, height):
-        rect = Rectangle((-xdescent, -ydescent), width, height, transform=trans)
-        c.open("patch")
-        c.path(rect.get_path(), rect.get_transform(), "fill: #e4e4e4", filled=True)
-        c.close()
-
-    entries = [(marker("D", 6, ACCENT), "pooled (k ≥ 2)"), (marker("s", 5, INK), "single trial")]
+    stroke = "stroke: #ffffff; stroke-linejoin: miter"
+    entries = [(_legend_marker("D", 6, f"fill: {ACCENT}; {stroke}", stroke), "pooled (k ≥ 2)"),
+               (_legend_marker("s", 5, f"fill: {INK}; {stroke}", stroke), "single trial")]
     if model:
-        entries.append((band, "multilevel model, 95% CI"))
+        entries.append((_legend_patch("fill: #e4e4e4"), "multilevel model, 95% CI"))
     _svgdirect.legend(c, entries, prop=small, loc="lower right", ncols=3,
                       anchor=TransformedBbox(Bbox.from_bounds(1.0, 1.02, 0, 0),
                                              BboxTransformTo(panel.bbox)))
     return c.fragment(title)
 
 
-def _timecourse_axes(c: Canvas, panel: ScaledPanel, ticks: list[float], axis: Axis,
-                     lo_day: float, hi_day: float) -> None:
-    """The time course's axes: days on a log x axis, the effect on y, with their labels."""
+def _xy_axes(c: Canvas, panel: ScaledPanel, xticks: Sequence[tuple[float, str]],
+             yticks: Sequence[tuple[float, str]], xlabel: str, ylabel: str,
+             y_offset: str = "") -> None:
+    """Both axes of a plot with a left and a bottom spine, as matplotlib's Axes draws them.
+
+    Ticks are outward (3.5 pt, x ticks in the muted colour, y ticks black), tick labels in
+    the figures' font; the x label sits under the lowest tick label, the y label (rotated)
+    left of the widest, 4 pt away; ``y_offset`` is the y axis' offset text (a scale factor
+    such as "1e−5" that matplotlib's formatter writes above the axis).
+    """
     prop = _text_font(FONT_SIZE, False, False)
     pad = -1 * (3.5 + 3.5 * 1.0) / 72
-    xt = [(d, lab) for d, lab in _DAY_TICKS if lo_day <= d <= hi_day]
     c.open("matplotlib.axis")
     label_tr = panel.xaxis + ScaledTranslation(0, pad, c.dpi_scale)
     boxes = []
-    for d, lab in xt:
+    for x, lab in xticks:
         c.open("xtick")
         c.open("line2d")
-        c.markers(TICKDOWN, 3.5, [(d, 0)], panel.xaxis,
+        c.markers(TICKDOWN, 3.5, [(x, 0)], panel.xaxis,
                   f"fill: {MUTED}; stroke: {MUTED}; stroke-width: 0.8",
                   f"stroke: {MUTED}; stroke-width: 0.8")
         c.close()
-        boxes.append(_svgdirect.text(c, lab, d, 0, label_tr, prop=prop, ha="center",
+        boxes.append(_svgdirect.text(c, lab, x, 0, label_tr, prop=prop, ha="center",
                                      va="top", color=INK))
         c.close()
-    spine = Path(np.array([[lo_day, 0.0], [hi_day, 0.0]])).get_extents(panel.xaxis).frozen()
-    if xt:
+    spine = Path(np.array([[panel.view.intervalx[0], 0.0],
+                                    [panel.view.intervalx[1], 0.0]])).get_extents(panel.xaxis).frozen()
+    if xticks:
         spine.y0 = spine.y0 - 1 * 3.5 / 72 * DPI
     bottom = Bbox.union([b for b in boxes if b is not None] + [spine]).y0
-    _svgdirect.text(c, "Time since the first dose (log scale)", 0.5, bottom - 4.0 * DPI / 72,
+    _svgdirect.text(c, xlabel, 0.5, bottom - 4.0 * DPI / 72,
                     blended_transform_factory(panel.trans_axes, IdentityTransform()),
                     prop=prop, ha="center", va="top", color=INK)
     c.close()
     c.open("matplotlib.axis")
     label_tr = panel.yaxis + ScaledTranslation(pad, 0, c.dpi_scale)
     boxes = []
-    for t in ticks:
+    for y, lab in yticks:
         c.open("ytick")
         c.open("line2d")
-        c.markers(TICKLEFT, 3.5, [(0, t)], panel.yaxis, "stroke: #000000; stroke-width: 0.8",
+        c.markers(TICKLEFT, 3.5, [(0, y)], panel.yaxis, "stroke: #000000; stroke-width: 0.8",
                   "stroke: #000000; stroke-width: 0.8")
         c.close()
-        boxes.append(_svgdirect.text(c, _tick_label(t, axis.log), 0, t, label_tr, prop=prop,
-                                     ha="right", va="center_baseline"))
+        boxes.append(_svgdirect.text(c, lab, 0, y, label_tr, prop=prop, ha="right",
+                                     va="center_baseline"))
         c.close()
     lo, hi = panel.view.intervaly
     spine = Path(np.array([[0.0, lo], [0.0, hi]])).get_extents(panel.yaxis).frozen()
-    if ticks:
+    if yticks:
         spine.x0 = spine.x0 - 1 * 3.5 / 72 * DPI
     left = Bbox.union([b for b in boxes if b is not None] + [spine]).x0
-    _svgdirect.text(c, axis.label, left - 4.0 * DPI / 72, 0.5,
+    _svgdirect.text(c, ylabel, left - 4.0 * DPI / 72, 0.5,
                     blended_transform_factory(IdentityTransform(), panel.trans_axes),
                     prop=prop, ha="center", va="bottom", color=INK, angle=90, anchor=True)
+    _svgdirect.text(c, y_offset, 0, panel.bbox.ymax + 3 * DPI / 72,
+                    blended_transform_factory(panel.trans_axes, IdentityTransform()),
+                    prop=prop, ha="left", va="baseline")
     c.close()
