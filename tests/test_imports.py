@@ -178,3 +178,43 @@ def test_the_public_api_is_the_documented_one():
         "rma_mh", "rma_mv", "rma_peto", "robust", "sd_from_se", "se_from_ci", "se_from_p",
         "subgroup", "trimfill", "vcalc",
     ])
+
+
+#: matplotlib's Artist machinery and SVG backend: a page whose figures are all written
+#: directly (forest, time-course and funnel plots) has no use for them.
+ARTISTS = ("matplotlib.figure", "matplotlib.pyplot", "matplotlib.axes",
+           "matplotlib.backend_bases", "matplotlib.backends.backend_svg")
+
+
+def test_pages_whose_figures_are_written_directly_load_no_artists_or_svg_backend():
+    # the fixture pages with every figure they can show (funnels from two trials on):
+    # forests, time courses and funnels
+    code = (
+        "import yaml\n"
+        "from pathlib import Path\n"
+        "import tempfile\n"
+        "from ketameta.report import plots, render_condition\n"
+        "drawn = []\n"
+        "for name in ('forest_svg', 'timecourse_svg', 'funnel_svg'):\n"
+        "    def wrap(*a, _f=getattr(plots, name), _n=name, **k):\n"
+        "        drawn.append(_n)\n"
+        "        return _f(*a, **k)\n"
+        "    setattr(plots, name, wrap)\n"
+        "F = Path('tests/fixtures/report')\n"
+        "config = yaml.safe_load((F / 'config.yaml').read_text(encoding='utf-8'))\n"
+        "config.setdefault('few_trials', {})['small_study_min_k'] = 2\n"
+        "out = Path(tempfile.mkdtemp())\n"
+        "for c in config['conditions']:\n"
+        "    ids = [a for a, e in config['analyses'].items() if e['condition'] == c]\n"
+        "    render_condition(c, config, [F / 'processed' / a / 'summary.json' for a in ids],\n"
+        "                     [F / 'processed' / a / 'effects.csv' for a in ids],\n"
+        "                     out / f'{c}.html')\n"
+        "print(sorted(set(drawn)))\n"
+    )
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    drawn, modules = done.stdout.splitlines()[-2:]
+    assert drawn == "['forest_svg', 'funnel_svg', 'timecourse_svg']"
+    assert heavy(set(json.loads(modules)), ARTISTS) == []

@@ -8,18 +8,22 @@ matplotlib's own :class:`~matplotlib.textpath.TextToPath` once per string and fo
 reads a font's line metrics from its tables once), so that every figure is byte for byte
 the figure matplotlib's own SVG backend writes; only the repeated work is gone.
 
-Every figure of the reports is made by :func:`new_figure`, which attaches the canvas below.
+Every figure of the reports drawn through matplotlib is made by :func:`new_figure`, which
+attaches the canvas below. matplotlib's figure and SVG backend are imported only then: the
+figures written directly (:mod:`ketameta.report._svgdirect`) need the measurements alone.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_mixed import MixedModeRenderer
-from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
-from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.textpath import TextToPath
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: The resolution of every figure: at 72 dpi one point is one pixel of the SVG.
 DPI = 72
@@ -72,45 +76,54 @@ def line_metrics(prop: FontProperties) -> tuple[float, float, float]:
     return found
 
 
-class _Renderer(RendererSVG):
-    """matplotlib's SVG renderer whose text measurements are remembered across figures."""
+@functools.cache
+def _canvas_class() -> type:
+    """The canvas class (defined on first use, so that importing this module is cheap)."""
+    from matplotlib.backends.backend_mixed import MixedModeRenderer
+    from matplotlib.backends.backend_svg import FigureCanvasSVG, RendererSVG
 
-    def get_text_width_height_descent(self, s, prop, ismath):
-        if ismath == "TeX":
-            return super().get_text_width_height_descent(s, prop, ismath)
-        return text_extent(s, prop, ismath)
+    class _Renderer(RendererSVG):
+        """matplotlib's SVG renderer whose text measurements are remembered across figures."""
 
-    def _get_font_height_metrics(self, prop):
-        ascent, descent, gap = line_metrics(prop)
-        return ascent, descent, gap
+        def get_text_width_height_descent(self, s, prop, ismath):
+            if ismath == "TeX":
+                return super().get_text_width_height_descent(s, prop, ismath)
+            return text_extent(s, prop, ismath)
 
+        def _get_font_height_metrics(self, prop):
+            ascent, descent, gap = line_metrics(prop)
+            return ascent, descent, gap
 
-class _Canvas(FigureCanvasSVG):
-    """The SVG canvas of our figures: matplotlib's ``print_svg`` with :class:`_Renderer`."""
+    class _Canvas(FigureCanvasSVG):
+        """The SVG canvas of our figures: matplotlib's ``print_svg`` with :class:`_Renderer`."""
 
-    def print_svg(self, filename, *, bbox_inches_restore=None, metadata=None, **_savefig):
-        # ``savefig`` also passes dpi, facecolor, edgecolor and orientation, which it has
-        # already applied to the figure; matplotlib's print_svg drops them the same way.
-        fh = filename if isinstance(filename, io.TextIOBase) else io.TextIOWrapper(
-            filename, encoding="utf-8")
-        dpi = self.figure.dpi
-        self.figure.dpi = DPI
-        width, height = self.figure.get_size_inches()
-        renderer = MixedModeRenderer(
-            self.figure, width, height, dpi,
-            _Renderer(width * DPI, height * DPI, fh, image_dpi=dpi, metadata=metadata),
-            bbox_inches_restore=bbox_inches_restore)
-        self.figure.draw(renderer)
-        renderer.finalize()
-        fh.flush()
-        if fh is not filename:
-            fh.detach()
+        def print_svg(self, filename, *, bbox_inches_restore=None, metadata=None, **_savefig):
+            # ``savefig`` also passes dpi, facecolor, edgecolor and orientation, which it has
+            # already applied to the figure; matplotlib's print_svg drops them the same way.
+            fh = filename if isinstance(filename, io.TextIOBase) else io.TextIOWrapper(
+                filename, encoding="utf-8")
+            dpi = self.figure.dpi
+            self.figure.dpi = DPI
+            width, height = self.figure.get_size_inches()
+            renderer = MixedModeRenderer(
+                self.figure, width, height, dpi,
+                _Renderer(width * DPI, height * DPI, fh, image_dpi=dpi, metadata=metadata),
+                bbox_inches_restore=bbox_inches_restore)
+            self.figure.draw(renderer)
+            renderer.finalize()
+            fh.flush()
+            if fh is not filename:
+                fh.detach()
+
+    return _Canvas
 
 
 def new_figure(width: float, height: float) -> Figure:
-    """A white figure of ``width`` × ``height`` inches at 72 dpi, drawn by :class:`_Canvas`."""
+    """A white figure of ``width`` × ``height`` inches at 72 dpi, drawn by our SVG canvas."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=DPI)
-    _Canvas(fig)
+    _canvas_class()(fig)
     fig.patch.set_facecolor("white")
     return fig
 

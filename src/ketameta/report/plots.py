@@ -1,12 +1,14 @@
 """Figures of the reports: forest, funnel, leave-one-out and overview plots as inline SVG.
 
 Figures are drawn with matplotlib's object-oriented API (no ``pyplot`` state) and
-returned as an SVG fragment ready to be inlined in a page. The forest plots, most of a
-page's figures, are the exception in how, not in what: :func:`forest_svg` writes their SVG
+returned as an SVG fragment ready to be inlined in a page. The forest plots (most of a
+page's figures), the time courses and the funnel plots are the exception in how, not in
+what: :func:`forest_svg`, :func:`timecourse_svg` and :func:`funnel_svg` write their SVG
 directly (:mod:`ketameta.report._svgdirect`), element for element what matplotlib's SVG
-backend writes for the same figure built from Artists, at a fraction of the cost; the other
-figures go through matplotlib with text measurements remembered between figures
-(:mod:`ketameta.report._svg`). Either way:
+backend writes for the same figure built from Artists, at a fraction of the cost and
+without importing matplotlib's figure, axes and backend; the other figures go through
+matplotlib with text measurements remembered between figures (:mod:`ketameta.report._svg`).
+Either way:
 
 * text stays text (``svg.fonttype = "none"``): small, selectable and read by screen readers;
   matplotlib escapes it (``&``, ``<``, ``>``), and the fragment is then re-parsed and
@@ -35,12 +37,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import NormalDist
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import matplotlib
 import numpy as np
 from matplotlib.colors import to_hex
-from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.markers import TICKDOWN, TICKLEFT
 from matplotlib.patches import Polygon, Rectangle
@@ -61,6 +62,9 @@ from . import _svgdirect
 from . import formatting as fmt
 from ._svg import DPI, new_figure, svg_bytes, text_extent
 from ._svgdirect import Canvas, Panel, ScaledPanel, number
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
