@@ -376,6 +376,8 @@ def layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
 
     The operations are matplotlib's, in its order, so that the numbers agree to the bit.
     """
+    # matplotlib's expressions as written there (a one-line text has no line gap: ``+ 0 / 2``,
+    # the first line starts at 0.0), so that every intermediate rounds the same way
     min_ascent, min_descent, _ = line_metrics(prop)
     w, h, d = text_extent(s, prop) if s else (0, 0, 0)
     a = max(h - d, min_ascent) + 0 / 2
@@ -435,6 +437,8 @@ def text(canvas: Canvas, s: str, x: float, y: float, transform, *, prop: FontPro
         pad = size * float(f"{box_pad / size:0.2f}")
         x0, y0 = 0.0 - pad, 0.0 - pad
         x1, y1 = x0 + (w + 2 * pad), y0 + (h + 2 * pad)
+        # ``BoxStyle.Square`` around the unrotated box, then ``FancyBboxPatch``'s (unit)
+        # mutation aspect
         patch = Path(np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]) * [1, 1],
                      closed=True)
         placed = Affine2D().rotate_deg(angle).translate(posx + cx, posy + cy)
