@@ -5,7 +5,7 @@ for byte, the SVG matplotlib's backend writes for the same figure built from Art
 Compared here: a grid of hand-made funnels that between them use every element the writer
 knows (linear and log axes, a single-arm axis, trim-and-fill studies with and without the
 adjusted estimate, one study and many, standard errors so small or so large that
-matplotlib's tick formatter writes a scale factor above the axis, labels that need
+matplotlib's tick formatter writes a scale factor above the axis, or all zero, labels that need
 escaping), seeded random funnels, and every funnel of the fixture pages.
 """
 
@@ -51,10 +51,12 @@ CASES = {
     "mean_difference": dict(yi=[-4.5, -8.0, -2.2, -6.1], sei=[1.8, 3.5, 2.2, 1.2],
                             estimate=-5.0, axis=Axis("Mean difference (MADRS points)"),
                             filled_yi=[0.5], filled_sei=[3.0], adjusted=-4.1),
+    "zero_se": dict(yi=[0.1, 0.2], sei=[0.0, 0.0], estimate=0.15, axis=SMD),
     "equal_se": dict(yi=[-0.3, 0.1, -0.1], sei=[0.2, 0.2, 0.2], estimate=-0.1, axis=SMD),
 }
 
 
+@pytest.mark.filterwarnings("ignore:Attempting to set identical")
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_the_direct_funnel_is_the_matplotlib_svg(name):
     case = dict(CASES[name])

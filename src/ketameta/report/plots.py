@@ -832,7 +832,10 @@ def funnel_svg(
                                      null - z99 * se_max, null + z99 * se_max], axis.log)
 
     c = Canvas(fig_id, 6.4, 4.3)
-    panel = ScaledPanel(c, (0.1, 0.14, 0.62, 0.8), (lo, hi), (se_max, 0))
+    # the y limits as matplotlib's set_ylim keeps them (widened when every SE is 0)
+    locator = AutoLocator()
+    ylim = tuple(sorted(locator.nonsingular(se_max, 0), reverse=bool(se_max > 0)))
+    panel = ScaledPanel(c, (0.1, 0.14, 0.62, 0.8), (lo, hi), ylim)
     frame = Rectangle((0.0, 0.0), 1.0, 1.0, transform=panel.trans_axes)
     clip = c.clip_for(TransformedBbox(Bbox.unit(), frame.get_transform()))
     c.open("figure")
@@ -883,19 +886,19 @@ def funnel_svg(
                clip=clip)
         c.close()
         legend_entries.append((_legend_line(dashed), "trim-and-fill estimate"))
-    locs = AutoLocator().tick_values(se_max, 0)
+    locs = locator.tick_values(*ylim)
     formatter = ScalarFormatter()
     formatter.create_dummy_axis()
-    formatter.axis.set_view_interval(se_max, 0)
+    formatter.axis.set_view_interval(*ylim)
     labels = formatter.format_ticks(locs)
     yticks = [(float(t), lab) for t, lab in zip(locs, labels, strict=True)
-              if _interval_contains_close((0, se_max), t)]
+              if _interval_contains_close(sorted(ylim), t)]
     _xy_axes(c, panel, [(t, _tick_label(t, axis.log)) for t in ticks], yticks, axis.label,
              "Standard error", y_offset=formatter.get_offset())
     spine = f"fill: none; stroke: {MUTED}; stroke-width: 0.8; stroke-linejoin: miter; " \
         "stroke-linecap: square"
     c.open("patch")
-    c.path(Path(np.array([[0.0, se_max], [0.0, 0.0]])), panel.yaxis, spine)
+    c.path(Path(np.array([[0.0, ylim[0]], [0.0, ylim[1]]])), panel.yaxis, spine)
     c.close()
     c.open("patch")
     c.path(Path(np.array([[lo, 0.0], [hi, 0.0]])), panel.xaxis, spine)
