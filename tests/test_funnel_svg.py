@@ -6,7 +6,7 @@ Compared here: a grid of hand-made funnels that between them use every element t
 knows (linear and log axes, a single-arm axis, trim-and-fill studies with and without the
 adjusted estimate, one study and many, standard errors so small or so large that
 matplotlib's tick formatter writes a scale factor above the axis, or all zero, labels that need
-escaping), seeded random funnels, and every funnel of the fixture pages.
+escaping or hold a line break), seeded random funnels, and every funnel of the fixture pages.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ CASES = {
     "mean_difference": dict(yi=[-4.5, -8.0, -2.2, -6.1], sei=[1.8, 3.5, 2.2, 1.2],
                             estimate=-5.0, axis=Axis("Mean difference (MADRS points)"),
                             filled_yi=[0.5], filled_sei=[3.0], adjusted=-4.1),
+    "several_lines": dict(yi=YI, sei=SEI, estimate=-0.4,
+                          axis=Axis("Mean difference\n(points)")),
     "zero_se": dict(yi=[0.1, 0.2], sei=[0.0, 0.0], estimate=0.15, axis=SMD),
     "equal_se": dict(yi=[-0.3, 0.1, -0.1], sei=[0.2, 0.2, 0.2], estimate=-0.1, axis=SMD),
 }

@@ -5,8 +5,8 @@ byte for byte, the SVG matplotlib's backend writes for the same figure built fro
 Compared here: a grid of hand-made time courses that between them use every element the
 writer knows (log and linear effect axes, a single-arm axis, missing intervals, single
 trials and pooled points, the model's band and curve present or absent, "favours" labels
-on either side or none, labels that need escaping, one point and many, a time range with
-no tick), seeded random time courses, and every time course of the fixture pages.
+on either side or none, labels that need escaping, hold line breaks or only an invisible
+character, one point and many, a time range with no tick), seeded random time courses, and every time course of the fixture pages.
 """
 
 from __future__ import annotations
@@ -64,6 +64,10 @@ CASES = {
                                                 "total score from baseline (points)"),
                        model=MODEL, favours_low="favours (es)ketamine in " * 4,
                        favours_high="favours placebo or an active control"),
+    "several_lines": dict(points=POINTS, axis=Axis("Change in MADRS\nfrom baseline\n"),
+                          model=MODEL, favours_low="favours keta\nmine", favours_high="\nx"),
+    "invisible_label": dict(points=POINTS, axis=SMD, favours_low="\u200b",
+                            favours_high="a\u200b\nb"),
     "large_values": dict(points=[TimePoint(1, "1 d", 3, -12.5, -20.0, -5.0),
                                  TimePoint(28, "4 w", 2, -4.0, -9.5, 1.5)], axis=SMD,
                          **FAVOURS),

@@ -348,15 +348,16 @@ def shape(canvas: Canvas, p: Path, transform, style: str, clip: str = "") -> Non
 
 
 class TextLayout(NamedTuple):
-    """One line of text laid out as ``Text._get_layout`` does (display points, at 0, 0).
+    """A text laid out as ``Text._get_layout`` does it (display points, anchor at 0, 0).
 
-    ``box`` is the rotated, axis-aligned bounds (x0, y0, width, height); ``line`` the
-    position of the line's start on its baseline; ``corner`` and ``size`` the lower left
-    corner and the size of the unrotated box (where a bbox patch is drawn).
+    ``box`` is the rotated, axis-aligned bounds (x0, y0, width, height); ``lines`` each
+    line with the position of its start on its baseline; ``corner`` and ``size`` the lower
+    left corner and the size of the unrotated box (where a bbox patch is drawn);
+    ``descent`` the last line's.
     """
 
     box: tuple[float, float, float, float]
-    line: tuple[float, float]
+    lines: list[tuple[str, tuple[float, float]]]
     corner: tuple[float, float]
     size: tuple[float, float]
     descent: float
@@ -372,20 +373,36 @@ def _rotate(angle: float, x: float, y: float) -> tuple[float, float]:
 
 def layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
            anchor: bool = False) -> TextLayout:
-    """The layout of one line of text (rotation ``angle``; ``anchor``: rotation_mode).
+    """The layout of a text (lines split at ``\\n``, rotation ``angle``, ``anchor``: whether
+    the rotation mode is "anchor"; the lines aligned as ``ha``, matplotlib's default).
 
-    The operations are matplotlib's, in its order, so that the numbers agree to the bit.
+    matplotlib's expressions as written there, in its order (a one-line text has no line
+    gap, the first line starts at 0.0), so that every intermediate rounds the same way.
     """
-    # matplotlib's expressions as written there (a one-line text has no line gap: ``+ 0 / 2``,
-    # the first line starts at 0.0), so that every intermediate rounds the same way
-    min_ascent, min_descent, _ = line_metrics(prop)
-    w, h, d = text_extent(s, prop) if s else (0, 0, 0)
-    a = max(h - d, min_ascent) + 0 / 2
-    d = max(d, min_descent) + 0 / 2
-    baseline = a - 0.0
-    y_line = 0.0 - a
-    width = w
-    ymin0 = y_line - d
+    lines = s.split("\n")
+    min_ascent, min_descent, line_gap = line_metrics(prop)
+    if len(lines) == 1:
+        line_gap = 0
+    thisy = 0.0
+    wads, ys = [], []
+    for line in lines:
+        w, h, d = text_extent(line, prop) if line else (0, 0, 0)
+        a = max(h - d, min_ascent) + line_gap / 2
+        d = max(d, min_descent) + line_gap / 2
+        baseline = a - thisy
+        thisy -= a
+        wads.append((w, a, d))
+        ys.append(thisy)
+        thisy -= d
+    descent = d
+    width = max(w for w, _, _ in wads)
+    ymin0 = ys[-1] - descent
+    if ha == "left":
+        placed = [(0.0, y) for y in ys]
+    elif ha == "center":
+        placed = [(0.0 + width / 2 - w / 2, y) for y, (w, _, _) in zip(ys, wads, strict=True)]
+    else:
+        placed = [(0.0 + width - w, y) for y, (w, _, _) in zip(ys, wads, strict=True)]
     size = (width - 0, 0 - ymin0)
     corners = [(0, ymin0), (0, 0), (width, 0), (width, ymin0)]
     rotated = [_rotate(angle, x, y) for x, y in corners]
@@ -396,7 +413,7 @@ def layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
         offsetx = xmin if ha == "left" else xmax if ha == "right" else (xmin + xmax) / 2
         offsety = (ymin if va == "bottom" else ymax if va == "top" else
                    (ymin + ymax) / 2 if va == "center" else
-                   ymin + d if va == "baseline" else ymin + height_rot - baseline / 2)
+                   ymin + descent if va == "baseline" else ymin + height_rot - baseline / 2)
     else:
         (xmin1, ymin1), (xmax1, ymax1) = corners[0], corners[2]
         offsetx = xmin1 if ha == "left" else xmax1 if ha == "right" else (xmin1 + xmax1) / 2
@@ -404,32 +421,30 @@ def layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
                    (ymin1 + ymax1) / 2 if va == "center" else
                    ymax1 - baseline if va == "baseline" else ymax1 - baseline / 2)
         offsetx, offsety = _rotate(angle, offsetx, offsety)
-    x_line = 0.0 if ha == "left" else (0 + width / 2 - w / 2 if ha == "center"
-                                       else 0 + width - w)
-    lx, ly = _rotate(angle, x_line, y_line)
+    starts = [_rotate(angle, x, y) for x, y in placed]
     cx, cy = rotated[0]
     return TextLayout((xmin - offsetx, ymin - offsety, width_rot, height_rot),
-                      (lx - offsetx, ly - offsety), (cx - offsetx, cy - offsety), size, d)
+                      [(line, (x - offsetx, y - offsety))
+                       for line, (x, y) in zip(lines, starts, strict=True)],
+                      (cx - offsetx, cy - offsety), size, descent)
 
 
 def text(canvas: Canvas, s: str, x: float, y: float, transform, *, prop: FontProperties,
          ha: str = "left", va: str = "baseline", color: str = "#000000", angle: float = 0.0,
-         anchor: bool = False, box: str | None = None, box_pad: float = 0.0,
-         group: bool = True) -> Bbox | None:
-    """A single line of text as matplotlib's ``Text`` draws it, at any rotation.
+         anchor: bool = False, box: str | None = None, box_pad: float = 0.0) -> Bbox | None:
+    """A text as matplotlib's ``Text`` draws it, at any rotation, on one line or several.
 
     ``box`` is the fill of a square bbox patch drawn behind the text (``Text.set_bbox``:
     ``box_pad`` points, which matplotlib turns into a fraction of the font size rounded to
-    two decimals). ``group`` False writes the text into the open group (a legend's label
-    opens its own). Returns the text's window extent in display points (None when empty,
-    which draws nothing).
+    two decimals). One line is written with its anchor and ``text-anchor``, several each
+    at its own translated start, as the backend writes them. Returns the text's window
+    extent in display points (None when empty, which draws nothing).
     """
     if s == "":
         return None
     lay = layout(s, prop, ha, va, angle, anchor)
     posx, posy = transform.transform((x, y))
-    if group:
-        canvas.open("text")
+    canvas.open("text")
     if box is not None:
         cx, cy = lay.corner
         w, h = lay.size
@@ -445,24 +460,33 @@ def text(canvas: Canvas, s: str, x: float, y: float, transform, *, prop: FontPro
         canvas.open("patch")
         path(canvas, patch, IdentityTransform() + placed, f"fill: {box}", filled=True)
         canvas.close()
-    lx, ly = lay.line
-    tx, ty = lx + posx, canvas.height - (ly + posy)
-    ax, ay = posx, canvas.height - posy
-    rad = np.deg2rad(angle)
-    direction = np.array([np.sin(rad), np.cos(rad)])
-    v_offset = np.dot(direction, [(tx - ax), (ty - ay)])
-    ax = ax + v_offset * direction[0]
-    ay = ay + v_offset * direction[1]
-    xs, ys = number(ax), number(ay)
-    style = _font_css(prop) + f"; text-anchor: {_ANCHOR[ha]}"
-    if color != "#000000":
-        style += f"; fill: {color}"
-    canvas._line(f'<text style="{style}" x="{xs}" y="{ys}" '
-                 f'transform="rotate({number(-angle)} {xs} {ys})">'
-                 f"{_escape_text(fmt.plain(s))}</text>")
-    if group:
-        canvas.close()
+    style = _font_css(prop)
+    fill = f"; fill: {color}" if color != "#000000" else ""
+    for line, (lx, ly) in lay.lines:
+        tx, ty = lx + posx, canvas.height - (ly + posy)
+        if len(lay.lines) > 1:
+            rotate = "" if -angle == 0 else f" rotate({number(-angle)})"
+            canvas._line(_text_element(f'style="{style}{fill}" transform="translate('
+                                       f'{number(tx)} {number(ty)}){rotate}"', line))
+            continue
+        ax, ay = posx, canvas.height - posy
+        rad = np.deg2rad(angle)
+        direction = np.array([np.sin(rad), np.cos(rad)])
+        v_offset = np.dot(direction, [(tx - ax), (ty - ay)])
+        ax = ax + v_offset * direction[0]
+        ay = ay + v_offset * direction[1]
+        xs, ys = number(ax), number(ay)
+        canvas._line(_text_element(f'style="{style}; text-anchor: {_ANCHOR[ha]}{fill}" '
+                                   f'x="{xs}" y="{ys}" transform="rotate({number(-angle)} '
+                                   f'{xs} {ys})"', line))
+    canvas.close()
     return Bbox.from_bounds(*lay.box).translated(posx, posy)
+
+
+def _text_element(attributes: str, s: str) -> str:
+    """A ``<text>`` element as the page's serialiser writes it (empty: ``<text ... />``)."""
+    s = _escape_text(fmt.plain(s))
+    return f"<text {attributes}>{s}</text>" if s else f"<text {attributes} />"
 
 
 #: Draws one legend handle: (canvas, transform of the handle box, xdescent, ydescent,
