@@ -6,7 +6,8 @@ Compared here: a grid of hand-made time courses that between them use every elem
 writer knows (log and linear effect axes, a single-arm axis, missing intervals, single
 trials and pooled points, the model's band and curve present or absent, "favours" labels
 on either side or none, labels that need escaping, hold line breaks or only an invisible
-character, one point and many, a time range with no tick), seeded random time courses, and every time course of the fixture pages.
+character, one point and many, a time range with no tick), seeded random time courses,
+and every time course of the fixture pages.
 """
 
 from __future__ import annotations
