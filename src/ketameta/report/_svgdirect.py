@@ -541,7 +541,8 @@ def legend(canvas: Canvas, entries: Sequence[tuple[Handle, str]], *, prop: FontP
     label, packed into ``ncols`` columns (``np.array_split`` of the entries), the columns
     side by side, the whole placed at ``loc`` of ``anchor`` (a ``bbox_to_anchor`` in
     display points) inside a margin of ``borderaxespad`` font sizes. Sizes are matplotlib's
-    rc defaults unless given; display points equal pixels (72 dpi).
+    rc defaults unless given; display points equal pixels (72 dpi). Labels are single
+    lines (matplotlib centres a multi-line label on its handle, which is not done here).
     """
     f = prop.get_size_in_points()
     descent = 0.35 * f * (handleheight - 0.7)
