@@ -53,7 +53,7 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
-	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/snakefmt --check Snakefile workflow/ benchmarks/floor.smk
 	$(BIN)/snakemake --lint
 
 # The pipeline beside the hand-written R script (benchmarks/pipeline.sh --help: what is
