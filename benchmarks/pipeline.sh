@@ -81,6 +81,9 @@ for tool in "$snakemake" "$python" "$rscript" "$timer"; do
     fail "$tool not found (make benchmark builds .venv; R, metafor and jsonlite come from r-cran-metafor and r-cran-jsonlite; /usr/bin/time from the time package)"
 done
 
+# The package's bytecode, as make report writes it before a run (see the Makefile).
+"$python" -m compileall -q "$root/src/ketameta"
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/ketameta-bench.XXXXXX")"
 if [ "${BENCH_KEEP:-0}" = 1 ]; then
   trap 'echo "$name: the runs are kept in $work" >&2' EXIT
