@@ -280,3 +280,370 @@ def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, 
     else:  # center_baseline
         offset = ymin + (0 - ymin) - a / 2
     return (ymin - offset) + posy, (-a - offset) + posy
+
+
+# ---------------------------------------------------------------------- axes furniture
+#
+# Ticks chosen, limits scaled, text rotated and images resampled as a matplotlib Axes does
+# it, for the figures that need more than the forest plot's hand-placed marks (the
+# specification curve). Each function names the matplotlib code it follows; the operations
+# are matplotlib's, in its order, so that the numbers agree to the last bit.
+
+_TICK_SIZE = 3.5  # points: rcParams "xtick.major.size" and "ytick.major.size"
+_TICK_PAD = 3.5  # points between a tick and its label
+_TICK_WIDTH = 0.8
+_LABEL_PAD = 4.0  # points between the tick labels and the axis label
+
+
+def svg_style(face: str | None, edge: str | None = None, lw: float = 0.0, *,
+              face_alpha: float = 1.0, join: str = "round", cap: str = "butt") -> str:
+    """The ``style`` of a path as the backend writes it (``RendererSVG._get_style_dict``).
+
+    A black face is left out (SVG's default), no face is ``fill: none``; the stroke is
+    written only for a non-zero line width, its width only when it is not 1.
+    """
+    parts = []
+    if face is None:
+        parts.append("fill: none")
+    else:
+        if face != "#000000":
+            parts.append(f"fill: {face}")
+        if face_alpha != 1.0:
+            parts.append(f"fill-opacity: {number(face_alpha)}")
+    if lw:
+        parts.append(f"stroke: {edge}")
+        if lw != 1.0:
+            parts.append(f"stroke-width: {number(lw)}")
+        if join != "round":
+            parts.append(f"stroke-linejoin: {join}")
+        if cap != "butt":
+            parts.append(f"stroke-linecap: {cap}")
+    return "; ".join(parts)
+
+
+def _stroke_only(style: str) -> str:
+    return "; ".join(p for p in style.split("; ") if p.startswith("stroke"))
+
+
+def autoscale(values, margin: float = 0.05) -> tuple[float, float]:
+    """View limits of a linear axis autoscaled to ``values`` (``Axes.autoscale_view``).
+
+    The data interval of the finite values, made non-singular, widened by ``margin`` of
+    its length on each side (``axes.ymargin``), made non-singular again by the locator
+    (``axes.autolimit_mode = "data"``).
+    """
+    from matplotlib.transforms import nonsingular
+
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    x0, x1 = (float(v.min()), float(v.max())) if v.size else (-np.inf, np.inf)
+    x0, x1 = nonsingular(x0, x1, expander=0.05)
+    x0t, x1t = IdentityTransform().transform([x0, x1])
+    delta = (x1t - x0t) * margin
+    if not np.isfinite(delta):
+        delta = 0
+    x0, x1 = IdentityTransform().transform([x0t - delta, x1t + delta])
+    return nonsingular(x0, x1)
+
+
+def auto_ticks(panel: Panel, canvas: Canvas, axis: str, font_size: float
+               ) -> tuple[list[float], list[str]]:
+    """Ticks in view and their labels on a linear axis: ``AutoLocator`` and ``ScalarFormatter``.
+
+    The number of bins follows the axis' length as matplotlib's ``get_tick_space`` counts
+    it (tick labels ``font_size`` points high, spaced two heights apart on a y axis and
+    three widths on an x axis). Labels are formatted over every located tick (in view or
+    not), as the axis does, so that they share their number of decimals.
+
+    Raises
+    ------
+    NotImplementedError
+        If the labels would need an offset or a power of ten beside the axis, which the
+        direct writer does not draw.
+    """
+    from matplotlib import ticker
+
+    ends = Bbox.unit().transformed(panel.trans_axes - canvas.dpi_scale)
+    if axis == "x":
+        lo, hi = panel.view.intervalx
+        length, size = ends.width * 72, font_size * 3
+    else:
+        lo, hi = panel.view.intervaly
+        length, size = ends.height * 72, font_size * 2
+    space = int(np.floor(length / size))
+
+    class _Axis(ticker._DummyAxis):
+        def get_tick_space(self) -> int:
+            return space
+
+    dummy = _Axis()
+    dummy.set_view_interval(lo, hi)
+    dummy.set_data_interval(lo, hi)
+    locator = ticker.AutoLocator()
+    locator.set_axis(dummy)
+    formatter = ticker.ScalarFormatter()
+    formatter.set_axis(dummy)
+    locs = list(locator())
+    labels = formatter.format_ticks(locs)
+    if formatter.get_offset():
+        raise NotImplementedError("tick labels with an offset are not drawn directly")
+    a, b = sorted((lo, hi))
+    tol = 1e-10 * (b - a)
+    kept = [(t, s) for t, s in zip(locs, labels, strict=True) if a - tol <= t <= b + tol]
+    return [t for t, _ in kept], [s for _, s in kept]
+
+
+def text_layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
+                anchor: bool = False) -> tuple[tuple[float, float, float, float],
+                                              tuple[float, float]]:
+    """The box and line position of one line of text around its anchor (``Text._get_layout``).
+
+    Returns the rotated, axis-aligned box ``(xmin, ymin, width, height)`` and the
+    position of the line's start, both relative to the anchor in display points;
+    ``anchor`` is ``rotation_mode="anchor"`` (align first, then rotate).
+    """
+    import math
+
+    min_ascent, min_descent, _ = line_metrics(prop)
+    w, h, d = text_extent(s, prop) if s else (0, 0, 0)
+    a = h - d
+    a = max(a, min_ascent) + 0 / 2
+    d = max(d, min_descent) + 0 / 2
+    baseline = a - 0.0
+    ys0 = 0.0 - a
+    descent = d
+    width = w
+    xmin, xmax, ymax = 0, width, 0
+    ymin = ys0 - descent
+    corners_horiz = [(xmin, ymin), (xmin, ymax), (xmax, ymax), (xmax, ymin)]
+
+    def rotate(x, y):
+        if angle == 0:
+            return (x, y)
+        rad = math.radians(angle)
+        cos, sin = math.cos(rad), math.sin(rad)
+        return (cos * x - sin * y, sin * x + cos * y)
+
+    xs, ys = zip(*[rotate(x, y) for x, y in corners_horiz], strict=True)
+    xmin, xmax = min(xs), max(xs)
+    ymin, ymax = min(ys), max(ys)
+    width_rot = xmax - xmin
+    height_rot = ymax - ymin
+    if not anchor:
+        offsetx = (xmin if ha == "left" else xmax if ha == "right" else (xmin + xmax) / 2)
+        offsety = (ymin if va == "bottom" else ymax if va == "top" else
+                   (ymin + ymax) / 2 if va == "center" else
+                   ymin + descent if va == "baseline" else
+                   ymin + height_rot - baseline / 2)
+    else:
+        xmin1, ymin1 = corners_horiz[0]
+        xmax1, ymax1 = corners_horiz[2]
+        offsetx = (xmin1 if ha == "left" else xmax1 if ha == "right" else
+                   (xmin1 + xmax1) / 2)
+        offsety = (ymin1 if va == "bottom" else ymax1 if va == "top" else
+                   (ymin1 + ymax1) / 2 if va == "center" else
+                   ymax1 - baseline if va == "baseline" else
+                   ymax1 - baseline / 2)
+        offsetx, offsety = rotate(offsetx, offsety)
+    xmin -= offsetx
+    ymin -= offsety
+    lx, ly = rotate(0.0, ys0)
+    return (xmin, ymin, width_rot, height_rot), (lx - offsetx, ly - offsety)
+
+
+def draw_text(canvas: Canvas, s: str, posx: float, posy: float, prop: FontProperties, *,
+              ha: str = "left", va: str = "baseline", color: str = "#000000",
+              angle: float = 0.0, anchor: bool = False) -> Bbox | None:
+    """One line of text anchored at display point ``(posx, posy)``, in its own group.
+
+    Placed as ``Text.draw`` and the backend's ``_draw_text_as_text`` place it (the anchor
+    moved along the text's vertical direction onto the baseline, then rotated about it).
+    Returns the text's box in display points (``Text.get_window_extent``), or None for an
+    empty string, which draws nothing.
+    """
+    if s == "":
+        return None
+    (bx, by, bw, bh), (lx, ly) = text_layout(s, prop, ha, va, angle, anchor)
+    canvas.open("text")
+    x = lx + posx
+    y = canvas.height - (ly + posy)
+    ax, ay = posx, canvas.height - posy
+    rad = np.deg2rad(angle)
+    dir_vert = np.array([np.sin(rad), np.cos(rad)])
+    v_offset = np.dot(dir_vert, [(x - ax), (y - ay)])
+    ax = ax + v_offset * dir_vert[0]
+    ay = ay + v_offset * dir_vert[1]
+    xs, ys = number(ax), number(ay)
+    style = _font_css(prop) + f"; text-anchor: {_ANCHOR[ha]}"
+    if color != "#000000":
+        style += f"; fill: {color}"
+    canvas._line(f'<text style="{style}" x="{xs}" y="{ys}" '
+                 f'transform="rotate({number(-angle)} {xs} {ys})">'
+                 f"{_escape_text(fmt.plain(s))}</text>")
+    canvas.close()
+    return Bbox.from_bounds(bx + posx, by + posy, bw, bh)
+
+
+def axis_ticks(canvas: Canvas, panel: Panel, axis: str, ticks: Sequence[float],
+               labels: Sequence[str], prop: FontProperties, tick_color: str,
+               label_color: str) -> list[Bbox]:
+    """The ticks of the bottom (``axis="x"``) or left axis with their labels (``Tick.draw``).
+
+    Each tick is a group holding its mark (a marker pointing out of the axes) and its
+    label; returns the labels' boxes, from which the axis label keeps its distance.
+    """
+    from matplotlib.markers import TICKDOWN, TICKLEFT
+
+    pad = (_TICK_PAD + _TICK_SIZE) / 72
+    if axis == "x":
+        trans = panel.xaxis
+        label_tr = trans + _scaled(0, -pad, canvas)
+        marker, ha, va, kind = TICKDOWN, "center", "top", "xtick"
+    else:
+        trans = blended_transform_factory(panel.trans_axes, panel.trans_data)
+        label_tr = trans + _scaled(-pad, 0, canvas)
+        marker, ha, va, kind = TICKLEFT, "right", "center_baseline", "ytick"
+    style = svg_style(tick_color, tick_color, _TICK_WIDTH)
+    boxes = []
+    for t, s in zip(ticks, labels, strict=True):
+        xy = (t, 0.0) if axis == "x" else (0.0, t)
+        canvas.open(kind)
+        canvas.open("line2d")
+        canvas.markers(marker, _TICK_SIZE, [xy], trans, style, _stroke_only(style))
+        canvas.close()
+        posx, posy = label_tr.transform(xy)
+        box = draw_text(canvas, s, posx, posy, prop, ha=ha, va=va, color=label_color)
+        if box is not None:
+            boxes.append(box)
+        canvas.close()
+    return boxes
+
+
+def _scaled(x: float, y: float, canvas: Canvas):
+    from matplotlib.transforms import ScaledTranslation
+
+    return ScaledTranslation(x, y, canvas.dpi_scale)
+
+
+def axis_label(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontProperties,
+               color: str, boxes: Sequence[Bbox], ticked: bool) -> None:
+    """The label of the bottom or left axis (``XAxis/YAxis._update_label_position``).
+
+    It keeps ``axes.labelpad`` (4 pt) from the union of the tick labels' boxes and the
+    spine, which reaches out by the tick length when the axis has ticks.
+    """
+    out = 1 * _TICK_SIZE / 72 * DPI if ticked else 0.0
+    if axis == "x":
+        spine = panel.xaxis.transform(np.array([[panel.view.x0, 0.0],
+                                                [panel.view.x1, 0.0]]))
+        y0 = min([spine[:, 1].min() - out] + [b.y0 for b in boxes])
+        x = panel.trans_axes.transform((0.5, 0.0))[0]
+        draw_text(canvas, s, x, y0 - _LABEL_PAD * DPI / 72, prop, ha="center", va="top",
+                  color=color)
+    else:
+        trans = blended_transform_factory(panel.trans_axes, panel.trans_data)
+        spine = trans.transform(np.array([[0.0, panel.view.y0], [0.0, panel.view.y1]]))
+        x0 = min([spine[:, 0].min() - out] + [b.x0 for b in boxes])
+        y = panel.trans_axes.transform((0.0, 0.5))[1]
+        draw_text(canvas, s, x0 - _LABEL_PAD * DPI / 72, y, prop, ha="center",
+                  va="bottom", color=color, angle=90.0, anchor=True)
+
+
+def image(canvas: Canvas, panel: Panel, data, extent: tuple[float, float, float, float], *,
+          cmap: str, vmin: float, vmax: float, origin: str = "upper") -> None:
+    """A colour-mapped array shown as ``imshow(interpolation="nearest")`` shows it.
+
+    ``AxesImage.make_image`` and ``_ImageBase._make_image``: the array is resampled to the
+    whole display points it covers inside the axes (nearest neighbour, through the same
+    Agg resampler), mapped to colours before resampling when a cell is less than 3 points
+    wide or high (``interpolation_stage="auto"``) and after otherwise, and written as an
+    embedded PNG (``RendererSVG.draw_image``) clipped to the axes. NaN cells are
+    transparent.
+    """
+    import base64
+    import io
+
+    from matplotlib import _image, colormaps
+    from matplotlib.colors import Normalize
+    from PIL import Image
+
+    A = np.ma.masked_invalid(np.array(data, dtype=float), copy=False)
+    x1, x2, y1, y2 = extent
+    in_bbox = Bbox(np.array([[x1, y1], [x2, y2]]))
+    clip_box = panel.bbox
+    out_bbox = TransformedBbox(in_bbox, panel.trans_data)
+    clipped = Bbox.intersection(out_bbox, clip_box)
+    if clipped is None:
+        return
+    ext = clipped.extents * 1.0
+    mx0 = np.floor(ext[0] + 0.5)
+    my0 = np.ceil(ext[1] - 0.5 - 1e-8)
+    mx1 = np.floor(ext[2] + 0.5 + 1e-8)
+    my1 = np.ceil(ext[3] - 0.5)
+    magnified = Bbox.from_extents([mx0, my0, mx1, my1])
+    if magnified.width == 0 or magnified.height == 0:
+        return
+    if origin == "upper":
+        t0 = Affine2D().translate(0, -A.shape[0]).scale(1, -1)
+    else:
+        t0 = IdentityTransform()
+    t0 += (Affine2D().scale(in_bbox.width / A.shape[1], in_bbox.height / A.shape[0])
+           .translate(in_bbox.x0, in_bbox.y0) + panel.trans_data)
+    t = t0 + Affine2D().scale(1.0).translate(-magnified.x0, -magnified.y0)
+    out_shape = (int(magnified.height), int(magnified.width))
+    pos = np.array([[0, 0], [A.shape[1], A.shape[0]]])
+    disp = t.transform(pos)
+    dispx = np.abs(np.diff(disp[:, 0])) / A.shape[1]
+    dispy = np.abs(np.diff(disp[:, 1])) / A.shape[0]
+    norm = Normalize(vmin=vmin, vmax=vmax)
+    colours = colormaps[cmap]
+
+    def resample(values, trans, *, nearest_resample=True):
+        out = np.zeros(out_shape + values.shape[2:], values.dtype)
+        trans = Affine2D().translate(-values.shape[1], 0).scale(-1, 1) + trans
+        values = np.flip(values, axis=1)
+        if origin == "upper":
+            trans = Affine2D().translate(0, -values.shape[0]).scale(1, -1) + trans
+            values = np.flip(values, axis=0)
+        _image.resample(values, out, trans, _image.NEAREST, nearest_resample, 1.0,
+                        True, 4.0)
+        return out
+
+    if (dispx < 3) or (dispy < 3):  # colours first, then resampled
+        rgba = colours(norm(A))
+        alpha_in = rgba[..., 3]
+        if (alpha_in != 1).any():
+            rgba = rgba * alpha_in[..., None]
+            rgba[..., 3] = alpha_in
+        res = resample(rgba, t)
+        alpha_out = res[..., 3].copy()
+        res /= np.where(alpha_out != 0, alpha_out, 1)[..., None]
+        res[..., 3] = alpha_out
+        res[np.any(np.isnan(res), axis=2), :] = 0
+        output = (res * 255).astype(np.uint8)
+    else:  # values resampled, then coloured
+        resampled = resample(A.astype("f8"), t)
+        mask = (np.where(A.mask, np.float32(np.nan), np.float32(1))
+                if A.mask.shape == A.shape else np.ones_like(A, np.float32))
+        out_alpha = resample(mask, t)
+        out_mask = np.isnan(out_alpha)
+        out_alpha[out_mask] = 1
+        output = colours(norm(np.ma.masked_array(resampled, out_mask)), bytes=True)
+        alpha_channel = output[:, :, 3]
+        alpha_channel[:] = alpha_channel.astype(np.float32) * out_alpha * 1.0
+    h, w = output.shape[:2]
+    if w == 0 or h == 0:
+        return
+    buf = io.BytesIO()
+    Image.fromarray(output).save(buf, format="png")
+    png = buf.getvalue()
+    oid = canvas._id("image", png)
+    x, y = magnified.x0, magnified.y0
+    w_pt, h_pt = 72.0 * w / DPI, 72.0 * h / DPI
+    canvas._start(f"g{canvas.clip_for(panel.bbox)}")
+    canvas._line(f'<image xlink:href="data:image/png;base64, '
+                 f'{base64.b64encode(png).decode("ascii")}" id="{canvas.fig_id}-{oid}" '
+                 f'transform="scale(1 -1) translate(0 -{number(h_pt)})" x="{number(x)}" '
+                 f'y="{number(-(canvas.height - y - h_pt))}" width="{number(w_pt)}" '
+                 f'height="{number(h_pt)}" />')
+    canvas.close()

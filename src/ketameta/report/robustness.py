@@ -28,15 +28,19 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
+from matplotlib.font_manager import FontProperties
+from matplotlib.path import Path as MplPath
+from matplotlib.transforms import blended_transform_factory
 
 from ketameta.multiverse import read_specifications
 
+from . import _svgdirect as svgd
 from . import formatting as fmt
-from .plots import ACCENT, FONT_SIZE, GRID, INK, MUTED, _new_figure, _rc, _svg_fragment
+from ._svgdirect import Canvas, Panel
+from .plots import ACCENT, FONT_SIZE, GRID, INK, MUTED
 
 __all__ = ["MAX_COLUMNS", "gosh_svg", "robustness_context", "specification_curve_svg"]
 
@@ -105,49 +109,132 @@ def specification_curve_svg(
     row_h, top_h, bottom, gap, head = 0.14, 1.9, 0.4, 0.12, 0.1
     panel_h = row_h * len(rows)
     height = head + top_h + gap + panel_h + bottom
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(9.0, height)
-        left, width = 0.27, 0.7
-        ax = fig.add_axes((left, (bottom + panel_h + gap) / height, width, top_h / height))
-        x = np.arange(columns)
-        excludes = (low > 0) | (high < 0)
-        for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
-            ax.vlines(x[mask], low[mask], high[mask], color=color, lw=0.7)
-            ax.plot(x[mask], est[mask], ls="none", marker="o", ms=2.2, color=color)
-        ax.axhline(0.0, color=GRID, lw=0.8, zorder=0)
-        ax.set_xlim(-0.5, columns - 0.5)
-        ax.set_xticks([])
-        ax.set_ylabel(axis_label, color=INK)
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        if len(rows):
-            pax = fig.add_axes((left, bottom / height, width, panel_h / height))
-            pax.imshow(
-                panel, aspect="auto", cmap="Greys", vmin=0.0, vmax=1.0,
-                interpolation="nearest", extent=(-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
-            )  # fmt: skip
-            labels = [
-                f"{_label(f)}: {_LEVEL_LABELS.get(lv, lv)}"
-                if i == 0 or rows[i - 1][0] != f
-                else _LEVEL_LABELS.get(lv, lv)
-                for i, (f, lv) in enumerate(rows)
-            ]
-            pax.set_yticks(range(len(rows)), labels, fontsize=FONT_SIZE - 1.5)
-            pax.set_xticks([])
-            for i in range(1, len(rows)):
-                if rows[i][0] != rows[i - 1][0]:
-                    pax.axhline(i - 0.5, color=MUTED, lw=0.6)
-            pax.set_xlabel(
-                f"{n:,} specifications sorted by estimate"
-                + (f" ({columns} columns of about {n / columns:.0f})" if columns < n else ""),
-                color=INK,
-            )
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+    left, width = 0.27, 0.7
+    x = np.arange(columns)
+    excludes = (low > 0) | (high < 0)
+    # The figure as matplotlib draws two Axes: the curve (a grey zero line, the y axis,
+    # then the CIs and estimates of the specifications whose CI includes the null and of
+    # those whose CI excludes it, then the left spine) and the choice panel (the shares as
+    # an image, the level names as tick labels, lines between factors, four spines).
+    canvas = Canvas(fig_id, 9.0, height)
+    canvas.open("figure")
+    _background(canvas, canvas.trans_figure)
+    ylim = svgd.autoscale(np.concatenate([low, high, est, [0.0]]))
+    top = Panel(canvas, (left, (bottom + panel_h + gap) / height, width, top_h / height),
+                (-0.5, columns - 0.5), ylim)
+    clip = canvas.clip_for(top.bbox)
+    canvas.open("axes")
+    _background(canvas, top.trans_axes)
+    yline = blended_transform_factory(top.trans_axes, top.trans_data)
+    _line(canvas, [0.0, 1.0], [0.0, 0.0], yline, GRID, 0.8, clip)
+    canvas.open("matplotlib.axis")
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    prop = _font(FONT_SIZE)
+    ticks, labels = svgd.auto_ticks(top, canvas, "y", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, top, "y", ticks, labels, prop, "#000000", "#000000")
+    svgd.axis_label(canvas, top, "y", axis_label, prop, INK, boxes, bool(ticks))
+    canvas.close()
+    for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
+        canvas.open("LineCollection")
+        for xi, lo_i, hi_i in zip(x[mask], low[mask], high[mask], strict=True):
+            canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), top.trans_data,
+                        svgd.svg_style(None, color, 0.7), clip=clip)
+        canvas.close()
+        canvas.open("line2d")
+        if mask.any():
+            style = svgd.svg_style(color, color, 1.0)
+            canvas.markers("o", 2.2, np.column_stack([x[mask], est[mask]]), top.trans_data,
+                           style, "stroke: " + color, clip=clip)
+        canvas.close()
+    _spine(canvas, top, "left")
+    canvas.close()
+    if len(rows):
+        pax = Panel(canvas, (left, bottom / height, width, panel_h / height),
+                    (-0.5, columns - 0.5), (len(rows) - 0.5, -0.5))
+        pclip = canvas.clip_for(pax.bbox)
+        canvas.open("axes")
+        _background(canvas, pax.trans_axes)
+        svgd.image(canvas, pax, panel, (-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
+                   cmap="Greys", vmin=0.0, vmax=1.0)
+        canvas.open("matplotlib.axis")
+        svgd.axis_label(
+            canvas, pax, "x",
+            f"{n:,} specifications sorted by estimate"
+            + (f" ({columns} columns of about {n / columns:.0f})" if columns < n else ""),
+            prop, INK, [], False,
+        )
+        canvas.close()
+        labels = [
+            f"{_label(f)}: {_LEVEL_LABELS.get(lv, lv)}"
+            if i == 0 or rows[i - 1][0] != f
+            else _LEVEL_LABELS.get(lv, lv)
+            for i, (f, lv) in enumerate(rows)
+        ]
+        canvas.open("matplotlib.axis")
+        svgd.axis_ticks(canvas, pax, "y", [float(i) for i in range(len(rows))], labels,
+                        _font(FONT_SIZE - 1.5), "#000000", "#000000")
+        canvas.close()
+        yline = blended_transform_factory(pax.trans_axes, pax.trans_data)
+        for i in range(1, len(rows)):
+            if rows[i][0] != rows[i - 1][0]:
+                _line(canvas, [0.0, 1.0], [i - 0.5, i - 0.5], yline, MUTED, 0.6, pclip)
+        for side in ("left", "right", "bottom", "top"):
+            _spine(canvas, pax, side)
+        canvas.close()
+    canvas.close()
+    return canvas.fragment(title)
+
+
+_FONTS: dict[float, FontProperties] = {}
+
+
+def _font(size: float) -> FontProperties:
+    """The figures' font at ``size`` points, as matplotlib's rc makes it (shared)."""
+    prop = _FONTS.get(size)
+    if prop is None:
+        prop = _FONTS[size] = FontProperties(family=["DejaVu Sans"], size=size)
+    return prop
+
+
+def _background(canvas: Canvas, trans) -> None:
+    """A white rectangle filling ``trans``'s unit square (the figure's or an Axes' patch)."""
+    canvas.open("patch")
+    canvas.path(MplPath.unit_rectangle(), trans, "fill: #ffffff", filled=True)
+    canvas.close()
+
+
+def _line(canvas: Canvas, xs, ys, trans, color: str, lw: float, clip: str) -> None:
+    """A solid line (``Line2D``: projecting caps), clipped to its Axes."""
+    canvas.open("line2d")
+    canvas.path(MplPath(np.column_stack([xs, ys]).astype(float)), trans,
+                svgd.svg_style(None, color, lw, cap="square"), clip=clip)
+    canvas.close()
+
+
+def _spine(canvas: Canvas, panel: Panel, side: str) -> None:
+    """One spine of an Axes (``Spine``: a line along the side, over the view limits)."""
+    if side in ("left", "right"):
+        at = 0.0 if side == "left" else 1.0
+        y0, y1 = panel.view.intervaly
+        xy, trans = [[at, y0], [at, y1]], blended_transform_factory(panel.trans_axes,
+                                                                    panel.trans_data)
+    else:
+        at = 0.0 if side == "bottom" else 1.0
+        x0, x1 = panel.view.intervalx
+        xy, trans = [[x0, at], [x1, at]], panel.xaxis
+    canvas.open("patch")
+    canvas.path(MplPath(np.array(xy, dtype=float)), trans,
+                svgd.svg_style(None, MUTED, 0.8, join="miter", cap="square"))
+    canvas.close()
 
 
 def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
     """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²)."""
+    import matplotlib
+
+    from .plots import _new_figure, _rc, _svg_fragment
+
     counts = np.asarray(gosh["density"], dtype=float)
     x_edges = gosh["estimate_edges"]
     y_edges = gosh["I2_edges"]
