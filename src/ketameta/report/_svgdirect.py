@@ -332,34 +332,31 @@ def autoscale(values, margin: float = 0.05) -> tuple[float, float]:
     its length on each side (``axes.ymargin``), made non-singular again by the locator
     (``axes.autolimit_mode = "data"``).
     """
-    from matplotlib.transforms import nonsingular
+    from matplotlib import ticker
 
+    locator = ticker.AutoLocator()
     v = np.asarray(values, dtype=float).ravel()
     v = v[np.isfinite(v)]
     x0, x1 = (float(v.min()), float(v.max())) if v.size else (-np.inf, np.inf)
-    x0, x1 = nonsingular(x0, x1, expander=0.05)
+    x0, x1 = locator.nonsingular(x0, x1)
     x0t, x1t = IdentityTransform().transform([x0, x1])
     delta = (x1t - x0t) * margin
     if not np.isfinite(delta):
         delta = 0
     x0, x1 = IdentityTransform().transform([x0t - delta, x1t + delta])
-    return nonsingular(x0, x1)
+    return locator.view_limits(x0, x1)
 
 
 def auto_ticks(panel: Panel, canvas: Canvas, axis: str, font_size: float
-               ) -> tuple[list[float], list[str]]:
+               ) -> tuple[list[float], list[str], str]:
     """Ticks in view and their labels on a linear axis: ``AutoLocator`` and ``ScalarFormatter``.
 
     The number of bins follows the axis' length as matplotlib's ``get_tick_space`` counts
     it (tick labels ``font_size`` points high, spaced two heights apart on a y axis and
     three widths on an x axis). Labels are formatted over every located tick (in view or
-    not), as the axis does, so that they share their number of decimals.
-
-    Raises
-    ------
-    NotImplementedError
-        If the labels would need an offset or a power of ten beside the axis, which the
-        direct writer does not draw.
+    not), as the axis does, so that they share their number of decimals. Also returns the
+    offset or power of ten the formatter puts beside the axis ("" for none;
+    :func:`offset_text` draws it).
     """
     from matplotlib import ticker
 
@@ -385,12 +382,10 @@ def auto_ticks(panel: Panel, canvas: Canvas, axis: str, font_size: float
     formatter.set_axis(dummy)
     locs = list(locator())
     labels = formatter.format_ticks(locs)
-    if formatter.get_offset():
-        raise NotImplementedError("tick labels with an offset are not drawn directly")
     a, b = sorted((lo, hi))
     tol = 1e-10 * (b - a)
     kept = [(t, s) for t, s in zip(locs, labels, strict=True) if a - tol <= t <= b + tol]
-    return [t for t, _ in kept], [s for _, s in kept]
+    return [t for t, _ in kept], [s for _, s in kept], formatter.get_offset()
 
 
 def text_layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0.0,
@@ -647,3 +642,21 @@ def image(canvas: Canvas, panel: Panel, data, extent: tuple[float, float, float,
                  f'y="{number(-(canvas.height - y - h_pt))}" width="{number(w_pt)}" '
                  f'height="{number(h_pt)}" />')
     canvas.close()
+
+
+def offset_text(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontProperties,
+                color: str, boxes: Sequence[Bbox]) -> None:
+    """The offset or power of ten of an axis' tick labels (``Axis.offsetText``).
+
+    A y axis writes it above the axes' top left corner, an x axis under its tick labels at
+    the right end, 3 pt away (``OFFSETTEXTPAD``); an empty string draws nothing.
+    """
+    pad = 3 * DPI / 72
+    if axis == "x":
+        bottom = Bbox.union(list(boxes)).y0 if len(boxes) else panel.bbox.ymin
+        x = panel.trans_axes.transform((1.0, 0.0))[0]
+        draw_text(canvas, s, x, bottom - pad, prop, ha="right", va="top", color=color)
+    else:
+        y = panel.bbox.ymax + pad
+        x = panel.trans_axes.transform((0.0, 0.5))[0]
+        draw_text(canvas, s, x, y, prop, ha="left", va="baseline", color=color)

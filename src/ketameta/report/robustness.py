@@ -131,9 +131,10 @@ def specification_curve_svg(
     canvas.close()
     canvas.open("matplotlib.axis")
     prop = _font(FONT_SIZE)
-    ticks, labels = svgd.auto_ticks(top, canvas, "y", FONT_SIZE)
+    ticks, labels, offset = svgd.auto_ticks(top, canvas, "y", FONT_SIZE)
     boxes = svgd.axis_ticks(canvas, top, "y", ticks, labels, prop, "#000000", "#000000")
     svgd.axis_label(canvas, top, "y", axis_label, prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, top, "y", offset, prop, "#000000", boxes)
     canvas.close()
     for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
         canvas.open("LineCollection")
