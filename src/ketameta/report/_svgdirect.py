@@ -660,3 +660,91 @@ def offset_text(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontPrope
         y = panel.bbox.ymax + pad
         x = panel.trans_axes.transform((0.0, 0.5))[0]
         draw_text(canvas, s, x, y, prop, ha="left", va="baseline", color=color)
+
+
+def _aligned(spans, align: str):
+    """``offsetbox._get_aligned_offsets`` with no given height."""
+    height = max(b - a for a, b in spans)
+    if align == "baseline":
+        return (min(a for a, _ in spans), max(b for _, b in spans)), [0] * len(spans)
+    return (0, height), [(height - (b - a)) * .5 - a for a, b in spans]  # center
+
+
+def _packed(widths, sep: float):
+    """``offsetbox._get_packed_offsets`` in mode "fixed" with no given total."""
+    offsets_ = np.cumsum([0] + [w + sep for w in widths])
+    return offsets_[-1] - sep, offsets_[:-1]
+
+
+def _hpack(bboxes, sep: float, pad: float = 0.0):
+    """``HPacker._get_bbox_and_child_offsets`` (baseline alignment)."""
+    (y0, y1), yoffsets = _aligned([b.intervaly for b in bboxes], "baseline")
+    width, xoffsets = _packed([b.width for b in bboxes], sep)
+    x0 = bboxes[0].x0
+    xoffsets -= ([b.x0 for b in bboxes] - x0)
+    return (Bbox.from_bounds(x0, y0, width, y1 - y0).padded(pad),
+            [*zip(xoffsets, yoffsets, strict=True)])
+
+
+def _vpack(bboxes, sep: float, align: str, pad: float = 0.0):
+    """``VPacker._get_bbox_and_child_offsets``."""
+    (x0, x1), xoffsets = _aligned([b.intervalx for b in bboxes], align)
+    height, yoffsets = _packed([b.height for b in bboxes], sep)
+    yoffsets = height - (yoffsets + [b.y1 for b in bboxes])
+    ydescent = yoffsets[0]
+    yoffsets = yoffsets - ydescent
+    return (Bbox.from_bounds(x0, -ydescent, x1 - x0, height).padded(pad),
+            [*zip(xoffsets, yoffsets, strict=True)])
+
+
+def legend(canvas: Canvas, panel: Panel, entries: Sequence[tuple], font_size: float) -> None:
+    """A frameless one-column legend in the upper right corner of the axes.
+
+    ``Axes.legend(loc="upper right", frameon=False, fontsize=font_size)`` with matplotlib's
+    default spacing (in font sizes: border pad 0.4, label spacing 0.5, handle length 2,
+    handle height 0.7, handle-text pad 0.8, border-axes pad 0.5) and one marker per
+    handle (``legend.numpoints = 1``). ``entries`` are ``(marker, size, style,
+    stroke_style, label)`` of markers, packed as ``Legend._init_legend_box`` packs them.
+    """
+    prop = FontProperties(family=["DejaVu Sans"], size=font_size)
+    descent = 0.35 * font_size * (0.7 - 0.7)
+    height = font_size * 0.7 - descent
+    width = 2.0 * font_size
+    _, h_, d_ = text_extent("lp", prop)
+    _, min_descent, _ = line_metrics(prop)
+    items, item_boxes = [], []
+    for entry in entries:
+        label = entry[4]
+        handle = Bbox.from_bounds(-0. * 1.0, -descent * 1.0, width * 1.0, height * 1.0)
+        (_, _, w, h), _ = text_layout(label, prop, "left", "baseline")
+        last_descent = max(text_extent(label, prop)[2] if label else 0, min_descent)
+        h_d = max(h_ - d_, h - last_descent)
+        text = Bbox.from_bounds(0, -last_descent, w, h_d + last_descent)
+        box, offsets = _hpack([handle, text], 0.8 * font_size)
+        items.append(offsets)
+        item_boxes.append(box)
+    column, column_offsets = _vpack(item_boxes, 0.5 * font_size, "baseline")
+    columns, columns_offsets = _hpack([column], 2.0 * font_size)
+    whole, whole_offsets = _vpack([columns], 0.5 * font_size, "center", 0.4 * font_size)
+    pad = 0.5 * font_size
+    x, y = Bbox.from_bounds(0, 0, whole.width, whole.height).anchored(
+        "NE", container=panel.bbox.padded(-pad, -pad)).p0
+    px, py = x + -whole.x0, y + -whole.y0
+    canvas.open("legend")
+    ox, oy = whole_offsets[0]
+    px, py = px + ox, py + oy
+    ox, oy = columns_offsets[0]
+    px, py = px + ox, py + oy
+    for entry, (ox, oy), offsets in zip(entries, column_offsets, items, strict=True):
+        marker, size, style, stroke_style, label = entry
+        ix, iy = px + ox, py + oy
+        (hx, hy), (tx, ty) = offsets
+        trans = Affine2D().scale(1.0) + Affine2D().translate(ix + hx, iy + hy)
+        y_mid = (height - descent) / 2
+        canvas.open("line2d")
+        canvas.markers(marker, size, [(np.linspace(-0., -0. + width, 3)[1], y_mid)], trans,
+                       style, stroke_style)
+        canvas.close()
+        posx, posy = Affine2D().translate(ix + tx, iy + ty).transform((0, 0))
+        draw_text(canvas, label, posx, posy, prop, ha="left", va="baseline")
+    canvas.close()

@@ -231,7 +231,65 @@ def _spine(canvas: Canvas, panel: Panel, side: str) -> None:
 
 
 def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
-    """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²)."""
+    """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²).
+
+    One point per subset (the block carries ``points``) is written directly as SVG; the
+    density of many subsets, with its colour bar, is drawn through matplotlib.
+    """
+    points = gosh.get("points")
+    if not points:
+        return _gosh_density_svg(fig_id, title, gosh, axis_label)
+    x_edges = gosh["estimate_edges"]
+    y_edges = gosh["I2_edges"]
+    xy = np.asarray(points, dtype=float)
+    # The Axes as matplotlib draws it: the axes (x then y), the subsets, the full model's
+    # diamond, the left and bottom spines, the legend.
+    canvas = Canvas(fig_id, 6.0, 3.6)
+    canvas.open("figure")
+    _background(canvas, canvas.trans_figure)
+    ax = Panel(canvas, (0.11, 0.15, 0.72, 0.78), (x_edges[0], x_edges[-1]),
+               (y_edges[0] - 3, y_edges[-1] + 3))
+    clip = canvas.clip_for(ax.bbox)
+    canvas.open("axes")
+    _background(canvas, ax.trans_axes)
+    prop = _font(FONT_SIZE)
+    canvas.open("matplotlib.axis")
+    ticks, labels, offset = svgd.auto_ticks(ax, canvas, "x", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, ax, "x", ticks, labels, prop, MUTED, INK)
+    svgd.axis_label(canvas, ax, "x", axis_label, prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, ax, "x", offset, prop, INK, boxes)
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    ticks, labels, offset = svgd.auto_ticks(ax, canvas, "y", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, ax, "y", ticks, labels, prop, "#000000", "#000000")
+    svgd.axis_label(canvas, ax, "y", "I² (%)", prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, ax, "y", offset, prop, "#000000", boxes)
+    canvas.close()
+    subset = (f"fill: {MUTED}; fill-opacity: 0.7; stroke: #000000; stroke-opacity: 0",
+              "stroke: #000000; stroke-opacity: 0")
+    canvas.open("line2d")
+    canvas.markers("o", 3, xy[:, :2], ax.trans_data, *subset, clip=clip)
+    canvas.close()
+    entries = [("o", 3, *subset, "subset")]
+    if gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None:
+        full = (f"fill: {ACCENT}; stroke: #ffffff; stroke-linejoin: miter",
+                "stroke: #ffffff; stroke-linejoin: miter")
+        canvas.open("line2d")
+        canvas.markers("D", 5, [(gosh["full_estimate"], gosh["full_I2"])], ax.trans_data,
+                       *full, clip=clip)
+        canvas.close()
+        entries.append(("D", 5, *full, "all trials"))
+    _spine(canvas, ax, "left")
+    _spine(canvas, ax, "bottom")
+    if len(entries) > 1:
+        svgd.legend(canvas, ax, entries, FONT_SIZE - 0.5)
+    canvas.close()
+    canvas.close()
+    return canvas.fragment(title)
+
+
+def _gosh_density_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
+    """The GOSH plot as a density with its colour bar, drawn through matplotlib."""
     import matplotlib
 
     from .plots import _new_figure, _rc, _svg_fragment
