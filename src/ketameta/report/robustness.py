@@ -136,11 +136,13 @@ def specification_curve_svg(
     svgd.axis_label(canvas, top, "y", axis_label, prop, INK, boxes, bool(ticks))
     svgd.offset_text(canvas, top, "y", offset, prop, "#000000", boxes)
     canvas.close()
+    data = top.trans_data.frozen()  # one matrix for every segment, as the backend uses
     for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
         canvas.open("LineCollection")
+        style = svgd.svg_style(None, color, 0.7)
         for xi, lo_i, hi_i in zip(x[mask], low[mask], high[mask], strict=True):
-            canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), top.trans_data,
-                        svgd.svg_style(None, color, 0.7), clip=clip)
+            canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), data, style,
+                        clip=clip)
         canvas.close()
         canvas.open("line2d")
         if mask.any():
