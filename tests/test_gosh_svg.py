@@ -5,8 +5,9 @@ byte, the SVG matplotlib's backend writes for the same figure built from Artists
 Compared here: GOSH plots of hand-made and seeded random trials (2 to 9 trials, each
 estimator's I², with and without the full model's diamond and so with and without the
 legend, identical trials whose estimates span a point so that the tick labels need an
-offset, large and negative estimates), the density drawing of many subsets, and the GOSH
-plot of the shipped data's primary TRD analysis.
+offset, large and negative estimates), densities of many subsets with their colour bars
+(coarse and fine grids, an empty grid), and the GOSH plot of the shipped data's primary TRD
+analysis.
 """
 
 from __future__ import annotations
@@ -82,13 +83,26 @@ def test_random_gosh_plots_are_the_matplotlib_svg_byte_for_byte(seed):
         gosh_matplotlib(f"gosh-r{seed}", "GOSH", block, "log RR")
 
 
-def test_density_of_many_subsets_is_unchanged():
-    rng = np.random.default_rng(5)
-    block = _block(rng.normal(0.3, 0.3, 12), rng.uniform(0.01, 0.1, 12), method="DL",
-                   points=False, bins=30)
+DENSITIES = [(12, 30, True), (11, 40, True), (14, 120, True), (13, 8, False), (16, 300, True)]
+
+
+@pytest.mark.parametrize(("k", "bins", "full"), DENSITIES)
+def test_density_with_its_colour_bar_is_the_matplotlib_svg(k, bins, full):
+    """Many subsets: counts per cell as an image (coloured before or after resampling,
+    depending on the cell size), the colour bar with its rasterised steps and log ticks."""
+    rng = np.random.default_rng(k * bins)
+    block = _block(rng.normal(0.3, 0.3, k), rng.uniform(0.01, 0.1, k), method="DL",
+                   points=False, bins=bins, full=full)
     svg = gosh_svg("gosh-d", "GOSH", block, "SMD")
     assert svg == gosh_matplotlib("gosh-d", "GOSH", block, "SMD")
     assert "subsets per cell" in svg
+
+
+def test_empty_density_is_the_matplotlib_svg():
+    block = _block([0.1, 0.2, 0.3], [0.01, 0.02, 0.03], points=False, bins=5)
+    block["density"] = np.zeros((5, 5)).tolist()
+    assert gosh_svg("gosh-e", "GOSH", block, "SMD") == \
+        gosh_matplotlib("gosh-e", "GOSH", block, "SMD")
 
 
 def test_the_gosh_plot_of_the_shipped_data_is_the_matplotlib_svg():

@@ -481,19 +481,24 @@ def draw_text(canvas: Canvas, s: str, posx: float, posy: float, prop: FontProper
 
 def axis_ticks(canvas: Canvas, panel: Panel, axis: str, ticks: Sequence[float],
                labels: Sequence[str], prop: FontProperties, tick_color: str,
-               label_color: str) -> list[Bbox]:
+               label_color: str, right: bool = False) -> list[Bbox]:
     """The ticks of the bottom (``axis="x"``) or left axis with their labels (``Tick.draw``).
 
     Each tick is a group holding its mark (a marker pointing out of the axes) and its
     label; returns the labels' boxes, from which the axis label keeps its distance.
+    ``right`` puts a y axis' ticks and labels on the right (a colour bar's).
     """
-    from matplotlib.markers import TICKDOWN, TICKLEFT
+    from matplotlib.markers import TICKDOWN, TICKLEFT, TICKRIGHT
 
     pad = (_TICK_PAD + _TICK_SIZE) / 72
     if axis == "x":
         trans = panel.xaxis
         label_tr = trans + _scaled(0, -pad, canvas)
         marker, ha, va, kind = TICKDOWN, "center", "top", "xtick"
+    elif right:
+        trans = blended_transform_factory(panel.trans_axes, panel.trans_data)
+        label_tr = trans + _scaled(pad, 0, canvas)
+        marker, ha, va, kind = TICKRIGHT, "left", "center_baseline", "ytick"
     else:
         trans = blended_transform_factory(panel.trans_axes, panel.trans_data)
         label_tr = trans + _scaled(-pad, 0, canvas)
@@ -501,7 +506,7 @@ def axis_ticks(canvas: Canvas, panel: Panel, axis: str, ticks: Sequence[float],
     style = svg_style(tick_color, tick_color, _TICK_WIDTH)
     boxes = []
     for t, s in zip(ticks, labels, strict=True):
-        xy = (t, 0.0) if axis == "x" else (0.0, t)
+        xy = (t, 0.0) if axis == "x" else (1.0 if right else 0.0, t)
         canvas.open(kind)
         canvas.open("line2d")
         canvas.markers(marker, _TICK_SIZE, [xy], trans, style, _stroke_only(style))
@@ -521,12 +526,22 @@ def _scaled(x: float, y: float, canvas: Canvas):
 
 
 def axis_label(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontProperties,
-               color: str, boxes: Sequence[Bbox], ticked: bool) -> None:
+               color: str, boxes: Sequence[Bbox], ticked: bool, right: bool = False) -> None:
     """The label of the bottom or left axis (``XAxis/YAxis._update_label_position``).
 
     It keeps ``axes.labelpad`` (4 pt) from the union of the tick labels' boxes and the
-    spine, which reaches out by the tick length when the axis has ticks.
+    spine, which reaches out by the tick length when the axis has ticks. ``right``: the
+    label of a y axis on the right, reading upwards like the left one.
     """
+    if right:
+        out = 1 * _TICK_SIZE / 72 * DPI if ticked else 0.0
+        trans = blended_transform_factory(panel.trans_axes, panel.trans_data)
+        spine = trans.transform(np.array([[1.0, panel.view.y0], [1.0, panel.view.y1]]))
+        x1 = max([spine[:, 0].max() + out] + [b.x1 for b in boxes])
+        y = panel.trans_axes.transform((0.0, 0.5))[1]
+        draw_text(canvas, s, x1 + _LABEL_PAD * DPI / 72, y, prop, ha="center", va="top",
+                  color=color, angle=90.0, anchor=True)
+        return
     out = 1 * _TICK_SIZE / 72 * DPI if ticked else 0.0
     if axis == "x":
         spine = panel.xaxis.transform(np.array([[panel.view.x0, 0.0],
@@ -555,12 +570,8 @@ def image(canvas: Canvas, panel: Panel, data, extent: tuple[float, float, float,
     embedded PNG (``RendererSVG.draw_image``) clipped to the axes. NaN cells are
     transparent.
     """
-    import base64
-    import io
-
     from matplotlib import _image, colormaps
     from matplotlib.colors import Normalize
-    from PIL import Image
 
     A = np.ma.masked_invalid(np.array(data, dtype=float), copy=False)
     x1, x2, y1, y2 = extent
@@ -626,22 +637,7 @@ def image(canvas: Canvas, panel: Panel, data, extent: tuple[float, float, float,
         output = colours(norm(np.ma.masked_array(resampled, out_mask)), bytes=True)
         alpha_channel = output[:, :, 3]
         alpha_channel[:] = alpha_channel.astype(np.float32) * out_alpha * 1.0
-    h, w = output.shape[:2]
-    if w == 0 or h == 0:
-        return
-    buf = io.BytesIO()
-    Image.fromarray(output).save(buf, format="png")
-    png = buf.getvalue()
-    oid = canvas._id("image", png)
-    x, y = magnified.x0, magnified.y0
-    w_pt, h_pt = 72.0 * w / DPI, 72.0 * h / DPI
-    canvas._start(f"g{canvas.clip_for(panel.bbox)}")
-    canvas._line(f'<image xlink:href="data:image/png;base64, '
-                 f'{base64.b64encode(png).decode("ascii")}" id="{canvas.fig_id}-{oid}" '
-                 f'transform="scale(1 -1) translate(0 -{number(h_pt)})" x="{number(x)}" '
-                 f'y="{number(-(canvas.height - y - h_pt))}" width="{number(w_pt)}" '
-                 f'height="{number(h_pt)}" />')
-    canvas.close()
+    png_image(canvas, output, magnified.x0, magnified.y0, canvas.clip_for(panel.bbox))
 
 
 def offset_text(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontProperties,
@@ -661,6 +657,87 @@ def offset_text(canvas: Canvas, panel: Panel, axis: str, s: str, prop: FontPrope
         x = panel.trans_axes.transform((0.0, 0.5))[0]
         draw_text(canvas, s, x, y, prop, ha="left", va="baseline", color=color)
 
+
+
+def png_image(canvas: Canvas, rgba, x: float, y: float, clip: str = "") -> None:
+    """An RGBA array (top row first) as an embedded PNG with its lower left at display ``(x, y)``.
+
+    ``RendererSVG.draw_image`` without a transform: the id is the salted hash of the PNG,
+    and a clip path, if any, goes on a group around the image.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    h, w = rgba.shape[:2]
+    if w == 0 or h == 0:
+        return
+    buf = io.BytesIO()
+    Image.fromarray(rgba).save(buf, format="png")
+    png = buf.getvalue()
+    oid = canvas._id("image", png)
+    w_pt, h_pt = 72.0 * w / DPI, 72.0 * h / DPI
+    if clip:
+        canvas._start(f"g{clip}")
+    canvas._line(f'<image xlink:href="data:image/png;base64, '
+                 f'{base64.b64encode(png).decode("ascii")}" id="{canvas.fig_id}-{oid}" '
+                 f'transform="scale(1 -1) translate(0 -{number(h_pt)})" x="{number(x)}" '
+                 f'y="{number(-(canvas.height - y - h_pt))}" width="{number(w_pt)}" '
+                 f'height="{number(h_pt)}" />')
+    if clip:
+        canvas.close()
+
+
+def panel_at(canvas: Canvas, position: Bbox, xlim: tuple[float, float],
+             ylim: tuple[float, float]) -> Panel:
+    """A :class:`Panel` whose Axes position (figure fractions) is the given box itself.
+
+    Axes moved by a colour bar or shrunk to an aspect have positions that are computed
+    boxes, not the rectangle they were created with; their transforms must start from the
+    same numbers.
+    """
+    panel = Panel.__new__(Panel)
+    panel.bbox = TransformedBbox(position, canvas.trans_figure)
+    panel.trans_axes = BboxTransformTo(panel.bbox)
+    panel.view = Bbox([[xlim[0], ylim[0]], [xlim[1], ylim[1]]])
+    scale = TransformWrapper(IdentityTransform())
+    limits = BboxTransformFrom(TransformedBbox(panel.view, scale))
+    panel.trans_data = scale + (limits + panel.trans_axes)
+    panel.xaxis = blended_transform_factory(panel.trans_data, panel.trans_axes)
+    return panel
+
+
+def rasterized_mesh(canvas: Canvas, panel: Panel, x, y, values, *, cmap: str,
+                    vmin: float, vmax: float) -> None:
+    """A ``pcolormesh`` (flat shading, no edges, snapped) drawn rasterised, as colour bars are.
+
+    The mesh with corners ``x`` × ``y`` (data coordinates) and cell ``values`` is rendered
+    by Agg at the figure's resolution, clipped to the axes, cropped to its non-transparent
+    pixels and embedded as a PNG (``MixedModeRenderer.start_rasterizing`` and
+    ``stop_rasterizing``).
+    """
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.collections import QuadMesh
+    from matplotlib.colors import Normalize
+
+    X, Y = np.meshgrid(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+    mesh = QuadMesh(np.stack([X, Y], axis=-1), antialiased=False, shading="flat",
+                    array=np.asarray(values, dtype=float), cmap=cmap,
+                    norm=Normalize(vmin=vmin, vmax=vmax), edgecolors="none", snap=True)
+    mesh.set_transform(panel.trans_data)
+    mesh.set_clip_box(panel.bbox)
+    width, height = canvas.size * DPI
+    agg = RendererAgg(width, height, DPI)
+    mesh.draw(agg)
+    img = np.asarray(agg.buffer_rgba())
+    x_nz, = img[..., 3].any(axis=0).nonzero()
+    y_nz, = img[..., 3].any(axis=1).nonzero()
+    if not (len(x_nz) and len(y_nz)):
+        return
+    (left, right), (bottom, top) = x_nz[[0, -1]], y_nz[[0, -1]]
+    cropped = img[bottom:top + 1, left:right + 1]
+    png_image(canvas, cropped[::-1], left * DPI / DPI, (height - (top + 1)) * DPI / DPI)
 
 def _aligned(spans, align: str):
     """``offsetbox._get_aligned_offsets`` with no given height."""

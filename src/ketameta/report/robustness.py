@@ -33,7 +33,7 @@ import pandas as pd
 from markupsafe import Markup
 from matplotlib.font_manager import FontProperties
 from matplotlib.path import Path as MplPath
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.transforms import Bbox, BboxTransform, blended_transform_factory
 
 from ketameta.multiverse import read_specifications
 
@@ -233,27 +233,35 @@ def _spine(canvas: Canvas, panel: Panel, side: str) -> None:
 
 
 def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
-    """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²).
-
-    One point per subset (the block carries ``points``) is written directly as SVG; the
-    density of many subsets, with its colour bar, is drawn through matplotlib.
-    """
-    points = gosh.get("points")
-    if not points:
-        return _gosh_density_svg(fig_id, title, gosh, axis_label)
+    """GOSH plot from the ``gosh`` block of a multiverse summary (estimate against I²)."""
+    counts = np.asarray(gosh["density"], dtype=float)
     x_edges = gosh["estimate_edges"]
     y_edges = gosh["I2_edges"]
-    xy = np.asarray(points, dtype=float)
-    # The Axes as matplotlib draws it: the axes (x then y), the subsets, the full model's
-    # diamond, the left and bottom spines, the legend.
+    points = gosh.get("points")
     canvas = Canvas(fig_id, 6.0, 3.6)
     canvas.open("figure")
     _background(canvas, canvas.trans_figure)
-    ax = Panel(canvas, (0.11, 0.15, 0.72, 0.78), (x_edges[0], x_edges[-1]),
-               (y_edges[0] - 3, y_edges[-1] + 3))
+    # The Axes as matplotlib draws it: the density image (without points), the axes (x then
+    # y), the subsets, the full model's diamond, the left and bottom spines, the legend;
+    # then the colour bar of the density, which took its room from the right of the Axes.
+    rect = (0.11, 0.15, 0.72, 0.78)
+    if points:
+        ax = Panel(canvas, rect, (x_edges[0], x_edges[-1]), (y_edges[0] - 3, y_edges[-1] + 3))
+    else:
+        shade = np.where(counts > 0, np.log1p(counts), np.nan).T
+        vmax = max(float(np.nanmax(shade)) if np.isfinite(shade).any() else 1.0, 1.0)
+        # matplotlib's colorbar.make_axes(fraction=0.05, pad=0.02) and the bar's aspect 20
+        parent = Bbox.from_bounds(*rect)
+        shrunk, _, bar_box = parent.splitx(1 - 0.05 - 0.02, 1 - 0.05)
+        bar_box = bar_box.shrunk(1.0, 1.0).anchored((0.0, 0.5), bar_box)
+        ax = svgd.panel_at(canvas, Bbox(BboxTransform(parent, shrunk).transform(parent)),
+                           (x_edges[0], x_edges[-1]), (y_edges[0], y_edges[-1]))
     clip = canvas.clip_for(ax.bbox)
     canvas.open("axes")
     _background(canvas, ax.trans_axes)
+    if not points:
+        svgd.image(canvas, ax, shade, (x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
+                   cmap="Greys", vmin=0.0, vmax=vmax, origin="lower")
     prop = _font(FONT_SIZE)
     canvas.open("matplotlib.axis")
     ticks, labels, offset = svgd.auto_ticks(ax, canvas, "x", FONT_SIZE)
@@ -267,13 +275,17 @@ def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
     svgd.axis_label(canvas, ax, "y", "I² (%)", prop, INK, boxes, bool(ticks))
     svgd.offset_text(canvas, ax, "y", offset, prop, "#000000", boxes)
     canvas.close()
-    subset = (f"fill: {MUTED}; fill-opacity: 0.7; stroke: #000000; stroke-opacity: 0",
-              "stroke: #000000; stroke-opacity: 0")
-    canvas.open("line2d")
-    canvas.markers("o", 3, xy[:, :2], ax.trans_data, *subset, clip=clip)
-    canvas.close()
-    entries = [("o", 3, *subset, "subset")]
-    if gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None:
+    entries = []
+    if points:
+        subset = (f"fill: {MUTED}; fill-opacity: 0.7; stroke: #000000; stroke-opacity: 0",
+                  "stroke: #000000; stroke-opacity: 0")
+        canvas.open("line2d")
+        canvas.markers("o", 3, np.asarray(points, dtype=float)[:, :2], ax.trans_data, *subset,
+                       clip=clip)
+        canvas.close()
+        entries.append(("o", 3, *subset, "subset"))
+    has_full = gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None
+    if has_full:
         full = (f"fill: {ACCENT}; stroke: #ffffff; stroke-linejoin: miter",
                 "stroke: #ffffff; stroke-linejoin: miter")
         canvas.open("line2d")
@@ -283,65 +295,62 @@ def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
         entries.append(("D", 5, *full, "all trials"))
     _spine(canvas, ax, "left")
     _spine(canvas, ax, "bottom")
-    if len(entries) > 1:
+    if has_full:
         svgd.legend(canvas, ax, entries, FONT_SIZE - 0.5)
     canvas.close()
+    if not points:
+        _colour_bar(canvas, bar_box, vmax, prop)
     canvas.close()
     return canvas.fragment(title)
 
 
-def _gosh_density_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
-    """The GOSH plot as a density with its colour bar, drawn through matplotlib."""
-    import matplotlib
+def _colour_bar(canvas: Canvas, box: Bbox, vmax: float, prop: FontProperties) -> None:
+    """The density's colour bar: 256 grey steps from 0 to ``vmax`` (log1p of counts).
 
-    from .plots import _new_figure, _rc, _svg_fragment
+    As ``Figure.colorbar`` draws it: an Axes of aspect 20 at the left of ``box``, the steps
+    as a rasterised mesh, ticks at 1, 10, 100, ... subsets on the right, the label, the
+    (empty) dividers and the outline.
+    """
+    from matplotlib.colors import Normalize
 
-    counts = np.asarray(gosh["density"], dtype=float)
-    x_edges = gosh["estimate_edges"]
-    y_edges = gosh["I2_edges"]
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(6.0, 3.6)
-        ax = fig.add_axes((0.11, 0.15, 0.72, 0.78))
-        points = gosh.get("points")
-        if points:
-            xy = np.asarray(points, dtype=float)
-            ax.plot(
-                xy[:, 0],
-                xy[:, 1],
-                ls="none",
-                marker="o",
-                ms=3,
-                mfc=MUTED,
-                mec="none",
-                alpha=0.7,
-                label="subset",
-            )
-            ax.set_xlim(x_edges[0], x_edges[-1])
-            ax.set_ylim(y_edges[0] - 3, y_edges[-1] + 3)
-        shade = np.where(counts > 0, np.log1p(counts), np.nan).T
-        image = None if points else ax.imshow(
-            shade, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-            extent=(x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
-            vmin=0.0, vmax=max(float(np.nanmax(shade)) if np.isfinite(shade).any() else 1.0, 1.0),
-        )  # fmt: skip
-        if gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None:
-            ax.plot(
-                [gosh["full_estimate"]], [gosh["full_I2"]], marker="D", ms=5, mfc=ACCENT,
-                mec="white", ls="none", label="all trials",
-            )  # fmt: skip
-            ax.legend(loc="upper right", frameon=False, fontsize=FONT_SIZE - 0.5)
-        ax.set_xlabel(axis_label, color=INK)
-        ax.set_ylabel("I² (%)", color=INK)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        if image is not None:
-            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-            top = math.expm1(bar.vmax)
-            ticks = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top]
-            bar.set_ticks([math.log1p(v) for v in ticks], labels=[f"{v:,}" for v in ticks])
-            bar.set_label("subsets per cell", color=INK)
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+    unit = Bbox.unit().transformed(canvas.trans_figure)
+    position = box.shrunk_to_aspect(20.0, box, unit.height / unit.width).anchored(
+        (0.0, 0.5), box)
+    norm = Normalize(vmin=0.0, vmax=vmax)
+    bounds = np.asarray(norm.inverse(np.linspace(0, 1, 257)), dtype=float)
+    values = 0.5 * (bounds[:-1] + bounds[1:])
+    low, high = bounds[[0, -1]]
+    y = np.ma.filled(norm(bounds.copy()), np.nan)
+    y = np.ma.filled(Normalize(y[0], y[-1])(y), np.nan)
+    norm.vmin, norm.vmax = low, high
+    y = norm.inverse(y)
+    bar = svgd.panel_at(canvas, position, (0.0, 1.0), (low, high))
+    canvas.open("axes")
+    _background(canvas, bar.trans_axes)
+    svgd.rasterized_mesh(canvas, bar, [0.0, 1.0], y, values[:, np.newaxis], cmap="Greys",
+                         vmin=0.0, vmax=vmax)
+    canvas.open("matplotlib.axis")
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    top = math.expm1(high)
+    shown = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top]
+    ticks = [math.log1p(v) for v in shown]
+    a, b = sorted((low, high))
+    tol = 1e-10 * (b - a)
+    kept = [(t, f"{v:,}") for t, v in zip(ticks, shown, strict=True) if a - tol <= t <= b + tol]
+    boxes = svgd.axis_ticks(canvas, bar, "y", [t for t, _ in kept], [s for _, s in kept], prop,
+                            "#000000", "#000000", right=True)
+    svgd.axis_label(canvas, bar, "y", "subsets per cell", prop, INK, boxes, bool(kept),
+                    right=True)
+    canvas.close()
+    canvas.open("LineCollection")
+    canvas.close()
+    outline = np.array([[0, 0], [0.5, 0], [1, 0], [1, 1], [0.5, 1], [0, 1], [0, 0]])
+    canvas.open("patch")
+    canvas.path(MplPath(outline, closed=True), bar.trans_axes,
+                svgd.svg_style(None, MUTED, 0.8, join="miter", cap="square"))
+    canvas.close()
+    canvas.close()
 
 
 def robustness_context(summary_path, table_path, measure_names: Mapping) -> dict:
