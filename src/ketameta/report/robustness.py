@@ -16,9 +16,13 @@ Both figures are drawn from the multiverse outputs of the condition's primary an
   density (counts per cell, grey scale, log scaled) so that a million subsets stay one
   small figure.
 
-Figures are deterministic SVG (:func:`ketameta.report.plots._svg_fragment`); shading cells
-are a small embedded raster, so the SVG size does not grow with the number of
-specifications.
+Both are written directly as SVG (:class:`ketameta.report._svgdirect.Canvas`), element for
+element the SVG matplotlib's backend writes for the same figure built from Artists (two
+Axes with ``vlines``, ``plot`` and ``imshow``; an Axes with markers or an image, a legend
+and a colour bar), which ``tests/speccurve_matplotlib.py`` and ``tests/gosh_matplotlib.py``
+keep as the reference the tests compare with byte for byte; drawing them needs no
+matplotlib figure. Output is deterministic (ids salted by the figure id); shading cells are
+a small embedded raster, so the SVG size does not grow with the number of specifications.
 """
 
 from __future__ import annotations
