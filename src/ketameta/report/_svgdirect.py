@@ -401,11 +401,11 @@ def text_layout(s: str, prop: FontProperties, ha: str, va: str, angle: float = 0
 
     min_ascent, min_descent, _ = line_metrics(prop)
     w, h, d = text_extent(s, prop) if s else (0, 0, 0)
-    a = h - d
-    a = max(a, min_ascent) + 0 / 2
-    d = max(d, min_descent) + 0 / 2
-    baseline = a - 0.0
-    ys0 = 0.0 - a
+    # one line: no line gap; ascent and descent at least the font's
+    a = max(h - d, min_ascent)
+    d = max(d, min_descent)
+    baseline = a
+    ys0 = -a  # the line's baseline below the top of the box
     descent = d
     width = w
     xmin, xmax, ymax = 0, width, 0
@@ -581,7 +581,7 @@ def image(canvas: Canvas, panel: Panel, data, extent: tuple[float, float, float,
     clipped = Bbox.intersection(out_bbox, clip_box)
     if clipped is None:
         return
-    ext = clipped.extents * 1.0
+    ext = clipped.extents * 1.0  # magnification: the SVG's images are at 72 dpi
     mx0 = np.floor(ext[0] + 0.5)
     my0 = np.ceil(ext[1] - 0.5 - 1e-8)
     mx1 = np.floor(ext[2] + 0.5 + 1e-8)
@@ -737,7 +737,7 @@ def rasterized_mesh(canvas: Canvas, panel: Panel, x, y, values, *, cmap: str,
         return
     (left, right), (bottom, top) = x_nz[[0, -1]], y_nz[[0, -1]]
     cropped = img[bottom:top + 1, left:right + 1]
-    png_image(canvas, cropped[::-1], left * DPI / DPI, (height - (top + 1)) * DPI / DPI)
+    png_image(canvas, cropped[::-1], float(left), float(height - (top + 1)))
 
 def _aligned(spans, align: str):
     """``offsetbox._get_aligned_offsets`` with no given height."""
