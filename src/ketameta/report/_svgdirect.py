@@ -284,10 +284,12 @@ def _layout(s: str, prop: FontProperties, va: str, posy: float) -> tuple[float, 
 
 # ---------------------------------------------------------------------- axes furniture
 #
-# Ticks chosen, limits scaled, text rotated and images resampled as a matplotlib Axes does
-# it, for the figures that need more than the forest plot's hand-placed marks (the
-# specification curve). Each function names the matplotlib code it follows; the operations
-# are matplotlib's, in its order, so that the numbers agree to the last bit.
+# Ticks chosen, limits scaled, text rotated, images resampled, meshes rasterised and legends
+# packed as a matplotlib Axes does it, for the figures that need more than the forest plot's
+# hand-placed marks (the specification curve and the GOSH plot). Each function names the
+# matplotlib code it follows; the operations are matplotlib's, in its order, so that the
+# numbers agree to the last bit. They assume matplotlib's default rc for what the figures'
+# rc does not set (tick sizes and pads, label pad, margins, legend spacing).
 
 _TICK_SIZE = 3.5  # points: rcParams "xtick.major.size" and "ytick.major.size"
 _TICK_PAD = 3.5  # points between a tick and its label
