@@ -6,7 +6,7 @@ Compared here: a grid of hand-made curves that between them take every branch (C
 include the null, all exclude it, a mix; one specification; more specifications than
 columns, so that columns are medians and the panel's cells are shares; no choice panel;
 many factor rows and long or hostile level names; estimates all below or all above zero;
-a zero-width range; tiny and large estimates, whose tick labels need a power of ten), seeded
+a zero-width range; CI bounds missing; tiny and large estimates, whose tick labels need a power of ten), seeded
 random curves, and the curve of every condition of the shipped data.
 """
 
@@ -74,13 +74,20 @@ def _case(name: str) -> tuple[pd.DataFrame, dict]:
     if name == "hostile":
         return _frame(rng.normal(0.1, 0.2, 6), 0.1, {
             "route": ['IV & "oral" <b>', "IN"], "x_custom factor": ["a", "b"]})
+    if name == "missing_ci":  # a bound missing: the segment is masked, the point kept
+        frame, factors = _frame(rng.normal(-0.4, 0.4, 24), 0.35, TWO)
+        frame.loc[[3, 10], "ci_low"] = np.nan
+        frame.loc[[5, 20], "ci_high"] = np.nan
+        frame.loc[7, "ci_high"] = 9.0
+        frame.loc[7, "ci_low"] = np.nan
+        return frame, factors
     if name == "ties":
         return _frame(np.repeat([-0.5, 0.0, 0.5], 4), 0.25, TWO)
     raise KeyError(name)
 
 
 CASES = ["mixed", "none_exclude", "all_exclude_positive", "all_below_zero", "one", "no_panel",
-         "zero_range", "tiny", "large", "grouped", "just_over", "hostile", "ties"]
+         "zero_range", "tiny", "large", "grouped", "just_over", "hostile", "ties", "missing_ci"]
 
 
 def _both(frame, factors, axis_label="SMD", fig_id="spec-case") -> tuple[str, str]:

@@ -123,7 +123,10 @@ def specification_curve_svg(
     canvas = Canvas(fig_id, 9.0, height)
     canvas.open("figure")
     _background(canvas, canvas.trans_figure)
-    ylim = svgd.autoscale(np.concatenate([low, high, est, [0.0]]))
+    # vlines masks a whole segment when a bound is missing: it neither scales the axis nor
+    # draws (an empty path)
+    whole = np.isfinite(low) & np.isfinite(high)
+    ylim = svgd.autoscale(np.concatenate([low[whole], high[whole], est, [0.0]]))
     top = Panel(canvas, (left, (bottom + panel_h + gap) / height, width, top_h / height),
                 (-0.5, columns - 0.5), ylim)
     clip = canvas.clip_for(top.bbox)
@@ -144,9 +147,13 @@ def specification_curve_svg(
     for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
         canvas.open("LineCollection")
         style = svgd.svg_style(None, color, 0.7)
-        for xi, lo_i, hi_i in zip(x[mask], low[mask], high[mask], strict=True):
-            canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), data, style,
-                        clip=clip)
+        for xi, lo_i, hi_i, ok in zip(x[mask], low[mask], high[mask], whole[mask],
+                                      strict=True):
+            if ok:
+                canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), data,
+                            style, clip=clip)
+            else:
+                canvas._line(f'<path{clip} style="{style}" />')
         canvas.close()
         canvas.open("line2d")
         if mask.any():
