@@ -103,11 +103,13 @@ def specification_curve_svg(
     shown = [f for f, levels in factors.items() if len(levels) > 1]
     rows: list[tuple[str, str]] = []
     shares: list[np.ndarray] = []
+    sizes = np.bincount(group)
     for factor in shown:
+        values = frame[factor].astype(str).to_numpy()
         for level in factors[factor]:
             rows.append((factor, str(level)))
-            hit = (frame[factor].astype(str) == str(level)).to_numpy(dtype=float)
-            shares.append(np.bincount(group, weights=hit, minlength=columns) / np.bincount(group))
+            hit = (values == str(level)).astype(float)
+            shares.append(np.bincount(group, weights=hit, minlength=columns) / sizes)
     panel = np.array(shares) if shares else np.zeros((0, columns))
 
     row_h, top_h, bottom, gap, head = 0.14, 1.9, 0.4, 0.12, 0.1
