@@ -33,3 +33,13 @@ rule all:
     default_target: True
     input:
         staged("published"),
+
+
+# When the run is over, the scheduler's pending one-second timers would keep Snakemake
+# waiting with nothing left to do (ketameta.workflow.release_pending_timers).
+onsuccess:
+    release_pending_timers()
+
+
+onerror:
+    release_pending_timers()

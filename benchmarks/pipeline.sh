@@ -5,7 +5,10 @@
 # repository is not touched:
 #   1. clean run of the shipped data, pipeline against R, in alternation (BENCH_PAIRS pairs,
 #      the order swapped every pair): median wall and CPU (user + sys) time of each side,
-#      their ratios, and how many analyses and SVG figures each side produced;
+#      their ratios, and how many analyses and SVG figures each side produced; beside them
+#      the floor: Snakemake running as many jobs as the pipeline's run, each starting Python
+#      and doing nothing (benchmarks/floor.smk), then each importing what the pipeline's
+#      jobs import, and R loading metafor;
 #   2. no-op rerun of the same project, nothing changed (median of BENCH_NOOP runs);
 #   3. a synthetic configuration of BENCH_VALIDATE analyses: the time of `snakemake -n`
 #      (parse, checks, DAG) and of the parse-time checks alone (benchmarks/resolve.py
@@ -78,6 +81,9 @@ for tool in "$snakemake" "$python" "$rscript" "$timer"; do
     fail "$tool not found (make benchmark builds .venv; R, metafor and jsonlite come from r-cran-metafor and r-cran-jsonlite; /usr/bin/time from the time package)"
 done
 
+# The package's bytecode, as make report writes it before a run (see the Makefile).
+"$python" -m compileall -q "$root/src/ketameta"
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/ketameta-bench.XXXXXX")"
 if [ "${BENCH_KEEP:-0}" = 1 ]; then
   trap 'echo "$name: the runs are kept in $work" >&2' EXIT
@@ -88,6 +94,10 @@ results="$work/results" # one "key value..." line per measurement
 : >"$results"
 record() { echo "$*" >>"$results"; }
 load_at_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
+
+# What a job of the pipeline imports before it does any work (the floor of part 1): the
+# statistics, the page and its figures, and what Snakemake's script preamble needs.
+JOB_IMPORTS="snakemake.iocontainers,ketameta.analysis,ketameta.io,ketameta.multiverse,ketameta.report.render,ketameta.report.plots,ketameta.report.robustness"
 
 # ------------------------------------------------------------------------------ helpers
 
@@ -182,6 +192,23 @@ if [ "$pairs" != 0 ]; then
   read -r clean_analyses clean_svg < <(pipeline_outputs "$last")
   read -r clean_r_analyses clean_r_svg < <(r_outputs "$work/clean/r.$pairs")
   clean_job=$(largest_job "$last")
+  # Python processes the clean run started: one per benchmarked job, and publish
+  jobs=$(($(find "$last/benchmarks/results" -name '*.tsv' | wc -l) + 1))
+
+  # The floor under both sides: Snakemake running that many jobs that start Python and do
+  # nothing, the same with every job importing what the pipeline's jobs import, and R
+  # loading metafor.
+  for i in $(seq 1 "$pairs"); do
+    progress "floor $i of $pairs"
+    mkdir -p "$work/floor/empty.$i" "$work/floor/imports.$i"
+    timed "floor_empty.$i" "$work/floor/empty.$i" "$snakemake" -s "$root/benchmarks/floor.smk" \
+      --cores "$cores" --quiet=all --config "jobs=$jobs"
+    timed "floor_imports.$i" "$work/floor/imports.$i" "$snakemake" \
+      -s "$root/benchmarks/floor.smk" --cores "$cores" --quiet=all \
+      --config "jobs=$jobs" "imports=$JOB_IMPORTS"
+    timed "floor_r.$i" "$work/floor/empty.$i" "$rscript" -e \
+      'suppressPackageStartupMessages(library(metafor))'
+  done
 
   touch "$work/before-noop"
   sleep 1 # so that a file written by a rerun is newer by the clock's second, too
@@ -297,6 +324,10 @@ table() {
     printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
       "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
     printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark max_rss)" "$clean_job"
+    printf '%-54s %10.2f s %10.2f s\n' "   floor: $jobs jobs that start Python / R loading metafor" \
+      "$(median floor_empty 1)" "$(median floor_r 1)"
+    printf '%-54s %10.2f s\n' "   floor: $jobs jobs that import what the jobs import" \
+      "$(median floor_imports 1)"
     printf '2. no-op rerun, median of %d\n' "$noops"
     printf '%-54s %10.2f s\n' "   wall time" "$(median noop 1)"
     printf '%-54s %10.2f s\n' "   CPU time (user + sys)" "$(median noop 2)"

@@ -226,3 +226,23 @@ def test_helpers_refuse_bad_arguments_with_one_message(tmp_path):
     assert run.returncode == 1
     assert "config/config.yaml" in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("imports", ["", "json,csv"])
+def test_floor_workflow_runs_the_asked_number_of_jobs(tmp_path, imports):
+    args = [str(SNAKEMAKE), "-s", str(ROOT / "benchmarks" / "floor.smk"), "--cores", "2",
+            "--quiet", "all", "--config", "jobs=3", f"imports={imports}"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "floor").iterdir()) == [
+        "0.done", "1.done", "2.done"]
+
+
+@pytest.mark.workflow
+def test_floor_workflow_fails_on_an_import_that_does_not_exist(tmp_path):
+    args = [str(SNAKEMAKE), "-s", str(ROOT / "benchmarks" / "floor.smk"), "--cores", "1",
+            "--quiet", "all", "--config", "jobs=1", "imports=no_such_module_here"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert not (tmp_path / "floor" / "0.done").exists()

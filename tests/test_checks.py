@@ -462,7 +462,7 @@ def test_the_shipped_configurations_take_libyaml(monkeypatch):
         pytest.skip("PyYAML without libyaml")
     expected = {p: load_config(root / "config" / "config.yaml") for p, root in PROJECTS.items()}
 
-    def refuse(text, name):
+    def refuse(*args):
         raise AssertionError("the pure-Python loader was used")
 
     monkeypatch.setattr(io, "_load_python", refuse)

@@ -111,8 +111,18 @@ def test_bad_entries_name_file_line_claim_and_key(tmp_path, old, new, message):
     assert "\n" not in str(err.value)
 
 
+def test_a_key_given_twice_is_refused_not_ignored(tmp_path):
+    # the second "quote:" would silently replace the first under a plain YAML load
+    with pytest.raises(DataError) as err:
+        load_text(tmp_path, MINIMAL.replace("    quote: q\n", "    quote: q\n    quote: r\n"))
+    assert "line 7" in str(err.value)
+    assert "'quote' is given twice in one mapping (first on line 6)" in str(err.value)
+
+
 def test_unparsable_and_non_mapping_files(tmp_path):
-    with pytest.raises(DataError, match="line 3: is not valid YAML"):
+    with pytest.raises(DataError, match="line 3: not valid YAML"):
         load_text(tmp_path, "articles:\n  a: [\n")
+    with pytest.raises(DataError, match="empty; it needs articles: and claims:"):
+        load_text(tmp_path, "# nothing yet\n")
     with pytest.raises(DataError, match="must be a mapping"):
         load_text(tmp_path, "- a\n- b\n")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -103,3 +106,20 @@ def test_no_document_points_outside_the_repository():
         if pattern.search((ROOT / name).read_text()):
             offenders.append(name)
     assert offenders == []
+
+
+def test_the_package_is_byte_compiled_before_every_run():
+    # An editable install gets no bytecode from pip; where Python writes none itself
+    # (PYTHONDONTWRITEBYTECODE) every job would compile the source again.
+    makefile = (ROOT / "Makefile").read_text()
+    command = re.search(r"^COMPILE := (.+)$", makefile, re.MULTILINE).group(1)
+    for target in ("$(VENV)/.runtime:", "_report:", "test:"):
+        recipe = makefile.split(f"\n{target}", 1)[1].split("\n\n", 1)[0]
+        assert "$(COMPILE)" in recipe, target
+    args = command.replace("$(BIN)/python", sys.executable).split()
+    subprocess.run(args, cwd=ROOT, check=True)
+    for source in sorted((ROOT / "src" / "ketameta").rglob("*.py")):
+        cached = Path(importlib.util.cache_from_source(str(source)))
+        assert cached.exists(), source
+        header = cached.read_bytes()[:16]
+        assert int.from_bytes(header[8:12], "little") == int(source.stat().st_mtime), source

@@ -360,8 +360,8 @@ _ONLY_FOR = {
 }
 
 
-def _key_lines(text: str) -> dict[tuple, int]:
-    """Line (1-based) of every mapping key and sequence item, by its key path."""
+def _key_lines(root) -> dict[tuple, int]:
+    """Line (1-based) of every mapping key and sequence item below the node ``root``."""
     import yaml
 
     lines: dict[tuple, int] = {}
@@ -377,10 +377,7 @@ def _key_lines(text: str) -> dict[tuple, int]:
                 lines[(*path, i)] = item.start_mark.line + 1
                 walk(item, (*path, i))
 
-    try:
-        walk(yaml.compose(text, Loader=yaml.SafeLoader), ())
-    except yaml.YAMLError:
-        pass
+    walk(root, ())
     return lines
 
 
@@ -410,21 +407,12 @@ def load(path, config, schema, name: str = "config/claims.yaml") -> dict:
     """
     from pathlib import Path
 
-    import yaml
-
-    from ketameta.io import DataError, validate_config
+    from ketameta.io import DataError, parse_yaml, validate_config
 
     text = Path(path).read_text(encoding="utf-8")
-    lines = _key_lines(text)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise DataError(
-            name,
-            f"is not valid YAML ({getattr(exc, 'problem', None) or exc})",
-            line=mark.line + 1 if mark else None,
-        ) from None
+    # Read as strictly as the configuration: a key given twice is an error, not ignored.
+    data, root = parse_yaml(text, name, "the file is empty; it needs articles: and claims:")
+    lines = _key_lines(root)
     if not isinstance(data, dict):
         raise DataError(name, "must be a mapping with the keys 'articles' and 'claims'")
 

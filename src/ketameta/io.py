@@ -79,6 +79,7 @@ __all__ = [
     "write_table",
     "read_table",
     "load_config",
+    "parse_yaml",
     "config_line",
     "validate_config",
     "schema_error",
@@ -1115,24 +1116,8 @@ def load_config(path: str | Path, name: str | None = None) -> tuple[dict, dict[s
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
         raise DataError(name, "the file is empty; it needs conditions:, outcomes: and analyses:")
-    node = None
-    if _FastConfigLoader is not None and not _PYTHON_ONLY.search(text):
-        # libyaml composes the same nodes, with the same lines, some twenty times faster; on
-        # anything unusual (an error of any kind) the pure-Python loader below words it.
-        loader = _FastConfigLoader(text)
-        try:
-            node = loader.get_single_node()
-            if node is not None:
-                _check_expansion(node, name)
-                config = loader.construct_document(node)
-                if not isinstance(config, dict):
-                    node = None
-        except Exception:
-            node = None
-        finally:
-            loader.dispose()
-    if node is None:
-        config, node = _load_python(text, name)
+    config, node = parse_yaml(
+        text, name, "the file is empty; it needs conditions:, outcomes: and analyses:")
     if not isinstance(config, dict):
         kind = {list: "a list", str: "a single text"}.get(type(config), "a single value")
         raise DataError(
@@ -1146,8 +1131,54 @@ def load_config(path: str | Path, name: str | None = None) -> tuple[dict, dict[s
     return config, lines
 
 
-def _load_python(text: str, name: str):
-    """The configuration and its node through PyYAML's pure-Python safe loader."""
+def parse_yaml(text: str, name: str, empty: str):
+    """A YAML text read the strict way :func:`load_config` reads it: its value and root node.
+
+    Tags are refused, a key given twice in one mapping or written with line breaks or
+    spaces around is an error, and aliases may not expand beyond :data:`MAX_CONFIG_NODES`
+    values. libyaml composes the nodes where PyYAML was built with it (the same nodes and
+    lines, some twenty times faster); on anything unusual (an error of any kind) the
+    pure-Python loader reads the text again and words the message.
+
+    Parameters
+    ----------
+    text : str
+        The decoded file.
+    name : str
+        How messages name the file.
+    empty : str
+        The message for a file without a document.
+
+    Returns
+    -------
+    value : object
+        The document (a mapping for every file this package reads).
+    node : yaml.Node
+        Its root node, whose marks give the lines of keys.
+
+    Raises
+    ------
+    DataError
+        ``"{name}, line {n}: {what is wrong}"``.
+    """
+    if _FastConfigLoader is not None and not _PYTHON_ONLY.search(text):
+        loader = _FastConfigLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is not None:
+                _check_expansion(node, name)
+                value = loader.construct_document(node)
+                if isinstance(value, dict):
+                    return value, node
+        except Exception:
+            pass
+        finally:
+            loader.dispose()
+    return _load_python(text, name, empty)
+
+
+def _load_python(text: str, name: str, empty: str):
+    """A YAML text and its node through PyYAML's pure-Python safe loader."""
     try:
         loader = _ConfigLoader(text)  # refuses control characters before anything is read
     except yaml.reader.ReaderError as error:
@@ -1159,9 +1190,7 @@ def _load_python(text: str, name: str):
     try:
         node = loader.get_single_node()
         if node is None:
-            raise DataError(
-                name, "the file is empty; it needs conditions:, outcomes: and analyses:"
-            )
+            raise DataError(name, empty)
         _check_expansion(node, name)
         config = loader.construct_document(node)
     except yaml.MarkedYAMLError as error:

@@ -289,3 +289,21 @@ def _write(cache: Path, text: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+
+
+def release_pending_timers() -> int:
+    """Cancel the waiting ``threading.Timer`` threads of this process; how many there were.
+
+    Snakemake's job-rate limiter (``--max-jobs-per-timespan``, 100 jobs a second by
+    default) has the scheduler look at its queue again through a one-second
+    ``threading.Timer`` after every scheduling step. Timers are not daemon threads, so the
+    last one keeps a finished run's process alive for up to a second. The workflow calls
+    this from its ``onsuccess`` and ``onerror`` handlers, when nothing is left to schedule.
+    Nothing in ketameta uses timers, so no work of its own is cancelled.
+    """
+    import threading
+
+    timers = [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
+    for timer in timers:
+        timer.cancel()
+    return len(timers)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
+from ketameta.workflow import release_pending_timers
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
 CONFIG_PATH = (

@@ -9,6 +9,10 @@
 # its analyses, the settings its page or multiverse shows, or the pages that list a trial
 # sharing its participants change: all reach it as input or params. Snakemake outputs
 # cannot vary in number with a wildcard, so there is one rule per condition.
+#
+# The conditions with the most analyses start first (priority): the small ones then fill
+# the cores while the largest finishes, instead of the largest starting last and running
+# alone.
 for condition in CONDITIONS:
 
     rule:
@@ -40,6 +44,7 @@ for condition in CONDITIONS:
             f"logs/condition/{condition}.log",
         benchmark:
             f"benchmarks/results/condition/{condition}.tsv"
+        priority: len(analyses_of(condition))
         conda:
             "../../environment.yml"
         params:

@@ -916,7 +916,7 @@ def funnel_svg(
         c.close()
         legend_entries.append((_legend_marker("o", 5.5, f"fill: {fill}; {stroke}", stroke),
                                lab))
-    _svgdirect.legend(c, legend_entries, prop=_text_font(FONT_SIZE - 0.5, False, False),
+    _svgdirect.anchored_legend(c, legend_entries, prop=_text_font(FONT_SIZE - 0.5, False, False),
                       loc="upper left", handlelength=1.6,
                       anchor=TransformedBbox(Bbox.from_bounds(1.02, 1.0, 0, 0),
                                              BboxTransformTo(panel.bbox)))
@@ -1083,7 +1083,7 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
                (_legend_marker("s", 5, f"fill: {INK}; {stroke}", stroke), "single trial")]
     if model:
         entries.append((_legend_patch("fill: #e4e4e4"), "multilevel model, 95% CI"))
-    _svgdirect.legend(c, entries, prop=small, loc="lower right", ncols=3,
+    _svgdirect.anchored_legend(c, entries, prop=small, loc="lower right", ncols=3,
                       anchor=TransformedBbox(Bbox.from_bounds(1.0, 1.02, 0, 0),
                                              BboxTransformTo(panel.bbox)))
     return c.fragment(title)

@@ -16,9 +16,13 @@ Both figures are drawn from the multiverse outputs of the condition's primary an
   density (counts per cell, grey scale, log scaled) so that a million subsets stay one
   small figure.
 
-Figures are deterministic SVG (:func:`ketameta.report.plots._svg_fragment`); shading cells
-are a small embedded raster, so the SVG size does not grow with the number of
-specifications.
+Both are written directly as SVG (:class:`ketameta.report._svgdirect.Canvas`), element for
+element the SVG matplotlib's backend writes for the same figure built from Artists (two
+Axes with ``vlines``, ``plot`` and ``imshow``; an Axes with markers or an image, a legend
+and a colour bar), which ``tests/speccurve_matplotlib.py`` and ``tests/gosh_matplotlib.py``
+keep as the reference the tests compare with byte for byte; drawing them needs no
+matplotlib figure. Output is deterministic (ids salted by the figure id); shading cells are
+a small embedded raster, so the SVG size does not grow with the number of specifications.
 """
 
 from __future__ import annotations
@@ -28,15 +32,19 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from markupsafe import Markup
+from matplotlib.font_manager import FontProperties
+from matplotlib.path import Path as MplPath
+from matplotlib.transforms import Bbox, BboxTransform, blended_transform_factory
 
 from ketameta.multiverse import read_specifications
 
+from . import _svgdirect as svgd
 from . import formatting as fmt
-from .plots import ACCENT, FONT_SIZE, GRID, INK, MUTED, _new_figure, _rc, _svg_fragment
+from ._svgdirect import Canvas, Panel
+from .plots import ACCENT, FONT_SIZE, GRID, INK, MUTED
 
 __all__ = ["MAX_COLUMNS", "gosh_svg", "robustness_context", "specification_curve_svg"]
 
@@ -95,55 +103,146 @@ def specification_curve_svg(
     shown = [f for f, levels in factors.items() if len(levels) > 1]
     rows: list[tuple[str, str]] = []
     shares: list[np.ndarray] = []
+    sizes = np.bincount(group)
     for factor in shown:
+        values = frame[factor].astype(str).to_numpy()
         for level in factors[factor]:
             rows.append((factor, str(level)))
-            hit = (frame[factor].astype(str) == str(level)).to_numpy(dtype=float)
-            shares.append(np.bincount(group, weights=hit, minlength=columns) / np.bincount(group))
+            hit = (values == str(level)).astype(float)
+            shares.append(np.bincount(group, weights=hit, minlength=columns) / sizes)
     panel = np.array(shares) if shares else np.zeros((0, columns))
 
     row_h, top_h, bottom, gap, head = 0.14, 1.9, 0.4, 0.12, 0.1
     panel_h = row_h * len(rows)
     height = head + top_h + gap + panel_h + bottom
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(9.0, height)
-        left, width = 0.27, 0.7
-        ax = fig.add_axes((left, (bottom + panel_h + gap) / height, width, top_h / height))
-        x = np.arange(columns)
-        excludes = (low > 0) | (high < 0)
-        for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
-            ax.vlines(x[mask], low[mask], high[mask], color=color, lw=0.7)
-            ax.plot(x[mask], est[mask], ls="none", marker="o", ms=2.2, color=color)
-        ax.axhline(0.0, color=GRID, lw=0.8, zorder=0)
-        ax.set_xlim(-0.5, columns - 0.5)
-        ax.set_xticks([])
-        ax.set_ylabel(axis_label, color=INK)
-        for side in ("top", "right", "bottom"):
-            ax.spines[side].set_visible(False)
-        if len(rows):
-            pax = fig.add_axes((left, bottom / height, width, panel_h / height))
-            pax.imshow(
-                panel, aspect="auto", cmap="Greys", vmin=0.0, vmax=1.0,
-                interpolation="nearest", extent=(-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
-            )  # fmt: skip
-            labels = [
-                f"{_label(f)}: {_LEVEL_LABELS.get(lv, lv)}"
-                if i == 0 or rows[i - 1][0] != f
-                else _LEVEL_LABELS.get(lv, lv)
-                for i, (f, lv) in enumerate(rows)
-            ]
-            pax.set_yticks(range(len(rows)), labels, fontsize=FONT_SIZE - 1.5)
-            pax.set_xticks([])
-            for i in range(1, len(rows)):
-                if rows[i][0] != rows[i - 1][0]:
-                    pax.axhline(i - 0.5, color=MUTED, lw=0.6)
-            pax.set_xlabel(
-                f"{n:,} specifications sorted by estimate"
-                + (f" ({columns} columns of about {n / columns:.0f})" if columns < n else ""),
-                color=INK,
-            )
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+    left, width = 0.27, 0.7
+    x = np.arange(columns)
+    excludes = (low > 0) | (high < 0)
+    # The figure as matplotlib draws two Axes: the curve (a grey zero line, the y axis,
+    # then the CIs and estimates of the specifications whose CI includes the null and of
+    # those whose CI excludes it, then the left spine) and the choice panel (the shares as
+    # an image, the level names as tick labels, lines between factors, four spines).
+    canvas = Canvas(fig_id, 9.0, height)
+    canvas.open("figure")
+    _background(canvas, canvas.trans_figure)
+    # vlines masks a whole segment when a bound is missing: it neither scales the axis nor
+    # draws (an empty path)
+    whole = np.isfinite(low) & np.isfinite(high)
+    ylim = svgd.autoscale(np.concatenate([low[whole], high[whole], est, [0.0]]))
+    top = Panel(canvas, (left, (bottom + panel_h + gap) / height, width, top_h / height),
+                (-0.5, columns - 0.5), ylim)
+    clip = canvas.clip_for(top.bbox)
+    canvas.open("axes")
+    _background(canvas, top.trans_axes)
+    yline = blended_transform_factory(top.trans_axes, top.trans_data)
+    _line(canvas, [0.0, 1.0], [0.0, 0.0], yline, GRID, 0.8, clip)
+    canvas.open("matplotlib.axis")
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    prop = _font(FONT_SIZE)
+    ticks, labels, offset = svgd.auto_ticks(top, canvas, "y", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, top, "y", ticks, labels, prop, "#000000", "#000000")
+    svgd.axis_label(canvas, top, "y", axis_label, prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, top, "y", offset, prop, "#000000", boxes)
+    canvas.close()
+    data = top.trans_data.frozen()  # one matrix for every segment, as the backend uses
+    for mask, color in ((~excludes, MUTED), (excludes, ACCENT)):
+        canvas.open("LineCollection")
+        style = svgd.svg_style(None, color, 0.7)
+        for xi, lo_i, hi_i, ok in zip(x[mask], low[mask], high[mask], whole[mask],
+                                      strict=True):
+            if ok:
+                canvas.path(MplPath(np.array([[xi, lo_i], [xi, hi_i]], dtype=float)), data,
+                            style, clip=clip)
+            else:
+                canvas._line(f'<path{clip} style="{style}" />')
+        canvas.close()
+        canvas.open("line2d")
+        if mask.any():
+            style = svgd.svg_style(color, color, 1.0)
+            canvas.markers("o", 2.2, np.column_stack([x[mask], est[mask]]), top.trans_data,
+                           style, "stroke: " + color, clip=clip)
+        canvas.close()
+    _spine(canvas, top, "left")
+    canvas.close()
+    if len(rows):
+        pax = Panel(canvas, (left, bottom / height, width, panel_h / height),
+                    (-0.5, columns - 0.5), (len(rows) - 0.5, -0.5))
+        pclip = canvas.clip_for(pax.bbox)
+        canvas.open("axes")
+        _background(canvas, pax.trans_axes)
+        svgd.image(canvas, pax, panel, (-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
+                   cmap="Greys", vmin=0.0, vmax=1.0)
+        canvas.open("matplotlib.axis")
+        svgd.axis_label(
+            canvas, pax, "x",
+            f"{n:,} specifications sorted by estimate"
+            + (f" ({columns} columns of about {n / columns:.0f})" if columns < n else ""),
+            prop, INK, [], False,
+        )
+        canvas.close()
+        labels = [
+            f"{_label(f)}: {_LEVEL_LABELS.get(lv, lv)}"
+            if i == 0 or rows[i - 1][0] != f
+            else _LEVEL_LABELS.get(lv, lv)
+            for i, (f, lv) in enumerate(rows)
+        ]
+        canvas.open("matplotlib.axis")
+        svgd.axis_ticks(canvas, pax, "y", [float(i) for i in range(len(rows))], labels,
+                        _font(FONT_SIZE - 1.5), "#000000", "#000000")
+        canvas.close()
+        yline = blended_transform_factory(pax.trans_axes, pax.trans_data)
+        for i in range(1, len(rows)):
+            if rows[i][0] != rows[i - 1][0]:
+                _line(canvas, [0.0, 1.0], [i - 0.5, i - 0.5], yline, MUTED, 0.6, pclip)
+        for side in ("left", "right", "bottom", "top"):
+            _spine(canvas, pax, side)
+        canvas.close()
+    canvas.close()
+    return canvas.fragment(title)
+
+
+_FONTS: dict[float, FontProperties] = {}
+
+
+def _font(size: float) -> FontProperties:
+    """The figures' font at ``size`` points, as matplotlib's rc makes it (shared)."""
+    prop = _FONTS.get(size)
+    if prop is None:
+        prop = _FONTS[size] = FontProperties(family=["DejaVu Sans"], size=size)
+    return prop
+
+
+def _background(canvas: Canvas, trans) -> None:
+    """A white rectangle filling ``trans``'s unit square (the figure's or an Axes' patch)."""
+    canvas.open("patch")
+    canvas.path(MplPath.unit_rectangle(), trans, "fill: #ffffff", filled=True)
+    canvas.close()
+
+
+def _line(canvas: Canvas, xs, ys, trans, color: str, lw: float, clip: str) -> None:
+    """A solid line (``Line2D``: projecting caps), clipped to its Axes."""
+    canvas.open("line2d")
+    canvas.path(MplPath(np.column_stack([xs, ys]).astype(float)), trans,
+                svgd.svg_style(None, color, lw, cap="square"), clip=clip)
+    canvas.close()
+
+
+def _spine(canvas: Canvas, panel: Panel, side: str) -> None:
+    """One spine of an Axes (``Spine``: a line along the side, over the view limits)."""
+    if side in ("left", "right"):
+        at = 0.0 if side == "left" else 1.0
+        y0, y1 = panel.view.intervaly
+        xy, trans = [[at, y0], [at, y1]], blended_transform_factory(panel.trans_axes,
+                                                                    panel.trans_data)
+    else:
+        at = 0.0 if side == "bottom" else 1.0
+        x0, x1 = panel.view.intervalx
+        xy, trans = [[x0, at], [x1, at]], panel.xaxis
+    canvas.open("patch")
+    canvas.path(MplPath(np.array(xy, dtype=float)), trans,
+                svgd.svg_style(None, MUTED, 0.8, join="miter", cap="square"))
+    canvas.close()
 
 
 def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
@@ -151,49 +250,120 @@ def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
     counts = np.asarray(gosh["density"], dtype=float)
     x_edges = gosh["estimate_edges"]
     y_edges = gosh["I2_edges"]
-    with matplotlib.rc_context(_rc(fig_id)):
-        fig = _new_figure(6.0, 3.6)
-        ax = fig.add_axes((0.11, 0.15, 0.72, 0.78))
-        points = gosh.get("points")
-        if points:
-            xy = np.asarray(points, dtype=float)
-            ax.plot(
-                xy[:, 0],
-                xy[:, 1],
-                ls="none",
-                marker="o",
-                ms=3,
-                mfc=MUTED,
-                mec="none",
-                alpha=0.7,
-                label="subset",
-            )
-            ax.set_xlim(x_edges[0], x_edges[-1])
-            ax.set_ylim(y_edges[0] - 3, y_edges[-1] + 3)
+    points = gosh.get("points")
+    canvas = Canvas(fig_id, 6.0, 3.6)
+    canvas.open("figure")
+    _background(canvas, canvas.trans_figure)
+    # The Axes as matplotlib draws it: the density image (without points), the axes (x then
+    # y), the subsets, the full model's diamond, the left and bottom spines, the legend;
+    # then the colour bar of the density, which took its room from the right of the Axes.
+    rect = (0.11, 0.15, 0.72, 0.78)
+    if points:
+        ax = Panel(canvas, rect, (x_edges[0], x_edges[-1]), (y_edges[0] - 3, y_edges[-1] + 3))
+    else:
         shade = np.where(counts > 0, np.log1p(counts), np.nan).T
-        image = None if points else ax.imshow(
-            shade, origin="lower", aspect="auto", cmap="Greys", interpolation="nearest",
-            extent=(x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
-            vmin=0.0, vmax=max(float(np.nanmax(shade)) if np.isfinite(shade).any() else 1.0, 1.0),
-        )  # fmt: skip
-        if gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None:
-            ax.plot(
-                [gosh["full_estimate"]], [gosh["full_I2"]], marker="D", ms=5, mfc=ACCENT,
-                mec="white", ls="none", label="all trials",
-            )  # fmt: skip
-            ax.legend(loc="upper right", frameon=False, fontsize=FONT_SIZE - 0.5)
-        ax.set_xlabel(axis_label, color=INK)
-        ax.set_ylabel("I² (%)", color=INK)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        if image is not None:
-            bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-            top = math.expm1(bar.vmax)
-            ticks = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top]
-            bar.set_ticks([math.log1p(v) for v in ticks], labels=[f"{v:,}" for v in ticks])
-            bar.set_label("subsets per cell", color=INK)
-        out = _svg_fragment(fig, fig_id, title)
-    return out
+        vmax = max(float(np.nanmax(shade)) if np.isfinite(shade).any() else 1.0, 1.0)
+        # matplotlib's colorbar.make_axes(fraction=0.05, pad=0.02) and the bar's aspect 20
+        parent = Bbox.from_bounds(*rect)
+        shrunk, _, bar_box = parent.splitx(1 - 0.05 - 0.02, 1 - 0.05)
+        bar_box = bar_box.shrunk(1.0, 1.0).anchored((0.0, 0.5), bar_box)
+        ax = svgd.panel_at(canvas, Bbox(BboxTransform(parent, shrunk).transform(parent)),
+                           (x_edges[0], x_edges[-1]), (y_edges[0], y_edges[-1]))
+    clip = canvas.clip_for(ax.bbox)
+    canvas.open("axes")
+    _background(canvas, ax.trans_axes)
+    if not points:
+        svgd.image(canvas, ax, shade, (x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
+                   cmap="Greys", vmin=0.0, vmax=vmax, origin="lower")
+    prop = _font(FONT_SIZE)
+    canvas.open("matplotlib.axis")
+    ticks, labels, offset = svgd.auto_ticks(ax, canvas, "x", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, ax, "x", ticks, labels, prop, MUTED, INK)
+    svgd.axis_label(canvas, ax, "x", axis_label, prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, ax, "x", offset, prop, INK, boxes)
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    ticks, labels, offset = svgd.auto_ticks(ax, canvas, "y", FONT_SIZE)
+    boxes = svgd.axis_ticks(canvas, ax, "y", ticks, labels, prop, "#000000", "#000000")
+    svgd.axis_label(canvas, ax, "y", "I² (%)", prop, INK, boxes, bool(ticks))
+    svgd.offset_text(canvas, ax, "y", offset, prop, "#000000", boxes)
+    canvas.close()
+    entries = []
+    if points:
+        subset = (f"fill: {MUTED}; fill-opacity: 0.7; stroke: #000000; stroke-opacity: 0",
+                  "stroke: #000000; stroke-opacity: 0")
+        canvas.open("line2d")
+        canvas.markers("o", 3, np.asarray(points, dtype=float)[:, :2], ax.trans_data, *subset,
+                       clip=clip)
+        canvas.close()
+        entries.append(("o", 3, *subset, "subset"))
+    has_full = gosh.get("full_estimate") is not None and gosh.get("full_I2") is not None
+    if has_full:
+        full = (f"fill: {ACCENT}; stroke: #ffffff; stroke-linejoin: miter",
+                "stroke: #ffffff; stroke-linejoin: miter")
+        canvas.open("line2d")
+        canvas.markers("D", 5, [(gosh["full_estimate"], gosh["full_I2"])], ax.trans_data,
+                       *full, clip=clip)
+        canvas.close()
+        entries.append(("D", 5, *full, "all trials"))
+    _spine(canvas, ax, "left")
+    _spine(canvas, ax, "bottom")
+    if has_full:
+        svgd.legend(canvas, ax, entries, FONT_SIZE - 0.5)
+    canvas.close()
+    if not points:
+        _colour_bar(canvas, bar_box, vmax, prop)
+    canvas.close()
+    return canvas.fragment(title)
+
+
+def _colour_bar(canvas: Canvas, box: Bbox, vmax: float, prop: FontProperties) -> None:
+    """The density's colour bar: 256 grey steps from 0 to ``vmax`` (log1p of counts).
+
+    As ``Figure.colorbar`` draws it: an Axes of aspect 20 at the left of ``box``, the steps
+    as a rasterised mesh, ticks at 1, 10, 100, ... subsets on the right, the label, the
+    (empty) dividers and the outline.
+    """
+    from matplotlib.colors import Normalize
+
+    unit = Bbox.unit().transformed(canvas.trans_figure)
+    position = box.shrunk_to_aspect(20.0, box, unit.height / unit.width).anchored(
+        (0.0, 0.5), box)
+    norm = Normalize(vmin=0.0, vmax=vmax)
+    bounds = np.asarray(norm.inverse(np.linspace(0, 1, 257)), dtype=float)
+    values = 0.5 * (bounds[:-1] + bounds[1:])
+    low, high = bounds[[0, -1]]
+    y = np.ma.filled(norm(bounds.copy()), np.nan)
+    y = np.ma.filled(Normalize(y[0], y[-1])(y), np.nan)
+    norm.vmin, norm.vmax = low, high
+    y = norm.inverse(y)
+    bar = svgd.panel_at(canvas, position, (0.0, 1.0), (low, high))
+    canvas.open("axes")
+    _background(canvas, bar.trans_axes)
+    svgd.rasterized_mesh(canvas, bar, [0.0, 1.0], y, values[:, np.newaxis], cmap="Greys",
+                         vmin=0.0, vmax=vmax)
+    canvas.open("matplotlib.axis")
+    canvas.close()
+    canvas.open("matplotlib.axis")
+    top = math.expm1(high)
+    shown = [v for v in (1, 10, 100, 1000, 10_000, 100_000, 1_000_000) if v <= top]
+    ticks = [math.log1p(v) for v in shown]
+    a, b = sorted((low, high))
+    tol = 1e-10 * (b - a)
+    kept = [(t, f"{v:,}") for t, v in zip(ticks, shown, strict=True) if a - tol <= t <= b + tol]
+    boxes = svgd.axis_ticks(canvas, bar, "y", [t for t, _ in kept], [s for _, s in kept], prop,
+                            "#000000", "#000000", right=True)
+    svgd.axis_label(canvas, bar, "y", "subsets per cell", prop, INK, boxes, bool(kept),
+                    right=True)
+    canvas.close()
+    canvas.open("LineCollection")
+    canvas.close()
+    outline = np.array([[0, 0], [0.5, 0], [1, 0], [1, 1], [0.5, 1], [0, 1], [0, 0]])
+    canvas.open("patch")
+    canvas.path(MplPath(outline, closed=True), bar.trans_axes,
+                svgd.svg_style(None, MUTED, 0.8, join="miter", cap="square"))
+    canvas.close()
+    canvas.close()
 
 
 def robustness_context(summary_path, table_path, measure_names: Mapping) -> dict:
