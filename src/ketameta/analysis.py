@@ -223,7 +223,9 @@ def prepare(
             "data",
             key=f"analyses.{name}",
         )
-    rows, excluded = _apply_exclusions(trials[match], cfg, config_path)
+    # RowIndex.rows hands over exactly the analysis's rows: no copy is needed then.
+    selected = trials if match.all() else trials[match]
+    rows, excluded = _apply_exclusions(selected, cfg, config_path)
     usable = _usable(
         measure, rows["kind"].to_numpy(dtype=object), rows["effect_type"].astype(object).to_numpy()
     )
@@ -345,6 +347,8 @@ class RowIndex:
 def _apply_exclusions(rows: pd.DataFrame, cfg: Mapping, config_path: str):
     """Drop the studies the analysis's ``exclude`` names; each must be among ``rows``."""
     name, exclude = cfg["analysis"], cfg.get("exclude") or {}
+    if not exclude:
+        return rows, []
     studies = rows["study"].astype(str)
     for study in exclude:
         if not (studies == study).any():
