@@ -436,15 +436,15 @@ def run_condition(
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
     prepared = [prepare(index.rows(cfg), cfg) for cfg in analyses.values()]
-    results = summarise(prepared, inputs)
-    add_time_courses(results)  # one outcome over time (ketameta.timecourse)
-    for (summary, frame), effects_path, summary_path in zip(
-        results, effects, summaries, strict=True
+    fitted = _summarise(prepared, inputs)
+    add_time_courses([(summary, frame) for summary, frame, _ in fitted])  # ketameta.timecourse
+    for (summary, frame, records), effects_path, summary_path in zip(
+        fitted, effects, summaries, strict=True
     ):
         if grade is not None:
             from ketameta.grade import grade_block
 
-            summary["grade"] = grade_block(summary, frame.to_dict("records"), grade)
+            summary["grade"] = grade_block(summary, records, grade)
         write_table(frame, effects_path)
         write_json(summary, summary_path)
 
@@ -456,6 +456,11 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     pi, control) run as one 2-D batch of :func:`ketameta.models.rma` each; the
     composition of ``summary.json`` is :mod:`ketameta.summary`'s.
     """
+    return [(summary, frame) for summary, frame, _ in _summarise(prepared, inputs)]
+
+
+def _summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
+    """:func:`summarise`, each analysis with the records of its effects table too."""
     from ketameta.models import rma
     from ketameta.summary import fit_summary, small_study_tests, trimfill_details
 
@@ -550,9 +555,11 @@ def _sized(prep: Prepared):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = escalc(cfg["measure"], rows, **cfg["escalc"])
-    missing = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
-    dropped = missing & _double_zero(frame).to_numpy() & cfg["escalc"]["drop00"]
-    zero_variance = ~missing & (frame["vi"] <= 0).to_numpy()
+    yi = frame["yi"].to_numpy(dtype=float)
+    vi = frame["vi"].to_numpy(dtype=float)
+    missing = np.isnan(yi) | np.isnan(vi)
+    dropped = missing & _double_zero(frame) & cfg["escalc"]["drop00"]
+    zero_variance = ~missing & (vi <= 0)
     undefined = missing | zero_variance
     reasons = np.where(
         dropped,
@@ -571,7 +578,11 @@ def _sized(prep: Prepared):
             "line": int(row["source_line"]),
             "reason": str(reason),
         }
-        for (_, row), reason in zip(frame[undefined].iterrows(), reasons[undefined], strict=True)
+        for (_, row), reason in zip(
+            frame[undefined].iterrows() if undefined.any() else (),
+            reasons[undefined],
+            strict=True,
+        )
     ]
     notes = list(prep.warnings)
     notes += [
@@ -583,18 +594,56 @@ def _sized(prep: Prepared):
     ]
     notes += [str(w.message) for w in caught]
     frame = (
-        frame[~undefined]
+        (frame[~undefined] if undefined.any() else frame)
         .sort_values(["year", "study"], na_position="last", kind="stable")
         .reset_index(drop=True)
     )
     return prep, frame, excluded, notes
 
 
-def _double_zero(frame: pd.DataFrame) -> pd.Series:
+def _double_zero(frame: pd.DataFrame) -> np.ndarray:
     """2x2 tables with no events in both arms, or only events in both arms."""
-    none = (frame["events_treat"] == 0) & (frame["events_ctrl"] == 0)
-    only = (frame["events_treat"] == frame["n_treat"]) & (frame["events_ctrl"] == frame["n_ctrl"])
-    return none | only
+    a, b, c, d = (
+        frame[col].to_numpy(dtype=float, na_value=np.nan)
+        for col in ("events_treat", "events_ctrl", "n_treat", "n_ctrl")
+    )
+    return ((a == 0) & (b == 0)) | ((a == c) & (b == d))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")``, built a column at a time (the same values and types).
+
+    As pandas does, values of object and extension columns become Python scalars (NumPy
+    numbers to ``float``, ``int``, ``bool``; ``pd.NA`` to ``None``); NumPy columns give
+    Python scalars by ``tolist``. A frame with date or time columns is left to pandas.
+    """
+    columns = frame.columns.tolist()
+    values = []
+    for position in range(len(columns)):
+        series = frame.iloc[:, position]
+        dtype = series.dtype
+        if dtype.kind in "mM":
+            return frame.to_dict("records")
+        if dtype == np.dtype(object) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            values.append([_native(v) for v in series])
+        else:
+            values.append(series.to_numpy().tolist())
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _native(value):
+    """A Python scalar for ``value`` as ``to_dict`` gives it (pandas' ``maybe_box_native``)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if value is pd.NA:
+        return None
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return pd.Series([value]).tolist()[0]
+    return value
 
 
 def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
@@ -628,7 +677,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     more["influence"] = sorted(more["influence"], key=lambda r: position[r["study"]])
     stats["warnings"] = list(stats.get("warnings") or []) + notes
     summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
-    records = frame.to_dict("records")
+    records = _records(frame)
     absolute = absolute_effects(
         stats.get("estimate"), stats.get("ci_low"), stats.get("ci_high"),
         family_of(cfg["measure"], [r.get("effect_type") for r in records]), records,
@@ -659,7 +708,9 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
     summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
     summary["few_trials"] = few_trials_block(frame, cfg)  # ketameta.fewtrials
-    return summary, _effects_table(frame)
+    table = _effects_table(frame)
+    columns = list(table.columns)
+    return summary, table, [{c: record[c] for c in columns} for record in records]
 
 
 def _normal_quantile(level: float) -> float:
@@ -726,11 +777,12 @@ def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
 
 
 def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
-    data = [c for c in _DATA_COLUMNS if c in frame and frame[c].notna().any()]
-    descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in frame and c != "year"]
+    filled = frame.notna().any().to_dict()  # column -> whether any row gives a value
+    data = [c for c in _DATA_COLUMNS if c in filled and filled[c]]
+    descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in filled and c != "year"]
     known = set(_EFFECT_COLUMNS) | set(data) | set(_DATA_COLUMNS) | set(descriptive)
     known |= set(_INTERNAL) | {"condition", "outcome", "timepoint", "vi", "yi"}
-    unknown = [c for c in frame.columns if c not in known and frame[c].notna().any()]
+    unknown = [c for c in frame.columns if c not in known and filled[c]]
     columns = [*_EFFECT_COLUMNS, *data, *descriptive, "source_file", "source_lines", *unknown]
     return frame[columns]
 

@@ -102,7 +102,12 @@ def mixture(frame: pd.DataFrame, cfg: Mapping) -> dict:
         mixed.append({"what": "design", "text": f"crossover ({int(crossover.sum())}) and "
                                                 f"parallel ({int(parallel.sum())}) trials"})
     if cfg.get("measure") in ("SMD", "MD"):
-        kinds = [score_type(row) for _, row in frame.iterrows()]
+        # score_type reads three columns; a row of those is what it is given
+        present = [c for c in ("score", "notes", "scale") if c in frame]
+        kinds = [
+            score_type(dict(zip(present, values, strict=True)))
+            for values in zip(*(frame[c] for c in present), strict=True)
+        ] if present else [score_type({}) for _ in range(k)]
         if "change" in kinds and "final" in kinds:
             unknown = sum(t is None for t in kinds)
             mixed.append({"what": "score", "text": (
