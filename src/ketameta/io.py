@@ -36,11 +36,13 @@ import copy
 import csv
 import difflib
 import hashlib
+import io
 import math
 import os
 import re
 import sys
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -1042,14 +1044,59 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` back with the dtypes of :func:`read_file`."""
-    header = pd.read_csv(path, nrows=0).columns
+    """Read a table written by :func:`write_table` back with the dtypes of :func:`read_file`.
+
+    One process often reads one table several times (a condition's job fits its analyses,
+    its multiverse and its page from the same rows): the text is parsed once and later
+    reads of the same bytes get a copy of that frame (:class:`ParsedTables`).
+    """
+    return _TABLES.parse(Path(path).read_bytes(), _parse_table)
+
+
+def _parse_table(data: bytes) -> pd.DataFrame:
+    header = pd.read_csv(io.BytesIO(data), nrows=0).columns
     dtypes = {c: ("float64" if c in NUMERIC_COLUMNS else "str") for c in header}
     dtypes["year"] = "Int64"
     if "day" in dtypes:
         dtypes["day"] = "float64"
     dtypes["source_line"] = "int64"
-    return pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    return pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False, na_values=[""])
+
+
+class ParsedTables:
+    """The last few tables a process parsed, found again by the SHA-256 of their bytes.
+
+    :meth:`parse` returns a copy of the frame ``parse_bytes(data)`` gave for the same
+    bytes before, else parses them and remembers the result. The key is the content, never
+    a file name or a time stamp, so a changed file is always parsed anew; at most ``size``
+    frames are kept, so the memory held does not grow with the number of files read.
+
+    Parameters
+    ----------
+    size : int
+        How many parsed tables to keep (the least recently used goes first).
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._frames: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+
+    def parse(self, data: bytes, parse_bytes) -> pd.DataFrame:
+        """A copy of ``parse_bytes(data)``, parsed once per distinct ``data`` and parser."""
+        key = (parse_bytes, hashlib.sha256(data).digest())
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = parse_bytes(data)
+            self._frames[key] = frame
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(key)
+        return frame.copy()
+
+
+#: Tables parsed by :func:`read_table` and :func:`ketameta.multiverse.read_specifications`.
+_TABLES = ParsedTables()
 
 
 # ----------------------------------------------------------------------------- configuration

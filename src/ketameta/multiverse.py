@@ -66,7 +66,7 @@ from ketameta._batch import as_batch
 from ketameta._results import finite
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR, escalc
-from ketameta.io import DataError, read_table, write_text
+from ketameta.io import _TABLES, DataError, read_table, write_text
 from ketameta.profiles import effective_config
 
 __all__ = [
@@ -386,10 +386,24 @@ def to_csv(frame: pd.DataFrame, header: bool = True) -> str:
 
 
 def read_specifications(text_or_path) -> pd.DataFrame:
-    """Read a specification table written by :func:`to_csv` (floats exactly as written)."""
-    source = io.StringIO(text_or_path) if "\n" in str(text_or_path) else text_or_path
+    """Read a specification table written by :func:`to_csv` (floats exactly as written).
+
+    The text is parsed once per process: the page reads the table its job has just written
+    and summarised (:class:`ketameta.io.ParsedTables`).
+    """
+    if hasattr(text_or_path, "read"):  # an open file
+        data = text_or_path.read()
+        data = data.encode("utf-8") if isinstance(data, str) else data
+    elif "\n" in str(text_or_path):
+        data = str(text_or_path).encode("utf-8")
+    else:
+        data = Path(text_or_path).read_bytes()
+    return _TABLES.parse(data, _parse_specifications)
+
+
+def _parse_specifications(data: bytes) -> pd.DataFrame:
     return pd.read_csv(
-        source,
+        io.BytesIO(data),
         keep_default_na=False,
         na_values=[""],
         dtype={"method_used": str, "test_used": str},
@@ -422,7 +436,7 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
         "primary_measure": primary_measure,
         "by_measure": {},
     }
-    measures = list(dict.fromkeys([primary_measure, *frame["measure"].astype(str)]))
+    measures = list(dict.fromkeys([primary_measure, *frame["measure"].astype(str).unique()]))
     for measure in measures:
         all_m = frame[frame["measure"].astype(str) == measure]
         if all_m.empty:
