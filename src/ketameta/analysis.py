@@ -618,17 +618,25 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     Python scalars by ``tolist``. A frame with date or time columns is left to pandas.
     """
     columns = frame.columns.tolist()
+    if not frame.columns.is_unique:
+        return frame.to_dict("records")
     values = []
-    for position in range(len(columns)):
-        series = frame.iloc[:, position]
+    for _, series in frame.items():
         dtype = series.dtype
         if dtype.kind in "mM":
             return frame.to_dict("records")
-        if dtype == np.dtype(object) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        if isinstance(dtype, pd.StringDtype):  # text, or the dtype's missing value
+            values.append([v if type(v) is str else _native(v) for v in series])
+        elif dtype == np.dtype(object) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
             values.append([_native(v) for v in series])
         else:
             values.append(series.to_numpy().tolist())
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _given(value) -> bool:
+    """Whether a record's value is present (pandas' ``notna``: not None, NaN or NaT)."""
+    return not (value is None or value is pd.NaT or (isinstance(value, float) and value != value))
 
 
 def _native(value):
@@ -708,7 +716,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
     summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
     summary["few_trials"] = few_trials_block(frame, cfg)  # ketameta.fewtrials
-    table = _effects_table(frame)
+    table = _effects_table(frame, records)
     columns = list(table.columns)
     return summary, table, [{c: record[c] for c in columns} for record in records]
 
@@ -776,8 +784,13 @@ def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
     }
 
 
-def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
-    filled = frame.notna().any().to_dict()  # column -> whether any row gives a value
+def _effects_table(frame: pd.DataFrame, records: Sequence[Mapping] | None = None) -> pd.DataFrame:
+    """The columns of ``effects.csv``; ``records`` (:func:`_records` of ``frame``) saves a
+    pass over the frame."""
+    if records is None:
+        filled = frame.notna().any().to_dict()  # column -> whether any row gives a value
+    else:
+        filled = {c: any(_given(r[c]) for r in records) for c in frame.columns}
     data = [c for c in _DATA_COLUMNS if c in filled and filled[c]]
     descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in filled and c != "year"]
     known = set(_EFFECT_COLUMNS) | set(data) | set(_DATA_COLUMNS) | set(descriptive)
