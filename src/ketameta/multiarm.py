@@ -248,6 +248,8 @@ def _resolve(members: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
         ):
             joiner = " + " if column in _JOIN_PLUS else "; "
             unique = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+            if values.dtype == "str" and unique == [first[column]]:
+                continue  # the first row's text already, in a text column: nothing to set
             combined[column] = joiner.join(unique) if unique else None
     combined["source_lines"] = ";".join(str(line) for line in lines)
     return combined, note
