@@ -66,7 +66,7 @@ from ketameta._batch import as_batch
 from ketameta._results import finite
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR, escalc
-from ketameta.io import _TABLES, DataError, read_table, write_text
+from ketameta.io import _TABLES, DataError, csv_text, read_table, write_text
 from ketameta.profiles import effective_config
 
 __all__ = [
@@ -382,7 +382,7 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
 
 def to_csv(frame: pd.DataFrame, header: bool = True) -> str:
     """The CSV text of a specification table (floats written so that they round-trip)."""
-    return frame.to_csv(index=False, header=header, lineterminator="\n")
+    return csv_text(frame, header=header)
 
 
 def read_specifications(text_or_path) -> pd.DataFrame:
