@@ -76,7 +76,7 @@ def test_csv_text_random_doubles_equal_pandas():
     "text",
     ["with, comma", 'with "quote"', "line\nbreak", "carriage\rreturn"],
 )
-def test_csv_text_quoted_fields_left_to_pandas(text):
+def test_csv_text_quotes_fields_as_pandas(text):
     frame = pd.DataFrame({"study": pd.array([text, "ok"], dtype="str"), "yi": [1.0, np.nan]})
     assert csv_text(frame) == _pandas_csv(frame)
     odd_header = pd.DataFrame({"a,b": [1.0], "c": ["x"]})

@@ -1040,8 +1040,11 @@ def check_declared(
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV (floats in full precision), atomically (:func:`write_text`)."""
-    write_text(csv_text(frame), path)
+    """Write a table as CSV (floats in full precision), atomically (:func:`write_text`).
+
+    pandas writes the few rows of an effects table as fast as :func:`csv_text` would.
+    """
+    write_text(frame.to_csv(index=False, lineterminator="\n"), path)
 
 
 #: Characters that make the csv module quote a field (delimiter, quote character, line ends).
@@ -1049,16 +1052,17 @@ _QUOTED = frozenset(',"\r\n')
 
 
 def csv_text(frame: pd.DataFrame, header: bool = True) -> str:
-    """``frame.to_csv(index=False, header=header, lineterminator="\\n")``, written faster.
+    """``frame.to_csv(index=False, header=header, lineterminator="\\n")``, faster on long tables.
 
-    pandas writes a float64 cell as NumPy's ``str`` of it, the shortest text that reads
-    back as the same double, which is Python's ``repr`` of the float; integers and booleans
-    as ``str``; text as it is; a missing cell as the empty string; and it quotes a field
-    (csv module, minimal quoting) only when the field holds a comma, a quote or a line
-    break. This function writes the same cells joined by commas when no field needs quotes
-    and the columns are of those kinds (NumPy float64, integer or boolean; nullable
-    integers; text; Python objects); any other table is left to pandas. Both give the same
-    text, which ``tests/test_io.py`` checks against pandas on awkward values.
+    pandas turns every cell into text and hands the rows to the csv module: a float64 as
+    NumPy's ``str`` of it, the shortest text that reads back as the same double, which is
+    Python's ``repr`` of the float; integers and booleans as ``str``; text as it is; other
+    Python objects as ``str``; a missing cell as the empty string. This function makes the
+    same cells a column at a time for those kinds of column (NumPy float64, integer and
+    boolean, nullable integers, text, Python objects) and joins them with commas, or, when
+    a cell needs quotes (a comma, a quote or a line break in it), hands them to the csv
+    module with pandas' settings. Tables with other columns are left to pandas.
+    ``tests/test_tables.py`` checks the text against pandas on awkward values.
 
     Parameters
     ----------
@@ -1072,25 +1076,29 @@ def csv_text(frame: pd.DataFrame, header: bool = True) -> str:
     str
         The CSV text, lines ending in ``\\n``.
     """
-    columns = [str(c) for c in frame.columns]
-    cells = [_csv_cells(series) for _, series in frame.items()] if frame.columns.is_unique else None
-    plain = (
-        cells is not None
-        and len(columns) > 1  # a row of one empty field is written as ""
-        and all(c is not None for c in cells)
-        and all(c == name and not _QUOTED.intersection(c) for c, name in zip(
-            columns, frame.columns, strict=True))
-    )  # fmt: skip
-    if not plain:
+    names = list(frame.columns)
+    cells = [_csv_cells(series) for _, series in frame.items()]
+    if not frame.columns.is_unique or any(c is None for c in cells) or not all(
+        isinstance(name, str) for name in names
+    ):
         return frame.to_csv(index=False, header=header, lineterminator="\n")
-    lines = [",".join(columns) + "\n"] if header else []
+    quoted = len(names) < 2 or any(_QUOTED.intersection(name) for name in names)
+    quoted = quoted or any(_QUOTED.intersection(v) for column in cells for v in set(column))
+    if quoted:  # the csv module, as pandas calls it, quotes what needs quotes
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        if header:
+            writer.writerow(names)
+        writer.writerows(zip(*cells, strict=True))
+        return out.getvalue()
+    lines = [",".join(names) + "\n"] if header else []
     lines.extend(",".join(row) + "\n" for row in zip(*cells, strict=True))
     return "".join(lines)
 
 
 def _csv_cells(series: pd.Series) -> list[str] | None:
-    """The cells of one column as pandas' ``to_csv`` writes them, or None to leave it to
-    pandas (an unusual dtype, or a value the csv module would quote)."""
+    """The cells of one column as pandas' ``to_csv`` writes them before quoting, or None
+    to leave the table to pandas (a dtype not handled here)."""
     dtype = series.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
         values = series.to_numpy()
@@ -1102,20 +1110,19 @@ def _csv_cells(series: pd.Series) -> list[str] | None:
         for i in np.flatnonzero(np.isnan(values)).tolist():
             out[i] = ""
         return out
-    if not (
-        dtype == np.dtype(object)
-        or isinstance(dtype, pd.StringDtype)
-        or (isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu")
-    ):
+    if isinstance(dtype, pd.StringDtype):  # text, or the dtype's missing value
+        return [v if type(v) is str else "" for v in series.tolist()]
+    if dtype == np.dtype(object):
+        values = series.to_numpy()
+    elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+        values = series.to_numpy(dtype=object)
+    else:
         return None
-    missing = series.isna().to_numpy(dtype=bool).tolist()
-    out = [
+    missing = pd.isna(values).tolist()
+    return [
         "" if gone else (v if type(v) is str else str(v))
-        for v, gone in zip(series.astype(object).tolist(), missing, strict=True)
+        for v, gone in zip(values.tolist(), missing, strict=True)
     ]
-    if any(_QUOTED.intersection(v) for v in set(out)):
-        return None
-    return out
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
