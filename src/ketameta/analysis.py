@@ -210,11 +210,9 @@ def prepare(
         See :func:`check_inputs`.
     """
     name, measure = cfg["analysis"], cfg["measure"]
-    match = (
-        (trials["condition"] == cfg["condition"])
-        & (trials["outcome"] == cfg["outcome"])
-        & (trials["timepoint"] == cfg["timepoint"])
-    ).to_numpy(dtype=bool)
+    match = np.ones(len(trials), dtype=bool)
+    for key in ("condition", "outcome", "timepoint"):  # missing cells equal nothing
+        match &= trials[key].to_numpy(dtype=object) == cfg[key]
     if not match.any():
         raise DataError(
             config_path,

@@ -65,6 +65,8 @@ def _values(frame: pd.DataFrame, column: str) -> list[str]:
 
 
 def _count(frame: pd.DataFrame, column: str, value: str) -> int:
+    if isinstance(frame[column].dtype, pd.StringDtype):  # text or missing (never counted)
+        return sum(1 for v in frame[column] if type(v) is str and v.strip() == value)
     return int((frame[column].astype(str).str.strip() == value).sum())
 
 

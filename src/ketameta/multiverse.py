@@ -187,19 +187,25 @@ class Multiverse:
 
     def choices(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """The choices of specifications ``start`` to ``stop - 1``, one column per factor."""
+        idx, codes = self._codes(start, stop)
+        columns = {"spec": idx}
+        for name in self.factors:
+            columns[name] = np.asarray(self.factors[name], dtype=object)[codes[name]]
+        return pd.DataFrame(columns)
+
+    def _codes(self, start: int = 0, stop: int | None = None):
+        """Indices of specifications ``start`` to ``stop - 1`` and, per factor, the position
+        of each one's level in ``factors[name]`` (the last factor varies fastest)."""
         stop = self.n_specifications if stop is None else min(stop, self.n_specifications)
         names = list(self.factors)
         sizes = [len(self.factors[n]) for n in names]
         idx = np.arange(start, stop, dtype=np.int64)
-        columns = {"spec": idx}
         rest = idx.copy()
         codes = {}
         for name, size in zip(reversed(names), reversed(sizes), strict=True):
             codes[name] = rest % size
             rest //= size
-        for name in names:
-            columns[name] = np.asarray(self.factors[name], dtype=object)[codes[name]]
-        return pd.DataFrame(columns)
+        return idx, codes
 
 
 def build(trials: pd.DataFrame, analysis_config: Mapping, settings: Mapping) -> Multiverse:
@@ -328,15 +334,15 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
     from ketameta.models import fit_batch
 
     frame = mv.choices(start, stop)
+    _, positions = mv._codes(start, stop)
     n = len(frame)
     trial_factors = [f for f in mv.factors if f in mv.level_masks]
     mask = np.ones((n, len(mv.studies)), dtype=bool)
     for factor in trial_factors:
         levels = mv.factors[factor]
         table = np.stack([mv.level_masks[factor][lv] for lv in levels])
-        code = pd.Categorical(frame[factor], categories=levels).codes
-        mask &= table[code]
-    measure_codes = pd.Categorical(frame["measure"], categories=mv.factors["measure"]).codes
+        mask &= table[_level_codes(frame[factor], levels, positions[factor])]
+    measure_codes = _level_codes(frame["measure"], mv.factors["measure"], positions["measure"])
     present = np.stack([np.isfinite(mv.effects[m][0]) for m in mv.factors["measure"]])
     mask &= present[measure_codes]
     k = mask.sum(axis=1)
@@ -378,6 +384,14 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
     for name in _RESULTS:
         frame[name] = results[name]
     return frame
+
+
+def _level_codes(values: pd.Series, levels: Sequence, positions: np.ndarray) -> np.ndarray:
+    """Each value's position among ``levels``: ``positions`` (known from the crossing)
+    when the levels are distinct, else pandas' categorical codes (which refuse them)."""
+    if len(set(levels)) == len(levels):
+        return positions
+    return pd.Categorical(values, categories=levels).codes
 
 
 def to_csv(frame: pd.DataFrame, header: bool = True) -> str:
