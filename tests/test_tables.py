@@ -136,3 +136,17 @@ def test_read_specifications_text_and_file_agree(tmp_path):
     text = to_csv(frame)
     (tmp_path / "t.csv").write_text(text, encoding="utf-8")
     pdt.assert_frame_equal(read_specifications(text), read_specifications(tmp_path / "t.csv"))
+
+
+def test_group_medians_equal_pandas_groupby_median():
+    from ketameta.multiverse import _group_medians
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 40, 401):
+        values = rng.normal(size=n).round(rng.integers(1, 4))  # ties too
+        values[rng.random(n) < 0.1] = np.nan
+        keys = pd.Series(rng.choice(["any", "none", "A 2001", "B"], size=n)).astype("str")
+        keys[rng.random(n) < 0.05] = None
+        got = _group_medians(keys, values).to_numpy()
+        want = pd.Series(values).groupby(keys, sort=False).median().to_numpy()
+        np.testing.assert_array_equal(got, want)  # bit for bit, NaN where a group has none

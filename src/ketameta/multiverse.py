@@ -441,7 +441,8 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
         share_positive, share_negative, share_excluding_null, spread: {factor: value},
         most_influential}`` (the primary measure first). Plain Python, JSON-ready.
     """
-    fitted = frame[frame["fitted"].astype(bool)]
+    is_fitted = frame["fitted"].astype(bool).to_numpy()
+    fitted = frame[is_fitted]
     out = {
         "n_specifications": int(len(frame)),
         "n_fitted": int(len(fitted)),
@@ -450,22 +451,26 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
         "primary_measure": primary_measure,
         "by_measure": {},
     }
-    measures = list(dict.fromkeys([primary_measure, *frame["measure"].astype(str).unique()]))
+    measure_of = frame["measure"].astype(str)
+    measures = list(dict.fromkeys([primary_measure, *measure_of.unique()]))
+    measure_of = measure_of.to_numpy(dtype=object)
+    estimate = frame["estimate"].to_numpy(dtype=float)
+    # each factor's level of every specification, as text (missing stays missing)
+    levels = {f: frame[f].astype(str) for f in factors if f != "measure"}
     for measure in measures:
-        all_m = frame[frame["measure"].astype(str) == measure]
-        if all_m.empty:
+        in_measure = measure_of == measure
+        if not in_measure.any():
             continue
-        sub = fitted[fitted["measure"].astype(str) == measure]
-        est = sub["estimate"].to_numpy(dtype=float)
+        chosen = in_measure & is_fitted
+        sub = frame[chosen]
+        est = estimate[chosen]
         spread = {}
-        for factor in factors:
-            if factor == "measure":
-                continue
-            medians = sub.groupby(sub[factor].astype(str), sort=False)["estimate"].median()
+        for factor, values in levels.items():
+            medians = _group_medians(values[chosen], est)
             spread[factor] = finite(medians.max() - medians.min()) if len(medians) else None
         ranked = [f for f in spread if spread[f] is not None]
         out["by_measure"][measure] = {
-            "n_specifications": int(len(all_m)),
+            "n_specifications": int(in_measure.sum()),
             "n_fitted": int(len(sub)),
             "median": finite(np.median(est)) if est.size else None,
             "min": finite(est.min()) if est.size else None,
@@ -475,6 +480,21 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
             "most_influential": max(ranked, key=lambda f: spread[f]) if ranked else None,
         }
     return out
+
+
+def _group_medians(keys: pd.Series, values: np.ndarray) -> pd.Series:
+    """Median of ``values`` within each group of equal ``keys``, as
+    ``values.groupby(keys).median()`` gives it: missing keys form no group, NaN values are
+    skipped, a group of NaN only has median NaN. A median of an even number of values is
+    the mean of the middle two, ``(a + b) / 2``, in pandas as in NumPy."""
+    codes, uniques = pd.factorize(keys)  # missing keys get -1
+    medians = np.full(len(uniques), np.nan)
+    for group in range(len(uniques)):
+        members = values[codes == group]
+        members = members[~np.isnan(members)]
+        if members.size:
+            medians[group] = np.median(members)
+    return pd.Series(medians)
 
 
 def _shares(fitted: pd.DataFrame) -> dict:
