@@ -150,3 +150,16 @@ def test_group_medians_equal_pandas_groupby_median():
         got = _group_medians(keys, values).to_numpy()
         want = pd.Series(values).groupby(keys, sort=False).median().to_numpy()
         np.testing.assert_array_equal(got, want)  # bit for bit, NaN where a group has none
+
+
+def test_by_year_orders_as_sort_values():
+    from ketameta.analysis import _by_year
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 5, 30, 200):
+        years = [None if rng.random() < 0.2 else int(y) for y in rng.integers(1990, 1995, n)]
+        labels = [str(rng.choice(["B", "a", "A", "Zé", "Z", "b 1", "b"])) for _ in range(n)]
+        frame = pd.DataFrame({"year": pd.array(years, dtype="Int64"),
+                              "study": pd.array(labels, dtype="str"), "row": np.arange(n)})  # fmt: skip
+        want = frame.sort_values(["year", "study"], na_position="last", kind="stable")
+        pdt.assert_frame_equal(_by_year(frame), want.reset_index(drop=True))

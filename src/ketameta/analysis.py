@@ -591,12 +591,33 @@ def _sized(prep: Prepared):
         if told
     ]
     notes += [str(w.message) for w in caught]
-    frame = (
-        (frame[~undefined] if undefined.any() else frame)
-        .sort_values(["year", "study"], na_position="last", kind="stable")
-        .reset_index(drop=True)
-    )
+    frame = _by_year(frame[~undefined] if undefined.any() else frame)
     return prep, frame, excluded, notes
+
+
+def _by_year(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by year (unknown years last), then study label; ties keep their order.
+
+    The order of ``frame.sort_values(["year", "study"], na_position="last",
+    kind="stable")``, found by Python's stable sort for the usual columns (integer years,
+    text labels), by pandas otherwise.
+    """
+    years, studies = frame["year"], frame["study"]
+    if not (
+        isinstance(studies.dtype, pd.StringDtype)
+        and (years.dtype.kind in "iu" or (years.dtype.kind == "f" and years.dtype == float))
+        and not studies.isna().any()
+    ):
+        return frame.sort_values(
+            ["year", "study"], na_position="last", kind="stable"
+        ).reset_index(drop=True)
+    unknown = years.isna().to_numpy(dtype=bool).tolist()
+    year = years.to_numpy(dtype=float, na_value=np.nan).tolist()
+    study = studies.tolist()
+    order = sorted(
+        range(len(frame)), key=lambda i: (unknown[i], 0.0 if unknown[i] else year[i], study[i])
+    )
+    return frame.take(order).reset_index(drop=True)
 
 
 def _double_zero(frame: pd.DataFrame) -> np.ndarray:
