@@ -162,7 +162,8 @@ def main(argv=None) -> None:
         parts = ("fit", "multiverse", "context") if stage == "stats" else (stage,)
         before = sum(t[s] for t in medians["baseline"].values() for s in parts)
         after = sum(t[s] for t in medians["this"].values() for s in parts)
-        print(f"{stage:>12s}: {before:.3f} s -> {after:.3f} s, {before / after:.2f}x")
+        ratio = f", {before / after:.2f}x" if before > 0.001 and after > 0.001 else ""
+        print(f"{stage:>12s}: {before:.3f} s -> {after:.3f} s{ratio}")
 
 
 if __name__ == "__main__":
