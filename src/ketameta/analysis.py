@@ -210,11 +210,9 @@ def prepare(
         See :func:`check_inputs`.
     """
     name, measure = cfg["analysis"], cfg["measure"]
-    match = (
-        (trials["condition"] == cfg["condition"])
-        & (trials["outcome"] == cfg["outcome"])
-        & (trials["timepoint"] == cfg["timepoint"])
-    ).to_numpy(dtype=bool)
+    match = np.ones(len(trials), dtype=bool)
+    for key in ("condition", "outcome", "timepoint"):  # missing cells equal nothing
+        match &= trials[key].to_numpy(dtype=object) == cfg[key]
     if not match.any():
         raise DataError(
             config_path,
@@ -223,7 +221,9 @@ def prepare(
             "data",
             key=f"analyses.{name}",
         )
-    rows, excluded = _apply_exclusions(trials[match], cfg, config_path)
+    # RowIndex.rows hands over exactly the analysis's rows: no copy is needed then.
+    selected = trials if match.all() else trials[match]
+    rows, excluded = _apply_exclusions(selected, cfg, config_path)
     usable = _usable(
         measure, rows["kind"].to_numpy(dtype=object), rows["effect_type"].astype(object).to_numpy()
     )
@@ -345,6 +345,8 @@ class RowIndex:
 def _apply_exclusions(rows: pd.DataFrame, cfg: Mapping, config_path: str):
     """Drop the studies the analysis's ``exclude`` names; each must be among ``rows``."""
     name, exclude = cfg["analysis"], cfg.get("exclude") or {}
+    if not exclude:
+        return rows, []
     studies = rows["study"].astype(str)
     for study in exclude:
         if not (studies == study).any():
@@ -432,15 +434,15 @@ def run_condition(
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
     prepared = [prepare(index.rows(cfg), cfg) for cfg in analyses.values()]
-    results = summarise(prepared, inputs)
-    add_time_courses(results)  # one outcome over time (ketameta.timecourse)
-    for (summary, frame), effects_path, summary_path in zip(
-        results, effects, summaries, strict=True
+    fitted = _summarise(prepared, inputs)
+    add_time_courses([(summary, frame) for summary, frame, _ in fitted])  # ketameta.timecourse
+    for (summary, frame, records), effects_path, summary_path in zip(
+        fitted, effects, summaries, strict=True
     ):
         if grade is not None:
             from ketameta.grade import grade_block
 
-            summary["grade"] = grade_block(summary, frame.to_dict("records"), grade)
+            summary["grade"] = grade_block(summary, records, grade)
         write_table(frame, effects_path)
         write_json(summary, summary_path)
 
@@ -452,6 +454,11 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     pi, control) run as one 2-D batch of :func:`ketameta.models.rma` each; the
     composition of ``summary.json`` is :mod:`ketameta.summary`'s.
     """
+    return [(summary, frame) for summary, frame, _ in _summarise(prepared, inputs)]
+
+
+def _summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
+    """:func:`summarise`, each analysis with the records of its effects table too."""
     from ketameta.models import rma
     from ketameta.summary import fit_summary, small_study_tests, trimfill_details
 
@@ -546,9 +553,11 @@ def _sized(prep: Prepared):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         frame = escalc(cfg["measure"], rows, **cfg["escalc"])
-    missing = (frame["yi"].isna() | frame["vi"].isna()).to_numpy()
-    dropped = missing & _double_zero(frame).to_numpy() & cfg["escalc"]["drop00"]
-    zero_variance = ~missing & (frame["vi"] <= 0).to_numpy()
+    yi = frame["yi"].to_numpy(dtype=float)
+    vi = frame["vi"].to_numpy(dtype=float)
+    missing = np.isnan(yi) | np.isnan(vi)
+    dropped = missing & _double_zero(frame) & cfg["escalc"]["drop00"]
+    zero_variance = ~missing & (vi <= 0)
     undefined = missing | zero_variance
     reasons = np.where(
         dropped,
@@ -567,7 +576,11 @@ def _sized(prep: Prepared):
             "line": int(row["source_line"]),
             "reason": str(reason),
         }
-        for (_, row), reason in zip(frame[undefined].iterrows(), reasons[undefined], strict=True)
+        for (_, row), reason in zip(
+            frame[undefined].iterrows() if undefined.any() else (),
+            reasons[undefined],
+            strict=True,
+        )
     ]
     notes = list(prep.warnings)
     notes += [
@@ -578,19 +591,86 @@ def _sized(prep: Prepared):
         if told
     ]
     notes += [str(w.message) for w in caught]
-    frame = (
-        frame[~undefined]
-        .sort_values(["year", "study"], na_position="last", kind="stable")
-        .reset_index(drop=True)
-    )
+    frame = _by_year(frame[~undefined] if undefined.any() else frame)
     return prep, frame, excluded, notes
 
 
-def _double_zero(frame: pd.DataFrame) -> pd.Series:
+def _by_year(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by year (unknown years last), then study label; ties keep their order.
+
+    The order of ``frame.sort_values(["year", "study"], na_position="last",
+    kind="stable")``, found by Python's stable sort for the usual columns (integer years,
+    text labels), by pandas otherwise.
+    """
+    years, studies = frame["year"], frame["study"]
+    if not (
+        isinstance(studies.dtype, pd.StringDtype)
+        and (years.dtype.kind in "iu" or (years.dtype.kind == "f" and years.dtype == float))
+        and not studies.isna().any()
+    ):
+        return frame.sort_values(
+            ["year", "study"], na_position="last", kind="stable"
+        ).reset_index(drop=True)
+    unknown = years.isna().to_numpy(dtype=bool).tolist()
+    year = years.to_numpy(dtype=float, na_value=np.nan).tolist()
+    study = studies.tolist()
+    order = sorted(
+        range(len(frame)), key=lambda i: (unknown[i], 0.0 if unknown[i] else year[i], study[i])
+    )
+    return frame.take(order).reset_index(drop=True)
+
+
+def _double_zero(frame: pd.DataFrame) -> np.ndarray:
     """2x2 tables with no events in both arms, or only events in both arms."""
-    none = (frame["events_treat"] == 0) & (frame["events_ctrl"] == 0)
-    only = (frame["events_treat"] == frame["n_treat"]) & (frame["events_ctrl"] == frame["n_ctrl"])
-    return none | only
+    a, b, c, d = (
+        frame[col].to_numpy(dtype=float, na_value=np.nan)
+        for col in ("events_treat", "events_ctrl", "n_treat", "n_ctrl")
+    )
+    return ((a == 0) & (b == 0)) | ((a == c) & (b == d))
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """``frame.to_dict("records")``, built a column at a time (the same values and types).
+
+    As pandas does, values of object and extension columns become Python scalars (NumPy
+    numbers to ``float``, ``int``, ``bool``; ``pd.NA`` to ``None``); NumPy columns give
+    Python scalars by ``tolist``. A frame with date or time columns is left to pandas.
+    """
+    columns = frame.columns.tolist()
+    if not frame.columns.is_unique:
+        return frame.to_dict("records")
+    values = []
+    for _, series in frame.items():
+        dtype = series.dtype
+        if dtype.kind in "mM":
+            return frame.to_dict("records")
+        if isinstance(dtype, pd.StringDtype):  # text, or the dtype's missing value
+            values.append([v if type(v) is str else _native(v) for v in series])
+        elif dtype == np.dtype(object) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
+            values.append([_native(v) for v in series])
+        else:
+            values.append(series.to_numpy().tolist())
+    return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
+
+
+def _given(value) -> bool:
+    """Whether a record's value is present (pandas' ``notna``: not None, NaN or NaT)."""
+    return not (value is None or value is pd.NaT or (isinstance(value, float) and value != value))
+
+
+def _native(value):
+    """A Python scalar for ``value`` as ``to_dict`` gives it (pandas' ``maybe_box_native``)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if value is pd.NA:
+        return None
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return pd.Series([value]).tolist()[0]
+    return value
 
 
 def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
@@ -624,7 +704,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     more["influence"] = sorted(more["influence"], key=lambda r: position[r["study"]])
     stats["warnings"] = list(stats.get("warnings") or []) + notes
     summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
-    records = frame.to_dict("records")
+    records = _records(frame)
     absolute = absolute_effects(
         stats.get("estimate"), stats.get("ci_low"), stats.get("ci_high"),
         family_of(cfg["measure"], [r.get("effect_type") for r in records]), records,
@@ -655,7 +735,9 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     summary["proportions"] = arm_proportions(frame, cfg)  # ketameta.proportions
     summary.update(subgroup_blocks(frame, cfg))  # ketameta.subgrouping
     summary["few_trials"] = few_trials_block(frame, cfg)  # ketameta.fewtrials
-    return summary, _effects_table(frame)
+    table = _effects_table(frame, records)
+    columns = list(table.columns)
+    return summary, table, [{c: record[c] for c in columns} for record in records]
 
 
 def _normal_quantile(level: float) -> float:
@@ -721,12 +803,18 @@ def _provenance(cfg: Mapping, inputs: Mapping[str, str]) -> dict:
     }
 
 
-def _effects_table(frame: pd.DataFrame) -> pd.DataFrame:
-    data = [c for c in _DATA_COLUMNS if c in frame and frame[c].notna().any()]
-    descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in frame and c != "year"]
+def _effects_table(frame: pd.DataFrame, records: Sequence[Mapping] | None = None) -> pd.DataFrame:
+    """The columns of ``effects.csv``; ``records`` (:func:`_records` of ``frame``) saves a
+    pass over the frame."""
+    if records is None:
+        filled = frame.notna().any().to_dict()  # column -> whether any row gives a value
+    else:
+        filled = {c: any(_given(r[c]) for r in records) for c in frame.columns}
+    data = [c for c in _DATA_COLUMNS if c in filled and filled[c]]
+    descriptive = [c for c in DESCRIPTIVE_COLUMNS if c in filled and c != "year"]
     known = set(_EFFECT_COLUMNS) | set(data) | set(_DATA_COLUMNS) | set(descriptive)
     known |= set(_INTERNAL) | {"condition", "outcome", "timepoint", "vi", "yi"}
-    unknown = [c for c in frame.columns if c not in known and frame[c].notna().any()]
+    unknown = [c for c in frame.columns if c not in known and filled[c]]
     columns = [*_EFFECT_COLUMNS, *data, *descriptive, "source_file", "source_lines", *unknown]
     return frame[columns]
 

@@ -567,6 +567,8 @@ def _numeric(frame, column, rows):
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
     raw = frame[column]
+    if raw.dtype.kind in "fiu":  # numbers already (NumPy or nullable dtype): nothing to check
+        return raw.to_numpy(dtype=float, na_value=np.nan)
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     blank = raw.isna() | (raw.astype("string").str.strip() == "")
     bad = np.isnan(values) & ~blank.to_numpy(dtype=bool, na_value=True) & rows
@@ -583,7 +585,14 @@ def _effect_type(frame):
     """The ``effect_type`` column as an object array of str, None where missing or blank."""
     if "effect_type" not in frame.columns:
         return np.full(len(frame), None, dtype=object)
-    values = frame["effect_type"].astype("string").str.strip()
+    import pandas as pd
+
+    column = frame["effect_type"]
+    if isinstance(column.dtype, pd.StringDtype):  # text or missing: strip in plain Python
+        return np.array(
+            [(v.strip() or None) if isinstance(v, str) else None for v in column], dtype=object
+        )
+    values = column.astype("string").str.strip()
     values = values.where(values != "")
     return values.to_numpy(dtype=object, na_value=None)
 

@@ -36,11 +36,13 @@ import copy
 import csv
 import difflib
 import hashlib
+import io
 import math
 import os
 import re
 import sys
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -78,6 +80,7 @@ __all__ = [
     "in_sync",
     "write_table",
     "read_table",
+    "csv_text",
     "load_config",
     "parse_yaml",
     "config_line",
@@ -1038,19 +1041,145 @@ def check_declared(
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write a table as CSV (floats in full precision), atomically (:func:`write_text`)."""
+    """Write a table as CSV (floats in full precision), atomically (:func:`write_text`).
+
+    pandas writes the few rows of an effects table as fast as :func:`csv_text` would.
+    """
     write_text(frame.to_csv(index=False, lineterminator="\n"), path)
 
 
+#: Characters that make the csv module quote a field (delimiter, quote character, line ends).
+_QUOTED = frozenset(',"\r\n')
+
+
+def csv_text(frame: pd.DataFrame, header: bool = True) -> str:
+    """``frame.to_csv(index=False, header=header, lineterminator="\\n")``, faster on long tables.
+
+    pandas turns every cell into text and hands the rows to the csv module: a float64 as
+    NumPy's ``str`` of it, the shortest text that reads back as the same double, which is
+    Python's ``repr`` of the float; integers and booleans as ``str``; text as it is; other
+    Python objects as ``str``; a missing cell as the empty string. This function makes the
+    same cells a column at a time for those kinds of column (NumPy float64, integer and
+    boolean, nullable integers, text, Python objects) and joins them with commas, or, when
+    a cell needs quotes (a comma, a quote or a line break in it), hands them to the csv
+    module with pandas' settings. Tables with other columns are left to pandas.
+    ``tests/test_tables.py`` checks the text against pandas on awkward values.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table; its index is not written.
+    header : bool
+        Whether to write the column names as the first line.
+
+    Returns
+    -------
+    str
+        The CSV text, lines ending in ``\\n``.
+    """
+    names = list(frame.columns)
+    cells = [_csv_cells(series) for _, series in frame.items()]
+    if not frame.columns.is_unique or any(c is None for c in cells) or not all(
+        isinstance(name, str) for name in names
+    ):
+        return frame.to_csv(index=False, header=header, lineterminator="\n")
+    quoted = len(names) < 2 or any(_QUOTED.intersection(name) for name in names)
+    quoted = quoted or any(_QUOTED.intersection(v) for column in cells for v in set(column))
+    if quoted:  # the csv module, as pandas calls it, quotes what needs quotes
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        if header:
+            writer.writerow(names)
+        writer.writerows(zip(*cells, strict=True))
+        return out.getvalue()
+    lines = [",".join(names) + "\n"] if header else []
+    lines.extend(",".join(row) + "\n" for row in zip(*cells, strict=True))
+    return "".join(lines)
+
+
+def _csv_cells(series: pd.Series) -> list[str] | None:
+    """The cells of one column as pandas' ``to_csv`` writes them before quoting, or None
+    to leave the table to pandas (a dtype not handled here)."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiub":
+        values = series.to_numpy()
+        if dtype.kind != "f":
+            return [str(v) for v in values.tolist()]
+        if dtype.itemsize != 8:
+            return None
+        out = [repr(v) for v in values.tolist()]
+        for i in np.flatnonzero(np.isnan(values)).tolist():
+            out[i] = ""
+        return out
+    if isinstance(dtype, pd.StringDtype):  # text, or the dtype's missing value
+        return [v if type(v) is str else "" for v in series.tolist()]
+    if dtype == np.dtype(object):
+        values = series.to_numpy()
+    elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+        values = series.to_numpy(dtype=object)
+    else:
+        return None
+    missing = pd.isna(values).tolist()
+    return [
+        "" if gone else (v if type(v) is str else str(v))
+        for v, gone in zip(values.tolist(), missing, strict=True)
+    ]
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` back with the dtypes of :func:`read_file`."""
-    header = pd.read_csv(path, nrows=0).columns
+    """Read a table written by :func:`write_table` back with the dtypes of :func:`read_file`.
+
+    One process often reads one table several times (a condition's job fits its analyses,
+    its multiverse and its page from the same rows): the text is parsed once and later
+    reads of the same bytes get a copy of that frame (:class:`ParsedTables`).
+    """
+    return _TABLES.parse(Path(path).read_bytes(), _parse_table)
+
+
+def _parse_table(data: bytes) -> pd.DataFrame:
+    header = pd.read_csv(io.BytesIO(data), nrows=0).columns
     dtypes = {c: ("float64" if c in NUMERIC_COLUMNS else "str") for c in header}
     dtypes["year"] = "Int64"
     if "day" in dtypes:
         dtypes["day"] = "float64"
     dtypes["source_line"] = "int64"
-    return pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    return pd.read_csv(io.BytesIO(data), dtype=dtypes, keep_default_na=False, na_values=[""])
+
+
+class ParsedTables:
+    """The last few tables a process parsed, found again by the SHA-256 of their bytes.
+
+    :meth:`parse` returns a copy of the frame ``parse_bytes(data)`` gave for the same
+    bytes before, else parses them and remembers the result. The key is the content, never
+    a file name or a time stamp, so a changed file is always parsed anew; at most ``size``
+    frames are kept, so the memory held does not grow with the number of files read.
+
+    Parameters
+    ----------
+    size : int
+        How many parsed tables to keep (the least recently used goes first).
+    """
+
+    def __init__(self, size: int = 4):
+        self.size = size
+        self._frames: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+
+    def parse(self, data: bytes, parse_bytes) -> pd.DataFrame:
+        """A copy of ``parse_bytes(data)``, parsed once per distinct ``data`` and parser."""
+        key = (parse_bytes, hashlib.sha256(data).digest())
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = parse_bytes(data)
+            self._frames[key] = frame
+            while len(self._frames) > self.size:
+                self._frames.popitem(last=False)
+        else:
+            self._frames.move_to_end(key)
+        return frame.copy()
+
+
+#: Tables parsed by :func:`read_table` and :func:`ketameta.multiverse.read_specifications`.
+_TABLES = ParsedTables()
 
 
 # ----------------------------------------------------------------------------- configuration

@@ -65,6 +65,8 @@ def _values(frame: pd.DataFrame, column: str) -> list[str]:
 
 
 def _count(frame: pd.DataFrame, column: str, value: str) -> int:
+    if isinstance(frame[column].dtype, pd.StringDtype):  # text or missing (never counted)
+        return sum(1 for v in frame[column] if type(v) is str and v.strip() == value)
     return int((frame[column].astype(str).str.strip() == value).sum())
 
 
@@ -102,7 +104,12 @@ def mixture(frame: pd.DataFrame, cfg: Mapping) -> dict:
         mixed.append({"what": "design", "text": f"crossover ({int(crossover.sum())}) and "
                                                 f"parallel ({int(parallel.sum())}) trials"})
     if cfg.get("measure") in ("SMD", "MD"):
-        kinds = [score_type(row) for _, row in frame.iterrows()]
+        # score_type reads three columns; a row of those is what it is given
+        present = [c for c in ("score", "notes", "scale") if c in frame]
+        kinds = [
+            score_type(dict(zip(present, values, strict=True)))
+            for values in zip(*(frame[c] for c in present), strict=True)
+        ] if present else [score_type({}) for _ in range(k)]
         if "change" in kinds and "final" in kinds:
             unknown = sum(t is None for t in kinds)
             mixed.append({"what": "score", "text": (

@@ -132,18 +132,23 @@ def resolve_multiarm(rows: pd.DataFrame, mode: str = "combine") -> tuple[pd.Data
             seen[key] = []
             order.append(("group", key))
         seen[key].append(position)
+    # Rows that stay as they are are taken in runs, one slice per run, not one per row.
+    run: list[int] = []
     for what, key in order:
-        if what == "row":
-            out.append(rows.iloc[[key]])
+        positions = [key] if what == "row" else seen[key]
+        if len(positions) == 1:
+            run.extend(positions)
             continue
-        members = rows.iloc[seen[key]]
-        if len(members) == 1:
-            out.append(members)
-            continue
+        if run:
+            out.append(rows.iloc[run])
+            run = []
+        members = rows.iloc[positions]
         _check_group(members)
         resolved, note = _resolve(members, mode)
         out.append(resolved)
         notes.append(note)
+    if run:
+        out.append(rows.iloc[run])
     return pd.concat(out, ignore_index=True), notes
 
 
@@ -243,6 +248,8 @@ def _resolve(members: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
         ):
             joiner = " + " if column in _JOIN_PLUS else "; "
             unique = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+            if values.dtype == "str" and unique == [first[column]]:
+                continue  # the first row's text already, in a text column: nothing to set
             combined[column] = joiner.join(unique) if unique else None
     combined["source_lines"] = ";".join(str(line) for line in lines)
     return combined, note
@@ -269,8 +276,11 @@ def label_years(rows: pd.DataFrame) -> pd.DataFrame:
     rows = rows.copy()
     if "year" not in rows:
         return rows
-    years = rows.groupby("study", sort=False)["year"].nunique(dropna=True)
-    shared = set(years.index[years > 1])
+    seen: dict = {}
+    for study, year in zip(rows["study"], rows["year"], strict=True):
+        if not (pd.isna(study) or pd.isna(year)):
+            seen.setdefault(study, set()).add(year)
+    shared = {study for study, years in seen.items() if len(years) > 1}
     if shared:
         rows["study"] = [
             f"{study} ({year})" if study in shared and not pd.isna(year) else study

@@ -66,7 +66,7 @@ from ketameta._batch import as_batch
 from ketameta._results import finite
 from ketameta.analysis import MEASURE_KIND, prepare
 from ketameta.effects import REPORTED_FOR, escalc
-from ketameta.io import DataError, read_table, write_text
+from ketameta.io import _TABLES, DataError, csv_text, read_table, write_text
 from ketameta.profiles import effective_config
 
 __all__ = [
@@ -187,19 +187,25 @@ class Multiverse:
 
     def choices(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
         """The choices of specifications ``start`` to ``stop - 1``, one column per factor."""
+        idx, codes = self._codes(start, stop)
+        columns = {"spec": idx}
+        for name in self.factors:
+            columns[name] = np.asarray(self.factors[name], dtype=object)[codes[name]]
+        return pd.DataFrame(columns)
+
+    def _codes(self, start: int = 0, stop: int | None = None):
+        """Indices of specifications ``start`` to ``stop - 1`` and, per factor, the position
+        of each one's level in ``factors[name]`` (the last factor varies fastest)."""
         stop = self.n_specifications if stop is None else min(stop, self.n_specifications)
         names = list(self.factors)
         sizes = [len(self.factors[n]) for n in names]
         idx = np.arange(start, stop, dtype=np.int64)
-        columns = {"spec": idx}
         rest = idx.copy()
         codes = {}
         for name, size in zip(reversed(names), reversed(sizes), strict=True):
             codes[name] = rest % size
             rest //= size
-        for name in names:
-            columns[name] = np.asarray(self.factors[name], dtype=object)[codes[name]]
-        return pd.DataFrame(columns)
+        return idx, codes
 
 
 def build(trials: pd.DataFrame, analysis_config: Mapping, settings: Mapping) -> Multiverse:
@@ -328,15 +334,15 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
     from ketameta.models import fit_batch
 
     frame = mv.choices(start, stop)
+    _, positions = mv._codes(start, stop)
     n = len(frame)
     trial_factors = [f for f in mv.factors if f in mv.level_masks]
     mask = np.ones((n, len(mv.studies)), dtype=bool)
     for factor in trial_factors:
         levels = mv.factors[factor]
         table = np.stack([mv.level_masks[factor][lv] for lv in levels])
-        code = pd.Categorical(frame[factor], categories=levels).codes
-        mask &= table[code]
-    measure_codes = pd.Categorical(frame["measure"], categories=mv.factors["measure"]).codes
+        mask &= table[_level_codes(frame[factor], levels, positions[factor])]
+    measure_codes = _level_codes(frame["measure"], mv.factors["measure"], positions["measure"])
     present = np.stack([np.isfinite(mv.effects[m][0]) for m in mv.factors["measure"]])
     mask &= present[measure_codes]
     k = mask.sum(axis=1)
@@ -380,16 +386,38 @@ def run_specifications(mv: Multiverse, start: int = 0, stop: int | None = None) 
     return frame
 
 
+def _level_codes(values: pd.Series, levels: Sequence, positions: np.ndarray) -> np.ndarray:
+    """Each value's position among ``levels``: ``positions`` (known from the crossing)
+    when the levels are distinct, else pandas' categorical codes (which refuse them)."""
+    if len(set(levels)) == len(levels):
+        return positions
+    return pd.Categorical(values, categories=levels).codes
+
+
 def to_csv(frame: pd.DataFrame, header: bool = True) -> str:
     """The CSV text of a specification table (floats written so that they round-trip)."""
-    return frame.to_csv(index=False, header=header, lineterminator="\n")
+    return csv_text(frame, header=header)
 
 
 def read_specifications(text_or_path) -> pd.DataFrame:
-    """Read a specification table written by :func:`to_csv` (floats exactly as written)."""
-    source = io.StringIO(text_or_path) if "\n" in str(text_or_path) else text_or_path
+    """Read a specification table written by :func:`to_csv` (floats exactly as written).
+
+    The text is parsed once per process: the page reads the table its job has just written
+    and summarised (:class:`ketameta.io.ParsedTables`).
+    """
+    if hasattr(text_or_path, "read"):  # an open file
+        data = text_or_path.read()
+        data = data.encode("utf-8") if isinstance(data, str) else data
+    elif "\n" in str(text_or_path):
+        data = str(text_or_path).encode("utf-8")
+    else:
+        data = Path(text_or_path).read_bytes()
+    return _TABLES.parse(data, _parse_specifications)
+
+
+def _parse_specifications(data: bytes) -> pd.DataFrame:
     return pd.read_csv(
-        source,
+        io.BytesIO(data),
         keep_default_na=False,
         na_values=[""],
         dtype={"method_used": str, "test_used": str},
@@ -413,7 +441,8 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
         share_positive, share_negative, share_excluding_null, spread: {factor: value},
         most_influential}`` (the primary measure first). Plain Python, JSON-ready.
     """
-    fitted = frame[frame["fitted"].astype(bool)]
+    is_fitted = frame["fitted"].astype(bool).to_numpy()
+    fitted = frame[is_fitted]
     out = {
         "n_specifications": int(len(frame)),
         "n_fitted": int(len(fitted)),
@@ -422,22 +451,26 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
         "primary_measure": primary_measure,
         "by_measure": {},
     }
-    measures = list(dict.fromkeys([primary_measure, *frame["measure"].astype(str)]))
+    measure_of = frame["measure"].astype(str)
+    measures = list(dict.fromkeys([primary_measure, *measure_of.unique()]))
+    measure_of = measure_of.to_numpy(dtype=object)
+    estimate = frame["estimate"].to_numpy(dtype=float)
+    # each factor's level of every specification, as text (missing stays missing)
+    levels = {f: frame[f].astype(str) for f in factors if f != "measure"}
     for measure in measures:
-        all_m = frame[frame["measure"].astype(str) == measure]
-        if all_m.empty:
+        in_measure = measure_of == measure
+        if not in_measure.any():
             continue
-        sub = fitted[fitted["measure"].astype(str) == measure]
-        est = sub["estimate"].to_numpy(dtype=float)
+        chosen = in_measure & is_fitted
+        sub = frame[chosen]
+        est = estimate[chosen]
         spread = {}
-        for factor in factors:
-            if factor == "measure":
-                continue
-            medians = sub.groupby(sub[factor].astype(str), sort=False)["estimate"].median()
+        for factor, values in levels.items():
+            medians = _group_medians(values[chosen], est)
             spread[factor] = finite(medians.max() - medians.min()) if len(medians) else None
         ranked = [f for f in spread if spread[f] is not None]
         out["by_measure"][measure] = {
-            "n_specifications": int(len(all_m)),
+            "n_specifications": int(in_measure.sum()),
             "n_fitted": int(len(sub)),
             "median": finite(np.median(est)) if est.size else None,
             "min": finite(est.min()) if est.size else None,
@@ -447,6 +480,21 @@ def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str)
             "most_influential": max(ranked, key=lambda f: spread[f]) if ranked else None,
         }
     return out
+
+
+def _group_medians(keys: pd.Series, values: np.ndarray) -> pd.Series:
+    """Median of ``values`` within each group of equal ``keys``, as
+    ``values.groupby(keys).median()`` gives it: missing keys form no group, NaN values are
+    skipped, a group of NaN only has median NaN. A median of an even number of values is
+    the mean of the middle two, ``(a + b) / 2``, in pandas as in NumPy."""
+    codes, uniques = pd.factorize(keys)  # missing keys get -1
+    medians = np.full(len(uniques), np.nan)
+    for group in range(len(uniques)):
+        members = values[codes == group]
+        members = members[~np.isnan(members)]
+        if members.size:
+            medians[group] = np.median(members)
+    return pd.Series(medians)
 
 
 def _shares(fitted: pd.DataFrame) -> dict:

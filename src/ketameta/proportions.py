@@ -48,6 +48,13 @@ def _pool(events: np.ndarray, n: np.ndarray, method: str, test: str, level: floa
     }
 
 
+def _numbers(column: pd.Series) -> np.ndarray:
+    """A column as floats, NaN where a cell is missing or not a number."""
+    if column.dtype.kind in "fiu":
+        return column.to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
 def arm_proportions(frame: pd.DataFrame, cfg: Mapping) -> dict | None:
     """The ``proportions`` block of one analysis's ``summary.json``.
 
@@ -71,11 +78,11 @@ def arm_proportions(frame: pd.DataFrame, cfg: Mapping) -> dict | None:
     needed = ("events_treat", "n_treat", "events_ctrl", "n_ctrl")
     if frame.empty or not all(c in frame for c in needed):
         return None
-    values = frame[list(needed)].apply(pd.to_numeric, errors="coerce")
-    use = values.notna().all(axis=1).to_numpy()
+    v = np.column_stack([_numbers(frame[c]) for c in needed])
+    use = ~np.isnan(v).any(axis=1)
     if not use.any():
         return None
-    v = values[use].to_numpy(dtype=float)
+    v = v[use]
     method, test, level = cfg["method"], cfg["test"], cfg["level"]
     return {
         "transform": "logit", "method": method, "test": test, "level": level,

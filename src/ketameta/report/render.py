@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import functools
 import gc
 import hashlib
 import json
@@ -1102,11 +1103,17 @@ def _versions(loaded: Sequence[Mapping]) -> dict[str, str]:
         for name, value in ((item["summary"].get("provenance") or {}).get("versions") or {}).items():
             found[f"{name} (analysis)"] = str(value)
     for package in ("ketameta", "jinja2", "matplotlib"):
-        try:
-            found[f"{package} (report)"] = version(package)
-        except PackageNotFoundError:
-            found[f"{package} (report)"] = "not installed"
+        found[f"{package} (report)"] = _installed_version(package)
     return dict(sorted(found.items()))
+
+
+@functools.cache
+def _installed_version(package: str) -> str:
+    """The installed version of ``package`` (looked up once per process)."""
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def _provenance(loaded: Sequence[Mapping], config_text: str) -> dict:
@@ -1267,7 +1274,9 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
             key = (str(e.get("source")), int(e.get("line")))
             reasons.setdefault(key, []).append(f"{aid}: {e.get('reason')}")
     out = []
-    for _, row in table.iterrows():
+    columns = ("source_file", "source_line", "study", "outcome", "timepoint")
+    for values in zip(*(table[c] for c in columns), strict=True):
+        row = dict(zip(columns, values, strict=True))
         key = (str(row["source_file"]), int(row["source_line"]))
         if key in used:
             continue
