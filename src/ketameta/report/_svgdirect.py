@@ -1093,3 +1093,10 @@ def anchored_legend(canvas: Canvas, entries: Sequence[tuple[Handle, str]], *,
             draw(canvas, trans, 0.0, descent, handlelength * f, height)
             text(canvas, label, ix + tox, iy + toy, IdentityTransform(), prop=prop)
     canvas.close()
+
+
+def background(canvas: Canvas, trans) -> None:
+    """A white rectangle filling ``trans``'s unit square (the figure's or an Axes' patch)."""
+    canvas.open("patch")
+    canvas.path(Path.unit_rectangle(), trans, "fill: #ffffff", filled=True)
+    canvas.close()

@@ -61,7 +61,7 @@ from matplotlib.transforms import (
 from . import _svgdirect
 from . import formatting as fmt
 from ._svg import DPI, new_figure, svg_bytes, text_extent
-from ._svgdirect import Canvas, Panel, ScaledPanel, number
+from ._svgdirect import Canvas, Panel, ScaledPanel, background, number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -839,13 +839,9 @@ def funnel_svg(
     frame = Rectangle((0.0, 0.0), 1.0, 1.0, transform=panel.trans_axes)
     clip = c.clip_for(TransformedBbox(Bbox.unit(), frame.get_transform()))
     c.open("figure")
-    c.open("patch")
-    c.path(Path.unit_rectangle(), c.trans_figure, "fill: #ffffff", filled=True)
-    c.close()
+    background(c, c.trans_figure)
     c.open("axes")
-    c.open("patch")
-    c.path(frame.get_path(), frame.get_transform(), "fill: #ffffff", filled=True)
-    c.close()
+    background(c, panel.trans_axes)
     # z-order 0: the contours; 1: the pseudo confidence region and the estimates; 1.5: the
     # axes; 2.5: the spines; 3: the studies
     shades = [(z99, "#c6c6c6", "p < 0.01"), (z95, "#dedede", "0.01 < p < 0.05"),
@@ -1006,13 +1002,9 @@ def timecourse_svg(fig_id: str, title: str, points: Sequence[TimePoint], *, axis
     clip = c.clip_for(TransformedBbox(Bbox.unit(), frame.get_transform()))
     small = _text_font(FONT_SIZE - 0.5, False, False)
     c.open("figure")
-    c.open("patch")
-    c.path(Path.unit_rectangle(), c.trans_figure, "fill: #ffffff", filled=True)
-    c.close()
+    background(c, c.trans_figure)
     c.open("axes")
-    c.open("patch")
-    c.path(frame.get_path(), frame.get_transform(), "fill: #ffffff", filled=True)
-    c.close()
+    background(c, panel.trans_axes)
     # z-order 0: the null line; 1: the model's band; 1.5: the axes; 2: the model's curve
     c.open("line2d")
     _svgdirect.path(c, Path(np.array([[0.0, null], [1.0, null]])), panel.yaxis,

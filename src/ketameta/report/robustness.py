@@ -124,7 +124,7 @@ def specification_curve_svg(
     # an image, the level names as tick labels, lines between factors, four spines).
     canvas = Canvas(fig_id, 9.0, height)
     canvas.open("figure")
-    _background(canvas, canvas.trans_figure)
+    svgd.background(canvas, canvas.trans_figure)
     # vlines masks a whole segment when a bound is missing: it neither scales the axis nor
     # draws (an empty path)
     whole = np.isfinite(low) & np.isfinite(high)
@@ -133,7 +133,7 @@ def specification_curve_svg(
                 (-0.5, columns - 0.5), ylim)
     clip = canvas.clip_for(top.bbox)
     canvas.open("axes")
-    _background(canvas, top.trans_axes)
+    svgd.background(canvas, top.trans_axes)
     yline = blended_transform_factory(top.trans_axes, top.trans_data)
     _line(canvas, [0.0, 1.0], [0.0, 0.0], yline, GRID, 0.8, clip)
     canvas.open("matplotlib.axis")
@@ -170,7 +170,7 @@ def specification_curve_svg(
                     (-0.5, columns - 0.5), (len(rows) - 0.5, -0.5))
         pclip = canvas.clip_for(pax.bbox)
         canvas.open("axes")
-        _background(canvas, pax.trans_axes)
+        svgd.background(canvas, pax.trans_axes)
         svgd.image(canvas, pax, panel, (-0.5, columns - 0.5, len(rows) - 0.5, -0.5),
                    cmap="Greys", vmin=0.0, vmax=1.0)
         canvas.open("matplotlib.axis")
@@ -213,13 +213,6 @@ def _font(size: float) -> FontProperties:
     return prop
 
 
-def _background(canvas: Canvas, trans) -> None:
-    """A white rectangle filling ``trans``'s unit square (the figure's or an Axes' patch)."""
-    canvas.open("patch")
-    canvas.path(MplPath.unit_rectangle(), trans, "fill: #ffffff", filled=True)
-    canvas.close()
-
-
 def _line(canvas: Canvas, xs, ys, trans, color: str, lw: float, clip: str) -> None:
     """A solid line (``Line2D``: projecting caps), clipped to its Axes."""
     canvas.open("line2d")
@@ -253,7 +246,7 @@ def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
     points = gosh.get("points")
     canvas = Canvas(fig_id, 6.0, 3.6)
     canvas.open("figure")
-    _background(canvas, canvas.trans_figure)
+    svgd.background(canvas, canvas.trans_figure)
     # The Axes as matplotlib draws it: the density image (without points), the axes (x then
     # y), the subsets, the full model's diamond, the left and bottom spines, the legend;
     # then the colour bar of the density, which took its room from the right of the Axes.
@@ -271,7 +264,7 @@ def gosh_svg(fig_id: str, title: str, gosh: Mapping, axis_label: str) -> str:
                            (x_edges[0], x_edges[-1]), (y_edges[0], y_edges[-1]))
     clip = canvas.clip_for(ax.bbox)
     canvas.open("axes")
-    _background(canvas, ax.trans_axes)
+    svgd.background(canvas, ax.trans_axes)
     if not points:
         svgd.image(canvas, ax, shade, (x_edges[0], x_edges[-1], y_edges[0], y_edges[-1]),
                    cmap="Greys", vmin=0.0, vmax=vmax, origin="lower")
@@ -339,7 +332,7 @@ def _colour_bar(canvas: Canvas, box: Bbox, vmax: float, prop: FontProperties) ->
     y = norm.inverse(y)
     bar = svgd.panel_at(canvas, position, (0.0, 1.0), (low, high))
     canvas.open("axes")
-    _background(canvas, bar.trans_axes)
+    svgd.background(canvas, bar.trans_axes)
     svgd.rasterized_mesh(canvas, bar, [0.0, 1.0], y, values[:, np.newaxis], cmap="Greys",
                          vmin=0.0, vmax=vmax)
     canvas.open("matplotlib.axis")
