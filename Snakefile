@@ -35,11 +35,20 @@ rule all:
         staged("published"),
 
 
-# When the run is over, the scheduler's pending one-second timers would keep Snakemake
-# waiting with nothing left to do (ketameta.workflow.release_pending_timers).
+# The jobs of a run on this machine are run by a warm worker process that imported the
+# statistics and page stack once, rather than once a job (ketameta.worker); each job is
+# still its own Snakemake job, with its own files, log, benchmark and exit status. Jobs
+# that a cluster executor runs elsewhere start their own Python.
+onstart:
+    local_only(workflow)
+
+
+# When the run is over, the worker stops, and the scheduler's pending one-second timers,
+# which would keep Snakemake waiting with nothing left to do, are cancelled
+# (ketameta.workflow.end).
 onsuccess:
-    release_pending_timers()
+    end()
 
 
 onerror:
-    release_pending_timers()
+    end()

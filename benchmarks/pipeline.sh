@@ -8,7 +8,8 @@
 #      their ratios, and how many analyses and SVG figures each side produced; beside them
 #      the floor: Snakemake running as many jobs as the pipeline's run, each starting Python
 #      and doing nothing (benchmarks/floor.smk), then each importing what the pipeline's
-#      jobs import, and R loading metafor;
+#      jobs import (the least a clean run would cost if every job imported the statistics
+#      itself, as it does without the warm worker of ketameta.worker), and R loading metafor;
 #   2. no-op rerun of the same project, nothing changed (median of BENCH_NOOP runs);
 #   3. a synthetic configuration of BENCH_VALIDATE analyses: the time of `snakemake -n`
 #      (parse, checks, DAG) and of the parse-time checks alone (benchmarks/resolve.py
@@ -16,7 +17,8 @@
 #   4. scale: synthetic projects (benchmarks/synthetic.py) of each size in BENCH_SCALE, one
 #      clean run of each side; wall and CPU time, the marginal cost per analysis between the
 #      smallest and the largest size, and peak memory: the largest job (max_rss of the
-#      Snakemake benchmark files), the largest process of the run (/usr/bin/time's %M over
+#      Snakemake benchmark files, or for a job run in the warm worker the peak memory its log
+#      ends with, see ketameta.worker), the largest process of the run (/usr/bin/time's %M over
 #      snakemake and every job it waited for) and R's;
 #   5. with BENCH_SLURM=1, the shipped data through the SLURM profile on a one-node SLURM.
 # The R side reads the list of analyses the pipeline fits (benchmarks/resolve.py list,
@@ -146,12 +148,18 @@ r_outputs() { # analyses and SVG figures of an R run in DIR
   echo "$(count '<section class="analysis"' "$1"/reports/*.html) $(count '<svg' "$1"/reports/*.html)"
 }
 
-largest_job() { # largest max_rss (MiB) over the Snakemake benchmark files below DIR
-  find "$1/benchmarks/results" -name '*.tsv' -print0 2>/dev/null |
-    xargs -0 -r awk -F '\t' '
-      FNR == 1 { col = 0; for (i = 1; i <= NF; i++) if ($i == "max_rss") col = i; next }
-      col && $col != "NA" && $col + 0 > max { max = $col + 0 }
-      END { printf "%.0f", max }'
+largest_job() { # largest peak memory (MiB) of a job of the run in DIR
+  # A job run in the warm worker (ketameta.worker) is measured by Snakemake's benchmark file
+  # as its waiting process only; the worker writes the peak memory of the process that ran
+  # it as the last line of the job's log. The largest of both kinds of figure.
+  {
+    find "$1/benchmarks/results" -name '*.tsv' -print0 2>/dev/null |
+      xargs -0 -r awk -F '\t' '
+        FNR == 1 { col = 0; for (i = 1; i <= NF; i++) if ($i == "max_rss") col = i; next }
+        col && $col != "NA" { print $col + 0 }'
+    find "$1/logs" -name '*.log' -print0 2>/dev/null |
+      xargs -0 -r sed -n 's/^ketameta worker: .*peak memory \([0-9.]*\) MiB$/\1/p'
+  } | awk '$1 + 0 > max { max = $1 + 0 } END { printf "%.0f", max }'
 }
 
 field() { # field KEY N: the Nth value recorded under KEY (1 wall, 2 cpu, 3 rss_kib)
@@ -323,10 +331,10 @@ table() {
     printf '%-54s %10.2f s %10.2f s %7s×\n' "   CPU time (user + sys), median" "$pc" "$rc" "$(ratio "$pc" "$rc")"
     printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
       "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
-    printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark max_rss)" "$clean_job"
+    printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark, worker log)" "$clean_job"
     printf '%-54s %10.2f s %10.2f s\n' "   floor: $jobs jobs that start Python / R loading metafor" \
       "$(median floor_empty 1)" "$(median floor_r 1)"
-    printf '%-54s %10.2f s\n' "   floor: $jobs jobs that import what the jobs import" \
+    printf '%-54s %10.2f s\n' "   floor without the worker: $jobs jobs importing it all" \
       "$(median floor_imports 1)"
     printf '2. no-op rerun, median of %d\n' "$noops"
     printf '%-54s %10.2f s\n' "   wall time" "$(median noop 1)"

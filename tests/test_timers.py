@@ -6,7 +6,7 @@ import re
 import threading
 from pathlib import Path
 
-from ketameta.workflow import release_pending_timers
+from ketameta.workflow import end, release_pending_timers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,9 +36,17 @@ def test_other_threads_are_left_alone():
         worker.join()
 
 
-def test_the_workflow_releases_them_on_success_and_on_error():
+def test_the_end_of_a_run_releases_them():
+    timer = threading.Timer(600, print)
+    timer.start()
+    end()
+    timer.join(timeout=10)
+    assert not timer.is_alive()
+
+
+def test_the_workflow_ends_runs_on_success_and_on_error():
     text = (ROOT / "Snakefile").read_text()
     for handler in ("onsuccess", "onerror"):
         block = re.search(rf"^{handler}:\n((?:    .*\n|\n)+)", text, re.MULTILINE)
         assert block, handler
-        assert "release_pending_timers()" in block.group(1), handler
+        assert "end()" in block.group(1), handler

@@ -21,6 +21,7 @@ This module imports only the standard library; :func:`build` imports the rest wh
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -307,3 +308,65 @@ def release_pending_timers() -> int:
     for timer in timers:
         timer.cancel()
     return len(timers)
+
+
+def begin(workflow) -> None:
+    """What the workflow does first when Snakemake reads it (``workflow/rules/common.smk``).
+
+    * In Snakemake's main process of a run that will run jobs (not a dry run, not a job's
+      own Snakemake on a cluster node), the warm worker starts now
+      (:func:`ketameta.worker.start`), so that it imports the statistics and page stack
+      while Snakemake checks the inputs and builds its graph of jobs. :func:`local_only`
+      stops it again when the jobs turn out to run elsewhere.
+    * When the process is Snakemake's command line, its exit is made short
+      (:func:`_at_exit`).
+    """
+    from ketameta import worker
+
+    if _command_line():
+        atexit.register(_at_exit)
+    settings = getattr(workflow, "output_settings", None)
+    if workflow.is_main_process and not getattr(settings, "dryrun", False):
+        worker.start()
+
+
+def local_only(workflow) -> None:
+    """``onstart``: no warm worker for jobs that a cluster executor runs elsewhere."""
+    from ketameta import worker
+
+    if not workflow.local_exec:
+        worker.stop()
+
+
+def end() -> None:
+    """``onsuccess`` and ``onerror``: stop the worker, release the scheduler's timers."""
+    from ketameta import worker
+
+    worker.stop()
+    release_pending_timers()
+
+
+def _command_line() -> bool:
+    """Whether this process is Snakemake's command line (not a library call in a program)."""
+    main = sys.modules.get("__main__")
+    name = os.path.basename(getattr(main, "__file__", None) or sys.argv[0] or "")
+    return name == "snakemake" or (name == "__main__.py" and "snakemake" in sys.argv[0])
+
+
+def _at_exit() -> None:
+    """Snakemake's command line is exiting: stop the worker, skip the final garbage passes.
+
+    By the time ``atexit`` handlers run, Snakemake has done its work. What is left is the
+    interpreter's own tear-down, whose garbage collections walk every object Snakemake
+    created (its imports, the graph of jobs, the persistence layer): about half a second
+    on this workflow's runs, and on every dry run and no-op rerun. ``gc.freeze()`` moves
+    every object to the permanent generation, which those collections skip; objects are
+    still freed when their modules are cleared. A program that calls Snakemake as a library
+    keeps running, so this is only done for the command line.
+    """
+    import gc
+
+    from ketameta import worker
+
+    worker.stop()
+    gc.freeze()

@@ -16,7 +16,11 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
-from ketameta.workflow import release_pending_timers
+from ketameta.workflow import begin, end, local_only
+
+# In a run that will run jobs, the warm worker starts importing the statistics now, while
+# the inputs are checked (ketameta.workflow.begin, ketameta.worker).
+begin(workflow)
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
 CONFIG_PATH = (

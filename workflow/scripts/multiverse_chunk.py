@@ -5,12 +5,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ketameta.io import extract_condition
-from ketameta.multiverse import write_chunk
+from ketameta import worker
 
 
 def main(raw: list[str], condition: str, limits: dict, analysis: dict, settings: dict,
          start: int, stop: int, part: str, log: str) -> None:
+    # The statistics are imported here, not at the top: with the run's warm worker
+    # (ketameta.worker) only the worker's copy of this script imports them.
+    from ketameta.io import extract_condition
+    from ketameta.multiverse import write_chunk
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     sys.stderr = open(log, "a")
     logging.info("specifications %d to %d of %s", start, stop - 1, analysis["analysis"])
@@ -22,7 +25,7 @@ def main(raw: list[str], condition: str, limits: dict, analysis: dict, settings:
 
 
 if __name__ == "__main__":
-    main(
+    worker.run(lambda: main(
         list(snakemake.input.raw),
         snakemake.params.condition,
         dict(snakemake.params.limits),
@@ -32,4 +35,4 @@ if __name__ == "__main__":
         snakemake.params.stop,
         snakemake.output.part,
         snakemake.log[0],
-    )
+    ), globals())

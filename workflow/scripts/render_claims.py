@@ -3,10 +3,13 @@
 import logging
 import os
 
-from ketameta.report.claims import render_claims
+from ketameta import worker
 
 
 def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: str) -> None:
+    # The statistics and the page are imported here, not at the top: with the run's warm
+    # worker (ketameta.worker) only the worker's copy of this script imports them.
+    from ketameta.report.claims import render_claims
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     # The page names the files it shows by their project paths (data/processed/...), which
     # they have below the staging folder too.
@@ -21,5 +24,6 @@ def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: 
 
 
 if __name__ == "__main__":
-    main(snakemake.input, dict(snakemake.params.config), list(snakemake.params.pages),
-         snakemake.output.json, snakemake.output.html, snakemake.log[0])
+    worker.run(lambda: main(snakemake.input, dict(snakemake.params.config),
+                            list(snakemake.params.pages), snakemake.output.json,
+                            snakemake.output.html, snakemake.log[0]), globals())

@@ -3,10 +3,13 @@
 import logging
 import os
 
-from ketameta.report import render_index
+from ketameta import worker
 
 
 def main(config: dict, summaries: list[str], effects: list[str], html: str, log: str) -> None:
+    # The statistics and the page are imported here, not at the top: with the run's warm
+    # worker (ketameta.worker) only the worker's copy of this script imports them.
+    from ketameta.report import render_index
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering the overview of %d analyses", len(summaries))
     # The page names the files it shows by their project paths (data/processed/...), which
@@ -21,5 +24,6 @@ def main(config: dict, summaries: list[str], effects: list[str], html: str, log:
 
 
 if __name__ == "__main__":
-    main(dict(snakemake.params.config), list(snakemake.input.summaries),
-         list(snakemake.input.effects), snakemake.output.html, snakemake.log[0])
+    worker.run(lambda: main(dict(snakemake.params.config), list(snakemake.input.summaries),
+                            list(snakemake.input.effects), snakemake.output.html,
+                            snakemake.log[0]), globals())

@@ -225,6 +225,25 @@ def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | No
     return jinja2.FileSystemBytecodeCache(str(folder))
 
 
+def warm() -> None:
+    """Load now what a process's first page would load: the templates and the figures' fonts.
+
+    The workflow's warm worker (:mod:`ketameta.worker`) calls this once, so that the jobs
+    it runs find both loaded. Nothing a page shows depends on whether this ran.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    from ketameta.report import _svg
+
+    env = environment()
+    for name in env.list_templates():
+        env.get_template(name)
+    for weight in ("normal", "bold"):
+        prop = FontProperties(family=["DejaVu Sans"], size=9, weight=weight)
+        _svg.line_metrics(prop)
+        _svg.text_extent("0", prop)
+
+
 class rendering:
     """Context of one page's rendering: garbage collection leaves older objects alone.
 

@@ -1,0 +1,317 @@
+"""The warm worker (ketameta.worker): jobs run in a forked copy of it exactly as on their own.
+
+A job is handed to the worker by a waiting process, which these tests start as Snakemake's
+script preamble would: with a pickled ``snakemake`` object in the script's globals. The
+worker is started in this test process (as the workflow starts it in Snakemake's).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from ketameta import worker
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = textwrap.dedent('''
+    import os
+    import sys
+
+    from ketameta import worker
+
+
+    def main():
+        job = snakemake
+        print("out", os.getpid(), os.getppid(), worker._in_job, flush=True)
+        print("err", file=sys.stderr, flush=True)
+        with open(job.output, "w") as stream:
+            stream.write(f"{os.getcwd()}|{os.environ.get('KETAMETA_TEST')}|{sys.argv[1:]}")
+        if job.mode == "sleep":
+            time.sleep(600)
+        if job.mode == "raise":
+            raise ValueError("a bad row")
+        if job.mode == "message":
+            sys.exit("one clear message")
+        sys.exit(job.code)
+
+
+    import time
+
+    if __name__ == "__main__":
+        worker.run(main, globals())
+''')
+
+
+@pytest.fixture
+def running():
+    started = worker.start()
+    assert started is not None
+    try:
+        yield started
+    finally:
+        worker.stop()
+    assert not os.path.exists(started.folder)
+    assert worker.ADDRESS not in os.environ
+
+
+def job_process(tmp_path: Path, mode: str = "ok", code: int = 0, env: dict | None = None,
+                popen: bool = False):
+    """Run SCRIPT as Snakemake would: a new Python with ``snakemake`` in its globals."""
+    script = tmp_path / "job.py"
+    script.write_text(SCRIPT)
+    job = types.SimpleNamespace(output=str(tmp_path / "out.txt"), log=[str(tmp_path / "log")],
+                                mode=mode, code=code)
+    (tmp_path / "log").write_text("the job's own log\n")
+    preamble = (f"import pickle, runpy; runpy.run_path({str(script)!r}, "
+                f"init_globals={{'snakemake': pickle.loads({pickle.dumps(job)!r})}}, "
+                "run_name='__main__')")
+    command = [sys.executable, "-c", preamble, "an", "argument"]
+    # Snakemake sets the thread counts of a one-thread job
+    threads = dict.fromkeys(worker.THREAD_VARIABLES, "1")
+    environ = {**os.environ, **threads, "KETAMETA_TEST": "from the job", **(env or {})}
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    if popen:
+        return subprocess.Popen(command, cwd=work, env=environ, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    return subprocess.run(command, cwd=work, env=environ, capture_output=True, text=True,
+                          timeout=120)
+
+
+def pid_of(done) -> tuple[int, int]:
+    line = next(line for line in done.stdout.splitlines() if line.startswith("out "))
+    _, pid, parent, _ = line.split()
+    return int(pid), int(parent)
+
+
+def test_a_job_runs_in_a_fork_of_the_worker_as_it_would_on_its_own(running, tmp_path):
+    done = job_process(tmp_path)
+    assert done.returncode == 0, done.stderr
+    pid, parent = pid_of(done)
+    assert parent == running.process.pid  # forked by the worker
+    # its standard streams, working folder, environment and arguments are the job's own
+    assert done.stderr == "err\n"
+    assert (tmp_path / "out.txt").read_text() == \
+        f"{tmp_path / 'work'}|from the job|['an', 'argument']"
+    log = (tmp_path / "log").read_text().splitlines()
+    assert log[0] == "the job's own log"
+    assert log[-1].startswith("ketameta worker: this job ran in a process forked from")
+    assert "CPU time" in log[-1] and "peak memory" in log[-1]
+
+
+@pytest.mark.parametrize(("mode", "code", "stderr"), [
+    ("ok", 3, ""),
+    ("message", 0, "one clear message"),
+    ("raise", 0, "ValueError: a bad row"),
+])
+def test_a_jobs_exit_status_and_error_are_its_own(running, tmp_path, mode, code, stderr):
+    done = job_process(tmp_path, mode, code)
+    expected = {"ok": code, "message": 1, "raise": 1}[mode]
+    assert done.returncode == expected
+    assert pid_of(done)[1] == running.process.pid
+    assert stderr in done.stderr
+    # a failed job's log gets no line about its resources
+    assert "ketameta worker" not in (tmp_path / "log").read_text()
+
+
+def test_without_a_worker_the_job_runs_in_its_own_process(tmp_path):
+    assert worker.ADDRESS not in os.environ
+    done = job_process(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "out" in done.stdout and done.stdout.split()[3] == "False"  # not in a worker
+    assert "ketameta worker" not in (tmp_path / "log").read_text()
+
+
+def test_a_stale_address_means_the_job_runs_on_its_own(tmp_path):
+    done = job_process(tmp_path, env={worker.ADDRESS: str(tmp_path / "no-socket")})
+    assert done.returncode == 0, done.stderr
+    assert "ketameta worker" not in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize("variable", ["OPENBLAS_NUM_THREADS", "MPLBACKEND", "PYTHONHASHSEED"])
+def test_a_job_whose_import_time_settings_differ_runs_on_its_own(running, tmp_path, variable):
+    done = job_process(tmp_path, env={variable: "4" if "THREADS" in variable else "7"})
+    assert done.returncode == 0, done.stderr
+    assert pid_of(done)[1] != running.process.pid
+    assert "ketameta worker" not in (tmp_path / "log").read_text()
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{pid}/stat") as stream:  # a zombie has ended too
+            if stream.read().split(") ")[1].startswith("Z"):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def test_killing_the_waiting_process_stops_the_job(running, tmp_path):
+    process = job_process(tmp_path, "sleep", popen=True)
+    line = process.stdout.readline()
+    assert line.startswith("out "), process.stderr.read()
+    pid = int(line.split()[1])
+    process.kill()  # as Snakemake stops a cancelled job's process
+    process.wait()
+    assert gone(pid)
+    assert running.process.poll() is None  # the worker goes on
+
+
+def test_stopping_the_worker_stops_its_jobs(tmp_path):
+    worker.start()
+    process = job_process(tmp_path, "sleep", popen=True)
+    pid = int(process.stdout.readline().split()[1])
+    worker.stop()
+    assert gone(pid)
+    # the status a shell gives a process that SIGTERM stopped
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+
+
+def test_the_worker_ends_with_the_process_that_started_it(tmp_path):
+    code = ("import ketameta.worker as w, os, sys; s = w.start(); print(s.process.pid, "
+            "flush=True); os._exit(0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert gone(int(done.stdout.split()[0]), within=20)
+
+
+def test_it_can_be_switched_off():
+    assert worker.enabled({}) == sys.platform.startswith("linux")
+    assert worker.enabled({worker.DISABLE: "0"}) == sys.platform.startswith("linux")
+    assert not worker.enabled({worker.DISABLE: "1"})
+
+
+class Workflow:
+    """What ketameta.workflow reads of Snakemake's workflow object."""
+
+    def __init__(self, main=True, local=True, dryrun=False):
+        self.is_main_process = main
+        self.local_exec = local
+        self.output_settings = types.SimpleNamespace(dryrun=dryrun)
+
+
+@pytest.mark.parametrize(("main", "dryrun", "starts"), [
+    (True, False, True), (True, True, False), (False, False, False)])
+def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, starts):
+    from ketameta import workflow
+
+    workflow.begin(Workflow(main=main, dryrun=dryrun))
+    try:
+        assert (worker._started is not None) == starts
+        assert (worker.ADDRESS in os.environ) == starts
+    finally:
+        workflow.end()
+    assert worker._started is None and worker.ADDRESS not in os.environ
+
+
+def test_jobs_a_cluster_runs_elsewhere_get_no_worker():
+    from ketameta import workflow
+
+    workflow.begin(Workflow())
+    started = worker._started
+    assert started is not None
+    workflow.local_only(Workflow(local=False))
+    assert worker._started is None and worker.ADDRESS not in os.environ
+    assert started.process.poll() is not None
+    workflow.end()
+
+
+def test_the_workflows_handlers_are_wired():
+    text = (ROOT / "Snakefile").read_text()
+    assert "onstart:\n    local_only(workflow)\n" in text
+    common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
+    assert "\nbegin(workflow)\n" in common
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "workflow" / "scripts").glob("*.py")),
+                         ids=lambda p: p.stem)
+def test_a_waiting_process_imports_nothing_heavy(script):
+    # What a job's own process runs before it hands the job over: the script's top level.
+    code = (f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='job')\n"
+            "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', 'jinja2', "
+            "'ketameta.io', 'ketameta.analysis') if m in sys.modules]\n"
+            "print(heavy)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_job_scripts_hand_their_jobs_to_the_worker():
+    for script in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
+        if script.name == "publish.py":  # imports nothing heavy: not worth a hand-over
+            continue
+        assert "worker.run(lambda: main(" in script.read_text(), script.name
+
+
+def test_the_worker_imports_only_the_standard_library():
+    code = ("import sys; before = set(sys.modules); import ketameta.worker; "
+            "print(sorted(m for m in set(sys.modules) - before "
+            "if m.split('.')[0] not in sys.stdlib_module_names and m.split('.')[0] != 'ketameta'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_signals_end_the_worker_cleanly(tmp_path):
+    started = worker.start()
+    try:
+        assert job_process(tmp_path).returncode == 0  # the worker is warm
+        os.kill(started.process.pid, signal.SIGINT)  # Ctrl-C is Snakemake's, not the worker's
+        time.sleep(0.5)
+        assert started.process.poll() is None
+        assert job_process(tmp_path).returncode == 0
+    finally:
+        worker.stop()
+    assert started.process.returncode == 0
+
+
+# ---------------------------------------------------------------- the workflow, both ways
+
+FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+
+
+def pipeline(tmp_path: Path, name: str, **env: str) -> Path:
+    import shutil
+
+    work = tmp_path / name
+    shutil.copytree(FIXTURE, work)
+    done = subprocess.run(
+        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--cores", "2"], cwd=work,
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return work
+
+
+def contents(work: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(work)): p.read_bytes()
+            for folder in ("reports", "data/processed") for p in sorted((work / folder).rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.workflow
+def test_the_workflow_writes_the_same_bytes_with_and_without_the_worker(tmp_path):
+    warm = pipeline(tmp_path, "warm")
+    alone = pipeline(tmp_path, "alone", **{worker.DISABLE: "1"})
+    assert contents(warm) == contents(alone)
+    assert len(contents(warm)) > 10
+    warm_logs = [p.read_text() for p in (warm / "logs").rglob("*.log")]
+    alone_logs = [p.read_text() for p in (alone / "logs").rglob("*.log")]
+    assert sum("ketameta worker:" in text for text in warm_logs) >= 3  # the jobs ran there
+    assert not any("ketameta worker:" in text for text in alone_logs)
