@@ -40,7 +40,7 @@ rule all:
 # still its own Snakemake job, with its own files, log, benchmark and exit status. Jobs
 # that a cluster executor runs elsewhere start their own Python.
 onstart:
-    local_only(workflow)
+    on_start(workflow)
 
 
 # When the run is over, the worker stops, and the scheduler's pending one-second timers,

@@ -213,6 +213,8 @@ def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, start
     workflow.begin(Workflow(main=main, dryrun=dryrun))
     try:
         assert (worker._started is not None) == starts
+        assert worker.ADDRESS not in os.environ  # offered only when the jobs start
+        workflow.on_start(Workflow(main=main, dryrun=dryrun))
         assert (worker.ADDRESS in os.environ) == starts
     finally:
         workflow.end()
@@ -225,7 +227,7 @@ def test_jobs_a_cluster_runs_elsewhere_get_no_worker():
     workflow.begin(Workflow())
     started = worker._started
     assert started is not None
-    workflow.local_only(Workflow(local=False))
+    workflow.on_start(Workflow(local=False))
     assert worker._started is None and worker.ADDRESS not in os.environ
     assert started.process.poll() is not None
     workflow.end()
@@ -233,7 +235,7 @@ def test_jobs_a_cluster_runs_elsewhere_get_no_worker():
 
 def test_the_workflows_handlers_are_wired():
     text = (ROOT / "Snakefile").read_text()
-    assert "onstart:\n    local_only(workflow)\n" in text
+    assert "onstart:\n    on_start(workflow)\n" in text
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
     assert "\nbegin(workflow)\n" in common
 

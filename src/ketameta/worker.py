@@ -12,10 +12,14 @@ imports done and no job sees another's state.
 
 How a run uses it (``workflow/rules/common.smk``):
 
-* ``onstart`` calls :func:`start`, which starts the worker as a child of Snakemake when the
-  jobs run on this machine (not under a cluster executor), on Linux, and unless the
-  environment sets ``KETAMETA_NO_WORKER`` to anything but ``""`` or ``0``. It sets
-  ``KETAMETA_WORKER`` to the worker's socket for the jobs Snakemake starts afterwards.
+* When Snakemake reads the workflow for a run that will run jobs, :func:`start` starts the
+  worker as a child of Snakemake (on Linux, and unless the environment sets
+  ``KETAMETA_NO_WORKER`` to anything but ``""`` or ``0``), so that it warms up while
+  Snakemake checks the inputs and builds its graph of jobs.
+* ``onstart``, when the jobs are about to start, calls :func:`offer_to_jobs` if they run
+  on this machine, which sets ``KETAMETA_WORKER`` to the worker's socket for the jobs
+  Snakemake starts afterwards, and stops the worker otherwise (a cluster executor).
+  Without the hooks (``--no-hooks``) no job is offered the worker.
 * A job script ends with ``worker.run(lambda: main(...), globals())``. With a worker, this
   sends the job (the script's path, its ``snakemake`` object, working folder, environment,
   ``sys.path`` and its standard streams) to the worker and exits with the job's status;
@@ -196,15 +200,13 @@ def enabled(environ=None) -> bool:
     return sys.platform.startswith("linux") and environ.get(DISABLE, "") in ("", "0")
 
 
-def start(workflow=None) -> Worker | None:
-    """Start the run's worker and point the jobs at it; ``None`` when there is none.
+def start(offer: bool = True) -> Worker | None:
+    """Start a worker; ``None`` when :func:`enabled` says no or it cannot be started.
 
-    ``workflow`` is Snakemake's workflow object: no worker is started for jobs that run
-    elsewhere (a cluster executor) or in a job's own Snakemake process on a node.
+    With ``offer``, the jobs started afterwards are pointed at it at once
+    (:func:`offer_to_jobs`).
     """
     if not enabled():
-        return None
-    if workflow is not None and not (workflow.is_main_process and workflow.local_exec):
         return None
     folder = tempfile.mkdtemp(prefix="ketameta-worker-")
     address = os.path.join(folder, "socket")
@@ -225,10 +227,22 @@ def start(workflow=None) -> Worker | None:
         return None
     finally:
         listener.close()
-    os.environ[ADDRESS] = address
     global _started
     _started = Worker(process, folder, address)
+    if offer:
+        offer_to_jobs()
     return _started
+
+
+def offer_to_jobs() -> bool:
+    """Point the jobs this process starts from now on at the started worker, if there is one.
+
+    Sets :data:`ADDRESS` in the environment, which Snakemake's jobs inherit.
+    """
+    if _started is None or _started.process.poll() is not None:
+        return False
+    os.environ[ADDRESS] = _started.address
+    return True
 
 
 def stop(worker: Worker | None = None, timeout: float = 10.0) -> None:
@@ -289,7 +303,10 @@ def serve(argv: list[str] | None = None) -> None:
     jobs: dict[int, socket.socket] = {}  # pid of a job's process -> its waiting process
     selector = selectors.DefaultSelector()
     try:
-        warm()
+        try:
+            warm()
+        except Exception:  # noqa: BLE001 - the jobs then run on their own and meet it there
+            return
         if os.getppid() != parent:
             return
         selector.register(listener, selectors.EVENT_READ, "accept")
@@ -311,15 +328,13 @@ def serve(argv: list[str] | None = None) -> None:
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for pid in list(jobs):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGTERM)
+            _terminate(pid)
         deadline = time.monotonic() + 5
         while jobs and time.monotonic() < deadline:
             _reap(selector, jobs)
             time.sleep(0.02)
         for pid in list(jobs):
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+            _terminate(pid, signal.SIGKILL)
         while jobs:
             _reap(selector, jobs, block=True)
 
@@ -357,10 +372,16 @@ def _accept(listener, selector, jobs, inherited) -> None:
         pid = os.fork()
         if pid == 0:  # the job's process: never returns
             _run_job(request, fds, [conn.fileno()], selector, list(jobs.values()), inherited)
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # as the job's process does itself, whichever comes first
         jobs[pid] = conn
-        conn.sendall(_STARTED.pack(b"S", pid))
-        conn.setblocking(False)
-        selector.register(conn, selectors.EVENT_READ, pid)
+        try:
+            conn.sendall(_STARTED.pack(b"S", pid))
+            conn.setblocking(False)
+            selector.register(conn, selectors.EVENT_READ, pid)
+        except OSError:  # its waiting process is gone already: so is the job
+            _client_gone(pid, jobs)
+            raise
     except OSError:
         conn.close()
     finally:
@@ -492,5 +513,13 @@ def _reap(selector, jobs: dict, block: bool = False) -> None:
 def _client_gone(pid: int, jobs: dict) -> None:
     """A job's waiting process ended (Snakemake cancelled the job): stop the job."""
     if pid in jobs:
+        _terminate(pid)
+
+
+def _terminate(pid: int, signum: int = signal.SIGTERM) -> None:
+    """Stop a job's process and whatever it started (its process group)."""
+    try:
+        os.killpg(pid, signum)
+    except OSError:
         with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGTERM)
+            os.kill(pid, signum)

@@ -316,8 +316,8 @@ def begin(workflow) -> None:
     * In Snakemake's main process of a run that will run jobs (not a dry run, not a job's
       own Snakemake on a cluster node), the warm worker starts now
       (:func:`ketameta.worker.start`), so that it imports the statistics and page stack
-      while Snakemake checks the inputs and builds its graph of jobs. :func:`local_only`
-      stops it again when the jobs turn out to run elsewhere.
+      while Snakemake checks the inputs and builds its graph of jobs. The jobs are pointed
+      at it only when they are about to start, and run on this machine (:func:`on_start`).
     * When the process is Snakemake's command line, its exit is made short
       (:func:`_at_exit`).
     """
@@ -327,14 +327,16 @@ def begin(workflow) -> None:
         atexit.register(_at_exit)
     settings = getattr(workflow, "output_settings", None)
     if workflow.is_main_process and not getattr(settings, "dryrun", False):
-        worker.start()
+        worker.start(offer=False)
 
 
-def local_only(workflow) -> None:
-    """``onstart``: no warm worker for jobs that a cluster executor runs elsewhere."""
+def on_start(workflow) -> None:
+    """``onstart``: offer the worker to jobs that run here; stop it if a cluster runs them."""
     from ketameta import worker
 
-    if not workflow.local_exec:
+    if workflow.local_exec:
+        worker.offer_to_jobs()
+    else:
         worker.stop()
 
 

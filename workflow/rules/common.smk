@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
-from ketameta.workflow import begin, end, local_only
+from ketameta.workflow import begin, end, on_start
 
 # In a run that will run jobs, the warm worker starts importing the statistics now, while
 # the inputs are checked (ketameta.workflow.begin, ketameta.worker).
