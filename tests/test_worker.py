@@ -317,3 +317,20 @@ def test_the_workflow_writes_the_same_bytes_with_and_without_the_worker(tmp_path
     alone_logs = [p.read_text() for p in (alone / "logs").rglob("*.log")]
     assert sum("ketameta worker:" in text for text in warm_logs) >= 3  # the jobs ran there
     assert not any("ketameta worker:" in text for text in alone_logs)
+
+
+def test_a_worker_that_cannot_warm_up_leaves_the_jobs_to_themselves(tmp_path, monkeypatch):
+    # A library the worker imports is broken (here: shadowed by a module that fails): the
+    # worker ends quietly, and each job, which may not need that library, runs on its own.
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "jsonschema.py").write_text("raise ImportError('a broken installation')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    started = worker.start()
+    try:
+        started.process.wait(timeout=120)  # it ends by itself
+        done = job_process(tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split()[3] == "False"  # ran in its own process
+    finally:
+        worker.stop()

@@ -7,8 +7,8 @@ from ketameta import worker
 
 
 def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: str) -> None:
-    # The statistics and the page are imported here, not at the top: with the run's warm
-    # worker (ketameta.worker) only the worker's copy of this script imports them.
+    # The page's code is imported here, not at the top: with the run's warm worker
+    # (ketameta.worker) only the worker's copy of this script imports it.
     from ketameta.report.claims import render_claims
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     # The page names the files it shows by their project paths (data/processed/...), which

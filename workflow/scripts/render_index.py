@@ -7,8 +7,8 @@ from ketameta import worker
 
 
 def main(config: dict, summaries: list[str], effects: list[str], html: str, log: str) -> None:
-    # The statistics and the page are imported here, not at the top: with the run's warm
-    # worker (ketameta.worker) only the worker's copy of this script imports them.
+    # The page's code is imported here, not at the top: with the run's warm worker
+    # (ketameta.worker) only the worker's copy of this script imports it.
     from ketameta.report import render_index
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering the overview of %d analyses", len(summaries))
