@@ -5,7 +5,9 @@
 # repository is not touched:
 #   1. clean run of the shipped data, pipeline against R, in alternation (BENCH_PAIRS pairs,
 #      the order swapped every pair): median wall and CPU (user + sys) time of each side,
-#      their ratios, and how many analyses and SVG figures each side produced; beside them
+#      their ratios, and how many analyses and SVG figures each side produced; the same
+#      pipeline run with every job in its own process (KETAMETA_NO_WORKER=1, after each
+#      pair: what the warm worker of ketameta.worker saves); beside them
 #      the floor: Snakemake running as many jobs as the pipeline's run, each starting Python
 #      and doing nothing (benchmarks/floor.smk), then each importing what the pipeline's
 #      jobs import (the least a clean run would cost if every job imported the statistics
@@ -195,6 +197,10 @@ if [ "$pairs" != 0 ]; then
         r_side "clean_r.$i" "$work/clean/r.$i" "$work/shipped.json"
       fi
     done
+    # the same run with every job in its own process (no warm worker, ketameta.worker)
+    project_copy "$source_dir" "$work/clean/alone.$i"
+    progress "clean run $i of $pairs: pipeline without the worker"
+    KETAMETA_NO_WORKER=1 pipeline "clean_alone.$i" "$work/clean/alone.$i"
   done
   last="$work/clean/pipeline.$pairs"
   read -r clean_analyses clean_svg < <(pipeline_outputs "$last")
@@ -329,6 +335,10 @@ table() {
     printf '%-54s %12s %12s\n' "   SVG figures in the pages" "$clean_svg" "$clean_r_svg"
     printf '%-54s %10.2f s %10.2f s %7s×\n' "   wall time, median" "$pw" "$rw" "$(ratio "$pw" "$rw")"
     printf '%-54s %10.2f s %10.2f s %7s×\n' "   CPU time (user + sys), median" "$pc" "$rc" "$(ratio "$pc" "$rc")"
+    aw="$(median clean_alone 1)"
+    ac="$(median clean_alone 2)"
+    printf '%-54s %10.2f s %12s %7s×\n' "   wall time without the warm worker, median" "$aw" "" "$(ratio "$aw" "$rw")"
+    printf '%-54s %10.2f s %12s %7s×\n' "   CPU time without the warm worker, median" "$ac" "" "$(ratio "$ac" "$rc")"
     printf '%-54s %8s MiB %8s MiB\n' "   peak RSS, largest process (/usr/bin/time %M)" \
       "$(mib "$(median clean_pipeline 3)")" "$(mib "$(median clean_r 3)")"
     printf '%-54s %8s MiB\n' "   peak RSS, largest job (benchmark, worker log)" "$clean_job"
