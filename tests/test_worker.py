@@ -1,8 +1,10 @@
 """The warm worker (ketameta.worker): jobs run in a forked copy of it exactly as on their own.
 
-A job is handed to the worker by a waiting process, which these tests start as Snakemake's
-script preamble would: with a pickled ``snakemake`` object in the script's globals. The
-worker is started in this test process (as the workflow starts it in Snakemake's).
+A job is started as Snakemake starts a script job once the worker is offered: Snakemake
+writes the rule's script behind a preamble that unpickles the job's ``snakemake`` object,
+and runs the launcher, ``python -S -P worker.py SCRIPT LOG``, which hands the script to the
+worker (or runs ``python SCRIPT`` without one). The worker is started in this test process
+(as the workflow starts it in Snakemake's).
 """
 
 from __future__ import annotations
@@ -27,15 +29,14 @@ SCRIPT = textwrap.dedent('''
     import os
     import sys
 
-    from ketameta import worker
-
 
     def main():
         job = snakemake
-        print("out", os.getpid(), os.getppid(), worker._in_job, flush=True)
+        print("out", os.getpid(), os.getppid(), flush=True)
         print("err", file=sys.stderr, flush=True)
         with open(job.output, "w") as stream:
-            stream.write(f"{os.getcwd()}|{os.environ.get('KETAMETA_TEST')}|{sys.argv[1:]}")
+            stream.write(f"{os.getcwd()}|{os.environ.get('KETAMETA_TEST')}|{sys.argv}|"
+                         f"{sys.path[0]}|{__file__}|{__name__}")
         if job.mode == "sleep":
             time.sleep(600)
         if job.mode == "raise":
@@ -48,7 +49,7 @@ SCRIPT = textwrap.dedent('''
     import time
 
     if __name__ == "__main__":
-        worker.run(main, globals())
+        main()
 ''')
 
 
@@ -66,16 +67,19 @@ def running():
 
 def job_process(tmp_path: Path, mode: str = "ok", code: int = 0, env: dict | None = None,
                 popen: bool = False):
-    """Run SCRIPT as Snakemake would: a new Python with ``snakemake`` in its globals."""
-    script = tmp_path / "job.py"
-    script.write_text(SCRIPT)
+    """Run SCRIPT as Snakemake does with the worker offered: its file, then the launcher."""
+    real = tmp_path / "job.py"  # the rule's script
+    real.write_text(SCRIPT)
     job = types.SimpleNamespace(output=str(tmp_path / "out.txt"), log=[str(tmp_path / "log")],
                                 mode=mode, code=code)
     (tmp_path / "log").write_text("the job's own log\n")
-    preamble = (f"import pickle, runpy; runpy.run_path({str(script)!r}, "
-                f"init_globals={{'snakemake': pickle.loads({pickle.dumps(job)!r})}}, "
-                "run_name='__main__')")
-    command = [sys.executable, "-c", preamble, "an", "argument"]
+    # The file Snakemake writes: its preamble (as snakemake.script writes it), the script.
+    scripts = tmp_path / "scripts"
+    scripts.mkdir(exist_ok=True)
+    script = scripts / "tmpjob.job.py"
+    script.write_text(f"import sys; import pickle; snakemake = pickle.loads({pickle.dumps(job)!r}); "
+                      f"__real_file__ = __file__; __file__ = {str(real)!r};\n" + SCRIPT)
+    command = [sys.executable, "-S", "-P", worker.__file__, str(script), str(tmp_path / "log")]
     # Snakemake sets the thread counts of a one-thread job
     threads = dict.fromkeys(worker.THREAD_VARIABLES, "1")
     environ = {**os.environ, **threads, "KETAMETA_TEST": "from the job", **(env or {})}
@@ -90,8 +94,15 @@ def job_process(tmp_path: Path, mode: str = "ok", code: int = 0, env: dict | Non
 
 def pid_of(done) -> tuple[int, int]:
     line = next(line for line in done.stdout.splitlines() if line.startswith("out "))
-    _, pid, parent, _ = line.split()
+    _, pid, parent = line.split()
     return int(pid), int(parent)
+
+
+def as_on_its_own(tmp_path: Path) -> str:
+    """What SCRIPT writes when it runs as ``python SCRIPT`` in the job's folder."""
+    script = tmp_path / "scripts" / "tmpjob.job.py"
+    return (f"{tmp_path / 'work'}|from the job|{[str(script)]}|{script.parent}|"
+            f"{tmp_path / 'job.py'}|__main__")
 
 
 def test_a_job_runs_in_a_fork_of_the_worker_as_it_would_on_its_own(running, tmp_path):
@@ -99,10 +110,10 @@ def test_a_job_runs_in_a_fork_of_the_worker_as_it_would_on_its_own(running, tmp_
     assert done.returncode == 0, done.stderr
     pid, parent = pid_of(done)
     assert parent == running.process.pid  # forked by the worker
-    # its standard streams, working folder, environment and arguments are the job's own
+    # its standard streams, working folder, environment, arguments, import path, file and
+    # module name are those it has on its own
     assert done.stderr == "err\n"
-    assert (tmp_path / "out.txt").read_text() == \
-        f"{tmp_path / 'work'}|from the job|['an', 'argument']"
+    assert (tmp_path / "out.txt").read_text() == as_on_its_own(tmp_path)
     log = (tmp_path / "log").read_text().splitlines()
     assert log[0] == "the job's own log"
     assert log[-1].startswith("ketameta worker: this job ran in a process forked from")
@@ -124,17 +135,26 @@ def test_a_jobs_exit_status_and_error_are_its_own(running, tmp_path, mode, code,
     assert "ketameta worker" not in (tmp_path / "log").read_text()
 
 
-def test_without_a_worker_the_job_runs_in_its_own_process(tmp_path):
+def test_without_a_worker_the_launcher_becomes_the_job(tmp_path):
     assert worker.ADDRESS not in os.environ
     done = job_process(tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "out" in done.stdout and done.stdout.split()[3] == "False"  # not in a worker
+    assert pid_of(done)[1] == os.getpid()  # the process this test started, as python SCRIPT
+    assert (tmp_path / "out.txt").read_text() == as_on_its_own(tmp_path)
     assert "ketameta worker" not in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize(("mode", "code", "stderr"), [("ok", 3, ""), ("raise", 0, "a bad row")])
+def test_without_a_worker_the_exit_status_is_the_jobs(tmp_path, mode, code, stderr):
+    done = job_process(tmp_path, mode, code)
+    assert done.returncode == {"ok": code, "raise": 1}[mode]
+    assert stderr in done.stderr
 
 
 def test_a_stale_address_means_the_job_runs_on_its_own(tmp_path):
     done = job_process(tmp_path, env={worker.ADDRESS: str(tmp_path / "no-socket")})
     assert done.returncode == 0, done.stderr
+    assert pid_of(done)[1] == os.getpid()
     assert "ketameta worker" not in (tmp_path / "log").read_text()
 
 
@@ -142,7 +162,8 @@ def test_a_stale_address_means_the_job_runs_on_its_own(tmp_path):
 def test_a_job_whose_import_time_settings_differ_runs_on_its_own(running, tmp_path, variable):
     done = job_process(tmp_path, env={variable: "4" if "THREADS" in variable else "7"})
     assert done.returncode == 0, done.stderr
-    assert pid_of(done)[1] != running.process.pid
+    assert pid_of(done)[1] == os.getpid()
+    assert (tmp_path / "out.txt").read_text() == as_on_its_own(tmp_path)
     assert "ketameta worker" not in (tmp_path / "log").read_text()
 
 
@@ -208,17 +229,23 @@ class Workflow:
 @pytest.mark.parametrize(("main", "dryrun", "starts"), [
     (True, False, True), (True, True, False), (False, False, False)])
 def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, starts):
+    from snakemake.script import PythonScript
+
     from ketameta import workflow
 
+    own = PythonScript.__dict__["execute_script"]
     workflow.begin(Workflow(main=main, dryrun=dryrun))
     try:
         assert (worker._started is not None) == starts
         assert worker.ADDRESS not in os.environ  # offered only when the jobs start
+        assert PythonScript.__dict__["execute_script"] is own
         workflow.on_start(Workflow(main=main, dryrun=dryrun))
         assert (worker.ADDRESS in os.environ) == starts
+        assert (PythonScript.__dict__["execute_script"] is not own) == starts
     finally:
         workflow.end()
     assert worker._started is None and worker.ADDRESS not in os.environ
+    assert PythonScript.__dict__["execute_script"] is own
 
 
 def test_jobs_a_cluster_runs_elsewhere_get_no_worker():
@@ -240,25 +267,64 @@ def test_the_workflows_handlers_are_wired():
     assert "\nbegin(workflow)\n" in common
 
 
-@pytest.mark.parametrize("script", sorted((ROOT / "workflow" / "scripts").glob("*.py")),
-                         ids=lambda p: p.stem)
-def test_a_waiting_process_imports_nothing_heavy(script):
-    # What a job's own process runs before it hands the job over: the script's top level.
-    code = (f"import runpy, sys; runpy.run_path({str(script)!r}, run_name='job')\n"
-            "heavy = [m for m in ('numpy', 'pandas', 'scipy', 'matplotlib', 'jinja2', "
-            "'ketameta.io', 'ketameta.analysis') if m in sys.modules]\n"
-            "print(heavy)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+def test_the_launcher_imports_a_few_standard_modules_only():
+    # What a job's own process imports before it hands the script over: this module's top
+    # level, run as the launcher runs it (no site packages, no script folder on the path).
+    path = worker.__file__
+    code = (f"import sys; before = set(sys.modules); "
+            f"exec(compile(open({path!r}).read(), {path!r}, 'exec'), {{'__name__': 'launcher'}}); "
+            "print(sorted(set(sys.modules) - before))")
+    done = subprocess.run([sys.executable, "-S", "-P", "-c", code], capture_output=True,
+                          text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    loaded = eval(done.stdout)  # noqa: S307 - a list of module names this test printed
+    assert all(name.split(".")[0] in sys.stdlib_module_names for name in loaded), loaded
+    assert not {"subprocess", "tempfile", "typing", "snakemake"} & set(loaded)
 
 
-def test_the_job_scripts_hand_their_jobs_to_the_worker():
-    for script in sorted((ROOT / "workflow" / "scripts").glob("*.py")):
-        if script.name == "publish.py":  # imports nothing heavy: not worth a hand-over
-            continue
-        assert "worker.run(lambda: main(" in script.read_text(), script.name
+class FakeScript:
+    """What the replaced execute_script reads of Snakemake's PythonScript."""
+
+    def __init__(self, **settings):
+        self.container_img = self.conda_env = self.env_modules = None
+        self.log = ["logs/job.log"]
+        self.__dict__.update(settings)
+        self.commands = []
+
+    def _execute_cmd(self, cmd, **kwargs):
+        self.commands.append((cmd, kwargs))
+
+    def _is_python_env(self):  # Snakemake asks this of a conda environment
+        return False
+
+
+def test_offering_the_worker_has_snakemake_start_script_jobs_with_the_launcher(running):
+    from snakemake.script import PythonScript
+
+    assert worker.offer_to_jobs()  # (start, by default, has offered it already)
+    own = worker._snakemake_execute  # Snakemake's own, kept to be put back
+    replaced = PythonScript.__dict__["execute_script"]
+    assert own is not None and replaced is not own
+    assert own.__module__ == "snakemake.script"
+    script = FakeScript()
+    replaced(script, ".snakemake/scripts/tmpabc.condition.py")
+    (cmd, kwargs), = script.commands
+    assert cmd == "{py_exec:q} -S -P {launcher:q} {fname:q} {log:q}"
+    assert kwargs == {"py_exec": sys.executable, "launcher": worker.__file__,
+                      "fname": ".snakemake/scripts/tmpabc.condition.py",
+                      "log": "logs/job.log", "is_python_script": True}
+    no_log = FakeScript(log=[])
+    replaced(no_log, "x.py")
+    assert no_log.commands[0][1]["log"] == ""
+    # a job in a conda environment, a container or environment modules runs as Snakemake
+    # runs it: its Python is not the worker's
+    for setting in ("conda_env", "container_img", "env_modules"):
+        elsewhere = FakeScript(**{setting: "somewhere"})
+        replaced(elsewhere, "x.py")
+        (cmd, kwargs), = elsewhere.commands
+        assert cmd == "{py_exec} {fname:q}" and kwargs["fname"] == "x.py"  # Snakemake's
+    worker.stop()
+    assert PythonScript.__dict__["execute_script"] is own  # Snakemake's own again
 
 
 def test_the_worker_imports_only_the_standard_library():
@@ -331,6 +397,6 @@ def test_a_worker_that_cannot_warm_up_leaves_the_jobs_to_themselves(tmp_path, mo
         started.process.wait(timeout=120)  # it ends by itself
         done = job_process(tmp_path)
         assert done.returncode == 0, done.stderr
-        assert done.stdout.split()[3] == "False"  # ran in its own process
+        assert pid_of(done)[1] == os.getpid()  # ran in its own process
     finally:
         worker.stop()

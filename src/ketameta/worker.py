@@ -1,34 +1,36 @@
 """A warm worker for the workflow's jobs: the statistics and page stack imported once a run.
 
 Every job of the workflow is a Snakemake ``script:`` job, which Snakemake runs as a new
-Python process. Such a process spends about a second importing numpy, scipy, pandas,
-Jinja2 and matplotlib and loading templates and fonts before it does any work, which on the
-shipped data is more than most jobs' work. With a worker, Snakemake still runs every job
-as its own process, with the same inputs, outputs, log, benchmark file and exit status, but
-that process only hands the job to the worker and waits: the worker, which imported and
-warmed everything once when the run started, forks a copy of itself, and the copy runs the
-job's script. A fork shares the parent's memory copy-on-write, so each job starts with the
-imports done and no job sees another's state.
+Python process. Such a process spends about a tenth of a second importing Snakemake to
+unpickle the job's ``snakemake`` object, then about a second importing numpy, scipy,
+pandas, Jinja2 and matplotlib and loading templates and fonts before it does any work,
+which on the shipped data is more than most jobs' work. With a worker, Snakemake still
+runs every job as its own process, with the same script file, inputs, outputs, log,
+benchmark file and exit status, but that process only hands the script to the worker and
+waits: the worker, which imported and warmed everything once when the run started, forks a
+copy of itself, and the copy runs the script. A fork shares the parent's memory
+copy-on-write, so each job starts with the imports done and no job sees another's state.
 
-How a run uses it (``workflow/rules/common.smk``):
+How a run uses it (``workflow/rules/common.smk``, :mod:`ketameta.workflow`):
 
 * When Snakemake reads the workflow for a run that will run jobs, :func:`start` starts the
   worker as a child of Snakemake (on Linux, and unless the environment sets
   ``KETAMETA_NO_WORKER`` to anything but ``""`` or ``0``), so that it warms up while
   Snakemake checks the inputs and builds its graph of jobs.
 * ``onstart``, when the jobs are about to start, calls :func:`offer_to_jobs` if they run
-  on this machine, which sets ``KETAMETA_WORKER`` to the worker's socket for the jobs
-  Snakemake starts afterwards, and stops the worker otherwise (a cluster executor).
-  Without the hooks (``--no-hooks``) no job is offered the worker.
-* A job script ends with ``worker.run(lambda: main(...), globals())``. With a worker, this
-  sends the job (the script's path, its ``snakemake`` object, working folder, environment,
-  ``sys.path`` and its standard streams) to the worker and exits with the job's status;
-  without one, or if the worker declines the job, it calls ``main`` in this process, as
-  before. The scripts import the statistics inside ``main``, so the waiting process never
-  imports them.
-* ``onsuccess`` and ``onerror`` call :func:`stop`. The worker also stops when Snakemake's
-  process ends, however it ends, and stops a job whose waiting process is killed (as
-  Snakemake does when a run is cancelled).
+  on this machine, and stops the worker otherwise (a cluster executor). Offering sets
+  ``KETAMETA_WORKER`` to the worker's socket for the jobs Snakemake starts afterwards, and
+  has Snakemake's main process start a Python script job as ``python -S -P worker.py
+  SCRIPT LOG`` instead of ``python SCRIPT`` (:func:`_use_launcher`). Without the hooks
+  (``--no-hooks``) nothing is offered and every job runs as Snakemake runs it.
+* That command (:func:`launch`) imports a few standard modules only, sends the script's
+  path, working folder, environment and standard streams to the worker and waits, then
+  exits with the job's status. Without a worker, or if the worker declines the job, it
+  becomes ``python SCRIPT``.
+* ``onsuccess`` and ``onerror`` call :func:`stop`, which also gives Snakemake back its own
+  way of running scripts. The worker also stops when Snakemake's process ends, however it
+  ends, and stops a job whose waiting process is killed (as Snakemake does when a run is
+  cancelled).
 
 The worker declines a job, which then runs in its own process, when the job's Python
 executable or any environment variable read at import time (the BLAS thread counts that
@@ -49,15 +51,17 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Callable
+
+# The launcher (launch) imports this module in every job's process: what only Snakemake's
+# side or the worker uses is imported where it is used (typing included: the name below
+# stands for typing.TYPE_CHECKING).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
 
 #: The environment variable that holds the worker's socket for the jobs of a run.
 ADDRESS = "KETAMETA_WORKER"
@@ -77,9 +81,13 @@ IMPORT_VARIABLES = THREAD_VARIABLES + (
 )
 
 #: What the worker imports before it takes jobs, besides every module of ketameta: the
-#: libraries the job scripts and the package import inside functions.
-MODULES = ("numpy", "scipy.special", "scipy.optimize", "scipy.linalg", "pandas", "yaml",
-           "jsonschema", "jinja2", "matplotlib", "PIL.Image")
+#: libraries the job scripts and the package import inside functions, and what the
+#: preamble of a job's script imports to unpickle its ``snakemake`` object (about a tenth
+#: of a second in every job otherwise).
+MODULES = ("numpy", "scipy.special", "scipy.optimize", "scipy.linalg", "scipy.sparse.csgraph",
+           "pandas", "pandas.io.formats.csvs", "yaml", "jsonschema", "jinja2", "matplotlib",
+           "PIL.Image", "encodings.utf_8_sig", "snakemake.script", "snakemake.iocontainers",
+           "snakemake.logging")
 
 #: The last line of the log of a job run in the worker (%-style: CPU seconds, peak MiB).
 USAGE_LINE = "ketameta worker: this job ran in a process forked from the warm worker; " \
@@ -90,58 +98,47 @@ _STARTED = struct.Struct("!ci")  # b"S", the pid of the job's process
 _ENDED = struct.Struct("!cidd")  # b"E", exit code, peak memory (KiB), CPU seconds
 _DECLINED = b"D"
 
-# True in the process forked to run a job: worker.run then calls the job itself.
-_in_job = False
 # The worker start() started in this process (Snakemake's), for stop().
 _started = None
+# Snakemake's own PythonScript.execute_script while this module's replaces it (offer_to_jobs).
+_snakemake_execute = None
+# sys.path of a Python that runs a file, but for the file's folder (the worker's, for jobs).
+_base_path: list[str] = []
 
 
-# ------------------------------------------------------------------------------ the jobs' side
+# ---------------------------------------------------------------- the jobs' side: the launcher
 
-def run(main: Callable[[], object], namespace: dict) -> None:
-    """Run a job script's ``main``: in the run's worker if there is one, else here.
+def launch(argv: list[str]) -> None:
+    """Run one of Snakemake's job scripts in the run's worker, or else in a Python of its own.
 
-    ``namespace`` is the script's ``globals()``: its ``__file__`` (the script, which
-    Snakemake's preamble sets to the real path) and its ``snakemake`` object are what the
-    worker needs to run the same script. With a worker, this process exits with the job's
-    exit status and never returns.
+    ``argv`` is ``[SCRIPT, LOG]``: the script Snakemake wrote for the job (its preamble,
+    which unpickles the job's ``snakemake`` object, then the rule's script) and the job's
+    log file (``""`` for none). This is the program the job's process runs when the worker
+    is offered (``python -S -P worker.py SCRIPT LOG``, see :func:`offer_to_jobs`): it
+    imports only a few standard modules, hands the script to the worker and waits, then
+    exits with the job's status. Without a worker, or if the worker declines the job, it
+    becomes ``python SCRIPT``, the command Snakemake itself runs for a script.
     """
+    script, log = os.path.abspath(argv[0]), (argv[1] if len(argv) > 1 else "")
     address = os.environ.get(ADDRESS)
-    if _in_job or not address:
-        main()
-        return
-    outcome = _delegate(address, namespace)
-    if outcome is None:  # declined, or no worker: this process runs the job
-        main()
-        return
+    outcome = _delegate(address, script) if address else None
+    if outcome is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, script])
     code, peak_kib, cpu = outcome
-    log = _log_of(namespace.get("snakemake"))
     if log and code == 0:
         with contextlib.suppress(OSError), open(log, "a", encoding="utf-8") as stream:
             stream.write(USAGE_LINE % (cpu, peak_kib / 1024))
-    sys.stdout.flush()
-    sys.stderr.flush()
     sys.exit(code)
 
 
-def _log_of(job) -> str | None:
-    logs = list(getattr(job, "log", None) or [])
-    return str(logs[0]) if logs else None
-
-
-def _delegate(address: str, namespace: dict):
+def _delegate(address: str, script: str):
     """Hand the job to the worker: ``None`` if it was not run there, else its outcome."""
-    job = namespace.get("snakemake")
-    script = namespace.get("__file__")
-    if job is None or not script:
-        return None
     request = pickle.dumps({
-        "script": os.path.abspath(script),
-        "job": pickle.dumps(job),
+        "script": script,
         "cwd": os.getcwd(),
         "environ": dict(os.environ),
-        "path": list(sys.path),
-        "argv": list(sys.argv),
         "executable": sys.executable,
     })
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -152,6 +149,7 @@ def _delegate(address: str, namespace: dict):
         sock.sendall(message[sent:])
         reply = _receive(sock, 1)
         if reply != b"S":  # declined, or the worker ended before it started the job
+            sock.close()
             return None
         _receive(sock, _STARTED.size - 1)
     except OSError:
@@ -208,6 +206,9 @@ def start(offer: bool = True) -> Worker | None:
     """
     if not enabled():
         return None
+    import subprocess
+    import tempfile
+
     folder = tempfile.mkdtemp(prefix="ketameta-worker-")
     address = os.path.join(folder, "socket")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -237,12 +238,69 @@ def start(offer: bool = True) -> Worker | None:
 def offer_to_jobs() -> bool:
     """Point the jobs this process starts from now on at the started worker, if there is one.
 
-    Sets :data:`ADDRESS` in the environment, which Snakemake's jobs inherit.
+    Sets :data:`ADDRESS` in the environment, which Snakemake's jobs inherit, and has
+    Snakemake run a Python script job as ``python -S -P worker.py SCRIPT LOG`` (:func:`launch`)
+    instead of ``python SCRIPT`` (:func:`_use_launcher`).
     """
     if _started is None or _started.process.poll() is not None:
         return False
     os.environ[ADDRESS] = _started.address
+    _use_launcher()
     return True
+
+
+def _use_launcher() -> bool:
+    """Have Snakemake start this process's Python script jobs with :func:`launch`.
+
+    Snakemake runs a ``script:`` job by writing the script, behind a preamble that unpickles
+    the job's ``snakemake`` object, to a file and running ``python FILE`` through its shell
+    (``snakemake.script.PythonScript.execute_script``). A new Python spends about a tenth
+    of a second importing Snakemake to unpickle that object before the script starts, which
+    is more than a job in the worker costs. The method is replaced, in this process only,
+    by one that runs the launcher instead: a Python without site packages that imports a
+    few standard modules and hands FILE to the worker. Everything else about the job is
+    Snakemake's as before: the file, the shell, the environment, the threads, the benchmark
+    record, and removing the file afterwards. A job in a conda environment, a container or
+    environment modules runs as Snakemake runs it; so does every job once the worker has
+    stopped (:func:`stop` puts Snakemake's method back), and every job if Snakemake's script
+    runner is not the one this was written for (then ``False``).
+    """
+    global _snakemake_execute
+    if _snakemake_execute is not None:
+        return True
+    try:
+        from snakemake.script import PythonScript
+    except ImportError:
+        return False
+    original = PythonScript.__dict__.get("execute_script")
+    if not callable(original) or not callable(getattr(PythonScript, "_execute_cmd", None)):
+        return False
+    launcher = os.path.abspath(__file__)
+
+    def execute_script(self, fname, edit=False):
+        own = (edit or os.environ.get(ADDRESS) is None
+               or any(getattr(self, name, None) is not None
+                      for name in ("container_img", "conda_env", "env_modules")))
+        if own:
+            return original(self, fname, edit)
+        logs = [str(path) for path in (getattr(self, "log", None) or [])]
+        return self._execute_cmd("{py_exec:q} -S -P {launcher:q} {fname:q} {log:q}",
+                                 py_exec=sys.executable, launcher=launcher, fname=fname,
+                                 log=logs[0] if logs else "", is_python_script=True)
+
+    _snakemake_execute = original
+    PythonScript.execute_script = execute_script
+    return True
+
+
+def _restore_snakemake() -> None:
+    global _snakemake_execute
+    if _snakemake_execute is None:
+        return
+    from snakemake.script import PythonScript
+
+    PythonScript.execute_script = _snakemake_execute
+    _snakemake_execute = None
 
 
 def stop(worker: Worker | None = None, timeout: float = 10.0) -> None:
@@ -259,7 +317,11 @@ def stop(worker: Worker | None = None, timeout: float = 10.0) -> None:
         return
     if os.environ.get(ADDRESS) == worker.address:
         os.environ.pop(ADDRESS, None)
+    if _started is None:
+        _restore_snakemake()
     if worker.process.poll() is None:
+        import subprocess
+
         worker.process.terminate()
         try:
             worker.process.wait(timeout)
@@ -288,8 +350,14 @@ def _on_terminate(signum, frame):
 
 def serve(argv: list[str] | None = None) -> None:
     """The worker's process: ``serve LISTENING_FD PARENT_PID`` (started by :func:`start`)."""
+    import selectors
+    import time
+
     argv = sys.argv[1:] if argv is None else argv
     fd, parent = int(argv[0]), int(argv[1])
+    # This process runs ``python -c``, whose sys.path starts with "" where a script's
+    # starts with the script's folder.
+    _base_path[:] = sys.path[1:]
     listener = socket.socket(fileno=fd)
     signal.signal(signal.SIGTERM, _on_terminate)
     _die_with_parent(signal.SIGTERM)  # and the loop below checks, in case this is missing
@@ -359,6 +427,8 @@ def warm() -> None:
 
 
 def _accept(listener, selector, jobs, inherited) -> None:
+    import selectors
+
     conn, _ = listener.accept()
     fds: list[int] = []
     try:
@@ -412,7 +482,7 @@ def _read_request(conn: socket.socket, fds: list[int]) -> dict | None:
 
 def _compatible(request: dict) -> bool:
     """Whether a job run in this process behaves as it would in its own (module docstring)."""
-    if request.get("executable") != sys.executable:
+    if not isinstance(request.get("script"), str) or request.get("executable") != sys.executable:
         return False
     environ = request.get("environ") or {}
     return all(environ.get(name) == os.environ.get(name) for name in IMPORT_VARIABLES)
@@ -440,16 +510,16 @@ def _run_job(request, fds, keep, selector, others, inherited) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["environ"])
-        sys.path[:] = request["path"]
-        sys.argv[:] = request["argv"]
-        tempfile.tempdir = None  # read TMPDIR again, from the job's environment
-        global _in_job
-        _in_job = True
+        script = request["script"]
+        # What ``python SCRIPT`` would have: its arguments, and its folder first on the path.
+        sys.argv[:] = [script]
+        sys.path[:] = [os.path.dirname(script), *_base_path]
         import runpy
+        import tempfile
 
-        namespace = {"snakemake": pickle.loads(request["job"]),
-                     "__real_file__": request["script"]}
-        runpy.run_path(request["script"], init_globals=namespace, run_name="__main__")
+        tempfile.tempdir = None  # read TMPDIR again, from the job's environment
+
+        runpy.run_path(script, run_name="__main__")
         code = 0
     except SystemExit as end:
         code = _exit_code(end.code)
@@ -523,3 +593,7 @@ def _terminate(pid: int, signum: int = signal.SIGTERM) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.kill(pid, signum)
+
+
+if __name__ == "__main__":  # the launcher of a job (offer_to_jobs): python -S -P worker.py
+    launch(sys.argv[1:])

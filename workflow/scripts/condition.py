@@ -3,16 +3,13 @@
 import logging
 import os
 
-from ketameta import worker
+from ketameta.analysis import run_condition
+from ketameta.io import extract_condition
+from ketameta.multiverse import write_condition
+from ketameta.report import render_condition
 
 
 def main(inputs, output, params, log: str) -> None:
-    # The statistics and the page are imported here, not at the top: with the run's warm
-    # worker (ketameta.worker) only the worker's copy of this script imports them.
-    from ketameta.analysis import run_condition
-    from ketameta.io import extract_condition
-    from ketameta.multiverse import write_condition
-    from ketameta.report import render_condition
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     condition = params.condition
     logging.info("reading %s for condition %s", ", ".join(inputs.raw), condition)
@@ -47,5 +44,4 @@ def main(inputs, output, params, log: str) -> None:
 
 
 if __name__ == "__main__":
-    worker.run(lambda: main(snakemake.input, snakemake.output, snakemake.params,
-                            snakemake.log[0]), globals())
+    main(snakemake.input, snakemake.output, snakemake.params, snakemake.log[0])

@@ -5,15 +5,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ketameta import worker
+from ketameta.io import extract_condition
+from ketameta.multiverse import write_chunk
 
 
 def main(raw: list[str], condition: str, limits: dict, analysis: dict, settings: dict,
          start: int, stop: int, part: str, log: str) -> None:
-    # The statistics are imported here, not at the top: with the run's warm worker
-    # (ketameta.worker) only the worker's copy of this script imports them.
-    from ketameta.io import extract_condition
-    from ketameta.multiverse import write_chunk
     logging.basicConfig(filename=log, level=logging.INFO, force=True)
     sys.stderr = open(log, "a")
     logging.info("specifications %d to %d of %s", start, stop - 1, analysis["analysis"])
@@ -25,7 +22,7 @@ def main(raw: list[str], condition: str, limits: dict, analysis: dict, settings:
 
 
 if __name__ == "__main__":
-    worker.run(lambda: main(
+    main(
         list(snakemake.input.raw),
         snakemake.params.condition,
         dict(snakemake.params.limits),
@@ -35,4 +32,4 @@ if __name__ == "__main__":
         snakemake.params.stop,
         snakemake.output.part,
         snakemake.log[0],
-    ), globals())
+    )

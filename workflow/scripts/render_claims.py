@@ -3,13 +3,10 @@
 import logging
 import os
 
-from ketameta import worker
+from ketameta.report.claims import render_claims
 
 
 def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: str) -> None:
-    # The page's code is imported here, not at the top: with the run's warm worker
-    # (ketameta.worker) only the worker's copy of this script imports it.
-    from ketameta.report.claims import render_claims
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     # The page names the files it shows by their project paths (data/processed/...), which
     # they have below the staging folder too.
@@ -24,6 +21,5 @@ def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: 
 
 
 if __name__ == "__main__":
-    worker.run(lambda: main(snakemake.input, dict(snakemake.params.config),
-                            list(snakemake.params.pages), snakemake.output.json,
-                            snakemake.output.html, snakemake.log[0]), globals())
+    main(snakemake.input, dict(snakemake.params.config), list(snakemake.params.pages),
+         snakemake.output.json, snakemake.output.html, snakemake.log[0])

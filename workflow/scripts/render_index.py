@@ -3,13 +3,10 @@
 import logging
 import os
 
-from ketameta import worker
+from ketameta.report import render_index
 
 
 def main(config: dict, summaries: list[str], effects: list[str], html: str, log: str) -> None:
-    # The page's code is imported here, not at the top: with the run's warm worker
-    # (ketameta.worker) only the worker's copy of this script imports it.
-    from ketameta.report import render_index
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     logging.info("rendering the overview of %d analyses", len(summaries))
     # The page names the files it shows by their project paths (data/processed/...), which
@@ -24,6 +21,5 @@ def main(config: dict, summaries: list[str], effects: list[str], html: str, log:
 
 
 if __name__ == "__main__":
-    worker.run(lambda: main(dict(snakemake.params.config), list(snakemake.input.summaries),
-                            list(snakemake.input.effects), snakemake.output.html,
-                            snakemake.log[0]), globals())
+    main(dict(snakemake.params.config), list(snakemake.input.summaries),
+         list(snakemake.input.effects), snakemake.output.html, snakemake.log[0])

@@ -226,7 +226,7 @@ def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | No
 
 
 def warm() -> None:
-    """Load now what a process's first page would load: the templates and the figures' fonts.
+    """Load now what a process's first page would load: templates, fonts, package versions.
 
     The workflow's warm worker (:mod:`ketameta.worker`) calls this once, so that the jobs
     it runs find both loaded. Nothing a page shows depends on whether this ran.
@@ -242,6 +242,13 @@ def warm() -> None:
         prop = FontProperties(family=["DejaVu Sans"], size=9, weight=weight)
         _svg.line_metrics(prop)
         _svg.text_extent("0", prop)
+    # The versions every page and summary.json name, read from the installed packages'
+    # metadata once (ketameta.__version__ keeps its value once read).
+    import ketameta
+
+    ketameta.__version__  # noqa: B018
+    for package in ("ketameta", "jinja2", "matplotlib"):
+        _installed_version(package)
 
 
 class rendering:
