@@ -166,3 +166,18 @@ def test_the_cached_path_imports_no_statistics(project):
     out = subprocess.run([sys.executable, "-c", code], cwd=work, capture_output=True,
                          text=True, check=True)
     assert out.stdout.strip() == "2 []", out.stdout + out.stderr
+
+
+def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
+    # The order the condition jobs start in (condition.smk's priority): the most work first.
+    import pandas as pd
+
+    work, _ = project
+    plan = load()
+    rows = pd.concat([pd.read_csv(work / "data" / "raw" / p.name)
+                      for p in sorted((work / "data" / "raw").glob("*.csv"))])
+    for condition in plan["conditions"]:
+        expected = (rows["condition"] == condition).sum() + len(plan["analyses_of"][condition])
+        assert plan["work"][condition] == expected
+    smk = (ROOT / "workflow" / "rules" / "condition.smk").read_text()
+    assert 'priority: PLAN["work"][condition]' in smk

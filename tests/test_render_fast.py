@@ -122,3 +122,24 @@ def test_rendering_sets_older_objects_aside_and_gives_them_back(tmp_path):
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_the_pages_configuration_text_is_pyyamls_whichever_emitter_writes_it():
+    # libyaml's emitter writes it where the text allows (the shipped configuration, labels
+    # with accents, Greek and symbols); a label beyond the Basic Multilingual Plane, which
+    # libyaml would escape, is written by PyYAML's as it is.
+    from ketameta.io import load_config
+    from ketameta.profiles import effective_config
+
+    config, _ = load_config(str(Path(__file__).parents[1] / "config" / "config.yaml"))
+    labelled = {**config, "analyses": {
+        "a": {**next(iter(config["analyses"].values())), "label": "Réponse τ² ≥ 0 — “x”"},
+        "b": {**next(iter(config["analyses"].values())), "label": "Relief 😀 in a day"}}}
+    for cfg in (config, labelled):
+        for ids in (list(cfg["analyses"])[:1], list(cfg["analyses"])):
+            effective = {a: effective_config(a, cfg) for a in ids}
+            expected = yaml.safe_dump(
+                {"profile": cfg.get("profile", "cochrane"), "analyses": effective},
+                sort_keys=True, allow_unicode=True, default_flow_style=False)
+            assert render._config_text(cfg, ids) == expected
+    assert "😀" in render._config_text(labelled, ["b"])

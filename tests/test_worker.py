@@ -390,7 +390,7 @@ def test_a_worker_that_cannot_warm_up_leaves_the_jobs_to_themselves(tmp_path, mo
     # worker ends quietly, and each job, which may not need that library, runs on its own.
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "jsonschema.py").write_text("raise ImportError('a broken installation')\n")
+    (broken / "jinja2.py").write_text("raise ImportError('a broken installation')\n")
     monkeypatch.setenv("PYTHONPATH", str(broken))
     started = worker.start()
     try:

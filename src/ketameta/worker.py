@@ -83,9 +83,10 @@ IMPORT_VARIABLES = THREAD_VARIABLES + (
 #: What the worker imports before it takes jobs, besides every module of ketameta: the
 #: libraries the job scripts and the package import inside functions, and what the
 #: preamble of a job's script imports to unpickle its ``snakemake`` object (about a tenth
-#: of a second in every job otherwise).
+#: of a second in every job otherwise). jsonschema, which only the claims page's job uses,
+#: is left to that job: the first jobs wait for this list.
 MODULES = ("numpy", "scipy.special", "scipy.optimize", "scipy.linalg", "scipy.sparse.csgraph",
-           "pandas", "pandas.io.formats.csvs", "yaml", "jsonschema", "jinja2", "matplotlib",
+           "pandas", "pandas.io.formats.csvs", "yaml", "jinja2", "matplotlib",
            "PIL.Image", "encodings.utf_8_sig", "snakemake.script", "snakemake.iocontainers",
            "snakemake.logging")
 

@@ -35,7 +35,7 @@ from pathlib import Path
 CACHE = Path(".ketameta") / "cache" / "plan.json"
 
 #: Bumped when the plan's layout changes, so that an older cache is never read.
-PLAN_FORMAT = 1
+PLAN_FORMAT = 2
 
 # Libraries whose behaviour the checks depend on (reading CSV, YAML, schemas).
 _LIBRARIES = ("numpy", "pandas", "PyYAML", "jsonschema", "scipy")
@@ -59,8 +59,9 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
     -------
     dict
         ``config`` (validated, defaults filled, planned analyses added), ``conditions``
-        (those with analyses, in config order), ``analyses_of``, ``raw_files``,
-        ``effective``, ``grade`` and ``pages`` per condition, ``index_page``,
+        (those with analyses, in config order), ``analyses_of``, ``work`` (rows plus
+        analyses), ``raw_files``, ``effective``, ``grade`` and ``pages`` per condition,
+        ``index_page``,
         ``links`` (per condition: study → page of another condition listing it),
         ``multiverse`` (``settings``, ``primary``, ``chunks``) and ``claims``
         (``targets``, ``config``, ``analyses``).
@@ -160,6 +161,9 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
         "config": config,
         "conditions": conditions,
         "analyses_of": {c: analyses_of[c] for c in conditions},
+        # How much a condition's job has to do, for the order the jobs start in: its job's
+        # time grows with its trials' rows and its analyses.
+        "work": {c: len(rows_of[c]) + len(analyses_of[c]) for c in conditions},
         "raw_files": {c: sorted(set(rows_of[c]["source_file"])) for c in conditions},
         "effective": effective,
         "grade": {c: job_settings(config, analyses_of[c]) for c in conditions},

@@ -10,9 +10,9 @@
 # sharing its participants change: all reach it as input or params. Snakemake outputs
 # cannot vary in number with a wildcard, so there is one rule per condition.
 #
-# The conditions with the most analyses start first (priority): the small ones then fill
-# the cores while the largest finishes, instead of the largest starting last and running
-# alone.
+# The conditions with the most work (trial rows plus analyses) start first (priority):
+# the small ones then fill the cores while the largest finishes, instead of the largest
+# starting last and running alone.
 for condition in CONDITIONS:
 
     rule:
@@ -44,7 +44,7 @@ for condition in CONDITIONS:
             f"logs/condition/{condition}.log",
         benchmark:
             f"benchmarks/results/condition/{condition}.tsv"
-        priority: len(analyses_of(condition))
+        priority: PLAN["work"][condition]
         conda:
             "../../environment.yml"
         params:

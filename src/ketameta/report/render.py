@@ -54,6 +54,9 @@ __all__ = ["environment", "condition_context", "index_context", "load_analysis",
            "template_cache", "unused_rows", "write_page"]
 
 #: Display names of the effect measures; ``log`` measures are pooled on the log scale.
+#: A character beyond the Basic Multilingual Plane (see _config_text).
+_BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
+
 MEASURES: dict[str, dict] = {
     "SMD": {"short": "SMD", "name": "Standardised mean difference (Hedges' g)", "log": False},
     "MD": {"short": "MD", "name": "Mean difference", "log": False},
@@ -1161,8 +1164,16 @@ def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
     from ..profiles import effective_config
 
     effective = {aid: effective_config(aid, config) for aid in analyses}
-    return yaml.safe_dump({"profile": config.get("profile", "cochrane"), "analyses": effective},
-                          sort_keys=True, allow_unicode=True, default_flow_style=False)
+    data = {"profile": config.get("profile", "cochrane"), "analyses": effective}
+    # libyaml's emitter writes the same text as PyYAML's, four times as fast, except that it
+    # escapes characters beyond the Basic Multilingual Plane (emoji), which PyYAML's writes
+    # as they are: a configuration with one is written by PyYAML's.
+    dumper = yaml.SafeDumper
+    if getattr(yaml, "__with_libyaml__", False) and not _BEYOND_BMP.search(
+            json.dumps(data, ensure_ascii=False, default=str)):
+        dumper = yaml.CSafeDumper
+    return yaml.dump(data, Dumper=dumper, sort_keys=True, allow_unicode=True,
+                     default_flow_style=False)
 
 
 def time_course_context(condition: str, loaded: Sequence[Mapping], config: Mapping) -> list:
