@@ -218,3 +218,18 @@ def test_pages_whose_figures_are_written_directly_load_no_artists_or_svg_backend
     drawn, modules = done.stdout.splitlines()[-2:]
     assert drawn == "['forest_svg', 'funnel_svg', 'timecourse_svg']"
     assert heavy(set(json.loads(modules)), ARTISTS) == []
+
+
+def test_the_warm_worker_and_the_multilevel_and_robust_fits_need_no_optimize_or_sparse():
+    # scipy.optimize and scipy.sparse cost the warm worker a third of a second to import,
+    # before the first job can start: profile CIs and block inverses use ketameta._batch.
+    code = (
+        "import numpy as np\n"
+        "from ketameta import worker, rma, rma_mv, robust\n"
+        "worker.warm()\n"
+        "yi = np.array([0.1, 0.3, 0.2, 0.5, 0.4, 0.6]); vi = np.full(6, 0.02)\n"
+        "cluster = [1, 1, 2, 2, 3, 3]\n"
+        "fit = rma_mv(yi, vi, cluster, profile=True)\n"
+        "assert all(s['ci_high'] > 0 for s in fit.to_dict()['sigma2'])  # searched\n"
+        "robust(rma(yi, vi), cluster)\n")
+    assert heavy(loaded_after(code), ["scipy.optimize", "scipy.sparse", "scipy.linalg"]) == []

@@ -327,6 +327,23 @@ def test_offering_the_worker_has_snakemake_start_script_jobs_with_the_launcher(r
     assert PythonScript.__dict__["execute_script"] is own  # Snakemake's own again
 
 
+def test_a_script_runner_it_does_not_know_is_left_alone(running, monkeypatch):
+    # A Snakemake whose script runner is not the one the launcher was written for keeps its
+    # own: the jobs then run as Snakemake runs them (the outputs do not change).
+    import snakemake.script
+
+    class Unknown:
+        def execute_script(self, fname, edit=False):
+            return "its own"
+
+    worker.stop()
+    monkeypatch.setattr(snakemake.script, "PythonScript", Unknown)
+    assert worker.start() is not None
+    assert worker._snakemake_execute is None
+    assert Unknown.__dict__["execute_script"](Unknown(), "x.py") == "its own"
+    assert not worker._use_launcher()
+
+
 def test_the_worker_imports_only_the_standard_library():
     code = ("import sys; before = set(sys.modules); import ketameta.worker; "
             "print(sorted(m for m in set(sys.modules) - before "

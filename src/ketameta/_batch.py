@@ -11,6 +11,7 @@ These helpers are internal to :mod:`ketameta` but stable: :mod:`ketameta.models`
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,9 @@ EPS = np.finfo(float).eps
 __all__ = [
     "Batch",
     "as_batch",
+    "brentq",
     "complement_sums",
+    "components",
     "weighted_fit",
     "weight_traces",
     "zeroin",
@@ -327,3 +330,98 @@ def _zeroin_one(f, a, b, fa, fb, tol, maxiter):
         if (fb > 0 and fc > 0) or (fb < 0 and fc < 0):
             c, fc = a, fa
     return b, False
+
+
+def brentq(f, a: float, b: float, xtol: float = 2e-12, rtol: float = 4 * EPS,
+           maxiter: int = 100) -> float:
+    """A root of ``f`` in ``[a, b]``, point for point as ``scipy.optimize.brentq`` finds it.
+
+    Brent's method in the form SciPy's ``brentq`` uses (C. Harris's ``brentq.c``: the
+    bracket end ``blk``, the previous and current iterates, inverse quadratic
+    extrapolation while it shortens the step, else the secant or bisection, and a step of
+    at least ``(xtol + rtol * |x|) / 2``), written here so that a job needs no
+    ``scipy.optimize``, which takes a fifth of a second to import. Fed the same function
+    values it does the same floating-point operations, so it returns the same root to the
+    last bit (``tests/test_batch.py`` compares the two). Its errors are SciPy's too:
+    ``ValueError`` for ends whose values have the same sign or a value that is NaN,
+    ``RuntimeError`` when ``maxiter`` steps do not converge.
+    """
+    if not xtol > 0:
+        raise ValueError(f"xtol too small ({xtol:g} <= 0)")
+    if rtol < 4 * EPS:
+        raise ValueError(f"rtol too small ({rtol:g} < {4 * EPS:g})")
+
+    def value(x) -> np.float64:
+        fx = np.float64(f(x))
+        if math.isnan(fx):
+            raise ValueError(f"The function value at x={x:f} is NaN; solver cannot continue.")
+        return fx
+
+    # IEEE arithmetic, as in C: a division by zero gives an infinity or NaN, which the
+    # comparisons below then turn into a bisection step, rather than an exception.
+    prev, cur = np.float64(a), np.float64(b)
+    f_prev, f_cur = value(prev), value(cur)
+    with np.errstate(all="ignore"):
+        if f_prev * f_cur > 0:
+            raise ValueError("f(a) and f(b) must have different signs")
+        if f_prev == 0:
+            return float(prev)
+        if f_cur == 0:
+            return float(cur)
+        far = f_far = np.float64(0.0)  # the other end of the bracket and f there
+        step = step_before = np.float64(0.0)
+        for _ in range(maxiter):
+            if f_prev * f_cur < 0:  # the root lies between prev and cur: prev ends the bracket
+                far, f_far = prev, f_prev
+                step = step_before = cur - prev
+            if abs(f_far) < abs(f_cur):  # keep the best point in cur
+                prev, cur, far = cur, far, cur
+                f_prev, f_cur, f_far = f_cur, f_far, f_cur
+            half_tol = (xtol + rtol * abs(cur)) / 2
+            half = (far - cur) / 2
+            if f_cur == 0 or abs(half) < half_tol:
+                return float(cur)
+            if abs(step_before) > half_tol and abs(f_cur) < abs(f_prev):
+                if prev == far:  # secant through prev and cur
+                    trial = -f_cur * (cur - prev) / (f_cur - f_prev)
+                else:  # inverse quadratic through prev, cur and far
+                    slope_prev = (f_prev - f_cur) / (prev - cur)
+                    slope_far = (f_far - f_cur) / (far - cur)
+                    trial = -f_cur * (f_far * slope_far - f_prev * slope_prev) \
+                        / (slope_far * slope_prev * (f_far - f_prev))
+                if 2 * abs(trial) < min(abs(step_before), 3 * abs(half) - half_tol):
+                    step_before, step = step, trial
+                else:
+                    step_before = step = half
+            else:
+                step_before = step = half
+            prev, f_prev = cur, f_cur
+            cur = cur + (step if abs(step) > half_tol else (half_tol if half > 0 else -half_tol))
+            f_cur = value(cur)
+    raise RuntimeError(f"Failed to converge after {maxiter} iterations, value is {cur}")
+
+
+def components(linked: np.ndarray) -> list[np.ndarray]:
+    """The connected components of an undirected graph, as sorted index arrays.
+
+    ``linked`` is a square boolean matrix, True where two nodes are joined (either
+    triangle suffices). The components come in the order of their lowest node, as
+    ``scipy.sparse.csgraph.connected_components`` numbers them, without importing
+    ``scipy.sparse`` (about a tenth of a second).
+    """
+    linked = np.asarray(linked, dtype=bool)
+    linked = linked | linked.T
+    k = linked.shape[0]
+    label = np.full(k, -1)
+    found: list[np.ndarray] = []
+    for start in range(k):
+        if label[start] >= 0:
+            continue
+        label[start] = len(found)
+        frontier = [start]
+        while frontier:
+            reached = np.flatnonzero(linked[frontier].any(axis=0) & (label < 0))
+            label[reached] = len(found)
+            frontier = reached.tolist()
+        found.append(np.flatnonzero(label == len(found)))
+    return found

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ketameta._batch import brentq, components
 from ketameta._dist import chi2_isf, chi2_sf, f_sf, norm_isf, norm_sf, t_isf, t_sf
 from ketameta._results import coefficient_records, finite
 from ketameta.models import level_to_alpha
@@ -903,19 +904,13 @@ def _missing(v) -> bool:
 
 def _blocks(cl_codes, V):
     """Row indices of independent blocks: trials, merged where V correlates them."""
-    from scipy import sparse
-    from scipy.sparse import csgraph
-
     k = cl_codes.size
     link = (cl_codes[:, None] == cl_codes[None, :]) | (V != 0.0)
-    n, labels = csgraph.connected_components(sparse.csr_matrix(link), directed=False)
-    return [np.flatnonzero(labels == b) for b in range(n)] if k else []
+    return components(link) if k else []
 
 
 def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):
     """Profile-likelihood CI of component ``j`` (metafor's ``confint.rma.mv`` search)."""
-    from scipy import optimize
-
     msgs = []
     fixed = fixed_before.copy()
     fixed[j] = True
@@ -934,7 +929,7 @@ def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):
     if vc <= 0.0 or drop(0.0) < 0.0:
         lo = 0.0
     else:
-        lo = optimize.brentq(
+        lo = brentq(
             drop,
             0.0,
             vc,
@@ -950,7 +945,7 @@ def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):
             f"beyond the search limit {vc_max:g}; the limit is reported, as metafor does."
         )
     else:
-        hi = optimize.brentq(
+        hi = brentq(
             drop,
             vc,
             vc_max,

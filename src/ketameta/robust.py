@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ketameta._batch import components
 from ketameta._dist import f_sf, t_isf, t_sf
 from ketameta._results import coefficient_records, finite
 from ketameta.models import level_to_alpha
@@ -329,13 +330,8 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
 
 def _block_inverse(M):
     """Inverse of a (k, k) matrix by its independent diagonal blocks."""
-    from scipy import sparse
-    from scipy.sparse import csgraph
-
-    n, labels = csgraph.connected_components(sparse.csr_matrix(M != 0.0), directed=False)
     out = np.zeros_like(M)
-    for b in range(n):
-        rows = np.flatnonzero(labels == b)
+    for rows in components(M != 0.0):
         out[np.ix_(rows, rows)] = np.linalg.inv(M[np.ix_(rows, rows)])
     return out
 
