@@ -181,3 +181,23 @@ def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
         assert plan["work"][condition] == expected
     smk = (ROOT / "workflow" / "rules" / "condition.smk").read_text()
     assert 'priority: PLAN["work"][condition]' in smk
+
+
+def test_on_build_is_called_before_a_build_and_only_then(project):
+    # The workflow starts its warm worker there: a build means an input changed.
+    work, builds = project
+    calls = []
+
+    def on_build():
+        calls.append(len(builds))  # before the build: none counted yet
+
+    load_with = lambda: plan_module.load(  # noqa: E731
+        "config/config.yaml", {}, SCHEMAS, "config/claims.yaml", on_build=on_build)
+    load_with()
+    assert calls == [0] and len(builds) == 1
+    load_with()
+    assert calls == [0]  # the cached plan: no build, no call
+    (work / "data" / "raw" / "trd.csv").write_text(
+        (work / "data" / "raw" / "trd.csv").read_text() + "\n")
+    load_with()
+    assert calls == [0, 1] and len(builds) == 2

@@ -220,10 +220,12 @@ def test_it_can_be_switched_off():
 class Workflow:
     """What ketameta.workflow reads of Snakemake's workflow object."""
 
-    def __init__(self, main=True, local=True, dryrun=False):
+    def __init__(self, main=True, local=True, dryrun=False, **dag):
         self.is_main_process = main
         self.local_exec = local
         self.output_settings = types.SimpleNamespace(dryrun=dryrun)
+        self.dag_settings = types.SimpleNamespace(
+            **{"forceall": False, "forcetargets": False, "forcerun": frozenset(), **dag})
 
 
 @pytest.mark.parametrize(("main", "dryrun", "starts"), [
@@ -235,8 +237,13 @@ def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, start
 
     own = PythonScript.__dict__["execute_script"]
     workflow.begin(Workflow(main=main, dryrun=dryrun))
+    assert worker._started is None  # begin starts none: warm_up does, when jobs will run
+    assert workflow.warm_up(Workflow(main=main, dryrun=dryrun)) == starts
     try:
         assert (worker._started is not None) == starts
+        started = worker._started
+        assert workflow.warm_up(Workflow(main=main, dryrun=dryrun)) == starts
+        assert worker._started is started  # one worker a run
         assert worker.ADDRESS not in os.environ  # offered only when the jobs start
         assert PythonScript.__dict__["execute_script"] is own
         workflow.on_start(Workflow(main=main, dryrun=dryrun))
@@ -248,10 +255,31 @@ def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, start
     assert PythonScript.__dict__["execute_script"] is own
 
 
+def test_jobs_are_likely_when_an_output_is_missing_a_rerun_is_forced_or_a_run_broke_off(
+        tmp_path, monkeypatch):
+    from ketameta.workflow import likely_jobs
+
+    monkeypatch.chdir(tmp_path)
+    outputs = [tmp_path / "a.csv", tmp_path / "b.html"]
+    for path in outputs:
+        path.write_text("x")
+    assert not likely_jobs(Workflow(), outputs)  # a no-op rerun
+    assert not likely_jobs(types.SimpleNamespace(), outputs)  # no settings to read
+    assert likely_jobs(Workflow(), [*outputs, tmp_path / "gone.json"])
+    assert likely_jobs(Workflow(forceall=True), outputs)
+    assert likely_jobs(Workflow(forcetargets=True), outputs)
+    assert likely_jobs(Workflow(forcerun=frozenset({"analyse_TRD"})), outputs)
+    incomplete = tmp_path / ".snakemake" / "incomplete"
+    incomplete.mkdir(parents=True)
+    assert not likely_jobs(Workflow(), outputs)  # Snakemake's folder, empty
+    (incomplete / "marker").write_text("")
+    assert likely_jobs(Workflow(), outputs)
+
+
 def test_jobs_a_cluster_runs_elsewhere_get_no_worker():
     from ketameta import workflow
 
-    workflow.begin(Workflow())
+    assert workflow.warm_up(Workflow())
     started = worker._started
     assert started is not None
     workflow.on_start(Workflow(local=False))
@@ -265,6 +293,8 @@ def test_the_workflows_handlers_are_wired():
     assert "onstart:\n    on_start(workflow)\n" in text
     common = (ROOT / "workflow" / "rules" / "common.smk").read_text()
     assert "\nbegin(workflow)\n" in common
+    assert "on_build=lambda: warm_up(workflow)," in common
+    assert "\nif likely_jobs(\n" in common and common.rstrip().endswith("warm_up(workflow)")
 
 
 def test_the_launcher_imports_a_few_standard_modules_only():

@@ -16,7 +16,8 @@ How a run uses it (``workflow/rules/common.smk``, :mod:`ketameta.workflow`):
 * When Snakemake reads the workflow for a run that will run jobs, :func:`start` starts the
   worker as a child of Snakemake (on Linux, and unless the environment sets
   ``KETAMETA_NO_WORKER`` to anything but ``""`` or ``0``), so that it warms up while
-  Snakemake checks the inputs and builds its graph of jobs.
+  Snakemake checks the inputs and builds its graph of jobs
+  (:func:`ketameta.workflow.warm_up`; a no-op rerun starts none).
 * ``onstart``, when the jobs are about to start, calls :func:`offer_to_jobs` if they run
   on this machine, and stops the worker otherwise (a cluster executor). Offering sets
   ``KETAMETA_WORKER`` to the worker's socket for the jobs Snakemake starts afterwards, and
@@ -235,6 +236,11 @@ def start(offer: bool = True) -> Worker | None:
     if offer:
         offer_to_jobs()
     return _started
+
+
+def running() -> bool:
+    """Whether a worker :func:`start` started in this process is running."""
+    return _started is not None and _started.process.poll() is None
 
 
 def offer_to_jobs() -> bool:

@@ -247,12 +247,13 @@ def _files_below(folder: Path) -> list[Path]:
 
 
 def load(config_path: str, overrides: Mapping, schemas: Path, claims_path: str,
-         cache: Path = CACHE) -> dict:
+         cache: Path = CACHE, on_build=None) -> dict:
     """The plan of this project: the cached one when no input changed, else :func:`build`.
 
     A fresh plan is written to ``cache`` (atomically) for the next run; a plan that does not
     survive a JSON round trip unchanged is used but not cached. Errors of :func:`build`
-    propagate, and nothing is cached for a failed check.
+    propagate, and nothing is cached for a failed check. ``on_build``, if given, is called
+    with no arguments just before a build (the workflow starts its warm worker then).
     """
     stored = _read(cache)
     data_dir = None
@@ -261,6 +262,8 @@ def load(config_path: str, overrides: Mapping, schemas: Path, claims_path: str,
         key = fingerprint(config_path, overrides, schemas, claims_path, data_dir)
         if stored.get("key") == key:
             return stored["plan"]
+    if on_build is not None:
+        on_build()
     plan = build(config_path, overrides, schemas, claims_path)
     key = fingerprint(config_path, overrides, schemas, claims_path,
                       plan["config"].get("data_dir"))
@@ -317,21 +320,54 @@ def release_pending_timers() -> int:
 def begin(workflow) -> None:
     """What the workflow does first when Snakemake reads it (``workflow/rules/common.smk``).
 
-    * In Snakemake's main process of a run that will run jobs (not a dry run, not a job's
-      own Snakemake on a cluster node), the warm worker starts now
-      (:func:`ketameta.worker.start`), so that it imports the statistics and page stack
-      while Snakemake checks the inputs and builds its graph of jobs. The jobs are pointed
-      at it only when they are about to start, and run on this machine (:func:`on_start`).
-    * When the process is Snakemake's command line, its exit is made short
-      (:func:`_at_exit`).
+    When the process is Snakemake's command line, its exit is made short (:func:`_at_exit`).
+    The warm worker is started by :func:`warm_up`, when the run is found to have jobs to
+    run: before the checks when the plan has to be built (:func:`load`'s ``on_build``), or
+    after them when :func:`likely_jobs` says so.
+    """
+    if _command_line():
+        atexit.register(_at_exit)
+
+
+def warm_up(workflow) -> bool:
+    """Start the warm worker now, if this process is one that runs jobs; whether one runs.
+
+    In Snakemake's main process of a run that may run jobs (not a dry run, not a job's own
+    Snakemake on a cluster node) the worker starts (:func:`ketameta.worker.start`) and
+    imports the statistics and page stack while Snakemake checks the inputs and builds its
+    graph of jobs. The jobs are pointed at it only when they are about to start, and run on
+    this machine (:func:`on_start`). A second call does nothing.
     """
     from ketameta import worker
 
-    if _command_line():
-        atexit.register(_at_exit)
+    if worker.running():
+        return True
     settings = getattr(workflow, "output_settings", None)
-    if workflow.is_main_process and not getattr(settings, "dryrun", False):
-        worker.start(offer=False)
+    if not workflow.is_main_process or getattr(settings, "dryrun", False):
+        return False
+    return worker.start(offer=False) is not None
+
+
+def likely_jobs(workflow, outputs) -> bool:
+    """Whether a run whose plan was not rebuilt may still run the statistics' jobs.
+
+    A plan rebuilt means an input changed, and the worker has been started already. When
+    nothing the plan depends on changed, the jobs still run when one of ``outputs`` (the
+    staged files the jobs write) is missing, when the command line forces a rerun
+    (``--forceall``, ``--forcerun``, ``--force``), or when an earlier run was interrupted
+    (Snakemake's ``.snakemake/incomplete`` holds markers). Otherwise the run is taken to be
+    a no-op, which then starts no worker: a rerun that Snakemake decides on other grounds
+    (a rule's script edited, a file's time changed without its content) runs its jobs each
+    in its own process, more slowly but with the same outputs.
+    """
+    dag = getattr(workflow, "dag_settings", None)
+    if dag is not None and (getattr(dag, "forceall", False) or getattr(dag, "forcetargets", False)
+                            or getattr(dag, "forcerun", None)):
+        return True
+    if any(not os.path.exists(path) for path in outputs):
+        return True
+    incomplete = Path(".snakemake", "incomplete")
+    return incomplete.is_dir() and any(incomplete.iterdir())
 
 
 def on_start(workflow) -> None:

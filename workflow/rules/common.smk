@@ -16,10 +16,8 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
-from ketameta.workflow import begin, end, on_start
+from ketameta.workflow import begin, end, likely_jobs, on_start, warm_up
 
-# In a run that will run jobs, the warm worker starts importing the statistics now, while
-# the inputs are checked (ketameta.workflow.begin, ketameta.worker).
 begin(workflow)
 
 # How messages name the configuration: the --configfile given, else config/config.yaml.
@@ -34,12 +32,16 @@ CLAIMS_FILE = "config/claims.yaml"
 # The configuration is read by ketameta.io.load_config rather than a configfile: directive,
 # with a safe loader that knows the line of every key and refuses duplicate keys; values
 # given with --config still override it.
+# When the plan has to be built (an input changed), the run has jobs to run: the warm
+# worker starts importing the statistics now, while the inputs are checked
+# (ketameta.workflow.warm_up, ketameta.worker).
 try:
     PLAN = load_plan(
         CONFIG_PATH,
         workflow.config_settings.overwrite_config,
         SCHEMAS,
         CLAIMS_FILE,
+        on_build=lambda: warm_up(workflow),
     )
 except Exception as error:
     from ketameta.errors import DataError
@@ -90,3 +92,13 @@ def final_outputs():
         ),
         *PLAN["claims"]["targets"],
     ]
+
+
+# With the plan unchanged, the worker starts only if the jobs are still likely to run (an
+# output missing, a forced rerun, an interrupted run): a no-op rerun starts none.
+if likely_jobs(
+    workflow,
+    [staged(path) for path in final_outputs()]
+    + [staged(f"data/interim/{condition}.csv") for condition in CONDITIONS],
+):
+    warm_up(workflow)
