@@ -53,10 +53,10 @@ if TYPE_CHECKING:
 __all__ = ["environment", "condition_context", "index_context", "load_analysis", "rendering",
            "template_cache", "unused_rows", "write_page"]
 
-#: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 #: A character beyond the Basic Multilingual Plane (see _config_text).
 _BEYOND_BMP = re.compile("[\U00010000-\U0010FFFF]")
 
+#: Display names of the effect measures; ``log`` measures are pooled on the log scale.
 MEASURES: dict[str, dict] = {
     "SMD": {"short": "SMD", "name": "Standardised mean difference (Hedges' g)", "log": False},
     "MD": {"short": "MD", "name": "Mean difference", "log": False},
