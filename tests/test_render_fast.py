@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import jinja2
+import pytest
 import yaml
 from forest_matplotlib import forest_svg as forest_matplotlib
 from matplotlib.figure import Figure
@@ -143,3 +144,26 @@ def test_the_pages_configuration_text_is_pyyamls_whichever_emitter_writes_it():
                 sort_keys=True, allow_unicode=True, default_flow_style=False)
             assert render._config_text(cfg, ids) == expected
     assert "😀" in render._config_text(labelled, ["b"])
+
+
+def test_a_page_is_written_piece_by_piece_as_render_would_write_it(tmp_path, monkeypatch):
+    # The page streams to a file beside its target and replaces it once complete: the same
+    # text as render(), and a rendering that fails leaves the last page and no partial file.
+    env = jinja2.Environment(loader=jinja2.DictLoader({
+        "page.html": "<p>{{ title }}</p>{% for item in items %}<li>{{ item }}</li>{% endfor %}"
+                     "{{ tail() }}\n",
+    }))
+    monkeypatch.setattr(render, "environment", lambda: env)
+    out = tmp_path / "reports" / "page.html"
+    context = {"title": "Réponse — τ²", "items": list(range(3000)), "tail": lambda: "end"}
+    expected = env.get_template("page.html").render(**context).encode("utf-8")
+    render.write_page("page.html", context, out)
+    assert out.read_bytes() == expected
+
+    def broken():
+        raise RuntimeError("a figure failed")
+
+    with pytest.raises(RuntimeError, match="a figure failed"):
+        render.write_page("page.html", {**context, "tail": broken}, out)
+    assert out.read_bytes() == expected  # the last page stays
+    assert sorted(p.name for p in out.parent.iterdir()) == ["page.html"]
