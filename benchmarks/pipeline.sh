@@ -152,7 +152,7 @@ r_outputs() { # analyses and SVG figures of an R run in DIR
 
 largest_job() { # largest peak memory (MiB) of a job of the run in DIR
   # A job run in the warm worker (ketameta.worker) is measured by Snakemake's benchmark file
-  # as its waiting process only; the worker writes the peak memory of the process that ran
+  # as its launcher only; the worker writes the peak memory of the process that ran
   # it as the last line of the job's log. The largest of both kinds of figure.
   {
     find "$1/benchmarks/results" -name '*.tsv' -print0 2>/dev/null |

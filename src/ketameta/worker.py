@@ -30,7 +30,7 @@ How a run uses it (``workflow/rules/common.smk``, :mod:`ketameta.workflow`):
   becomes ``python SCRIPT``.
 * ``onsuccess`` and ``onerror`` call :func:`stop`, which also gives Snakemake back its own
   way of running scripts. The worker also stops when Snakemake's process ends, however it
-  ends, and stops a job whose waiting process is killed (as Snakemake does when a run is
+  ends, and stops a job whose launcher is killed (as Snakemake does when a run is
   cancelled).
 
 The worker declines a job, which then runs in its own process, when the job's Python
@@ -39,12 +39,12 @@ Snakemake sets from a rule's ``threads``, ``PYTHONPATH``, matplotlib's settings,
 locale...) differs from the worker's. A job's outputs are therefore the same bytes either
 way; ``tests/test_worker.py`` runs the workflow both ways and compares them.
 
-Snakemake's benchmark files measure the waiting process, so for a job run in the worker
-their CPU time and memory are those of the waiting process only. Each such job's log
-therefore ends with a line giving the CPU time and peak memory of the process that ran it
+Snakemake's benchmark files measure the launcher, so for a job run in the worker their
+CPU time and memory are those of the launcher only. Each such job's log therefore ends
+with a line giving the CPU time and peak memory of the process that ran it
 (:data:`USAGE_LINE`), and ``benchmarks/pipeline.sh`` reads them.
 
-This module imports only the standard library, so that a waiting process stays small.
+This module imports only the standard library, so that the launcher stays small.
 """
 
 from __future__ import annotations
@@ -376,7 +376,7 @@ def serve(argv: list[str] | None = None) -> None:
     wake_write.setblocking(False)
     signal.set_wakeup_fd(wake_write.fileno(), warn_on_full_buffer=False)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    jobs: dict[int, socket.socket] = {}  # pid of a job's process -> its waiting process
+    jobs: dict[int, socket.socket] = {}  # pid of a job's process -> its launcher's connection
     selector = selectors.DefaultSelector()
     try:
         try:
@@ -395,7 +395,7 @@ def serve(argv: list[str] | None = None) -> None:
                     with contextlib.suppress(OSError):
                         wake_read.recv(4096)
                     _reap(selector, jobs)
-                else:  # a waiting process's connection: it sends nothing, so it has ended
+                else:  # a launcher's connection: it sends nothing, so it has ended
                     selector.unregister(key.fileobj)
                     _client_gone(key.data, jobs)
             _reap(selector, jobs)
@@ -457,7 +457,7 @@ def _accept(listener, selector, jobs, inherited) -> None:
             conn.sendall(_STARTED.pack(b"S", pid))
             conn.setblocking(False)
             selector.register(conn, selectors.EVENT_READ, pid)
-        except OSError:  # its waiting process is gone already: so is the job
+        except OSError:  # its launcher is gone already: so is the job
             _client_gone(pid, jobs)
             raise
     except OSError:
@@ -562,7 +562,7 @@ def _exit_code(value) -> int:
 
 
 def _reap(selector, jobs: dict, block: bool = False) -> None:
-    """Collect the jobs' processes that ended and tell their waiting processes."""
+    """Collect the jobs' processes that ended and tell their launchers."""
     while jobs:
         try:
             pid, status, usage = os.wait4(-1, 0 if block else os.WNOHANG)
@@ -589,7 +589,7 @@ def _reap(selector, jobs: dict, block: bool = False) -> None:
 
 
 def _client_gone(pid: int, jobs: dict) -> None:
-    """A job's waiting process ended (Snakemake cancelled the job): stop the job."""
+    """A job's launcher ended (Snakemake cancelled the job): stop the job."""
     if pid in jobs:
         _terminate(pid)
 
