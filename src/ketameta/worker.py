@@ -250,7 +250,7 @@ def offer_to_jobs() -> bool:
     Snakemake run a Python script job as ``python -S -P worker.py SCRIPT LOG`` (:func:`launch`)
     instead of ``python SCRIPT`` (:func:`_use_launcher`).
     """
-    if _started is None or _started.process.poll() is not None:
+    if not running():
         return False
     os.environ[ADDRESS] = _started.address
     _use_launcher()
@@ -526,7 +526,6 @@ def _run_job(request, fds, keep, selector, others, inherited) -> None:
         import tempfile
 
         tempfile.tempdir = None  # read TMPDIR again, from the job's environment
-
         runpy.run_path(script, run_name="__main__")
         code = 0
     except SystemExit as end:
