@@ -124,10 +124,12 @@ timed() { # timed KEY DIR COMMAND...: run in DIR, record "KEY wall cpu rss_kib"
     "$dir/time.$key" >>"$results"
 }
 
-pipeline() { # pipeline KEY DIR [snakemake options]: the workflow's default target in DIR
+pipeline() { # pipeline KEY DIR [snakemake options]: the workflow's default target in DIR,
+  # run as `make report` runs it (its scheduler; output kept to errors)
   local key="$1" dir="$2"
   shift 2
-  timed "$key" "$dir" "$snakemake" -s "$root/Snakefile" --cores "$cores" --quiet=all "$@"
+  timed "$key" "$dir" "$snakemake" -s "$root/Snakefile" --cores "$cores" --scheduler greedy \
+    --quiet=all "$@"
 }
 
 r_side() { # r_side KEY DIR LIST: the R script on DIR's data, pages to DIR/reports
@@ -216,9 +218,9 @@ if [ "$pairs" != 0 ]; then
     progress "floor $i of $pairs"
     mkdir -p "$work/floor/empty.$i" "$work/floor/imports.$i"
     timed "floor_empty.$i" "$work/floor/empty.$i" "$snakemake" -s "$root/benchmarks/floor.smk" \
-      --cores "$cores" --quiet=all --config "jobs=$jobs"
+      --cores "$cores" --scheduler greedy --quiet=all --config "jobs=$jobs"
     timed "floor_imports.$i" "$work/floor/imports.$i" "$snakemake" \
-      -s "$root/benchmarks/floor.smk" --cores "$cores" --quiet=all \
+      -s "$root/benchmarks/floor.smk" --cores "$cores" --scheduler greedy --quiet=all \
       --config "jobs=$jobs" "imports=$JOB_IMPORTS"
     timed "floor_r.$i" "$work/floor/empty.$i" "$rscript" -e \
       'suppressPackageStartupMessages(library(metafor))'

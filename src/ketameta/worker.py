@@ -21,13 +21,13 @@ How a run uses it (``workflow/rules/common.smk``, :mod:`ketameta.workflow`):
 * ``onstart``, when the jobs are about to start, calls :func:`offer_to_jobs` if they run
   on this machine, and stops the worker otherwise (a cluster executor). Offering sets
   ``KETAMETA_WORKER`` to the worker's socket for the jobs Snakemake starts afterwards, and
-  has Snakemake's main process start a Python script job as ``python -S -P worker.py
+  has Snakemake's main process start a Python script job as ``python -S -P launcher.py
   SCRIPT LOG`` instead of ``python SCRIPT`` (:func:`_use_launcher`). Without the hooks
   (``--no-hooks``) nothing is offered and every job runs as Snakemake runs it.
-* That command (:func:`launch`) imports a few standard modules only, sends the script's
-  path, working folder, environment and standard streams to the worker and waits, then
-  exits with the job's status. Without a worker, or if the worker declines the job, it
-  becomes ``python SCRIPT``.
+* That command (:func:`ketameta.launcher.launch`) imports two C modules of the standard
+  library only, sends the script's path, working folder, environment and standard streams
+  to the worker and waits, then exits with the job's status. Without a worker, or if the
+  worker declines the job, it becomes ``python SCRIPT``.
 * ``onsuccess`` and ``onerror`` call :func:`stop`, which also gives Snakemake back its own
   way of running scripts. The worker also stops when Snakemake's process ends, however it
   ends, and stops a job whose launcher is killed (as Snakemake does when a run is
@@ -44,28 +44,31 @@ CPU time and memory are those of the launcher only. Each such job's log therefor
 with a line giving the CPU time and peak memory of the process that ran it
 (:data:`USAGE_LINE`), and ``benchmarks/pipeline.sh`` reads them.
 
-This module imports only the standard library, so that the launcher stays small.
+This module imports only the standard library (and :mod:`ketameta.launcher`, which holds
+the launcher and the few messages it and the worker exchange), so that starting the worker
+costs nothing before it starts importing the statistics.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
 
-# The launcher (launch) imports this module in every job's process: what only Snakemake's
-# side or the worker uses is imported where it is used (typing included: the name below
-# stands for typing.TYPE_CHECKING).
+from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame
+
+__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "enabled", "launch",
+           "offer_to_jobs", "running", "serve", "start", "stop", "warm"]
+
+# Snakemake's process imports this module when it reads the workflow: what only the worker
+# uses is imported where it is used (typing included: the name below stands for
+# typing.TYPE_CHECKING).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
 
-#: The environment variable that holds the worker's socket for the jobs of a run.
-ADDRESS = "KETAMETA_WORKER"
 #: Set to anything but ``""`` or ``0``, no worker is started (every job runs in its own process).
 DISABLE = "KETAMETA_NO_WORKER"
 
@@ -83,23 +86,18 @@ IMPORT_VARIABLES = THREAD_VARIABLES + (
 
 #: What the worker imports before it takes jobs, besides every module of ketameta: the
 #: libraries the job scripts and the package import inside functions, and what the
-#: preamble of a job's script imports to unpickle its ``snakemake`` object (about a tenth
-#: of a second in every job otherwise). jsonschema, which only the claims page's job uses,
-#: is left to that job: the first jobs wait for this list. No job needs scipy.optimize,
-#: scipy.linalg or scipy.sparse (ketameta._batch has the root search and the graph
-#: components the statistics use): a third of a second less here.
+#: preamble of a job's script imports to unpickle its ``snakemake`` object and set up its
+#: logger (``snakemake.iocontainers``, ``snakemake.logging``; about a tenth of a second in
+#: every job otherwise). Nothing that no job imports: the first jobs wait for this list.
+#: jsonschema, which only the claims page's job uses, is left to that job;
+#: ``snakemake.script`` (Snakemake's side of a script job, 50 ms with the retry library it
+#: loads) is not imported by the jobs. No job needs scipy.optimize, scipy.linalg or
+#: scipy.sparse (ketameta._batch has the root search and the graph components the
+#: statistics use): a third of a second less here.
 MODULES = ("numpy", "scipy.special", "pandas", "pandas.io.formats.csvs", "yaml", "jinja2",
-           "matplotlib", "PIL.Image", "encodings.utf_8_sig", "snakemake.script",
-           "snakemake.iocontainers", "snakemake.logging")
+           "matplotlib", "PIL.Image", "encodings.utf_8_sig", "snakemake.iocontainers",
+           "snakemake.logging")
 
-#: The last line of the log of a job run in the worker (%-style: CPU seconds, peak MiB).
-USAGE_LINE = "ketameta worker: this job ran in a process forked from the warm worker; " \
-             "CPU time %.3f s, peak memory %.1f MiB\n"
-
-_HEADER = struct.Struct("!I")  # the length of a request
-_STARTED = struct.Struct("!ci")  # b"S", the pid of the job's process
-_ENDED = struct.Struct("!cidd")  # b"E", exit code, peak memory (KiB), CPU seconds
-_DECLINED = b"D"
 
 # The worker start() started in this process (Snakemake's), for stop().
 _started = None
@@ -107,81 +105,6 @@ _started = None
 _snakemake_execute = None
 # sys.path of a Python that runs a file, but for the file's folder (the worker's, for jobs).
 _base_path: list[str] = []
-
-
-# ---------------------------------------------------------------- the jobs' side: the launcher
-
-def launch(argv: list[str]) -> None:
-    """Run one of Snakemake's job scripts in the run's worker, or else in a Python of its own.
-
-    ``argv`` is ``[SCRIPT, LOG]``: the script Snakemake wrote for the job (its preamble,
-    which unpickles the job's ``snakemake`` object, then the rule's script) and the job's
-    log file (``""`` for none). This is the program the job's process runs when the worker
-    is offered (``python -S -P worker.py SCRIPT LOG``, see :func:`offer_to_jobs`): it
-    imports only a few standard modules, hands the script to the worker and waits, then
-    exits with the job's status. Without a worker, or if the worker declines the job, it
-    becomes ``python SCRIPT``, the command Snakemake itself runs for a script.
-    """
-    script, log = os.path.abspath(argv[0]), (argv[1] if len(argv) > 1 else "")
-    address = os.environ.get(ADDRESS)
-    outcome = _delegate(address, script) if address else None
-    if outcome is None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execv(sys.executable, [sys.executable, script])
-    code, peak_kib, cpu = outcome
-    if log and code == 0:
-        with contextlib.suppress(OSError), open(log, "a", encoding="utf-8") as stream:
-            stream.write(USAGE_LINE % (cpu, peak_kib / 1024))
-    sys.exit(code)
-
-
-def _delegate(address: str, script: str):
-    """Hand the job to the worker: ``None`` if it was not run there, else its outcome."""
-    request = pickle.dumps({
-        "script": script,
-        "cwd": os.getcwd(),
-        "environ": dict(os.environ),
-        "executable": sys.executable,
-    })
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(address)
-        message = _HEADER.pack(len(request)) + request
-        sent = socket.send_fds(sock, [message[:65536]], [0, 1, 2])
-        sock.sendall(message[sent:])
-        reply = _receive(sock, 1)
-        if reply != b"S":  # declined, or the worker ended before it started the job
-            sock.close()
-            return None
-        _receive(sock, _STARTED.size - 1)
-    except OSError:
-        sock.close()
-        return None
-    # From here the job runs in the worker; this process only waits for its end.
-    try:
-        data = _receive(sock, _ENDED.size)
-    except OSError:
-        data = b""
-    finally:
-        sock.close()
-    if len(data) != _ENDED.size:
-        print("ketameta worker: the worker ended while it ran this job", file=sys.stderr)
-        return 1, 0.0, 0.0
-    _, code, peak_kib, cpu = _ENDED.unpack(data)
-    return code, peak_kib, cpu
-
-
-def _receive(sock: socket.socket, size: int) -> bytes:
-    """Exactly ``size`` bytes, or fewer if the other side closed the connection."""
-    chunks, got = [], 0
-    while got < size:
-        chunk = sock.recv(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 # ------------------------------------------------------------------------ Snakemake's side
@@ -247,8 +170,8 @@ def offer_to_jobs() -> bool:
     """Point the jobs this process starts from now on at the started worker, if there is one.
 
     Sets :data:`ADDRESS` in the environment, which Snakemake's jobs inherit, and has
-    Snakemake run a Python script job as ``python -S -P worker.py SCRIPT LOG`` (:func:`launch`)
-    instead of ``python SCRIPT`` (:func:`_use_launcher`).
+    Snakemake run a Python script job as ``python -S -P launcher.py SCRIPT LOG``
+    (:func:`ketameta.launcher.launch`) instead of ``python SCRIPT`` (:func:`_use_launcher`).
     """
     if not running():
         return False
@@ -258,15 +181,15 @@ def offer_to_jobs() -> bool:
 
 
 def _use_launcher() -> bool:
-    """Have Snakemake start this process's Python script jobs with :func:`launch`.
+    """Have Snakemake start this process's Python script jobs with the launcher.
 
     Snakemake runs a ``script:`` job by writing the script, behind a preamble that unpickles
     the job's ``snakemake`` object, to a file and running ``python FILE`` through its shell
     (``snakemake.script.PythonScript.execute_script``). A new Python spends about a tenth
     of a second importing Snakemake to unpickle that object before the script starts, which
     is more than a job in the worker costs. The method is replaced, in this process only,
-    by one that runs the launcher instead: a Python without site packages that imports a
-    few standard modules and hands FILE to the worker. Everything else about the job is
+    by one that runs the launcher instead (:mod:`ketameta.launcher`): a Python without site
+    packages that imports two C modules and hands FILE to the worker. Everything else about the job is
     Snakemake's as before: the file, the shell, the environment, the threads, the benchmark
     record, and removing the file afterwards. A job in a conda environment, a container or
     environment modules runs as Snakemake runs it; so does every job once the worker has
@@ -283,7 +206,7 @@ def _use_launcher() -> bool:
     original = PythonScript.__dict__.get("execute_script")
     if not callable(original) or not callable(getattr(PythonScript, "_execute_cmd", None)):
         return False
-    launcher = os.path.abspath(__file__)
+    launcher = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launcher.py")
 
     def execute_script(self, fname, edit=False):
         own = (edit or os.environ.get(ADDRESS) is None
@@ -443,7 +366,7 @@ def _accept(listener, selector, jobs, inherited) -> None:
         conn.settimeout(30)
         request = _read_request(conn, fds)
         if request is None or not _compatible(request):
-            conn.sendall(_DECLINED)
+            conn.sendall(frame(("D",)))
             raise OSError("declined")
         sys.stdout.flush()
         sys.stderr.flush()
@@ -454,7 +377,7 @@ def _accept(listener, selector, jobs, inherited) -> None:
             os.setpgid(pid, pid)  # as the job's process does itself, whichever comes first
         jobs[pid] = conn
         try:
-            conn.sendall(_STARTED.pack(b"S", pid))
+            conn.sendall(frame(("S", pid)))
             conn.setblocking(False)
             selector.register(conn, selectors.EVENT_READ, pid)
         except OSError:  # its launcher is gone already: so is the job
@@ -469,22 +392,12 @@ def _accept(listener, selector, jobs, inherited) -> None:
 
 
 def _read_request(conn: socket.socket, fds: list[int]) -> dict | None:
+    """The launcher's request (:mod:`ketameta.launcher`), its streams added to ``fds``."""
     data, received, _, _ = socket.recv_fds(conn, 65536, 3)
     fds.extend(received)
     if len(received) != 3:
         return None
-    data += _receive(conn, _HEADER.size - len(data))
-    if len(data) < _HEADER.size:
-        return None
-    (size,) = _HEADER.unpack(data[:_HEADER.size])
-    body = data[_HEADER.size:]
-    body += _receive(conn, size - len(body))
-    if len(body) != size:
-        return None
-    try:
-        request = pickle.loads(body)
-    except Exception:
-        return None
+    request = read_frame(conn, data)
     return request if isinstance(request, dict) else None
 
 
@@ -580,8 +493,8 @@ def _reap(selector, jobs: dict, block: bool = False) -> None:
             selector.unregister(conn)
         with contextlib.suppress(OSError):
             conn.setblocking(True)
-            conn.sendall(_ENDED.pack(b"E", code, float(usage.ru_maxrss),
-                                     usage.ru_utime + usage.ru_stime))
+            conn.sendall(frame(("E", code, float(usage.ru_maxrss),
+                                usage.ru_utime + usage.ru_stime)))
         conn.close()
         if block:
             return
@@ -602,5 +515,3 @@ def _terminate(pid: int, signum: int = signal.SIGTERM) -> None:
             os.kill(pid, signum)
 
 
-if __name__ == "__main__":  # the launcher of a job (offer_to_jobs): python -S -P worker.py
-    launch(sys.argv[1:])
