@@ -183,7 +183,10 @@ def test_the_public_api_is_the_documented_one():
 #: matplotlib's Artist machinery and SVG backend: a page whose figures are all written
 #: directly (forest, time-course and funnel plots) has no use for them.
 ARTISTS = ("matplotlib.figure", "matplotlib.pyplot", "matplotlib.axes",
-           "matplotlib.backend_bases", "matplotlib.backends.backend_svg")
+           "matplotlib.backend_bases", "matplotlib.backends.backend_svg",
+           # text is measured with FreeType directly (ketameta.report._svg), without the
+           # TeX and mathtext machinery of matplotlib.textpath
+           "matplotlib.textpath", "matplotlib.mathtext")
 
 
 def test_pages_whose_figures_are_written_directly_load_no_artists_or_svg_backend():
@@ -233,3 +236,12 @@ def test_the_warm_worker_and_the_multilevel_and_robust_fits_need_no_optimize_or_
         "assert all(s['ci_high'] > 0 for s in fit.to_dict()['sigma2'])  # searched\n"
         "robust(rma(yi, vi), cluster)\n")
     assert heavy(loaded_after(code), ["scipy.optimize", "scipy.sparse", "scipy.linalg"]) == []
+
+
+def test_the_warm_worker_loads_nothing_the_jobs_do_not_use():
+    # The first jobs wait for the worker's imports: Snakemake's side of a script job
+    # (snakemake.script, with its retry library) and matplotlib's text-to-path machinery
+    # are used by no job.
+    code = "from ketameta import worker\nworker.warm()\n"
+    assert heavy(loaded_after(code), ["snakemake.script", "tenacity", "matplotlib.textpath",
+                                      "matplotlib.mathtext", "matplotlib.dviread"]) == []

@@ -3,10 +3,13 @@
 Measuring a string is the most expensive step of drawing our figures: matplotlib lays
 the glyphs out with FreeType for every label, every time a figure is drawn, and a
 condition page draws dozens of figures that repeat the same labels, headers and tick
-values. The renderer here answers the same questions with the same numbers (it asks
-matplotlib's own :class:`~matplotlib.textpath.TextToPath` once per string and font, and
-reads a font's line metrics from its tables once), so that every figure is byte for byte
-the figure matplotlib's own SVG backend writes; only the repeated work is gone.
+values. The renderer here answers the same questions with the same numbers (it measures
+each string in each font once, with the FreeType calls and arithmetic of matplotlib's
+:meth:`TextToPath.get_text_width_height_descent <matplotlib.textpath.TextToPath.\
+get_text_width_height_descent>`, and reads a font's line metrics from its tables once),
+so that every figure is byte for byte the figure matplotlib's own SVG backend writes; only
+the repeated work is gone. ``tests/test_svg_text.py`` compares the measurements with
+matplotlib's.
 
 Every figure of the reports drawn through matplotlib is made by :func:`new_figure`, which
 attaches the canvas below. matplotlib's figure and SVG backend are imported only then: the
@@ -20,17 +23,21 @@ import io
 from typing import TYPE_CHECKING
 
 from matplotlib.font_manager import FontProperties, fontManager, get_font
-from matplotlib.textpath import TextToPath
+from matplotlib.ft2font import LoadFlags
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 #: The resolution of every figure: at 72 dpi one point is one pixel of the SVG.
 DPI = 72
+#: The size (points) and resolution at which matplotlib's TextToPath measures every string
+#: before scaling to the font's size (``TextToPath.FONT_SCALE`` and ``TextToPath.DPI``).
+MEASURE_SIZE = 100.0
+MEASURE_DPI = 72
 
-_TEXT_TO_PATH = TextToPath()
 _EXTENTS: dict[tuple, tuple[float, float, float]] = {}
 _LINE_METRICS: dict[tuple, tuple[float, float, float]] = {}
+_FONT_FILES: dict[tuple, list] = {}
 
 
 def _font_key(prop: FontProperties) -> tuple:
@@ -39,13 +46,55 @@ def _font_key(prop: FontProperties) -> tuple:
             prop.get_math_fontfamily())
 
 
+def _font_files(prop: FontProperties) -> list:
+    """The font files matplotlib picks for ``prop`` (remembered for every size at once).
+
+    matplotlib's font lookup scores the installed fonts on every property but the size,
+    which does not count for the scalable fonts it lists, yet remembers its answer per
+    size; this asks it once per font whatever the size.
+    """
+    key = (tuple(prop.get_family()), prop.get_style(), prop.get_variant(), prop.get_weight(),
+           prop.get_stretch(), prop.get_file())
+    found = _FONT_FILES.get(key)
+    if found is None:
+        found = _FONT_FILES[key] = fontManager._find_fonts_by_props(prop)
+    return found
+
+
+def _measure(s: str, prop: FontProperties) -> tuple[float, float, float]:
+    """What ``TextToPath().get_text_width_height_descent(s, prop, False)`` returns.
+
+    The same steps without importing :mod:`matplotlib.textpath` (with its TeX and mathtext
+    machinery, a fortieth of a second before the first figure): the font at 100 points and
+    72 dpi, FreeType's layout of ``s`` without hinting, its box in 64ths of a point, scaled
+    to the font's size.
+    """
+    fontsize = prop.get_size_in_points()
+    scale = fontsize / MEASURE_SIZE
+    font = get_font(_font_files(prop))
+    font.set_size(MEASURE_SIZE, MEASURE_DPI)
+    font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
+    w, h = font.get_width_height()
+    w /= 64.0
+    h /= 64.0
+    d = font.get_descent()
+    d /= 64.0
+    return w * scale, h * scale, d * scale
+
+
 def text_extent(s: str, prop: FontProperties, ismath: bool | str = False
                 ) -> tuple[float, float, float]:
     """Width, height and descent of ``s`` in points, as matplotlib measures it (remembered)."""
     key = (s, ismath, _font_key(prop))
     found = _EXTENTS.get(key)
     if found is None:
-        found = _EXTENTS[key] = _TEXT_TO_PATH.get_text_width_height_descent(s, prop, ismath)
+        if ismath:  # mathtext (switched off in our figures) or TeX: matplotlib's own way
+            from matplotlib.textpath import TextToPath
+
+            found = TextToPath().get_text_width_height_descent(s, prop, ismath)
+        else:
+            found = _measure(s, prop)
+        _EXTENTS[key] = found
     return found
 
 
@@ -59,7 +108,7 @@ def line_metrics(prop: FontProperties) -> tuple[float, float, float]:
     found = _LINE_METRICS.get(key)
     if found is None:
         found = (None, None, None)
-        font = get_font(fontManager._find_fonts_by_props(prop))
+        font = get_font(_font_files(prop))
         for table_name, gap_key, ascent_key, descent_key in (
                 ("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
                 ("hhea", "lineGap", "ascent", "descent")):

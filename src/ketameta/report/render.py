@@ -242,8 +242,9 @@ def warm() -> None:
     env = environment()
     for name in env.list_templates():
         env.get_template(name)
-    for weight in ("normal", "bold"):
-        prop = FontProperties(family=["DejaVu Sans"], size=9, weight=weight)
+    # The fonts the figures use (any size: matplotlib's font lookup is asked once per font).
+    for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
+        prop = FontProperties(family=["DejaVu Sans"], size=8.5, weight=weight, style=style)
         _svg.line_metrics(prop)
         _svg.text_extent("0", prop)
     # The versions every page and summary.json name, read from the installed packages'
