@@ -133,6 +133,18 @@ def test_rows_without_group_pass_through(trials):
     assert len(out) == 3 and notes == []
 
 
+@pytest.mark.parametrize("mode", ["combine", "split"])
+def test_groups_of_one_row_pass_through_unchanged(trials, mode):
+    # A group label that no other row of the analysis shares resolves nothing: the rows
+    # come back as they are (in order, with their source lines), whatever the mode.
+    rows = rows_of(trials, "sev")
+    rows = rows.assign(group=[f"g{i}" for i in range(len(rows))]).iloc[::-1]
+    out, notes = resolve_multiarm(rows, mode)
+    expected = rows.assign(source_lines=rows["source_line"].astype(str)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(out, expected)
+    assert notes == []
+
+
 def test_control_arm_must_agree(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "trd.csv").write_text(

@@ -132,6 +132,8 @@ def resolve_multiarm(rows: pd.DataFrame, mode: str = "combine") -> tuple[pd.Data
             seen[key] = []
             order.append(("group", key))
         seen[key].append(position)
+    if all(len(positions) == 1 for positions in seen.values()):
+        return rows.reset_index(drop=True), []  # no arms share a control arm here
     # Rows that stay as they are are taken in runs, one slice per run, not one per row.
     run: list[int] = []
     for what, key in order:
