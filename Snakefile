@@ -47,7 +47,7 @@ onstart:
 # which would keep Snakemake waiting with nothing left to do, are cancelled
 # (ketameta.workflow.end).
 onsuccess:
-    end()
+    end(success=True)
 
 
 onerror:

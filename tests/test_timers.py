@@ -49,4 +49,6 @@ def test_the_workflow_ends_runs_on_success_and_on_error():
     for handler in ("onsuccess", "onerror"):
         block = re.search(rf"^{handler}:\n((?:    .*\n|\n)+)", text, re.MULTILINE)
         assert block, handler
-        assert "end()" in block.group(1), handler
+        assert "end(" in block.group(1), handler
+    assert "onsuccess:\n    end(success=True)\n" in text  # no jobs left to wait for
+    assert "onerror:\n    end()\n" in text

@@ -202,6 +202,18 @@ def test_stopping_the_worker_stops_its_jobs(tmp_path):
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
 
 
+def test_stopping_without_waiting_asks_the_worker_to_end(tmp_path):
+    # What a successful run's onsuccess does: every job has ended, the worker is told to
+    # end and its socket is gone at once; it ends on its own, cleanly.
+    started = worker.start()
+    assert job_process(tmp_path).returncode == 0  # the worker is warm
+    worker.stop(wait=False)
+    assert worker._started is None and worker.ADDRESS not in os.environ
+    assert not os.path.exists(started.folder)
+    assert started.process.wait(timeout=60) == 0
+    worker.stop(wait=False)  # nothing left to stop
+
+
 def test_the_worker_ends_with_the_process_that_started_it(tmp_path):
     code = ("import ketameta.worker as w, os, sys; s = w.start(); print(s.process.pid, "
             "flush=True); os._exit(0)")

@@ -234,10 +234,15 @@ def _restore_snakemake() -> None:
     _snakemake_execute = None
 
 
-def stop(worker: Worker | None = None, timeout: float = 10.0) -> None:
+def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True) -> None:
     """Stop a worker (by default the one :func:`start` started last) and remove its socket.
 
-    Jobs started afterwards run in their own processes.
+    Jobs started afterwards run in their own processes. With ``wait``, this returns once
+    the worker has ended, killing it if it has not ended within ``timeout`` seconds;
+    without, once it has been asked to end (``SIGTERM``, on which it stops any jobs it still
+    runs and exits): for a run that has succeeded, whose jobs have all ended, so that
+    Snakemake does not wait the few hundredths of a second a large process takes to be
+    torn down.
     """
     global _started
     if worker is None:
@@ -254,6 +259,9 @@ def stop(worker: Worker | None = None, timeout: float = 10.0) -> None:
         import subprocess
 
         worker.process.terminate()
+        if not wait:
+            _remove(worker.folder)
+            return
         try:
             worker.process.wait(timeout)
         except subprocess.TimeoutExpired:

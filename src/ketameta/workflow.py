@@ -380,11 +380,16 @@ def on_start(workflow) -> None:
         worker.stop()
 
 
-def end() -> None:
-    """``onsuccess`` and ``onerror``: stop the worker, release the scheduler's timers."""
+def end(success: bool = False) -> None:
+    """``onsuccess`` and ``onerror``: stop the worker, release the scheduler's timers.
+
+    After a successful run (``success``) every job has ended, and the worker is asked to
+    end without waiting for it; after an error, Snakemake's process goes on only once the
+    worker and any job it still ran have ended.
+    """
     from ketameta import worker
 
-    worker.stop()
+    worker.stop(wait=not success)
     release_pending_timers()
 
 
