@@ -59,8 +59,8 @@ import sys
 
 from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame
 
-__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "enabled", "launch",
-           "offer_to_jobs", "running", "serve", "start", "stop", "warm"]
+__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "collect_stopped",
+           "enabled", "launch", "offer_to_jobs", "running", "serve", "start", "stop", "warm"]
 
 # Snakemake's process imports this module when it reads the workflow: what only the worker
 # uses is imported where it is used (typing included: the name below stands for
@@ -101,6 +101,8 @@ MODULES = ("numpy", "scipy.special", "pandas", "pandas.io.formats.csvs", "yaml",
 
 # The worker start() started in this process (Snakemake's), for stop().
 _started = None
+# Workers stop() asked to end without waiting, to be collected by collect_stopped().
+_stopping: list = []
 # Snakemake's own PythonScript.execute_script while this module's replaces it (offer_to_jobs).
 _snakemake_execute = None
 # sys.path of a Python that runs a file, but for the file's folder (the worker's, for jobs).
@@ -241,8 +243,9 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
     the worker has ended, killing it if it has not ended within ``timeout`` seconds;
     without, once it has been asked to end (``SIGTERM``, on which it stops any jobs it still
     runs and exits): for a run that has succeeded, whose jobs have all ended, so that
-    Snakemake does not wait the few hundredths of a second a large process takes to be
-    torn down.
+    Snakemake finishes its run while the worker's large process is torn down. Such a worker
+    is collected by :func:`collect_stopped` (Snakemake's command line does so as it exits),
+    so that it is never left behind and its CPU time counts as Snakemake's children's.
     """
     global _started
     if worker is None:
@@ -260,6 +263,7 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
 
         worker.process.terminate()
         if not wait:
+            _stopping.append(worker)
             _remove(worker.folder)
             return
         try:
@@ -268,6 +272,20 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
             worker.process.kill()
             worker.process.wait()
     _remove(worker.folder)
+
+
+def collect_stopped(timeout: float = 10.0) -> None:
+    """Wait for the workers :func:`stop` asked to end without waiting (killed after
+    ``timeout`` seconds)."""
+    import subprocess
+
+    while _stopping:
+        process = _stopping.pop().process
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _remove(folder: str) -> None:
