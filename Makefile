@@ -23,6 +23,12 @@ SCHEDULER := --scheduler greedy
 # container images) every job of the workflow would compile ketameta's source again, about
 # a fifth of a second each. compileall writes only what is missing or older than its source.
 COMPILE := $(BIN)/python -m compileall -q src/ketameta
+# The page templates compiled ahead of any run, beside the package's code, as compileall
+# does for its Python (ketameta.report.render.precompile_templates): a project's first run
+# then copies them rather than spending a tenth of a second compiling them before its first
+# job can start. Redone when a template or the environment changes.
+TEMPLATES := $(wildcard src/ketameta/templates/*)
+PRECOMPILED := src/ketameta/report/_precompiled/.done
 
 $(VENV)/.runtime: pyproject.toml
 	@echo "make: building the Python environment in $(VENV) (first run, or pyproject.toml changed): about 2 to 5 minutes"
@@ -37,12 +43,16 @@ $(VENV)/.dev: $(VENV)/.runtime
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
+$(PRECOMPILED): $(TEMPLATES) $(VENV)/.runtime
+	@$(BIN)/python -c "from ketameta.report.render import precompile_templates as p; p()"
+	@touch $@
+
 # One run at a time per folder (.ketameta/run.lock). Holding that lock, any Snakemake lock
 # left in .snakemake/ is stale (a run killed before it could remove it), so it is removed,
 # and outputs a killed job left half-written are redone (--rerun-incomplete); both are
 # announced. Jobs write to .ketameta/stage/ and data/processed/ and reports/ change only
 # when the whole run succeeded.
-report: $(VENV)/.runtime
+report: $(VENV)/.runtime $(PRECOMPILED)
 	@mkdir -p .ketameta
 	@flock -n -E 75 .ketameta/run.lock $(MAKE) --no-print-directory _report; status=$$?; \
 	if [ $$status -eq 75 ]; then \

@@ -86,8 +86,10 @@ for tool in "$snakemake" "$python" "$rscript" "$timer"; do
     fail "$tool not found (make benchmark builds .venv; R, metafor and jsonlite come from r-cran-metafor and r-cran-jsonlite; /usr/bin/time from the time package)"
 done
 
-# The package's bytecode, as make report writes it before a run (see the Makefile).
+# The package's bytecode and its compiled page templates, as make report writes them before
+# a run (see the Makefile).
 "$python" -m compileall -q "$root/src/ketameta"
+"$python" -c "from ketameta.report.render import precompile_templates as p; p()"
 
 # The runs happen on the filesystem of the project, as `make report`'s do: in a temporary
 # folder below .ketameta/ (BENCH_WORK sets another parent). A system's /tmp can be another

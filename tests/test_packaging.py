@@ -67,7 +67,9 @@ def test_make_report_installs_only_the_runtime_dependencies():
         if ":" in head and not head.startswith(("#", ".PHONY")) and "=" not in head:
             target, _, prerequisites = head.partition(":")
             rules[target.strip()] = (prerequisites.split(), body)
-    assert rules["report"][0] == ["$(VENV)/.runtime"]
+    assert rules["report"][0] == ["$(VENV)/.runtime", "$(PRECOMPILED)"]
+    # the templates compiled ahead need the runtime environment only
+    assert rules["$(PRECOMPILED)"][0] == ["$(TEMPLATES)", "$(VENV)/.runtime"]
     assert 'install --quiet --disable-pip-version-check -e .\n' in rules["$(VENV)/.runtime"][1]
     assert "[dev]" not in rules["$(VENV)/.runtime"][1]
     assert '-e ".[dev]"' in rules["$(VENV)/.dev"][1]

@@ -78,7 +78,38 @@ def test_compiled_templates_live_in_the_projects_working_folder(tmp_path):
     assert render.template_cache(tmp_path) is None  # no project folder: memory only
 
 
-def test_an_edited_template_is_never_served_from_the_cache(tmp_path):
+def test_a_new_project_starts_with_the_templates_compiled_ahead(tmp_path, monkeypatch):
+    ahead = tmp_path / "ahead"
+    monkeypatch.setattr(render, "AHEAD", ahead)
+    names = render.precompile_templates()
+    assert "condition.html" in names and "index.html" in names
+    compiled = ahead / render._cache_name()
+    assert len(list(compiled.glob("*.cache"))) == len(names)  # one file per template
+    cache = render.template_cache(tmp_path / "project" / ".ketameta" / "stage")
+    seeded = sorted(p.name for p in Path(cache.directory).iterdir())
+    assert seeded == sorted(p.name for p in compiled.glob("*.cache"))
+    env = render._new_environment(cache)
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("a template was compiled, not loaded")
+
+    monkeypatch.setattr(env, "compile", no_compiling)
+    for name in names:
+        env.get_template(name)  # every one loaded as compiled ahead
+
+
+def test_no_templates_compiled_ahead_leaves_a_project_to_compile_its_own(tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(render, "AHEAD", tmp_path / "nothing here")
+    cache = render.template_cache(tmp_path / ".ketameta")
+    assert list(Path(cache.directory).iterdir()) == []
+    env = render._new_environment(cache)
+    env.get_template("macros.html")
+    assert len(list(Path(cache.directory).iterdir())) == 1
+
+
+def test_an_edited_template_is_never_served_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(render, "AHEAD", tmp_path / "nothing compiled ahead")
     cache = render.template_cache(tmp_path / ".ketameta")
     templates = tmp_path / "templates"
     templates.mkdir()

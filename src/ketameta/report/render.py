@@ -17,6 +17,7 @@ and ElementTree escape text, in the SVG as well.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import functools
 import gc
@@ -179,26 +180,44 @@ def environment() -> jinja2.Environment:
     """
     env = _ENVIRONMENTS.get("report")
     if env is None:
-        env = _ENVIRONMENTS["report"] = jinja2.Environment(
-            loader=jinja2.PackageLoader("ketameta", "templates"),
-            undefined=jinja2.StrictUndefined,
-            finalize=fmt.plain,
-            bytecode_cache=template_cache(),
-            **_ENV_OPTIONS,
-        )
-        env.filters.update(
-            num=fmt.num,
-            effect=fmt.effect,
-            integer=fmt.integer,
-            pvalue=fmt.pvalue,
-            percent=fmt.percent,
-            interval=fmt.interval,
-            estimate_ci=fmt.estimate_ci,
-            tau2=fmt.tau2,
-            cell=_cell,
-        )
-        env.tests["numeric_kind"] = _numeric_kind
+        env = _ENVIRONMENTS["report"] = _new_environment(template_cache())
     return env
+
+
+def _new_environment(bytecode_cache: jinja2.BytecodeCache | None) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("ketameta", "templates"),
+        undefined=jinja2.StrictUndefined,
+        finalize=fmt.plain,
+        bytecode_cache=bytecode_cache,
+        **_ENV_OPTIONS,
+    )
+    env.filters.update(
+        num=fmt.num,
+        effect=fmt.effect,
+        integer=fmt.integer,
+        pvalue=fmt.pvalue,
+        percent=fmt.percent,
+        interval=fmt.interval,
+        estimate_ci=fmt.estimate_ci,
+        tau2=fmt.tau2,
+        cell=_cell,
+    )
+    env.tests["numeric_kind"] = _numeric_kind
+    return env
+
+
+#: Where :func:`precompile_templates` puts the templates it compiles ahead of any run
+#: (``make report`` and ``benchmarks/pipeline.sh`` call it), beside the package's code.
+AHEAD = Path(__file__).resolve().parent / "_precompiled"
+
+
+def _cache_name() -> str:
+    """``templates-<key>``: ``<key>`` changes with the Jinja2 version and the environment's
+    settings, which shape the compiled code too."""
+    key = hashlib.sha256(repr((jinja2.__version__, sorted(_ENV_OPTIONS.items()),
+                               "StrictUndefined", "finalize")).encode()).hexdigest()[:12]
+    return f"templates-{key}"
 
 
 def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | None:
@@ -209,9 +228,12 @@ def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | No
     works in ``.ketameta/stage``); elsewhere (tests, a notebook) there is no such folder and
     templates are compiled in memory only. Jinja2 keeps one file per template and reuses
     it only while the template's source has the same SHA-1 checksum, so an edited template
-    is compiled anew, never served stale; ``<key>`` changes with the Jinja2 version and the
-    environment's settings, which shape the compiled code too. Files are written atomically
-    (Jinja2 writes a temporary file and renames it), so parallel jobs may share the folder.
+    is compiled anew, never served stale. Files are written atomically (Jinja2 writes a
+    temporary file and renames it), so parallel jobs may share the folder. A project's
+    folder starts as a copy of the templates compiled ahead of any run (:data:`AHEAD`,
+    :func:`precompile_templates`), where there are some: compiling the pages' templates
+    takes a tenth of a second, which a new project's first run would otherwise spend before
+    its first job could start.
     """
     here = Path.cwd() if start is None else Path(start)
     root = next((p for p in (here, *here.parents) if p.name == ".ketameta"), None)
@@ -219,14 +241,49 @@ def template_cache(start: str | Path | None = None) -> jinja2.BytecodeCache | No
         root = here / ".ketameta"
     if root is None:
         return None
-    key = hashlib.sha256(repr((jinja2.__version__, sorted(_ENV_OPTIONS.items()),
-                                "StrictUndefined", "finalize")).encode()).hexdigest()[:12]
-    folder = root / "cache" / f"templates-{key}"
+    folder = root / "cache" / _cache_name()
     try:
+        new = not folder.is_dir()
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None
+    if new:
+        _seed(folder, AHEAD / folder.name)
     return jinja2.FileSystemBytecodeCache(str(folder))
+
+
+def _seed(folder: Path, ahead: Path) -> None:
+    """Copy the compiled templates of ``ahead`` into ``folder`` (each file atomically)."""
+    import shutil
+
+    try:
+        names = [p.name for p in ahead.iterdir() if p.suffix == ".cache"]
+    except OSError:
+        return
+    for name in names:
+        temp = folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            shutil.copyfile(ahead / name, temp)
+            os.replace(temp, folder / name)
+        except OSError:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+
+
+def precompile_templates(folder: str | Path | None = None) -> list[str]:
+    """Compile every page template into ``folder`` (by default ``AHEAD/templates-<key>``).
+
+    As ``compileall`` does for the package's Python, ahead of any run: a new project's
+    compiled-template folder starts as a copy of these (:func:`template_cache`). Returns
+    the templates' names.
+    """
+    folder = Path(folder) if folder is not None else AHEAD / _cache_name()
+    folder.mkdir(parents=True, exist_ok=True)
+    env = _new_environment(jinja2.FileSystemBytecodeCache(str(folder)))
+    names = env.list_templates()
+    for name in names:
+        env.get_template(name)
+    return names
 
 
 def warm() -> None:
