@@ -27,8 +27,9 @@ COMPILE := $(BIN)/python -m compileall -q src/ketameta
 # does for its Python (ketameta.report.render.precompile_templates): a project's first run
 # then copies them rather than spending a tenth of a second compiling them before its first
 # job can start. Redone when a template or the environment changes.
+# (Only where the package's source is: a project folder elsewhere has nothing to compile.)
 TEMPLATES := $(wildcard src/ketameta/templates/*)
-PRECOMPILED := src/ketameta/report/_precompiled/.done
+PRECOMPILED := $(if $(TEMPLATES),src/ketameta/report/_precompiled/.done)
 
 $(VENV)/.runtime: pyproject.toml
 	@echo "make: building the Python environment in $(VENV) (first run, or pyproject.toml changed): about 2 to 5 minutes"
@@ -43,9 +44,11 @@ $(VENV)/.dev: $(VENV)/.runtime
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
 
+# A template that cannot be compiled stops nothing here: the run compiles it and says why.
 $(PRECOMPILED): $(TEMPLATES) $(VENV)/.runtime
-	@$(BIN)/python -c "from ketameta.report.render import precompile_templates as p; p()"
-	@touch $@
+	@$(BIN)/python -c "from ketameta.report.render import precompile_templates as p; p()" \
+	  && touch $@ \
+	  || echo "make: the page templates were not compiled ahead; the run compiles them" >&2
 
 # One run at a time per folder (.ketameta/run.lock). Holding that lock, any Snakemake lock
 # left in .snakemake/ is stale (a run killed before it could remove it), so it is removed,
