@@ -94,9 +94,9 @@ done
 # The runs happen on the filesystem of the project, as `make report`'s do: in a temporary
 # folder below .ketameta/ (BENCH_WORK sets another parent). A system's /tmp can be another
 # filesystem with other costs; on the machine these figures were first taken on, creating a
-# file there took about 1 ms against 0.03 ms in the project's folder, which weighs on the
-# side that writes more files (the pipeline's staged and published outputs and Snakemake's
-# records: about 600 files against the R script's 90).
+# file there took about 1 ms against 0.03 ms in the project's folder (a clean run of the
+# pipeline creates about 600 files: staged and published outputs, Snakemake's records; the
+# R script about 90).
 work_parent="${BENCH_WORK:-$root/.ketameta}"
 mkdir -p "$work_parent"
 work="$(mktemp -d "$work_parent/bench.XXXXXX")"
