@@ -244,8 +244,9 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
     without, once it has been asked to end (``SIGTERM``, on which it stops any jobs it still
     runs and exits): for a run that has succeeded, whose jobs have all ended, so that
     Snakemake finishes its run while the worker's large process is torn down. Such a worker
-    is collected by :func:`collect_stopped` (Snakemake's command line does so as it exits),
-    so that it is never left behind and its CPU time counts as Snakemake's children's.
+    is collected by :func:`collect_stopped` (Snakemake's command line does so as it exits,
+    and any other program at its exit at the latest), so that it is never left behind and
+    its CPU time counts as Snakemake's children's.
     """
     global _started
     if worker is None:
@@ -263,6 +264,11 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
 
         worker.process.terminate()
         if not wait:
+            if not _stopping:  # collected at the interpreter's exit at the latest
+                import atexit
+
+                atexit.unregister(collect_stopped)
+                atexit.register(collect_stopped)
             _stopping.append(worker)
             _remove(worker.folder)
             return
