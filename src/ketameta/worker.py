@@ -191,8 +191,8 @@ def _use_launcher() -> bool:
     of a second importing Snakemake to unpickle that object before the script starts, which
     is more than a job in the worker costs. The method is replaced, in this process only,
     by one that runs the launcher instead (:mod:`ketameta.launcher`): a Python without site
-    packages that imports two C modules and hands FILE to the worker. Everything else about the job is
-    Snakemake's as before: the file, the shell, the environment, the threads, the benchmark
+    packages that imports two C modules and hands FILE to the worker. Everything else about
+    the job is Snakemake's as before: the file, the shell, the environment, the threads, the benchmark
     record, and removing the file afterwards. A job in a conda environment, a container or
     environment modules runs as Snakemake runs it; so does every job once the worker has
     stopped (:func:`stop` puts Snakemake's method back), and every job if Snakemake's script
@@ -244,8 +244,8 @@ def stop(worker: Worker | None = None, timeout: float = 10.0, wait: bool = True)
     without, once it has been asked to end (``SIGTERM``, on which it stops any jobs it still
     runs and exits): for a run that has succeeded, whose jobs have all ended, so that
     Snakemake finishes its run while the worker's large process is torn down. Such a worker
-    is collected by :func:`collect_stopped` (Snakemake's command line does so as it exits,
-    and any other program at its exit at the latest), so that it is never left behind and
+    is collected by :func:`collect_stopped`, which this registers with :mod:`atexit` (it
+    runs before Snakemake's command line finishes exiting), so that it is never left behind and
     its CPU time counts as Snakemake's children's.
     """
     global _started

@@ -401,8 +401,10 @@ def _command_line() -> bool:
 
 
 def _at_exit() -> None:
-    """Snakemake's command line is exiting: stop the worker (or collect the one
-    ``onsuccess`` asked to end), skip the final garbage passes.
+    """Snakemake's command line is exiting: stop the worker, skip the final garbage passes.
+
+    (A worker ``onsuccess`` asked to end has been collected by then: :func:`worker.stop`
+    registered :func:`worker.collect_stopped` with ``atexit`` after this, so it runs first.)
 
     By the time ``atexit`` handlers run, Snakemake has done its work. What is left is the
     interpreter's own tear-down, whose garbage collections walk every object Snakemake
@@ -417,5 +419,4 @@ def _at_exit() -> None:
     from ketameta import worker
 
     worker.stop()
-    worker.collect_stopped()  # a worker onsuccess asked to end: its tear-down is over by now
     gc.freeze()

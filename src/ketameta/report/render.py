@@ -290,7 +290,7 @@ def warm() -> None:
     """Load now what a process's first page would load: templates, fonts, package versions.
 
     The workflow's warm worker (:mod:`ketameta.worker`) calls this once, so that the jobs
-    it runs find both loaded. Nothing a page shows depends on whether this ran.
+    it runs find them loaded. Nothing a page shows depends on whether this ran.
     """
     from matplotlib.font_manager import FontProperties
 
