@@ -145,6 +145,25 @@ def test_groups_of_one_row_pass_through_unchanged(trials, mode):
     assert notes == []
 
 
+@pytest.mark.parametrize("mode", ["combine", "split"])
+def test_other_rows_and_cells_keep_their_values_and_dtypes(trials, mode):
+    # The output is the input's rows taken in order, with only the cells a group changes
+    # set: every cell a group leaves alone (all of the row outside the group, text missing
+    # on every arm) keeps its value, and every column its dtype.
+    rows = rows_of(trials, "sev").assign(notes=["arm one", "arm two", "solo"])
+    out, _ = resolve_multiarm(rows, mode)
+    changed = ({"study", "n_ctrl"} if mode == "split"
+               else {"n_treat", "mean_treat", "sd_treat", "arm", "dose", "notes", "source_lines"})
+    expected = rows.assign(source_lines=rows["source_line"].astype(str))
+    expected = expected.iloc[[0, 1, 2] if mode == "split" else [0, 2]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(out.drop(columns=list(changed)),
+                                  expected.drop(columns=list(changed)))
+    pd.testing.assert_series_equal(out.dtypes, expected.dtypes)
+    if mode == "combine":
+        assert list(out["notes"]) == ["arm one; arm two", "solo"]
+        assert out["dose"].iloc[0] == "28 + 56" and pd.isna(out["dose"].iloc[1])
+
+
 def test_control_arm_must_agree(tmp_path):
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "trd.csv").write_text(

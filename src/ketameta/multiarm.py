@@ -113,84 +113,124 @@ def resolve_multiarm(rows: pd.DataFrame, mode: str = "combine") -> tuple[pd.Data
     """
     if mode not in ("combine", "split"):
         raise ValueError(f"multiarm mode must be combine or split, not {mode!r}")
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # pandas copies on write: the caller's rows never change
     rows["source_lines"] = rows["source_line"].astype(str)
     if "group" not in rows or rows["group"].isna().all():
         return rows.reset_index(drop=True), []
-    out: list[pd.DataFrame] = []
-    notes: list[dict] = []
     grouped = rows["group"].notna()
     years = rows["year"].astype(object).where(rows["year"].notna(), None)
     keys = list(zip(rows["study"], years, rows["group"], strict=True))
     seen: dict[tuple, list[int]] = {}
-    order: list[tuple] = []
+    order: list[list[int]] = []
     for position, (key, is_grouped) in enumerate(zip(keys, grouped, strict=True)):
         if not is_grouped:
-            order.append(("row", position))
-            continue
-        if key not in seen:
-            seen[key] = []
-            order.append(("group", key))
-        seen[key].append(position)
+            order.append([position])
+        elif key not in seen:
+            seen[key] = [position]
+            order.append(seen[key])
+        else:
+            seen[key].append(position)
     if all(len(positions) == 1 for positions in seen.values()):
         return rows.reset_index(drop=True), []  # no arms share a control arm here
-    # Rows that stay as they are are taken in runs, one slice per run, not one per row.
-    run: list[int] = []
-    for what, key in order:
-        positions = [key] if what == "row" else seen[key]
+    # The output is taken from the rows at once (one row per position in ``take``), then the
+    # cells a resolved group changes are set column by column.
+    table = _Columns(rows)
+    take: list[int] = []
+    notes: list[dict] = []
+    for positions in order:
         if len(positions) == 1:
-            run.extend(positions)
+            take.extend(positions)
             continue
-        if run:
-            out.append(rows.iloc[run])
-            run = []
-        members = rows.iloc[positions]
-        _check_group(members)
-        resolved, note = _resolve(members, mode)
-        out.append(resolved)
-        notes.append(note)
-    if run:
-        out.append(rows.iloc[run])
-    return pd.concat(out, ignore_index=True), notes
+        _check_group(table, positions)
+        notes.append(_resolve(table, positions, mode, take))
+    return table.build(take), notes
 
 
-def _where(row) -> dict:
-    return {"path": row["source_file"], "line": int(row["source_line"])}
+class _Columns:
+    """The rows of one analysis as lists of cells, and the cells resolved groups change.
+
+    A column's cells are listed when a group first needs them. In the output of
+    :meth:`build` a column keeps its dtype where the cells set in it are of that dtype
+    (floats in a float64 column, text in a text column) and becomes ``object`` otherwise
+    (a missing value set where there was text, as ``pandas.concat`` of the rows would give).
+    """
+
+    def __init__(self, rows: pd.DataFrame):
+        self.rows = rows
+        self.dtypes = rows.dtypes.to_dict()
+        self._cells: dict[str, list] = {}
+        self.changes: dict[str, dict[int, object]] = {}
+        #: Text columns whose differing values a combined row joins (besides ``_JOIN_PLUS``).
+        self.joined = [column for column in rows.columns
+                       if column in _JOIN_PLUS or (
+                           self.dtypes[column] == "str"
+                           and column not in ("study", "group", "kind", "source_lines")
+                           and not column.startswith("source_"))]
+
+    def __getitem__(self, column: str) -> list:
+        if column not in self._cells:
+            self._cells[column] = self.rows[column].tolist()
+        return self._cells[column]
+
+    def at(self, column: str, positions: Sequence[int]) -> list:
+        cells = self[column]
+        return [cells[p] for p in positions]
+
+    def where(self, position: int) -> dict:
+        return {"path": self["source_file"][position], "line": int(self["source_line"][position])}
+
+    def set(self, column: str, out: int, value) -> None:
+        """Give row ``out`` of the output ``value`` in ``column``."""
+        self.changes.setdefault(column, {})[out] = value
+
+    def build(self, take: Sequence[int]) -> pd.DataFrame:
+        out = self.rows.take(take).reset_index(drop=True)
+        for column, changes in self.changes.items():
+            dtype = self.dtypes[column]
+            held = float if dtype == np.float64 else str if dtype == "str" else None
+            kept = held is not None and all(isinstance(v, held) for v in changes.values())
+            cells = out[column].to_numpy(dtype=None if kept else object, copy=True)
+            for position, value in changes.items():
+                cells[position] = value
+            out[column] = pd.Series(cells, dtype=dtype if kept else object)
+        return out
 
 
-def _check_group(members: pd.DataFrame) -> None:
-    first = members.iloc[0]
-    label = f"group {first['group']!r} of study {first['study']!r}"
-    if first["kind"] == "single":
+def _check_group(table: _Columns, positions: Sequence[int]) -> None:
+    first = positions[0]
+    study, group = table["study"][first], table["group"][first]
+    kind, path, line = table["kind"][first], table["source_file"][first], table["source_line"][first]
+    label = f"group {group!r} of study {study!r}"
+    if kind == "single":
         raise DataError(
-            **_where(members.iloc[1]),
+            **table.where(positions[1]),
             column="group",
             message=f"{label} marks arms that share a control arm, but single-arm rows have "
             "no control arm; leave group empty and give each arm its own study label",
         )
-    for _, row in members.iloc[1:].iterrows():
-        if row["source_file"] != first["source_file"]:
+    for position in positions[1:]:
+        if table["source_file"][position] != path:
             raise DataError(
-                **_where(row),
+                **table.where(position),
                 column="group",
                 message=f"the rows of {label} share one control arm and must stand in one "
-                f"file, but line {first['source_line']} is in {first['source_file']}",
+                f"file, but line {line} is in {path}",
             )
-        if row["kind"] != first["kind"]:
+        if table["kind"][position] != kind:
             raise DataError(
-                **_where(row),
+                **table.where(position),
                 column="group",
                 message=f"the rows of {label} share one control arm, but this row holds "
-                f"{row['kind']} data and line {first['source_line']} {first['kind']} data",
+                f"{table['kind'][position]} data and line {line} {kind} data",
             )
-        for column in _CONTROL.get(first["kind"], ()):
-            if row[column] != first[column]:
+        for column in _CONTROL.get(kind, ()):
+            value, expected = table[column][position], table[column][first]
+            if value != expected:
                 raise DataError(
-                    **_where(row),
+                    **table.where(position),
                     column=column,
                     message=f"the rows of {label} share one control arm, but {column} differs "
-                    f"from line {first['source_line']} ({_num(row[column])} here, "
-                    f"{_num(first[column])} there)",
+                    f"from line {line} ({_num(value)} here, {_num(expected)} there)",
                 )
 
 
@@ -198,63 +238,70 @@ def _num(value: float) -> str:
     return f"{value:g}"
 
 
-def _resolve(members: pd.DataFrame, mode: str) -> tuple[pd.DataFrame, dict]:
-    first = members.iloc[0]
-    arms = [a if isinstance(a, str) else None for a in members["arm"]]
-    lines = [int(x) for x in members["source_line"]]
+def _where(row) -> dict:
+    return {"path": row["source_file"], "line": int(row["source_line"])}
+
+
+def _resolve(table: _Columns, positions: Sequence[int], mode: str, take: list[int]) -> dict:
+    """Resolve one group: append its output rows to ``take``, record their changed cells
+    in ``table`` and return the group's note."""
+    first = positions[0]
+    study, path = table["study"][first], table["source_file"][first]
+    arms = [a if isinstance(a, str) else None for a in table.at("arm", positions)]
+    lines = [int(x) for x in table.at("source_line", positions)]
     note = {
-        "study": first["study"],
-        "group": first["group"],
+        "study": study,
+        "group": table["group"][first],
         "arms": arms,
         "lines": lines,
-        "source": first["source_file"],
+        "source": path,
         "warning": None,
     }
-    kind = first["kind"]
+    kind = table["kind"][first]
     if kind not in _CONTROL:
         dropped = ", ".join(str(line) for line in lines[1:])
         note["action"] = "kept first"
         note["warning"] = (
-            f"{first['study']}: {len(members)} reported effects share one control arm "
-            f"(group {first['group']}); kept the first listed ({first['source_file']}, line "
+            f"{study}: {len(positions)} reported effects share one control arm "
+            f"(group {note['group']}); kept the first listed ({path}, line "
             f"{lines[0]}) and left out line{'s' if len(lines) > 2 else ''} {dropped}, because "
             "reported effects cannot be combined"
         )
-        return members.iloc[[0]], note
+        take.append(first)
+        return note
     if mode == "split":
         note["action"] = "split"
-        share = len(members)
-        split = members.copy()
-        split["n_ctrl"] = split["n_ctrl"] / share
-        if kind == "dichotomous":
-            split["events_ctrl"] = split["events_ctrl"] / share
+        share = len(positions)
         labels = [a if a else f"arm {i}" for i, a in enumerate(arms, start=1)]
-        split["study"] = [f"{s} ({a})" for s, a in zip(split["study"], labels, strict=True)]
-        return split, note
+        shared = ("n_ctrl", "events_ctrl") if kind == "dichotomous" else ("n_ctrl",)
+        for position, arm in zip(positions, labels, strict=True):
+            out = len(take)
+            take.append(position)
+            for column in shared:
+                table.set(column, out, table[column][position] / share)
+            table.set("study", out, f"{table['study'][position]} ({arm})")
+        return note
     note["action"] = "combined"
-    combined = members.iloc[[0]].copy()
+    out = len(take)
+    take.append(first)
     if kind == "continuous":
-        n, mean, sd = combine_continuous(
-            members["n_treat"], members["mean_treat"], members["sd_treat"]
-        )
-        combined["n_treat"], combined["mean_treat"], combined["sd_treat"] = n, mean, sd
+        combined = combine_continuous(*(table.at(c, positions)
+                                        for c in ("n_treat", "mean_treat", "sd_treat")))
+        for column, value in zip(("n_treat", "mean_treat", "sd_treat"), combined, strict=True):
+            table.set(column, out, value)
     else:
-        combined["events_treat"] = float(members["events_treat"].sum())
-        combined["n_treat"] = float(members["n_treat"].sum())
-    for column in members.columns:
-        values = members[column]
-        if column in _JOIN_PLUS or (
-            values.dtype == "str"
-            and column not in ("study", "group", "kind", "source_lines")
-            and not column.startswith("source_")
-        ):
-            joiner = " + " if column in _JOIN_PLUS else "; "
-            unique = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
-            if values.dtype == "str" and unique == [first[column]]:
-                continue  # the first row's text already, in a text column: nothing to set
-            combined[column] = joiner.join(unique) if unique else None
-    combined["source_lines"] = ";".join(str(line) for line in lines)
-    return combined, note
+        for column in ("events_treat", "n_treat"):
+            table.set(column, out, float(np.nansum(table.at(column, positions))))
+    for column in table.joined:
+        values = table.at(column, positions)
+        joiner = " + " if column in _JOIN_PLUS else "; "
+        unique = list(dict.fromkeys(v for v in values if isinstance(v, str) and v))
+        if table.dtypes[column] == "str" and (unique == [values[0]] or not (
+                unique or isinstance(values[0], str))):
+            continue  # the first row's text, or missing as it is, in a text column
+        table.set(column, out, joiner.join(unique) if unique else None)
+    table.set("source_lines", out, ";".join(str(line) for line in lines))
+    return note
 
 
 def label_years(rows: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +322,7 @@ def label_years(rows: pd.DataFrame) -> pd.DataFrame:
     pandas.DataFrame
         A copy with the relabelled ``study`` column.
     """
-    rows = rows.copy()
+    rows = rows.copy(deep=False)  # copied on write
     if "year" not in rows:
         return rows
     seen: dict = {}
