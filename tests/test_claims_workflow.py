@@ -6,6 +6,7 @@ the run when the workflow is read, with one message and no traceback."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -92,6 +93,24 @@ def test_only_the_conditions_the_claims_use_rerun_the_page(run, tmp_path):
     path.write_text("".join(lines) + ",".join(last) + "\n")
     jobs = scheduled(snakemake(work, "--dry-run"))
     assert "analyse_TRD" in jobs and "render_claims" in jobs
+
+
+def test_the_claims_page_starts_once_its_conditions_are_done(run, tmp_path):
+    # The order jobs start in (common.smk): the conditions with the most work first, among
+    # equal work those the claims read, and the claims page before any condition job still
+    # waiting, so that it runs beside the last ones (the claims here read TRD only).
+    work = copy_of(run, tmp_path)
+    shutil.rmtree(work / ".ketameta" / "stage")
+    dry = snakemake(work, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    priority = dict(re.findall(r"^(?:local)?rule (\S+):\n(?:    .*\n)*?    priority: (\d+)$",
+                               dry.stdout, flags=re.MULTILINE))
+    plan = json.loads((work / ".ketameta" / "cache" / "plan.json").read_text())["plan"]
+    conditions = {f"analyse_{c}": c for c in plan["conditions"]}
+    assert set(conditions) <= set(priority) and len(conditions) > 1
+    for job, condition in conditions.items():
+        assert int(priority[job]) == 2 * plan["work"][condition] + (condition == "TRD")
+    assert int(priority["render_claims"]) > max(int(priority[job]) for job in conditions)
 
 
 BAD = {

@@ -169,7 +169,8 @@ def test_the_cached_path_imports_no_statistics(project):
 
 
 def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
-    # The order the condition jobs start in (condition.smk's priority): the most work first.
+    # The order the condition jobs start in (priority_of in common.smk; the job order is
+    # tested in test_claims_workflow.py): the most work first.
     import pandas as pd
 
     work, _ = project
@@ -179,8 +180,6 @@ def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
     for condition in plan["conditions"]:
         expected = (rows["condition"] == condition).sum() + len(plan["analyses_of"][condition])
         assert plan["work"][condition] == expected
-    smk = (ROOT / "workflow" / "rules" / "condition.smk").read_text()
-    assert 'priority: PLAN["work"][condition]' in smk
 
 
 def test_on_build_is_called_before_a_build_and_only_then(project):

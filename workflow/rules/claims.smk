@@ -24,6 +24,7 @@ rule render_claims:
         "logs/report/claims.log",
     benchmark:
         "benchmarks/results/report/claims.tsv"
+    priority: CLAIMS_PRIORITY
     conda:
         "../../environment.yml"
     params:

@@ -64,6 +64,22 @@ CONDITIONS = PLAN["conditions"]
 MULTIVERSE_PRIMARY = PLAN["multiverse"]["primary"]
 
 
+# The order jobs start in (priority, with Snakemake's greedy scheduler): the conditions with
+# the most work (trial rows plus analyses) first, so that the small ones fill the cores
+# while the largest finishes; among conditions of equal work, those the claims page reads,
+# and the claims page as soon as its conditions are done, so that it runs beside the last
+# condition jobs rather than after them.
+CLAIM_CONDITIONS = {
+    config["analyses"][analysis]["condition"] for analysis in PLAN["claims"]["analyses"]
+}
+CLAIMS_PRIORITY = 2 * max(PLAN["work"].values(), default=0) + 2
+
+
+def priority_of(condition):
+    """Priority of a condition's job (see the comment above)."""
+    return 2 * PLAN["work"][condition] + (condition in CLAIM_CONDITIONS)
+
+
 def staged(path):
     """Where a job writes ``path`` (a project path such as reports/TRD.html)."""
     return f"{STAGE}/{path}"

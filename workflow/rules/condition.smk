@@ -10,9 +10,7 @@
 # sharing its participants change: all reach it as input or params. Snakemake outputs
 # cannot vary in number with a wildcard, so there is one rule per condition.
 #
-# The conditions with the most work (trial rows plus analyses) start first (priority):
-# the small ones then fill the cores while the largest finishes, instead of the largest
-# starting last and running alone.
+# The conditions with the most work start first (priority_of, common.smk).
 for condition in CONDITIONS:
 
     rule:
@@ -44,7 +42,7 @@ for condition in CONDITIONS:
             f"logs/condition/{condition}.log",
         benchmark:
             f"benchmarks/results/condition/{condition}.tsv"
-        priority: PLAN["work"][condition]
+        priority: priority_of(condition)
         conda:
             "../../environment.yml"
         params:
