@@ -50,8 +50,9 @@ def _awkward_frame(n):
 
 
 @pytest.mark.parametrize("header", [True, False])
-def test_csv_text_equals_pandas_on_awkward_values(header, monkeypatch):
-    frame = _awkward_frame(61)
+@pytest.mark.parametrize("n", [61, 3100])  # a long column writes each distinct value once
+def test_csv_text_equals_pandas_on_awkward_values(header, n, monkeypatch):
+    frame = _awkward_frame(n)
     want = _pandas_csv(frame, header=header)
 
     def refuse(*args, **kwargs):
@@ -70,6 +71,8 @@ def test_csv_text_random_doubles_equal_pandas():
     with np.errstate(invalid="ignore", over="ignore"):
         frame = pd.DataFrame({"a": values, "b": values[::-1] * 1e-3})
     assert csv_text(frame) == _pandas_csv(frame)
+    repeated = pd.DataFrame({"a": np.tile(values[:500], 8), "b": np.repeat(values[-40:], 100)})
+    assert csv_text(repeated) == _pandas_csv(repeated)
 
 
 @pytest.mark.parametrize(

@@ -1107,7 +1107,15 @@ def _csv_cells(series: pd.Series) -> list[str] | None:
             return [str(v) for v in values.tolist()]
         if dtype.itemsize != 8:
             return None
-        out = [repr(v) for v in values.tolist()]
+        if len(values) >= 256:  # long columns repeat values: the text of each distinct one once
+            bits, which = np.unique(values.view(np.int64), return_inverse=True)
+            if 4 * len(bits) <= len(values):
+                texts = [repr(v) for v in bits.view(np.float64).tolist()]
+                out = [texts[i] for i in which.tolist()]
+            else:
+                out = [repr(v) for v in values.tolist()]
+        else:
+            out = [repr(v) for v in values.tolist()]
         for i in np.flatnonzero(np.isnan(values)).tolist():
             out[i] = ""
         return out
