@@ -145,6 +145,25 @@ def test_page_is_deterministic_and_escaped(built, tmp_path):
     assert (tmp_path / "a.json").read_bytes() == (built["out"] / "claims.json").read_bytes()
 
 
+def test_claims_checked_already_are_taken_as_they_are(built, tmp_path, monkeypatch):
+    # The workflow checks the claims when it is read and hands them to the page's job,
+    # which then neither reads them again nor loads the schema validator: same bytes.
+    import ketameta.claims as claims_mod
+
+    claims_path, schema, config = built["args"][:3]
+    checked = claims_mod.load(claims_path, config, schema)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the claims were checked again")
+
+    monkeypatch.setattr(claims_mod, "load", refuse)
+    render_claims(*built["args"], tmp_path / "a.json", tmp_path / "a.html", built["pages"],
+                  checked=checked)
+    assert (tmp_path / "a.html").read_bytes() == (
+        built["out"] / "reports" / "claims.html").read_bytes()
+    assert (tmp_path / "a.json").read_bytes() == (built["out"] / "claims.json").read_bytes()
+
+
 def test_page_states_verdict_without_relying_on_colour(built):
     html = (built["out"] / "reports" / "claims.html").read_text()
     rows = re.findall(r'<tr id="claim-[a-z0-9_]+">.*?</tr>', html, flags=re.S)

@@ -35,7 +35,7 @@ from pathlib import Path
 CACHE = Path(".ketameta") / "cache" / "plan.json"
 
 #: Bumped when the plan's layout changes, so that an older cache is never read.
-PLAN_FORMAT = 2
+PLAN_FORMAT = 3
 
 # Libraries whose behaviour the checks depend on (reading CSV, YAML, schemas).
 _LIBRARIES = ("numpy", "pandas", "PyYAML", "jsonschema", "scipy")
@@ -145,12 +145,14 @@ def build(config_path: str, overrides: Mapping, schemas: Path, claims_path: str)
                 [list(c) for c in specification_chunks(n, size)] if n > size else []
             )
 
-    claims = {"targets": [], "config": {}, "analyses": []}
+    claims = {"targets": [], "config": {}, "analyses": [], "claims": {}}
     if Path(claims_path).exists():
         loaded = load_claims(claims_path, config, schemas / "claims.schema.yaml", claims_path)
         claims = {
             "targets": ["data/processed/claims.json", "reports/claims.html"],
             "config": claims_config(loaded, config, conditions),
+            # checked here: the claims page's job takes them as they are
+            "claims": loaded,
             "analyses": [
                 a for c in used_conditions(loaded, config) if c in conditions
                 for a in analyses_of[c]

@@ -1,9 +1,10 @@
 # The claims page: claims from popular articles (config/claims.yaml) beside the pooled
 # evidence. The claims file is checked when the workflow is read (ketameta.workflow), so a
-# bad entry stops the run with one message before any job starts. The rule reads the claims
-# file, its schema and only the results of the conditions the claims name: editing the
-# claims reruns only this page, and a data change reruns it with those conditions. A
-# project without a claims file has no claims page.
+# bad entry stops the run with one message before any job starts, and the job takes the
+# claims as checked then (params). The rule reads the claims file, its schema and only the
+# results of the conditions the claims name: editing the claims reruns only this page, and
+# a data change reruns it with those conditions. A project without a claims file has no
+# claims page.
 CLAIM_ANALYSES = PLAN["claims"]["analyses"]
 
 
@@ -29,6 +30,7 @@ rule render_claims:
         "../../environment.yml"
     params:
         config=PLAN["claims"]["config"],
+        claims=PLAN["claims"]["claims"],
         pages=[f"{c}.html" for c in CONDITIONS],
         version=VERSION,
     script:

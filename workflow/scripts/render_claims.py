@@ -6,7 +6,8 @@ import os
 from ketameta.report.claims import render_claims
 
 
-def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: str) -> None:
+def main(inputs, config: dict, checked: dict, pages: list[str], json_out: str, html: str,
+         log: str) -> None:
     logging.basicConfig(filename=os.path.abspath(log), level=logging.INFO, force=True)
     # The page names the files it shows by their project paths (data/processed/...), which
     # they have below the staging folder too.
@@ -16,10 +17,13 @@ def main(inputs, config: dict, pages: list[str], json_out: str, html: str, log: 
     summaries = [os.path.relpath(p, stage) for p in inputs.summaries]
     effects = [os.path.relpath(p, stage) for p in inputs.effects]
     os.chdir(stage)
-    result = render_claims(claims, schema, config, summaries, effects, json_out, html, pages)
+    # The claims were checked when the workflow was read (the plan holds them checked).
+    result = render_claims(claims, schema, config, summaries, effects, json_out, html, pages,
+                           checked=checked)
     logging.info("verdicts: %s", result["counts"])
 
 
 if __name__ == "__main__":
-    main(snakemake.input, dict(snakemake.params.config), list(snakemake.params.pages),
-         snakemake.output.json, snakemake.output.html, snakemake.log[0])
+    main(snakemake.input, dict(snakemake.params.config), dict(snakemake.params.claims),
+         list(snakemake.params.pages), snakemake.output.json, snakemake.output.html,
+         snakemake.log[0])

@@ -200,7 +200,8 @@ def _lowest(levels: Sequence[str]) -> str:
 def render_claims(claims_path: str | Path, schema: str | Path | Mapping, config: Mapping,
                   summaries: Sequence[str | Path], effects: Sequence[str | Path],
                   json_out: str | Path, html_out: str | Path,
-                  pages: Sequence[str] | None = None) -> dict:
+                  pages: Sequence[str] | None = None,
+                  checked: Mapping | None = None) -> dict:
     """Evaluate every claim and write ``claims.json`` and ``claims.html``.
 
     Parameters
@@ -217,13 +218,17 @@ def render_claims(claims_path: str | Path, schema: str | Path | Mapping, config:
     pages : sequence of str, optional
         Condition pages that exist (``TRD.html``…); default: one per condition with an
         analysis among ``summaries``.
+    checked : mapping, optional
+        The claims of ``claims_path`` as :func:`ketameta.claims.load` returned them, if
+        they have been read and checked already (the workflow checks them when it is read);
+        by default the file is read and checked against ``schema`` here.
 
     Returns
     -------
     dict
         The verdicts as written to ``json_out``.
     """
-    claims = claims_mod.load(claims_path, config, schema)
+    claims = checked if checked is not None else claims_mod.load(claims_path, config, schema)
     result, loaded = evaluate_files(claims, config, summaries, effects)
     if pages is None:
         pages = sorted({f"{config['analyses'][i['summary']['analysis']]['condition']}.html"
