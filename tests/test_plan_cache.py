@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -180,6 +181,20 @@ def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
     for condition in plan["conditions"]:
         expected = (rows["condition"] == condition).sum() + len(plan["analyses_of"][condition])
         assert plan["work"][condition] == expected
+
+
+def test_settings_are_recorded_by_a_digest_of_their_text():
+    # Snakemake records a job's params by their repr, in every output's metadata. The repr
+    # of Settings is a digest that changes exactly when the dict's own repr does (a value,
+    # the order of the keys), and the job gets the dict itself.
+    Settings = plan_module.Settings
+    a = Settings({"x": {"method": "DL"}, "y": [1, 2]})
+    assert repr(a) == repr(Settings({"x": {"method": "DL"}, "y": [1, 2]}))
+    assert repr(a) != repr(Settings({"x": {"method": "PM"}, "y": [1, 2]}))
+    assert repr(a) != repr(Settings({"y": [1, 2], "x": {"method": "DL"}}))
+    assert repr(a).startswith("Settings(sha256=") and len(repr(a)) < 90
+    copy = pickle.loads(pickle.dumps(a))
+    assert copy == a and dict(copy) == {"x": {"method": "DL"}, "y": [1, 2]}
 
 
 def test_on_build_is_called_before_a_build_and_only_then(project):

@@ -301,6 +301,24 @@ def _write(cache: Path, text: str) -> None:
             temp.unlink(missing_ok=True)
 
 
+class Settings(dict):
+    """A rule's settings (a ``params:`` value) whose ``repr`` is a digest of its own.
+
+    Snakemake records a job's params by their ``repr`` in the metadata of every output
+    file, and reruns the job when that text changes. The settings of a condition's job
+    (every analysis's effective configuration, its page, GRADE and multiverse settings)
+    run to tens of kilobytes, written once per output: a digest of the same text changes
+    exactly when it does, and keeps the records small. The job sees the settings as a
+    plain dict.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        text = dict.__repr__(self)
+        return f"Settings(sha256={hashlib.sha256(text.encode('utf-8')).hexdigest()})"
+
+
 def release_pending_timers() -> int:
     """Cancel the waiting ``threading.Timer`` threads of this process; how many there were.
 

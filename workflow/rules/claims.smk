@@ -29,8 +29,8 @@ rule render_claims:
     conda:
         "../../environment.yml"
     params:
-        config=PLAN["claims"]["config"],
-        claims=PLAN["claims"]["claims"],
+        config=Settings(PLAN["claims"]["config"]),
+        claims=Settings(PLAN["claims"]["claims"]),
         pages=[f"{c}.html" for c in CONDITIONS],
         version=VERSION,
     script:

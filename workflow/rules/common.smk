@@ -16,7 +16,7 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
-from ketameta.workflow import begin, end, likely_jobs, on_start, warm_up
+from ketameta.workflow import Settings, begin, end, likely_jobs, on_start, warm_up
 
 begin(workflow)
 

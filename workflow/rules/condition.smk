@@ -7,8 +7,10 @@
 #
 # The job reruns when the condition's data files, the effective configuration of one of
 # its analyses, the settings its page or multiverse shows, or the pages that list a trial
-# sharing its participants change: all reach it as input or params. Snakemake outputs
-# cannot vary in number with a wildcard, so there is one rule per condition.
+# sharing its participants change: all reach it as input or params (the large ones as
+# Settings, which Snakemake's records of every output hold as a digest, see
+# ketameta.workflow.Settings). Snakemake outputs cannot vary in number with a wildcard, so
+# there is one rule per condition.
 #
 # The conditions with the most work start first (priority_of, common.smk).
 for condition in CONDITIONS:
@@ -48,15 +50,19 @@ for condition in CONDITIONS:
         params:
             condition=condition,
             limits=config["limits"],
-            analyses=PLAN["effective"][condition],
-            grade=PLAN["grade"][condition],
-            multiverse=MULTIVERSE_PRIMARY.get(condition),
-            multiverse_settings=(
-                PLAN["multiverse"]["settings"]
+            analyses=Settings(PLAN["effective"][condition]),
+            grade=Settings(PLAN["grade"][condition]),
+            multiverse=(
+                Settings(MULTIVERSE_PRIMARY[condition])
                 if condition in MULTIVERSE_PRIMARY
                 else None
             ),
-            page=PLAN["pages"][condition],
+            multiverse_settings=(
+                Settings(PLAN["multiverse"]["settings"])
+                if condition in MULTIVERSE_PRIMARY
+                else None
+            ),
+            page=Settings(PLAN["pages"][condition]),
             links=PLAN["links"][condition],
             version=VERSION,
         script:

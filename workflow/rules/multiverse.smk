@@ -21,8 +21,8 @@ rule multiverse_chunk:
     params:
         condition=lambda w: w.condition,
         limits=config["limits"],
-        analysis=lambda w: MULTIVERSE_PRIMARY[w.condition],
-        settings=PLAN["multiverse"]["settings"],
+        analysis=lambda w: Settings(MULTIVERSE_PRIMARY[w.condition]),
+        settings=Settings(PLAN["multiverse"]["settings"]),
         start=lambda w: int(w.start),
         stop=lambda w: int(w.stop),
         version=VERSION,

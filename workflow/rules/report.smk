@@ -24,7 +24,7 @@ rule render_index:
     conda:
         "../../environment.yml"
     params:
-        config=PLAN["index_page"],
+        config=Settings(PLAN["index_page"]),
         version=VERSION,
     script:
         "../scripts/render_index.py"
