@@ -183,6 +183,37 @@ def test_the_plan_weighs_each_conditions_work_by_its_rows_and_analyses(project):
         assert plan["work"][condition] == expected
 
 
+def test_the_build_runs_with_the_garbage_collector_paused(project, monkeypatch):
+    # Its imports and checks make few cycles; the collector resumes after, as it was, even
+    # when a check refuses the data.
+    import gc
+
+    work, _ = project
+    seen = []
+    counting = plan_module.build
+
+    def build(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return counting(*args, **kwargs)
+
+    monkeypatch.setattr(plan_module, "build", build)
+    load()
+    assert seen == [False] and gc.isenabled()
+    path = work / "data/raw/trd.csv"
+    path.write_text(path.read_text().replace("HAMD,high,,,18,12.5,6.2,", "HAMD,high,,,18,12.5,-4,"))
+    with pytest.raises(DataError):
+        load()
+    assert seen == [False, False] and gc.isenabled()
+    gc.disable()
+    try:
+        path.write_text(path.read_text() + "\n")
+        with pytest.raises(DataError):
+            load()
+        assert not gc.isenabled()  # a caller's paused collector stays paused
+    finally:
+        gc.enable()
+
+
 def test_settings_are_recorded_by_a_digest_of_their_text():
     # Snakemake records a job's params by their repr, in every output's metadata. The repr
     # of Settings is a digest that changes exactly when the dict's own repr does (a value,

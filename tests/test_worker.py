@@ -37,6 +37,11 @@ SCRIPT = textwrap.dedent('''
         with open(job.output, "w") as stream:
             stream.write(f"{os.getcwd()}|{os.environ.get('KETAMETA_TEST')}|{sys.argv}|"
                          f"{sys.path[0]}|{__file__}|{__name__}")
+        if job.mode == "gc":
+            import gc
+
+            with open(job.output + ".gc", "w") as stream:
+                stream.write(f"{gc.isenabled()}|{gc.get_freeze_count() > 0}")
         if job.mode == "sleep":
             time.sleep(600)
         if job.mode == "raise":
@@ -118,6 +123,29 @@ def test_a_job_runs_in_a_fork_of_the_worker_as_it_would_on_its_own(running, tmp_
     assert log[0] == "the job's own log"
     assert log[-1].startswith("ketameta worker: this job ran in a process forked from")
     assert "CPU time" in log[-1] and "peak memory" in log[-1]
+
+
+def test_a_jobs_garbage_collection_walks_only_its_own_objects(running, tmp_path):
+    # The worker imports with the collector paused, then sets what it made aside
+    # (gc.freeze): the job collects as on its own, but never walks (or copies the memory
+    # pages of) the worker's objects.
+    done = job_process(tmp_path, "gc")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.txt.gc").read_text() == "True|True"
+
+
+def test_warming_up_pauses_the_garbage_collector():
+    # a collection counts if warm() is running (the one due once it resumes comes after)
+    code = ("import gc, traceback\n"
+            "from ketameta import worker\n"
+            "passes = []\n"
+            "gc.callbacks.append(lambda phase, info: passes.append(\n"
+            "    any(frame.name == 'warm' for frame in traceback.extract_stack())))\n"
+            "worker.warm()\n"
+            "print(sum(passes), gc.isenabled())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == ["0", "True"]
 
 
 @pytest.mark.parametrize(("mode", "code", "stderr"), [

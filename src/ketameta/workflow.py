@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -266,7 +267,16 @@ def load(config_path: str, overrides: Mapping, schemas: Path, claims_path: str,
             return stored["plan"]
     if on_build is not None:
         on_build()
-    plan = build(config_path, overrides, schemas, claims_path)
+    # The build imports the statistics stack and makes few cycles: the garbage collector's
+    # passes, which would walk all of Snakemake's objects each time (a sixth of the time),
+    # wait until it is done.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        plan = build(config_path, overrides, schemas, claims_path)
+    finally:
+        if collecting:
+            gc.enable()
     key = fingerprint(config_path, overrides, schemas, claims_path,
                       plan["config"].get("data_dir"))
     text = json.dumps({"format": PLAN_FORMAT, "key": key, "plan": plan}, sort_keys=False)
@@ -434,8 +444,6 @@ def _at_exit() -> None:
     still freed when their modules are cleared. A program that calls Snakemake as a library
     keeps running, so this is only done for the command line.
     """
-    import gc
-
     from ketameta import worker
 
     worker.stop()
