@@ -297,6 +297,25 @@ def test_the_workflow_starts_a_worker_only_for_a_run_of_jobs(main, dryrun, start
     assert PythonScript.__dict__["execute_script"] is own
 
 
+@pytest.mark.parametrize("command_line", [True, False])
+def test_the_command_line_sets_the_runs_objects_aside_when_the_jobs_start(
+        command_line, monkeypatch):
+    # Snakemake's process would walk its modules, plan and graph of jobs at each garbage
+    # collection while the jobs run; a program that calls Snakemake is left as it is.
+    import gc
+
+    from ketameta import workflow
+
+    monkeypatch.setattr(workflow, "_command_line", lambda: command_line)
+    gc.unfreeze()
+    try:
+        workflow.on_start(Workflow(local=False))
+        assert (gc.get_freeze_count() > 0) == command_line
+    finally:
+        gc.unfreeze()
+        workflow.end()
+
+
 def test_jobs_are_likely_when_an_output_is_missing_a_rerun_is_forced_or_a_run_broke_off(
         tmp_path, monkeypatch):
     from ketameta.workflow import likely_jobs
