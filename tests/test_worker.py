@@ -134,6 +134,46 @@ def test_a_jobs_garbage_collection_walks_only_its_own_objects(running, tmp_path)
     assert (tmp_path / "out.txt.gc").read_text() == "True|True"
 
 
+def test_a_job_reports_its_end_before_its_process_is_torn_down(tmp_path):
+    # The job's own process sends its "E" once the worker has sent "S" (the pipe), then
+    # exits: the launcher need not wait for the kernel to tear its memory down. Here its
+    # exit is held back, and the report still arrives.
+    import selectors
+    import socket
+
+    script = tmp_path / "job.py"
+    script.write_text("import sys\nsys.exit(3)\n")
+    launcher_end, job_end = socket.socketpair()
+    started, go = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            real_exit = os._exit
+            os._exit = lambda code: (time.sleep(30), real_exit(code))
+            os.close(go)
+            launcher_end.close()
+            worker._base_path[:] = sys.path  # as serve() sets it
+            null = os.open(os.devnull, os.O_RDWR)
+            request = {"script": str(script), "cwd": str(tmp_path), "environ": dict(os.environ)}
+            worker._run_job(request, [null, os.dup(null), os.dup(null)], job_end, started,
+                            selectors.DefaultSelector(), [], [])
+        finally:
+            os._exit(99)
+    os.close(started)
+    job_end.close()
+    try:
+        os.write(go, b"S")
+        os.close(go)
+        launcher_end.settimeout(20)
+        outcome = launcher.read_frame(launcher_end)
+        assert outcome[:2] == ("E", 3) and outcome[3] >= 0
+        assert os.waitpid(pid, os.WNOHANG) == (0, 0)  # still there, held at its exit
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        launcher_end.close()
+
+
 def test_warming_up_pauses_the_garbage_collector():
     # a collection counts if warm() is running (the one due once it resumes comes after)
     code = ("import gc, traceback\n"

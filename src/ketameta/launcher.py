@@ -16,8 +16,9 @@ The worker (:mod:`ketameta.worker`) speaks the same small protocol, defined here
 * the launcher sends one frame, a dictionary (``script``, ``cwd``, ``environ``,
   ``executable``), with its file descriptors 0, 1 and 2 attached (``SCM_RIGHTS``);
 * the worker answers ``("S", pid)`` once the job's process runs, or ``("D",)`` when it
-  declines the job; then ``("E", exit status, peak memory in KiB, CPU seconds)`` when the
-  job's process has ended.
+  declines the job; then ``("E", exit status, peak memory in KiB, CPU seconds)`` comes
+  when the job has ended: from the job's process itself as it exits, or from the worker
+  if that process died first.
 
 A frame is its length (4 bytes, big-endian) and the :mod:`marshal` bytes of a value made of
 strings, numbers, tuples and dictionaries only. Both ends are this package's code in one
