@@ -12,6 +12,8 @@ This module is what the workflow calls. It has two halves:
   interval are one 2-D batch of :func:`ketameta.models.rma`; each analysis then gets its
   small-study tests and sensitivity analyses, and its ``effects.csv`` and ``summary.json``
   (docs/contract.md section 3, plus the extras of docs/architecture.md) are written atomically.
+  The analyses' rows pass through one at a time, except their effect sizes, which the
+  batches need all at once (:func:`run_condition` says what the job keeps).
 
 Selecting rows
 --------------
@@ -33,8 +35,8 @@ from __future__ import annotations
 import json
 import platform
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +98,14 @@ _INTERNAL = (
     "kind", "source_file", "source_line", "source_lines", "source_sha256",
     "sei", "ci_low", "ci_high", "ci_level",
 )  # fmt: skip
+#: The columns of an analysis's rows that :func:`ketameta.timecourse.add_time_courses` reads.
+_COURSE_COLUMNS = ("study", "yi", "vi", "day", "comparator")
+#: How many analyses of a condition keep their whole effects table for the time courses;
+#: the others keep only its :data:`_COURSE_COLUMNS`, a fifth of its memory, which takes
+#: about a fiftieth of the analysis's CPU time to select.
+WHOLE_TABLES = 32
+#: Analyses whose leave-one-out refits are fitted together (:func:`_small_study_tests`).
+LEAVE1OUT_CHUNK = 32
 
 
 @dataclass
@@ -427,23 +437,41 @@ def run_condition(
     grade : mapping, optional
         :func:`ketameta.grade.job_settings` of these analyses; given, each summary gains its
         GRADE certainty as ``grade`` (:func:`ketameta.grade.grade_block`).
+
+    Notes
+    -----
+    The job's memory grows little with the number of analyses. Each analysis is prepared
+    and sized in turn, and keeps only its effect sizes until the batch fits
+    (:func:`_summarise`); then, one analysis at a time, its summary is composed, its
+    ``effects.csv`` written and its GRADE block judged, and its rows are let go. Until the
+    end each keeps its ``summary.json`` dict, its effects table for the time courses
+    (:func:`ketameta.timecourse.add_time_courses` lines up all analyses of an outcome),
+    past the first :data:`WHOLE_TABLES` only the columns they read, and its GRADE block,
+    which comes after the time course in ``summary.json``.
+    The batch fits themselves are not split into chunks: a batch's width (its largest
+    analysis) and its trim-and-fill refit depend on every analysis in it, and splitting a
+    batch changes the last bits of results.
     """
+    from ketameta.grade import grade_block
     from ketameta.timecourse import add_time_courses
 
     trials = read_table(table)
     inputs = dict(sorted(zip(trials["source_file"], trials["source_sha256"], strict=True)))
     index = RowIndex(trials)  # each analysis's rows without a scan of the table per analysis
-    prepared = [prepare(index.rows(cfg), cfg) for cfg in analyses.values()]
-    fitted = _summarise(prepared, inputs)
-    add_time_courses([(summary, frame) for summary, frame, _ in fitted])  # ketameta.timecourse
-    for (summary, frame, records), effects_path, summary_path in zip(
-        fitted, effects, summaries, strict=True
+    prepared = (prepare(index.rows(cfg), cfg) for cfg in analyses.values())
+    kept = []  # (summary, the rows the time courses read, GRADE block) of each analysis
+    for (summary, frame, records), effects_path in zip(
+        _summarise(prepared, inputs), effects, strict=True
     ):
-        if grade is not None:
-            from ketameta.grade import grade_block
-
-            summary["grade"] = grade_block(summary, records, grade)
         write_table(frame, effects_path)
+        certainty = None if grade is None else grade_block(summary, records, grade)
+        if len(kept) >= WHOLE_TABLES:
+            frame = frame[[c for c in _COURSE_COLUMNS if c in frame]]
+        kept.append((summary, frame, certainty))
+    add_time_courses([(summary, rows) for summary, rows, _ in kept])  # ketameta.timecourse
+    for (summary, _, certainty), summary_path in zip(kept, summaries, strict=True):
+        if grade is not None:
+            summary["grade"] = certainty
         write_json(summary, summary_path)
 
 
@@ -457,33 +485,47 @@ def summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
     return [(summary, frame) for summary, frame, _ in _summarise(prepared, inputs)]
 
 
-def _summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
-    """:func:`summarise`, each analysis with the records of its effects table too."""
-    from ketameta.models import rma
-    from ketameta.summary import fit_summary, small_study_tests, trimfill_details
+def _summarise(prepared: Iterable[Prepared], inputs: Mapping[str, str]):
+    """:func:`summarise` as a generator, each analysis with the records of its effects table.
 
-    items = [_sized(prep) for prep in prepared]
+    Each analysis is sized as ``prepared`` yields it, and only its effect sizes are kept
+    (:class:`_Sized`), not its prepared rows; the batch fits need the sizes of all. Each
+    analysis's summary is then composed when the caller asks for the next one, and its
+    sizes are let go.
+    """
+    items: list[_Sized | None] = [_sized(prep) for prep in prepared]
+    fitted = _fit(items)
+    for i, fit in enumerate(fitted):
+        item, items[i] = items[i], None
+        yield _summary(item, fit, inputs)
+
+
+def _fit(items: Sequence[_Sized]) -> list[FittedAnalysis | None]:
+    """The batch fits of sized analyses (None for an analysis without effect sizes)."""
+    from ketameta.models import rma
+    from ketameta.summary import fit_summary, trimfill_details
+
     fitted: list = [None] * len(items)
     groups: dict[tuple, list[int]] = {}
-    for i, (prep, frame, _, _) in enumerate(items):
-        if len(frame):
-            cfg = prep.config
+    for i, item in enumerate(items):
+        if len(item.frame):
+            cfg = item.config
             key = (cfg["method"], cfg["test"], cfg["level"], cfg["pi"], _control(cfg))
             groups.setdefault(key, []).append(i)
     for (method, test, level, pi, control), members in groups.items():
-        width = max(len(items[i][1]) for i in members)
+        width = max(len(items[i].frame) for i in members)
         y = np.full((len(members), width), np.nan)
         v = np.full((len(members), width), np.nan)
         for row, i in enumerate(members):
-            frame = items[i][1]
+            frame = items[i].frame
             y[row, : len(frame)] = frame["yi"].to_numpy(dtype=float)
             v[row, : len(frame)] = frame["vi"].to_numpy(dtype=float)
         res = rma(y, v, method=method, test=test, level=level, pi=pi, control=control)
         ee = rma(y, v, method="EE", test="z", level=level, control=control)
-        tests = small_study_tests(res)
-        stats = fit_summary(res, [list(items[i][1]["study"]) for i in members], tests)
+        tests = _small_study_tests(res)
+        stats = fit_summary(res, [list(items[i].frame["study"]) for i in members], tests)
         for row, i in enumerate(members):
-            k = len(items[i][1])
+            k = len(items[i].frame)
             equal = {
                 f: finite(getattr(ee, f)[row])
                 for f in ("estimate", "se", "ci_low", "ci_high", "p_value")
@@ -495,10 +537,62 @@ def _summarise(prepared: Sequence[Prepared], inputs: Mapping[str, str]):
                 equal=equal,
                 trimfill=trimfill_details(tests.trimfill, row),
             )
-    return [
-        _summary(prep, frame, excluded, notes, fit, inputs)
-        for (prep, frame, excluded, notes), fit in zip(items, fitted, strict=True)
+    return fitted
+
+
+def _small_study_tests(res):
+    """:func:`ketameta.summary.small_study_tests` of a batch, with its leave-one-out refits
+    fitted :data:`LEAVE1OUT_CHUNK` analyses at a time.
+
+    The refits of a batch are one batch of analyses x trials rows, whose memory grows
+    with analyses x trials²; in chunks it is that of a chunk. Each chunk is a run of rows
+    of the batch's own arrays, as wide as the batch, so every number is the one the whole
+    batch gives (a narrower batch would change the last bits of sums). Egger's test and
+    trim-and-fill take the memory of the batch and run on all of it: trim-and-fill refits
+    a batch as wide as its most imputed analysis, so chunks would change its results.
+    """
+    from ketameta.bias import regtest, trimfill
+    from ketameta.sensitivity import leave1out
+    from ketameta.summary import SmallStudyTests
+
+    opts = {"method": res.method, "test": res.test, "level": res.level, "control": res.control}
+    egger = regtest(res.yi, res.vi, model="lm")
+    filled = trimfill(res.yi, res.vi, **opts)
+    chunks = [
+        leave1out(res.yi[i : i + LEAVE1OUT_CHUNK], res.vi[i : i + LEAVE1OUT_CHUNK], **opts)
+        for i in range(0, len(res.yi), LEAVE1OUT_CHUNK)
     ]
+    arrays = {
+        f.name: np.concatenate([getattr(chunk, f.name) for chunk in chunks])
+        for f in fields(chunks[0])
+        if isinstance(getattr(chunks[0], f.name), np.ndarray)
+    }
+    return SmallStudyTests(egger=egger, trimfill=filled, leave1out=replace(chunks[0], **arrays))
+
+
+@dataclass
+class _Sized:
+    """One analysis ready to fit (:func:`_sized`), without its prepared rows.
+
+    Attributes
+    ----------
+    config : dict
+        Effective configuration (:attr:`Prepared.config`).
+    multiarm : list of dict
+        :attr:`Prepared.multiarm`.
+    frame : pandas.DataFrame
+        The rows with a defined effect size, with ``yi`` and ``vi``, in fitting order.
+    excluded : list of dict
+        Rows left out, by the configuration or for an undefined effect size.
+    notes : list of str
+        Messages for ``summary.json``.
+    """
+
+    config: dict
+    multiarm: list
+    frame: pd.DataFrame
+    excluded: list
+    notes: list
 
 
 @dataclass
@@ -532,7 +626,7 @@ def _control(cfg: Mapping) -> str:
     return cfg.get("control", "exact")
 
 
-def _sized(prep: Prepared):
+def _sized(prep: Prepared) -> _Sized:
     """Effect sizes of one analysis in fitting order; rows without one are left out.
 
     escalc's messages name rows by index label, so the rows are labelled
@@ -592,7 +686,7 @@ def _sized(prep: Prepared):
     ]
     notes += [str(w.message) for w in caught]
     frame = _by_year(frame[~undefined] if undefined.any() else frame)
-    return prep, frame, excluded, notes
+    return _Sized(prep.config, prep.multiarm, frame, excluded, notes)
 
 
 def _by_year(frame: pd.DataFrame) -> pd.DataFrame:
@@ -673,14 +767,15 @@ def _native(value):
     return value
 
 
-def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
+def _summary(item: _Sized, fit: FittedAnalysis | None, inputs: Mapping[str, str]):
+    """``(summary dict, effects table, its records)`` of one fitted analysis."""
     from ketameta.fewtrials import few_trials_block
     from ketameta.mixing import mixture
     from ketameta.proportions import arm_proportions
     from ketameta.subgrouping import subgroup_blocks
     from ketameta.summary import CONTRACT_KEYS, empty_extras, empty_stats, extras
 
-    cfg = prep.config
+    cfg, frame = item.config, item.frame
     yi = frame["yi"].to_numpy(dtype=float)
     vi = frame["vi"].to_numpy(dtype=float)
     studies = [str(s) for s in frame["study"]]
@@ -702,7 +797,7 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
     if stats.get("leave1out"):
         stats["leave1out"] = sorted(stats["leave1out"], key=lambda r: position[r["study"]])
     more["influence"] = sorted(more["influence"], key=lambda r: position[r["study"]])
-    stats["warnings"] = list(stats.get("warnings") or []) + notes
+    stats["warnings"] = list(stats.get("warnings") or []) + item.notes
     summary = {"analysis": cfg["analysis"], "k": len(frame), "measure": cfg["measure"]}
     records = _records(frame)
     absolute = absolute_effects(
@@ -726,8 +821,8 @@ def _summary(prep: Prepared, frame: pd.DataFrame, excluded, notes, fit, inputs):
             "equal_effects": equal,
             "absolute": absolute,
             **more,
-            "excluded": excluded,
-            "multiarm": prep.multiarm,
+            "excluded": item.excluded,
+            "multiarm": item.multiarm,
             "provenance": _provenance(cfg, inputs),
         }
     )

@@ -844,13 +844,26 @@ def _data_uri(data: bytes) -> str:
 
 
 def analysis_context(loaded: Mapping, config: Mapping) -> dict:
-    """Everything the condition template shows about one analysis (see condition.html)."""
-    from . import plots
-    from .plots import Axis, Column, Row
+    """Everything the condition template shows about one analysis (see condition.html).
 
+    Its outline (:func:`analysis_outline`) completed by its section's figures and tables
+    (:func:`analysis_section`). A page builds the two apart (:func:`condition_context`).
+    """
+    outline = analysis_outline(loaded, config)
+    return {**outline, **analysis_section(loaded, config, outline)}
+
+
+def analysis_outline(loaded: Mapping, config: Mapping) -> dict:
+    """What the condition page says about one analysis, without its figures and tables.
+
+    The question, the headline result and its certainty, the absolute effect, the notes,
+    and what the navigation, the summary of findings, the key findings and the included
+    studies read of the analysis. A page keeps the outline of each of its analyses while
+    it is written; :func:`analysis_section` adds the figures and tables when the page
+    reaches the analysis's section.
+    """
     summary = _shown(loaded["summary"])
     studies = loaded["studies"]
-    min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
     aid = summary["analysis"]
     entry = config["analyses"][aid]
     outcome_cfg = config["outcomes"][entry["outcome"]]
@@ -858,7 +871,6 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     lower_is_better = bool(outcome_cfg.get("lower_is_better", True))
     info = measure_info(summary["measure"], studies)
     log = bool(info["log"])
-    single = bool(info.get("single", False))
     level = summary.get("level", 95)
     level_text = fmt.num(level, 0) if float(level).is_integer() else fmt.num(level, 1)
     k = int(summary["k"])
@@ -867,11 +879,107 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     title = entry.get("label") or (
         f"{outcome_cfg['label']} at {timepoint_label(entry['timepoint'])}")
     short = info["short"]
+    outline: dict = {
+        "id": aid, "title": title, "k": k, "pooled": pooled,
+        "ketamine_vs_esketamine": _kve_text(summary.get("ketamine_vs_esketamine"), log, short,
+                                            level_text) if pooled else None,
+        "participants": participant_count(studies),
+        "question": {
+            "population": condition_cfg["label"],
+            "intervention": _listing([str(s.get("drug", "")) for s in studies]),
+            "routes": _listing([str(s.get("route", "")) for s in studies]),
+            "comparator": _listing([str(s.get("comparator", "")) for s in studies]),
+            "outcome": outcome_cfg["label"],
+            "direction": "lower is better" if lower_is_better else "higher is better",
+            "timepoint": timepoint_label(str(entry["timepoint"])),
+            "measure": info["name"],
+        },
+        "measure_short": short, "log": log, "level": level_text,
+        "warnings": [w for w in summary.get("warnings") or []
+                     if not methods_mod.is_engine_note(w)],
+        "excluded": [
+            {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
+             "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
+            for e in summary.get("excluded") or []],
+        "multiarm": [
+            {"study": str(m.get("study", "")), "arms": ", ".join(map(str, m.get("arms") or [])),
+             "action": str(m.get("action", "")),
+             "where": f"{m.get('source', '')}, lines "
+                      + ", ".join(str(x) for x in m.get("lines") or [])}
+            for m in summary.get("multiarm") or []],
+        "converged": bool(summary.get("converged", True)),
+        "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
+        "proportions": _proportions_text(summary, intervention, outcome_cfg["label"],
+                                         timepoint_label(str(entry["timepoint"]))),
+        "without_crossover": _without_crossover_text(summary, log, short, level_text),
+        "model_label": model_label(summary),
+        "method": summary.get("method"), "test_name": _TEST_NAMES.get(
+            str(summary.get("test")), str(summary.get("test"))),
+        # for the summary of findings and the key findings (ketameta.report.findings)
+        "family": info["family"], "lower_is_better": lower_is_better,
+        "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
+        # a point of its outcome's time course (main measure, placed on the day axis)
+        "course_point": any(p.get("analysis") == aid for p in
+                            ((summary.get("time_course") or {}).get("points") or [])),
+        "direction": findings_mod.direction(_headline(summary), lower_is_better) if pooled else (
+            findings_mod.direction({"ci_low": studies[0].get("ci_low"),
+                                    "ci_high": studies[0].get("ci_high")}, lower_is_better)
+            if studies else "unclear"),
+        "scale": (_ranked([str(s.get("scale", "")) for s in studies]) or [("", 0)])[0][0],
+        "single_effect": (display(studies[0].get("yi"), log), display(studies[0].get("ci_low"), log),
+                          display(studies[0].get("ci_high"), log)) if len(studies) == 1 else None,
+        "certainty": findings_mod.certainty_of(loaded["summary"], studies, lower_is_better,
+                                               config) if studies else None,
+        "rob_summary": rob2.summarise([rob2.judgement(s) for s in studies],
+                                      [s.get("weight") or 0.0 for s in studies]).to_dict()
+        if pooled else None,
+    }
+    if not pooled:
+        return outline
+
+    d = lambda v: display(v, log)  # noqa: E731
+    outline.update({
+        "estimate": d(summary["estimate"]), "ci_low": d(summary["ci_low"]),
+        "ci_high": d(summary["ci_high"]), "p_value": summary.get("p_value"),
+        "pi_low": d(summary.get("pi_low")), "pi_high": d(summary.get("pi_high")),
+        "heterogeneity": _heterogeneity_text(summary),
+        "overall_test": _statistic_text(summary),
+        "I2": summary.get("I2"),
+        "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
+        # the headline the summary of findings and key findings report: the Bayesian
+        # result where the few-trial rule applies, else the random-effects one
+        "headline": _headline_context(summary, studies, info, lower_is_better, intervention),
+        "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
+                                intervention),
+    })
+    return outline
+
+
+def analysis_section(loaded: Mapping, config: Mapping, outline: Mapping) -> dict:
+    """The figures and tables of one analysis's section on the condition page.
+
+    ``forest`` (the forest plot), ``study_table`` (its numbers), ``subgroups`` (subgroup
+    forest plots), ``small_study`` (funnel plot and tests), ``sensitivity``
+    (leave-one-out, influence, the pooled estimate by model), ``csv_uri`` and ``csv_name``
+    (the download of effects.csv), drawn from the analysis's files (:func:`load_analysis`)
+    and its outline (:func:`analysis_outline`), whose title, numbers and texts they reuse.
+    """
+    from . import plots
+    from .plots import Axis, Column, Row
+
+    summary = _shown(loaded["summary"])
+    studies = loaded["studies"]
+    min_k = methods_mod.few_trial_settings(config)["small_study_min_k"]
+    aid, title, k, pooled = outline["id"], outline["title"], outline["k"], outline["pooled"]
+    log, short, level_text = outline["log"], outline["measure_short"], outline["level"]
+    info = measure_info(summary["measure"], studies)
+    single = bool(info.get("single", False))
+    intervention = intervention_name(studies)
 
     favours_int = f"Favours {intervention}"
     if single:
         favours = (None, None)
-    elif lower_is_better:
+    elif outline["lower_is_better"]:
         favours = (favours_int, "Favours control")
     else:
         favours = ("Favours control", favours_int)
@@ -975,8 +1083,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                                    mu.get("ci_high"))),
                             estimate=mu.get("median"), low=mu.get("ci_low"),
                             high=mu.get("ci_high")))
-        footer = [_heterogeneity_text(summary), _statistic_text(summary),
-                  f"Participants: {participant_count(studies)['text']} (crossover trials "
+        footer = [outline["heterogeneity"], outline["overall_test"],
+                  f"Participants: {outline['participants']['text']} (crossover trials "
                   "counted once)"]
     else:
         footer = ["Not pooled: a single trial (k = 1); its own effect is shown."]
@@ -1032,83 +1140,14 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                  f"Subgroups by {b['variable']}: {title}", axis, log, short,
                                  level_text)}
         for b in (summary.get("subgroups") or []) if pooled]
-    context: dict = {
-        "id": aid, "title": title, "k": k, "pooled": pooled,
-        "subgroups": subgroup_figures,
-        "ketamine_vs_esketamine": _kve_text(summary.get("ketamine_vs_esketamine"), log, short,
-                                            level_text) if pooled else None,
-        "participants": participant_count(studies),
-        "question": {
-            "population": condition_cfg["label"],
-            "intervention": _listing([str(s.get("drug", "")) for s in studies]),
-            "routes": _listing([str(s.get("route", "")) for s in studies]),
-            "comparator": _listing([str(s.get("comparator", "")) for s in studies]),
-            "outcome": outcome_cfg["label"],
-            "direction": "lower is better" if lower_is_better else "higher is better",
-            "timepoint": timepoint_label(str(entry["timepoint"])),
-            "measure": info["name"],
-        },
-        "measure_short": short, "log": log, "level": level_text,
-        "forest": forest, "study_table": study_table,
+    section: dict = {
+        "forest": forest, "study_table": study_table, "subgroups": subgroup_figures,
         "csv_uri": _data_uri(loaded["csv_bytes"]), "csv_name": f"{aid}_effects.csv",
-        "warnings": [w for w in summary.get("warnings") or []
-                     if not methods_mod.is_engine_note(w)],
-        "excluded": [
-            {"study": str(e.get("study", "")), "reason": str(e.get("reason", "")),
-             "where": f"{e.get('source', '')}, line {e.get('line', '')}"}
-            for e in summary.get("excluded") or []],
-        "multiarm": [
-            {"study": str(m.get("study", "")), "arms": ", ".join(map(str, m.get("arms") or [])),
-             "action": str(m.get("action", "")),
-             "where": f"{m.get('source', '')}, lines "
-                      + ", ".join(str(x) for x in m.get("lines") or [])}
-            for m in summary.get("multiarm") or []],
-        "converged": bool(summary.get("converged", True)),
-        "mixed": [str(m.get("text", "")) for m in summary.get("mixed") or []],
-        "proportions": _proportions_text(summary, intervention, outcome_cfg["label"],
-                                         timepoint_label(str(entry["timepoint"]))),
-        "without_crossover": _without_crossover_text(summary, log, short, level_text),
-        "model_label": model_label(summary),
-        "method": summary.get("method"), "test_name": _TEST_NAMES.get(
-            str(summary.get("test")), str(summary.get("test"))),
-        # for the summary of findings and the key findings (ketameta.report.findings)
-        "family": info["family"], "lower_is_better": lower_is_better,
-        "outcome": entry["outcome"], "timepoint_key": str(entry["timepoint"]),
-        # a point of its outcome's time course (main measure, placed on the day axis)
-        "course_point": any(p.get("analysis") == aid for p in
-                            ((summary.get("time_course") or {}).get("points") or [])),
-        "direction": findings_mod.direction(_headline(summary), lower_is_better) if pooled else (
-            findings_mod.direction({"ci_low": studies[0].get("ci_low"),
-                                    "ci_high": studies[0].get("ci_high")}, lower_is_better)
-            if studies else "unclear"),
-        "scale": (_ranked([str(s.get("scale", "")) for s in studies]) or [("", 0)])[0][0],
-        "single_effect": (display(studies[0].get("yi"), log), display(studies[0].get("ci_low"), log),
-                          display(studies[0].get("ci_high"), log)) if len(studies) == 1 else None,
-        "certainty": findings_mod.certainty_of(loaded["summary"], studies, lower_is_better,
-                                               config) if studies else None,
-        "rob_summary": rob2.summarise([rob2.judgement(s) for s in studies],
-                                      [s.get("weight") or 0.0 for s in studies]).to_dict()
-        if pooled else None,
     }
     if not pooled:
-        return context
+        return section
 
     d = lambda v: display(v, log)  # noqa: E731
-    context.update({
-        "estimate": d(summary["estimate"]), "ci_low": d(summary["ci_low"]),
-        "ci_high": d(summary["ci_high"]), "p_value": summary.get("p_value"),
-        "pi_low": d(summary.get("pi_low")), "pi_high": d(summary.get("pi_high")),
-        "heterogeneity": _heterogeneity_text(summary),
-        "overall_test": _statistic_text(summary),
-        "I2": summary.get("I2"),
-        "absolute": absolute_effects(summary, studies, info, lower_is_better, intervention),
-        # the headline the summary of findings and key findings report: the Bayesian
-        # result where the few-trial rule applies, else the random-effects one
-        "headline": _headline_context(summary, studies, info, lower_is_better, intervention),
-        "bayes": _bayes_context(summary, log, short, level_text, lower_is_better,
-                                intervention),
-    })
-
     # small-study effects
     sei = [s.get("sei") for s in studies]
     yi = [s.get("yi") for s in studies]
@@ -1122,7 +1161,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
             filled_yi=[f["yi"] for f in filled], filled_sei=[math.sqrt(f["vi"]) for f in filled],
             adjusted=summary.get("trimfill_estimate")))
     k0 = summary.get("trimfill_k0")
-    context["small_study"] = {
+    section["small_study"] = {
         "funnel": funnel,
         "egger_statistic": summary.get("egger_statistic"), "egger_p": summary.get("egger_p"),
         "begg_tau": summary.get("begg_tau"), "begg_p": summary.get("begg_p"),
@@ -1180,8 +1219,8 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
     # trim-and-fill is a small-study method: shown only where those are assessed
     if fmt.is_number(summary.get("trimfill_estimate")) and k >= min_k:
         models.append({"label": f"Trim-and-fill adjusted ({fmt.integer(k0)} imputed)",
-                       "effect": context["small_study"]["adjusted"], "p": None})
-    context["sensitivity"] = {
+                       "effect": section["small_study"]["adjusted"], "p": None})
+    section["sensitivity"] = {
         "loo_svg": loo_svg,
         "loo_table": {"id": f"loo-table-{aid}", "caption": f"Leave-one-out results: {title}",
                       "columns": [{"key": "label", "header": "Omitted trial", "kind": "text"},
@@ -1200,7 +1239,7 @@ def analysis_context(loaded: Mapping, config: Mapping) -> dict:
                                      {"key": "p", "header": "p", "kind": "p"}],
                          "records": models},
     }
-    return context
+    return section
 
 
 # ----------------------------------------------------------------------------- pages
@@ -1364,7 +1403,8 @@ def unused_rows(rows: str | Path, loaded: Sequence[Mapping], config: Mapping) ->
     rows : path-like
         The condition's validated rows (``data/interim/{condition}.csv``).
     loaded : sequence of mappings
-        :func:`load_analysis` results of the condition's analyses.
+        The condition's analyses as :func:`load_analysis` reads them (their ``studies``
+        and their summaries' ``analysis`` and ``excluded`` are read).
     config : mapping
         The configuration the pages are rendered with.
 
@@ -1427,22 +1467,40 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
     ``links`` gives the same directly (study → page of another condition listing it, as
     :func:`ketameta.report.studies.study_links` of the other conditions' rows) and takes
     precedence.
+
+    The context does not hold the analyses' figures and tables, so that the memory of
+    writing a page does not grow with its analyses. Each analysis is read here and kept
+    as its outline (``outlines``, :func:`analysis_outline`) and as what the page's other
+    parts read of it (:func:`_page_item`); the files read are kept whole, for the
+    sections, up to :data:`KEEP_BYTES`. ``analyses`` is an :class:`AnalysisSections`: as
+    the template's loop over the sections reaches an analysis, it draws the analysis's
+    figures and tables (:func:`analysis_section`) from its kept files, or reads them
+    again, and the loop lets them go when it moves on.
     """
     from . import robustness as robustness_mod
 
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
-    loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
-    for item in loaded:
+    outlines, loaded = [], []
+    courses: set[tuple[str, str]] = set()
+    kept: dict[int, dict] = {}
+    budget = KEEP_BYTES
+    for i, (summary_path, effects_path) in enumerate(zip(summaries, effects, strict=True)):
+        item = load_analysis(summary_path, effects_path)
         aid = item["summary"]["analysis"]
         if config["analyses"][aid]["condition"] != condition:
             raise ValueError(f"analysis {aid!r} belongs to condition "
                              f"{config['analyses'][aid]['condition']!r}, not {condition!r}")
-    analyses = [analysis_context(item, config) for item in loaded]
+        outlines.append(analysis_outline(item, config))
+        loaded.append(_page_item(item, courses))
+        size = os.path.getsize(summary_path) + len(item["csv_bytes"])
+        if size <= budget:
+            kept[i] = item
+            budget -= size
     ids = [item["summary"]["analysis"] for item in loaded]
     label = config["conditions"][condition]["label"]
-    included = included_studies_of(condition, loaded, analyses, all_rows, links)
-    by_id = {a["id"]: a for a in analyses}
+    included = included_studies_of(condition, loaded, outlines, all_rows, links)
+    by_id = {a["id"]: a for a in outlines}
     chosen = findings_mod.sof_analyses(condition, config,
                                        {item["summary"]["analysis"]: item["summary"]
                                         for item in loaded})
@@ -1454,13 +1512,14 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
                               findings_mod.PLAIN_COMPARATORS)
     sof = findings_mod.sof_table(label, intervention_name(all_studies), comparators, sof_rows)
     trial_n = _trial_participants(included, all_studies)
-    key = findings_mod.key_findings(label, sof["rows"], analyses, len(included), trial_n,
+    key = findings_mod.key_findings(label, sof["rows"], outlines, len(included), trial_n,
                                     routes, comparators)
     return {
         "page_title": f"{label}: ketamine meta-analyses",
         "condition": condition,
         "condition_label": label,
-        "analyses": analyses,
+        "outlines": outlines,
+        "analyses": AnalysisSections(outlines, summaries, effects, config, kept),
         "sof": sof,
         "key_findings": key,
         "studies": included,
@@ -1471,6 +1530,82 @@ def condition_context(condition: str, config: Mapping, summaries: Sequence[str |
         "robustness": robustness_mod.robustness_context(*multiverse, MEASURES)
         if multiverse else None,
     }
+
+
+#: How much of its analyses' files (summary.json and effects.csv, in bytes) a condition page
+#: keeps from reading them for its outlines until it draws their sections; an analysis
+#: beyond it is read again for its section. Kept, the files take about three times their
+#: size in memory; reading them again costs a few percent of drawing the section.
+KEEP_BYTES = 1 << 20
+
+#: The keys of ``summary.json`` that a condition page reads outside the analyses' sections:
+#: the summary of findings (:func:`ketameta.report.findings.sof_analyses`), the methods
+#: (:func:`ketameta.report.methods.methods_section`), the time courses
+#: (:func:`time_course_context`), the rows not pooled (:func:`unused_rows`) and the
+#: provenance.
+_PAGE_KEYS = ("analysis", "k", "warnings", "excluded", "proportions", "subgroups",
+              "ketamine_vs_esketamine", "generated", "provenance", "time_course")
+
+
+def _page_item(loaded: Mapping, courses: set[tuple[str, str]]) -> dict:
+    """What a condition page keeps of one analysis (:func:`load_analysis`) for its parts
+    outside the analysis's section: its ``studies``, its ``files`` and the ``summary``'s
+    :data:`_PAGE_KEYS`.
+
+    An outcome's time course block is repeated in the summary of each analysis on it; the
+    page shows it once, with the studies of the analysis it is first found in
+    (:func:`time_course_context`), so the repeats are left out. ``courses`` holds the
+    outcome and measure of the blocks kept so far.
+    """
+    summary = {key: loaded["summary"][key] for key in _PAGE_KEYS if key in loaded["summary"]}
+    block = summary.get("time_course")
+    if isinstance(block, Mapping):
+        course = (block["outcome"], block["measure"])
+        if course in courses:
+            del summary["time_course"]
+        courses.add(course)
+    return {"summary": summary, "studies": loaded["studies"], "files": loaded["files"]}
+
+
+class AnalysisSections:
+    """The full context of each analysis of a condition page, built when it is asked for.
+
+    A sequence (``len``, iteration, indexing) of :func:`analysis_context` dicts, in page
+    order: each analysis's outline (:func:`analysis_outline`) with the figures and tables
+    of its section (:func:`analysis_section`), drawn from its files as ``kept`` (index to
+    :func:`load_analysis` result) holds them, or as they are read again. Iterating keeps
+    none of them, nor the kept files it used: the template's loop over the sections holds
+    the figures of the analysis it writes, and of the one before until it moves on. An
+    analysis taken by index is built once and kept, so that a change made to it shows on
+    the page, as with a list.
+    """
+
+    def __init__(self, outlines: Sequence[Mapping], summaries: Sequence[str | Path],
+                 effects: Sequence[str | Path], config: Mapping,
+                 kept: dict[int, Mapping] | None = None):
+        self._outlines = outlines
+        self._files = list(zip(summaries, effects, strict=True))
+        self._config = config
+        self._kept = dict(kept or {})
+        self._taken: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return len(self._outlines)
+
+    def __getitem__(self, index: int) -> dict:
+        i = range(len(self))[index]  # negative indexes count from the end
+        if i not in self._taken:
+            self._taken[i] = self._context(i)
+        return self._taken[i]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self._taken[i] if i in self._taken else self._context(i)
+
+    def _context(self, i: int) -> dict:
+        outline = self._outlines[i]
+        loaded = self._kept.pop(i, None) or load_analysis(*self._files[i])
+        return {**outline, **analysis_section(loaded, self._config, outline)}
 
 
 def _plain_list(values: Sequence[str], missing: str,
