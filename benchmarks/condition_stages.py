@@ -11,8 +11,9 @@ temporary folder: its rows are extracted, its analyses fitted (``run_condition``
 multiverse fitted (``write_condition``) and its page written (``render_condition``). After
 one pass that warms the process (imports, compiled templates, fonts), every condition is
 run ``--repeat`` times and the median CPU time of each stage is printed: ``fit``,
-``multiverse``, ``context`` (the page's data: everything ``condition_context`` does but
-drawing) and ``figures`` (the SVG figures the page draws). ``stats`` is fit + multiverse +
+``multiverse``, ``context`` (the page but its figures: its data, the template and the
+writing) and ``figures`` (the SVG figures the page draws, wherever it draws them: the
+sections' figures are drawn as the template reaches them). ``stats`` is fit + multiverse +
 context, the part that does not draw.
 
 With ``--baseline SRC`` (the ``src`` folder of another checkout, e.g. of ``main``), the
@@ -41,10 +42,10 @@ def measure(project: Path, repeat: int) -> dict[str, dict[str, float]]:
     from ketameta.analysis import run_condition
     from ketameta.io import extract_condition
     from ketameta.multiverse import write_condition
-    from ketameta.report import plots, render, render_condition, robustness
+    from ketameta.report import plots, render_condition, robustness
 
     plan = json.loads((project / ".ketameta/cache/plan.json").read_text())["plan"]
-    spent = {"figures": 0.0, "context": 0.0}
+    spent = {"figures": 0.0}
 
     def timed(module, name, stage):
         function = getattr(module, name)
@@ -62,7 +63,6 @@ def measure(project: Path, repeat: int) -> dict[str, dict[str, float]]:
         timed(plots, name, "figures")
     for name in ("specification_curve_svg", "gosh_svg"):
         timed(robustness, name, "figures")
-    timed(render, "condition_context", "context")
 
     def job(stage: Path, condition: str) -> dict[str, float]:
         analyses = plan["analyses_of"][condition]
@@ -88,15 +88,16 @@ def measure(project: Path, repeat: int) -> dict[str, dict[str, float]]:
         spread = time.process_time()
         html = stage / f"reports/{condition}.html"
         html.parent.mkdir(parents=True, exist_ok=True)
-        spent["figures"] = spent["context"] = 0.0
+        spent["figures"] = 0.0
         os.chdir(stage)  # the page names its files by their project paths
         render_condition(condition, dict(plan["pages"][condition]),
                          [os.path.relpath(p, stage) for p in summaries],
                          [os.path.relpath(p, stage) for p in effects], str(html),
                          rows=os.path.relpath(rows, stage), multiverse=shown,
                          links=dict(plan["links"][condition]))
+        page = time.process_time() - spread
         return {"fit": fitted - start, "multiverse": spread - fitted,
-                "context": spent["context"] - spent["figures"], "figures": spent["figures"]}
+                "context": page - spent["figures"], "figures": spent["figures"]}
 
     with tempfile.TemporaryDirectory() as folder:
         for condition in plan["conditions"]:
