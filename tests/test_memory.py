@@ -10,6 +10,7 @@ analysis's figures only when the template reaches its section, and lets them go 
 from __future__ import annotations
 
 import gc
+import json
 import weakref
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ketameta.analysis import check_inputs, run_condition
 from ketameta.io import read_data, validate_config, write_table
 from ketameta.models import rma
 from ketameta.profiles import effective_configs
-from ketameta.report import render, render_condition
+from ketameta.report import render, render_condition, render_index
 from ketameta.summary import small_study_tests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,3 +189,46 @@ def test_sections_are_a_sequence_of_analysis_contexts():
     assert list(sections)[1].keys() == expected.keys()
     with pytest.raises(IndexError):
         sections[len(summaries)]
+
+
+def test_overview_keeps_little_of_each_analysis(tmp_path, monkeypatch):
+    # The overview keeps each summary without the blocks it does not show (and an
+    # outcome's time course once): the same page as from the whole summaries. The
+    # fixture's summaries are given the GRADE block the workflow's jobs write, the one
+    # the page would compute from the whole summary.
+    from ketameta.report import findings
+
+    config = yaml.safe_load((REPORT / "config.yaml").read_text(encoding="utf-8"))
+    summaries, effects = [], []
+    for aid, entry in config["analyses"].items():
+        loaded = render.load_analysis(REPORT / "processed" / aid / "summary.json",
+                                      REPORT / "processed" / aid / "effects.csv")
+        lower = config["outcomes"][entry["outcome"]].get("lower_is_better", True)
+        summary = dict(loaded["summary"])
+        summary["grade"] = findings.certainty_of(summary, loaded["studies"], lower, config)
+        folder = tmp_path / "processed" / aid
+        folder.mkdir(parents=True)
+        (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        (folder / "effects.csv").write_bytes(loaded["csv_bytes"])
+        summaries.append(folder / "summary.json")
+        effects.append(folder / "effects.csv")
+    kept = []
+    slim = render._overview_item
+
+    def keeping(loaded, courses):
+        kept.append(slim(loaded, courses)["summary"])
+        return kept[-1]
+
+    monkeypatch.chdir(tmp_path)
+    render_index(config, summaries, effects, tmp_path / "slim.html")
+    monkeypatch.setattr(render, "_overview_item", lambda loaded, courses: {
+        "summary": loaded["summary"], "studies": loaded["studies"], "files": loaded["files"]})
+    render_index(config, summaries, effects, tmp_path / "whole.html")
+    assert (tmp_path / "slim.html").read_bytes() == (tmp_path / "whole.html").read_bytes()
+    monkeypatch.setattr(render, "_overview_item", lambda loaded, courses: {
+        "summary": keeping(loaded, courses), "studies": loaded["studies"],
+        "files": loaded["files"]})
+    render_index(config, summaries, effects, tmp_path / "again.html")
+    assert not any(key in s for s in kept for key in render._NOT_IN_OVERVIEW)
+    courses = [s["time_course"]["outcome"] for s in kept if s.get("time_course")]
+    assert courses and len(courses) == len(set(courses))

@@ -1558,13 +1558,19 @@ def _page_item(loaded: Mapping, courses: set[tuple[str, str]]) -> dict:
     outcome and measure of the blocks kept so far.
     """
     summary = {key: loaded["summary"][key] for key in _PAGE_KEYS if key in loaded["summary"]}
+    _drop_repeated_course(summary, courses)
+    return {"summary": summary, "studies": loaded["studies"], "files": loaded["files"]}
+
+
+def _drop_repeated_course(summary: dict, courses: set[tuple[str, str]]) -> None:
+    """Take ``summary``'s time course block out if one of its outcome and measure is in
+    ``courses`` already (a page shows each once, :func:`time_course_context`); else note it."""
     block = summary.get("time_course")
     if isinstance(block, Mapping):
         course = (block["outcome"], block["measure"])
         if course in courses:
             del summary["time_course"]
         courses.add(course)
-    return {"summary": summary, "studies": loaded["studies"], "files": loaded["files"]}
 
 
 class AnalysisSections:
@@ -1789,6 +1795,25 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
     return {"lines": lines, "figures": figures}
 
 
+#: Blocks of ``summary.json`` that the overview does not show, a large part of its size.
+_NOT_IN_OVERVIEW = ("influence", "leave1out", "subgroups", "trimfill_filled")
+
+
+def _overview_item(loaded: Mapping, courses: set[tuple[str, str]]) -> dict:
+    """What the overview keeps of one analysis (:func:`load_analysis`): its studies, its
+    files' hashes and its summary without :data:`_NOT_IN_OVERVIEW` and without a time
+    course block repeated from an earlier analysis (:func:`_drop_repeated_course`), so that
+    the overview's memory grows little with its analyses. A summary without a GRADE block
+    is kept whole: its certainty is then assessed from all of it
+    (:func:`findings.certainty_of`).
+    """
+    summary = loaded["summary"]
+    if isinstance(summary.get("grade"), Mapping):
+        summary = {k: v for k, v in summary.items() if k not in _NOT_IN_OVERVIEW}
+        _drop_repeated_course(summary, courses)
+    return {"summary": summary, "studies": loaded["studies"], "files": loaded["files"]}
+
+
 def index_context(config: Mapping, summaries: Sequence[str | Path],
                   effects: Sequence[str | Path]) -> dict:
     """Context of ``index.html``: the overview forest plot and the evidence base."""
@@ -1797,7 +1822,9 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
 
     if len(summaries) != len(effects):
         raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
-    loaded = [load_analysis(s, e) for s, e in zip(summaries, effects, strict=True)]
+    courses: set[tuple[str, str]] = set()
+    loaded = [_overview_item(load_analysis(s, e), courses)
+              for s, e in zip(summaries, effects, strict=True)]
     by_condition: dict[str, list] = {c: [] for c in config["conditions"]}
     for item in loaded:
         aid = item["summary"]["analysis"]
