@@ -2,8 +2,8 @@
 
 Checked by what is alive, not by measuring memory: run_condition lets each analysis's
 rows go once they are sized, and its effects table once it is written (but for the first
-few, kept whole for the time courses); it fits the leave-one-out refits of a batch a few
-analyses at a time, with the results of the whole batch. A condition page draws an
+few, kept whole for the time courses); leave-one-out (ketameta.sensitivity) fits the
+refits of a batch a few analyses at a time, with the results of the whole batch. A condition page draws an
 analysis's figures only when the template reaches its section, and lets them go after it.
 """
 
@@ -104,15 +104,15 @@ def test_leave_one_out_in_chunks_is_the_whole_batch(monkeypatch):
     res = rma(yi, vi, method="REML", test="knha")
     whole = small_study_tests(res)
     widths = []
-    leave1out = sensitivity_mod.leave1out
+    refit = sensitivity_mod._leave_one_out_fit
 
-    def refitting(y, v, **kwargs):
-        widths.append(np.shape(y))
-        return leave1out(y, v, **kwargs)
+    def refitting(b, *args):
+        widths.append(b.y.shape)
+        return refit(b, *args)
 
-    monkeypatch.setattr(sensitivity_mod, "leave1out", refitting)
-    monkeypatch.setattr(analysis_mod, "LEAVE1OUT_CHUNK", 4)
-    chunked = analysis_mod._small_study_tests(res)
+    monkeypatch.setattr(sensitivity_mod, "_leave_one_out_fit", refitting)
+    monkeypatch.setattr(sensitivity_mod, "CHUNK", 4)
+    chunked = small_study_tests(res)
     assert widths == [(4, 12), (4, 12), (1, 12)]  # runs of rows, as wide as the batch
     assert chunked.leave1out.to_dict() == whole.leave1out.to_dict()
     for name, value in vars(whole.leave1out).items():
@@ -121,7 +121,7 @@ def test_leave_one_out_in_chunks_is_the_whole_batch(monkeypatch):
 
 def test_outputs_do_not_depend_on_chunks_or_kept_tables(condition, tmp_path, monkeypatch):
     default = run(condition, tmp_path / "default")
-    monkeypatch.setattr(analysis_mod, "LEAVE1OUT_CHUNK", 1)
+    monkeypatch.setattr(sensitivity_mod, "CHUNK", 1)
     monkeypatch.setattr(analysis_mod, "WHOLE_TABLES", 0)
     assert run(condition, tmp_path / "least") == default
 

@@ -36,7 +36,7 @@ import json
 import platform
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +104,6 @@ _COURSE_COLUMNS = ("study", "yi", "vi", "day", "comparator")
 #: the others keep only its :data:`_COURSE_COLUMNS`, a fifth of its memory, which takes
 #: about a fiftieth of the analysis's CPU time to select.
 WHOLE_TABLES = 32
-#: Analyses whose leave-one-out refits are fitted together (:func:`_small_study_tests`).
-LEAVE1OUT_CHUNK = 32
 
 
 @dataclass
@@ -503,7 +501,7 @@ def _summarise(prepared: Iterable[Prepared], inputs: Mapping[str, str]):
 def _fit(items: Sequence[_Sized]) -> list[FittedAnalysis | None]:
     """The batch fits of sized analyses (None for an analysis without effect sizes)."""
     from ketameta.models import rma
-    from ketameta.summary import fit_summary, trimfill_details
+    from ketameta.summary import fit_summary, small_study_tests, trimfill_details
 
     fitted: list = [None] * len(items)
     groups: dict[tuple, list[int]] = {}
@@ -522,7 +520,7 @@ def _fit(items: Sequence[_Sized]) -> list[FittedAnalysis | None]:
             v[row, : len(frame)] = frame["vi"].to_numpy(dtype=float)
         res = rma(y, v, method=method, test=test, level=level, pi=pi, control=control)
         ee = rma(y, v, method="EE", test="z", level=level, control=control)
-        tests = _small_study_tests(res)
+        tests = small_study_tests(res)
         stats = fit_summary(res, [list(items[i].frame["study"]) for i in members], tests)
         for row, i in enumerate(members):
             k = len(items[i].frame)
@@ -538,36 +536,6 @@ def _fit(items: Sequence[_Sized]) -> list[FittedAnalysis | None]:
                 trimfill=trimfill_details(tests.trimfill, row),
             )
     return fitted
-
-
-def _small_study_tests(res):
-    """:func:`ketameta.summary.small_study_tests` of a batch, with its leave-one-out refits
-    fitted :data:`LEAVE1OUT_CHUNK` analyses at a time.
-
-    The refits of a batch are one batch of analyses x trials rows, whose memory grows
-    with analyses x trials²; in chunks it is that of a chunk. Each chunk is a run of rows
-    of the batch's own arrays, as wide as the batch, so every number is the one the whole
-    batch gives (a narrower batch would change the last bits of sums). Egger's test and
-    trim-and-fill take the memory of the batch and run on all of it: trim-and-fill refits
-    a batch as wide as its most imputed analysis, so chunks would change its results.
-    """
-    from ketameta.bias import regtest, trimfill
-    from ketameta.sensitivity import leave1out
-    from ketameta.summary import SmallStudyTests
-
-    opts = {"method": res.method, "test": res.test, "level": res.level, "control": res.control}
-    egger = regtest(res.yi, res.vi, model="lm")
-    filled = trimfill(res.yi, res.vi, **opts)
-    chunks = [
-        leave1out(res.yi[i : i + LEAVE1OUT_CHUNK], res.vi[i : i + LEAVE1OUT_CHUNK], **opts)
-        for i in range(0, len(res.yi), LEAVE1OUT_CHUNK)
-    ]
-    arrays = {
-        f.name: np.concatenate([getattr(chunk, f.name) for chunk in chunks])
-        for f in fields(chunks[0])
-        if isinstance(getattr(chunks[0], f.name), np.ndarray)
-    }
-    return SmallStudyTests(egger=egger, trimfill=filled, leave1out=replace(chunks[0], **arrays))
 
 
 @dataclass

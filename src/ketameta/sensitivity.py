@@ -140,11 +140,18 @@ class Leave1OutResult(_ToDict):
     level: float
 
 
+#: Meta-analyses of a batch whose refits :func:`leave1out` fits together.
+CHUNK = 32
+
+
 def leave1out(yi, vi, method="REML", test="z", level=95, control=None) -> Leave1OutResult:
     """Leave-one-out analysis, as metafor ``leave1out(rma(yi, vi, method=, test=, level=))``.
 
     Each study is removed in turn and the model is refitted with the same method, test and
-    level; all k refits (m·k for a batch) are one call of the batch engine.
+    level; the k refits of a meta-analysis are one call of the batch engine. Those of a
+    batch (m·k rows of k studies, whose memory grows with m·k²) are fitted :data:`CHUNK`
+    meta-analyses at a time, each run of rows as wide as the whole batch, so that every
+    number is the one a single call gives.
 
     Parameters
     ----------
@@ -162,8 +169,13 @@ def leave1out(yi, vi, method="REML", test="z", level=95, control=None) -> Leave1
     """
     b = as_batch(yi, vi)
     m, k = b.y.shape
-    fit = _leave_one_out_fit(b, method, test, level, control)
-    res = _fit_fields(fit, m, k)
+    y, v = np.atleast_2d(b.yi), np.atleast_2d(b.vi)
+    parts = [
+        _fit_fields(_leave_one_out_fit(as_batch(y[i : i + CHUNK], v[i : i + CHUNK]), method,
+                                       test, level, control), len(y[i : i + CHUNK]), k)
+        for i in (range(0, m, CHUNK) or range(1))
+    ]
+    res = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
     undefined = ~b.mask | (b.k < 2)[:, None]
     values = {
         name: _shape(np.where(undefined, np.nan, arr), b.squeeze) for name, arr in res.items()
