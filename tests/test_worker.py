@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -549,3 +550,37 @@ def test_a_worker_that_cannot_warm_up_leaves_the_jobs_to_themselves(tmp_path, mo
         assert pid_of(done)[1] == os.getpid()  # ran in its own process
     finally:
         worker.stop()
+
+
+def test_a_launchers_end_reported_after_its_job_was_reaped_is_passed_over(monkeypatch):
+    # One select() can report both SIGCHLD's wake-up and a launcher's connection: handling
+    # the wake-up reaps the job and closes that connection (whose descriptor number a new
+    # launcher's connection may take at once), so the connection's event that follows is
+    # stale. It must neither stop the worker (a closed socket cannot be unregistered) nor
+    # stop the job of the new connection.
+    import selectors
+
+    stopped = []
+    monkeypatch.setattr(worker, "_terminate", lambda pid, signum=None: stopped.append(pid))
+    selector = selectors.DefaultSelector()
+    first, first_peer = socket.socketpair()
+    selector.register(first, selectors.EVENT_READ, 101)
+    stale = selector.get_key(first)
+    selector.unregister(first)  # what _reap does before it closes the connection
+    first.close()
+    second, second_peer = socket.socketpair()
+    selector.register(second, selectors.EVENT_READ, 102)
+    jobs = {102: second}
+    try:
+        worker._connection_event(stale, selector, jobs)
+        assert stopped == []
+        assert selector.get_key(second).data == 102
+        # the new connection's own end is handled: unregistered, and its job stopped
+        second_peer.close()
+        worker._connection_event(selector.get_key(second), selector, jobs)
+        assert stopped == [102]
+        assert second not in selector.get_map()
+    finally:
+        for sock in (first_peer, second, second_peer):
+            sock.close()
+        selector.close()

@@ -356,8 +356,7 @@ def serve(argv: list[str] | None = None) -> None:
                         wake_read.recv(4096)
                     _reap(selector, jobs)
                 else:  # a launcher's connection: it sends nothing, so it has ended
-                    selector.unregister(key.fileobj)
-                    _client_gone(key.data, jobs)
+                    _connection_event(key, selector, jobs)
             _reap(selector, jobs)
     except _Stop:
         pass
@@ -568,6 +567,22 @@ def _reap(selector, jobs: dict, block: bool = False) -> None:
         conn.close()
         if block:
             return
+
+
+def _connection_event(key, selector, jobs: dict) -> None:
+    """A launcher's connection is readable: its launcher has ended, so the job is stopped.
+
+    ``key`` comes from a ``select()`` whose ready list is handled in turn: an earlier event
+    of the same list (SIGCHLD's wake-up) may have reaped the job already, closing this very
+    connection, and a new launcher's connection may even have taken its descriptor number
+    since. Such a key is stale and is passed over.
+    """
+    pid = key.data
+    if jobs.get(pid) is not key.fileobj:
+        return
+    with contextlib.suppress(KeyError, ValueError):
+        selector.unregister(key.fileobj)
+    _client_gone(pid, jobs)
 
 
 def _client_gone(pid: int, jobs: dict) -> None:
