@@ -156,6 +156,28 @@ def test_rendering_sets_older_objects_aside_and_gives_them_back(tmp_path):
         gc.unfreeze()
 
 
+def test_a_process_that_set_its_objects_aside_for_good_is_not_asked_again(monkeypatch):
+    # The warm worker freezes what it imported before forking the jobs: their pages leave
+    # the collector alone without gc.get_freeze_count(), which walks every frozen object.
+    import gc
+
+    def walks(*args):
+        raise AssertionError("gc.get_freeze_count() walked the frozen objects")
+
+    monkeypatch.setattr(render.rendering, "_caller_froze", False)
+    try:
+        render.rendering.set_aside_for_good()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with monkeypatch.context() as patch:
+            patch.setattr(gc, "get_freeze_count", walks)
+            with render.rendering():
+                pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_the_pages_configuration_text_is_pyyamls_whichever_emitter_writes_it():
     # libyaml's emitter writes it where the text allows (the shipped configuration, labels
     # with accents, Greek and symbols); a label beyond the Basic Multilingual Plane, which

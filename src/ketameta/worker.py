@@ -341,8 +341,11 @@ def serve(argv: list[str] | None = None) -> None:
         except Exception:  # noqa: BLE001 - the jobs then run on their own and meet it there
             return
         # What warm() made is never garbage: set aside, so that no job's garbage collection
-        # walks it, or writes to (and so copies) the memory pages it shares with the jobs.
-        gc.freeze()
+        # walks it, or writes to (and so copies) the memory pages it shares with the jobs;
+        # and the jobs' pages know so without asking (report.render.rendering).
+        from ketameta.report.render import rendering
+
+        rendering.set_aside_for_good()
         if os.getppid() != parent:
             return
         selector.register(listener, selectors.EVENT_READ, "accept")

@@ -321,11 +321,23 @@ class rendering:
     configuration, loaded tables), which are never garbage here. They are set aside
     (``gc.freeze()``) while the page is drawn and given back (``gc.unfreeze()``) after it,
     so that nothing changes for the caller; a caller that froze objects itself is left
-    alone.
+    alone. A process that froze what it holds for good says so with :meth:`set_aside_for_good`
+    (the warm worker, :mod:`ketameta.worker`, before it forks the jobs): asking
+    ``gc.get_freeze_count()`` walks every frozen object, a hundredth of a second in such a
+    job.
     """
 
+    #: Whether this process froze its objects for good (see the class docstring).
+    _caller_froze = False
+
+    @classmethod
+    def set_aside_for_good(cls) -> None:
+        """Freeze every object now (``gc.freeze()``) and leave the collector so from then on."""
+        gc.freeze()
+        cls._caller_froze = True
+
     def __enter__(self) -> rendering:
-        self._froze = gc.get_freeze_count() == 0
+        self._froze = not rendering._caller_froze and gc.get_freeze_count() == 0
         if self._froze:
             gc.freeze()
         return self
