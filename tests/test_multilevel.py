@@ -274,3 +274,52 @@ def test_invalid_input_raises_one_clear_message(kwargs, message):
 def test_too_few_effects_for_the_model():
     with pytest.raises(ValueError, match="cannot estimate"):
         rma_mv([0.1, 0.2], [0.1, 0.1], [1, 2], mods=[0.0, 1.0])
+
+
+def _long_time_course(trials: int, points: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    study = np.repeat([f"T{t}" for t in range(trials)], points)
+    day = np.tile(np.geomspace(0.2, 90, points), trials)
+    yi = rng.normal(-0.5, 0.3, study.size) + 0.1 * np.log10(day)
+    vi = rng.uniform(0.02, 0.1, study.size)
+    return yi, vi, study, day
+
+
+@pytest.mark.parametrize("rho", [None, 0.6])
+def test_the_marginal_covariance_is_read_from_its_blocks(rho):
+    # M and V are assembled on access; M_rows reads any rows (within one block or across
+    # several) from the blocks, as the (k, k) matrix would give them
+    yi, vi, study, day = _long_time_course(6, 4)
+    fit = rma_mv(yi, vi, cluster=study, effect=day, rho=rho)
+    M = fit.M
+    expected_v = np.diag(vi) if rho is None else vcalc(vi, study, obs=day, rho=rho)
+    np.testing.assert_array_equal(fit.V, expected_v)
+    np.testing.assert_allclose(
+        M, expected_v + fit.sigma2[0] * (study[:, None] == study[None, :])
+        + fit.sigma2[1] * np.eye(yi.size), rtol=1e-12)
+    assert [list(b) for b in fit.blocks] == [list(np.flatnonzero(study == s))
+                                            for s in dict.fromkeys(study)]
+    rng = np.random.default_rng(0)
+    for rows in (fit.blocks[2], np.arange(yi.size), rng.choice(yi.size, 9, replace=False)):
+        np.testing.assert_array_equal(fit.M_rows(rows), M[np.ix_(rows, rows)])
+
+
+def test_a_long_time_course_is_fitted_without_a_k_by_k_matrix():
+    # 200 trials of 15 time points: a (k, k) matrix of floats would take 69 MiB; the fit
+    # and its cluster-robust tests work on the trials' blocks
+    import tracemalloc
+
+    from ketameta import robust
+
+    yi, vi, study, day = _long_time_course(200, 15)
+    x = np.log10(day).reshape(-1, 1)
+    tracemalloc.start()
+    try:
+        fit = rma_mv(yi, vi, cluster=study, effect=day, mods=x, test="t", profile=False)
+        for kind in ("CR2", "CR1"):
+            robust(fit, cluster=study, type=kind)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fit.k == 3000 and fit.converged
+    assert peak < 8 * 2**20, f"peak {peak / 2**20:.1f} MiB"

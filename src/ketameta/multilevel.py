@@ -42,6 +42,7 @@ Conventions (stated once, here):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,7 +237,8 @@ class _Likelihood:
     Parameters
     ----------
     y, V, X
-        Effects, sampling covariance and model matrix.
+        Effects, sampling covariance (a matrix, or the vector of a diagonal one) and model
+        matrix.
     codes : list of ndarray of int
         For each variance component, the level of each row (rows sharing a level share
         the random intercept).
@@ -261,7 +263,7 @@ class _Likelihood:
             self.mask[i, :n] = True
             self.Yb[i, :n] = y[rows]
             self.Xb[i, :n] = X[rows]
-            self.Vb[i, :n, :n] = V[np.ix_(rows, rows)]
+            self.Vb[i, :n, :n] = np.diag(V[rows]) if V.ndim == 1 else V[np.ix_(rows, rows)]
             for g, c in zip(self.Gb, codes, strict=True):
                 g[i, :n, :n] = c[rows][:, None] == c[rows][None, :]
         self.const = -0.5 * (self.k - self.p if reml else self.k) * math.log(2 * math.pi)
@@ -329,13 +331,6 @@ class _Likelihood:
                 hess[i, j] = hess[j, i] = 0.5 * t - quad
         return score, -hess, info
 
-    def full_matrix(self, Mb, blocks):
-        """Assemble the (k, k) matrix from its blocks."""
-        M = np.zeros((self.k, self.k))
-        for i, rows in enumerate(blocks):
-            n = len(rows)
-            M[np.ix_(rows, rows)] = Mb[i, :n, :n]
-        return M
 
 
 def _maximise(lik: _Likelihood, theta0, fixed=None):
@@ -396,13 +391,14 @@ def _kkt_ok(lik, parts, theta, fixed) -> bool:
     return bool(np.all(ok | fixed))
 
 
-def _initial(y, X, V, n_comp):
-    """Starting values: the residual variance beyond the sampling variance, split equally."""
+def _initial(y, X, vi, n_comp):
+    """Starting values: the residual variance beyond the sampling variance (``vi``, the
+    diagonal of V), split equally."""
     beta = np.linalg.lstsq(X, y, rcond=None)[0]
     resid = y - X @ beta
     dof = max(len(y) - X.shape[1], 1)
-    total = float(resid @ resid) / dof - float(np.mean(np.diag(V)))
-    total = max(total, 0.01 * float(np.mean(np.diag(V))), 1e-4)
+    total = float(resid @ resid) / dof - float(np.mean(vi))
+    total = max(total, 0.01 * float(np.mean(vi)), 1e-4)
     return np.full(n_comp, total / n_comp)
 
 
@@ -420,7 +416,10 @@ class RMAMVResult:
     yi : ndarray, shape (k,)
         Effects used (rows with a missing value left out).
     V : ndarray, shape (k, k)
-        Sampling covariance matrix used.
+        Sampling covariance matrix used (a property, built on access from ``sampling``).
+    sampling : ndarray, shape (k,) or (k, k)
+        The sampling variances ``vi`` when V is diagonal (the rows' variances given without
+        ``rho``), else V: a diagonal V is never held as a (k, k) matrix.
     X : ndarray, shape (k, p)
         Model matrix; ``coef_names`` names its columns (``intrcpt`` first).
     cluster, effect : ndarray of int, shape (k,)
@@ -458,13 +457,19 @@ class RMAMVResult:
         number of σ² as parameters and ``k - p`` (REML) or ``k`` observations (metafor's
         ``fitstats``).
     M : ndarray, shape (k, k)
-        Marginal covariance ``V + Σ σ² Z Zᵀ``.
+        Marginal covariance ``V + Σ σ² Z Zᵀ`` (a property, assembled on access from its
+        blocks; :meth:`M_rows` gives the part of some rows without it).
+    blocks : tuple of ndarray
+        Row indices of the independent blocks of M (the trials, merged where V links
+        them), in the order of their first row.
+    M_blocks : ndarray, shape (len(blocks), n, n)
+        M on each block, padded to the largest block ``n`` with the identity.
     converged : bool
     warnings : tuple of str
     """
 
     yi: np.ndarray
-    V: np.ndarray
+    sampling: np.ndarray
     X: np.ndarray
     coef_names: tuple
     cluster: np.ndarray
@@ -502,9 +507,42 @@ class RMAMVResult:
     deviance: float
     aic: float
     bic: float
-    M: np.ndarray
+    blocks: tuple
+    M_blocks: np.ndarray
     converged: bool
     warnings: tuple = field(default_factory=tuple)
+
+    @functools.cached_property
+    def _places(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's block and its position in it."""
+        block = np.empty(self.k, dtype=int)
+        where = np.empty(self.k, dtype=int)
+        for i, members in enumerate(self.blocks):
+            block[members] = i
+            where[members] = np.arange(len(members))
+        return block, where
+
+    @property
+    def V(self) -> np.ndarray:
+        """The sampling covariance matrix, (k, k)."""
+        return np.diag(self.sampling) if self.sampling.ndim == 1 else self.sampling
+
+    @property
+    def M(self) -> np.ndarray:
+        """The marginal covariance matrix, (k, k), assembled from :attr:`M_blocks`."""
+        M = np.zeros((self.k, self.k))
+        for i, rows in enumerate(self.blocks):
+            n = len(rows)
+            M[np.ix_(rows, rows)] = self.M_blocks[i, :n, :n]
+        return M
+
+    def M_rows(self, rows) -> np.ndarray:
+        """``M[np.ix_(rows, rows)]`` for some rows, read from the blocks (no (k, k) matrix)."""
+        rows = np.asarray(rows, dtype=int)
+        block, where = self._places
+        b, w = block[rows], where[rows]
+        values = self.M_blocks[b[:, None], w[:, None], w[None, :]]
+        return np.where(b[:, None] == b[None, :], values, 0.0)
 
     @property
     def estimate(self):
@@ -748,7 +786,8 @@ def rma_mv(
         vi = V_in[not_na]
         if np.any(vi <= 0):
             raise ValueError("every sampling variance must be > 0")
-        Vm = vcalc(vi, cl_codes, obs=ef_codes, rho=rho) if rho is not None else np.diag(vi)
+        # a diagonal V is kept as its vector: nothing below needs the (k, k) matrix
+        Vm = vcalc(vi, cl_codes, obs=ef_codes, rho=rho) if rho is not None else vi
     else:
         Vm = V_in[np.ix_(not_na, not_na)]
         if not np.all(np.isfinite(Vm)) or not np.allclose(Vm, Vm.T, rtol=1e-12, atol=0):
@@ -782,7 +821,7 @@ def rma_mv(
     lik = _Likelihood(y, Vm, X, codes, blocks, method == "REML")
     if lik.parts(np.zeros(len(codes))) is None:
         raise ValueError("V is not positive definite")
-    theta0 = _initial(y, X, Vm, len(codes))
+    theta0 = _initial(y, X, Vm if Vm.ndim == 1 else np.diag(Vm), len(codes))
     fixed = np.zeros(len(codes), dtype=bool)
     if sigma2 is not None:
         given = [math.nan if v is None else float(v) for v in sigma2]
@@ -854,7 +893,7 @@ def rma_mv(
 
     return RMAMVResult(
         yi=y,
-        V=Vm,
+        sampling=Vm,
         X=X,
         coef_names=names,
         cluster=cl_codes,
@@ -892,7 +931,8 @@ def rma_mv(
         deviance=dev,
         aic=aic,
         bic=bic,
-        M=lik.full_matrix(parts["Mb"], blocks),
+        blocks=tuple(blocks),
+        M_blocks=parts["Mb"],
         converged=converged,
         warnings=tuple(warnings),
     )
@@ -903,10 +943,19 @@ def _missing(v) -> bool:
 
 
 def _blocks(cl_codes, V):
-    """Row indices of independent blocks: trials, merged where V correlates them."""
+    """Row indices of independent blocks: trials, merged where V correlates them.
+
+    A diagonal V (given as its vector) links nothing: the blocks are the trials, found by
+    sorting the codes rather than through a (k, k) matrix.
+    """
     k = cl_codes.size
+    if not k:
+        return []
+    if V.ndim == 1:
+        order = np.argsort(cl_codes, kind="stable")
+        return np.split(order, np.cumsum(np.bincount(cl_codes))[:-1])
     link = (cl_codes[:, None] == cl_codes[None, :]) | (V != 0.0)
-    return components(link) if k else []
+    return components(link)
 
 
 def _profile_ci(lik, theta_hat, ll_max, j, q, fixed_before):

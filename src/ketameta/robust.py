@@ -35,6 +35,7 @@ Conventions (stated once, here):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,7 +125,10 @@ class _Model:
     beta: np.ndarray
     vcov: np.ndarray  # the model's covariance of beta, as metafor's x$vb
     bread: np.ndarray  # (X' W X)^-1 with the working weights (clubSandwich's bread)
-    M: np.ndarray  # marginal covariance (the working model), (k, k)
+    # the marginal covariance M (the working model) by its independent blocks: row indices
+    # of each, and M on any rows (never a (k, k) matrix of a large model)
+    blocks: tuple
+    M_rows: Callable[[np.ndarray], np.ndarray]
     w_scale: float  # clubSandwich scales rma.uni weights by their mean
     not_na: np.ndarray  # rows of the caller's input that the fit used
     random_codes: tuple  # levels of each random effect (for the nesting check)
@@ -135,7 +139,7 @@ class _Model:
 
 def _model_of(fit) -> _Model:
     """Adapter for RMAMVResult and RMAResult (with or without a moderator design)."""
-    if hasattr(fit, "sigma2") and hasattr(fit, "M"):
+    if hasattr(fit, "sigma2") and hasattr(fit, "M_rows"):
         codes = (fit.cluster,) + ((fit.effect,) if fit.random == "cluster/effect" else ())
         return _Model(
             y=fit.yi,
@@ -143,7 +147,8 @@ def _model_of(fit) -> _Model:
             beta=np.asarray(fit.beta, float),
             vcov=fit.vcov,
             bread=fit.vcov,
-            M=fit.M,
+            blocks=fit.blocks,
+            M_rows=fit.M_rows,
             w_scale=1.0,
             not_na=fit.not_na,
             random_codes=codes,
@@ -170,7 +175,8 @@ def _model_of(fit) -> _Model:
     beta = np.atleast_1d(np.asarray(fit.estimate if beta is None else beta, float))
     vcov = getattr(fit, "vcov", None)
     vcov = np.atleast_2d(np.asarray(float(fit.se) ** 2 if vcov is None else vcov, float))
-    w = 1.0 / (v + tau2)
+    m = v + tau2
+    w = 1.0 / m
     names = getattr(fit, "coef_names", None) or getattr(fit, "names", None)
     if names is None:
         names = ("intrcpt",) + tuple(f"mod{j}" for j in range(1, X.shape[1]))
@@ -188,7 +194,8 @@ def _model_of(fit) -> _Model:
         beta=beta,
         vcov=vcov,
         bread=np.linalg.inv(X.T @ (w[:, None] * X)),
-        M=np.diag(v + tau2),
+        blocks=tuple(np.arange(y.size)[:, None]),
+        M_rows=lambda rows: np.diag(m[rows]),
         w_scale=float(np.mean(w)),
         not_na=not_na,
         random_codes=(),
@@ -272,7 +279,7 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
                 )
         vcov, df, GH = _cr2(mod, groups, resid)
     else:
-        bread = mod.vcov @ mod.X.T @ _block_inverse(mod.M)
+        bread = mod.vcov @ _weighted_design(mod)
         comps = np.stack([bread[:, g] @ resid[g] for g in groups], axis=1)
         vcov = comps @ comps.T
         dfs = n - p
@@ -328,11 +335,15 @@ def robust(fit, cluster, adjust: bool = True, type: str = "CR1") -> RobustResult
     )
 
 
-def _block_inverse(M):
-    """Inverse of a (k, k) matrix by its independent diagonal blocks."""
-    out = np.zeros_like(M)
-    for rows in components(M != 0.0):
-        out[np.ix_(rows, rows)] = np.linalg.inv(M[np.ix_(rows, rows)])
+def _weighted_design(mod: _Model) -> np.ndarray:
+    """``Xᵀ M⁻¹``, (p, k), block by block of M (each block split further where its own
+    entries leave rows unlinked, as for a model whose σ² are 0)."""
+    out = np.zeros((mod.X.shape[1], mod.X.shape[0]))
+    for block in mod.blocks:
+        M = mod.M_rows(block)
+        for part in components(M != 0.0):
+            rows = block[part]
+            out[:, rows] = mod.X[rows].T @ np.linalg.inv(M[np.ix_(part, part)])
     return out
 
 
@@ -360,7 +371,7 @@ def _cr2(mod: _Model, groups, resid):
         n = len(g)
         Xb[j, :n] = mod.X[g]
         Rb[j, :n] = resid[g]
-        theta[j, :n, :n] = mod.M[np.ix_(g, g)] * ws  # target: inverse of the scaled weights
+        theta[j, :n, :n] = mod.M_rows(g) * ws  # target: inverse of the scaled weights
     W = np.linalg.inv(theta)  # scaled working weights
     XW = np.swapaxes(Xb, 1, 2) @ W
     M_U = np.linalg.inv(np.sum(XW @ Xb, axis=0))
