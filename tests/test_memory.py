@@ -212,12 +212,13 @@ def test_overview_keeps_little_of_each_analysis(tmp_path, monkeypatch):
         (folder / "effects.csv").write_bytes(loaded["csv_bytes"])
         summaries.append(folder / "summary.json")
         effects.append(folder / "effects.csv")
-    kept = []
+    kept = {}  # analysis -> the summary the overview kept of it (the last time it read it)
     slim = render._overview_item
 
     def keeping(loaded, courses):
-        kept.append(slim(loaded, courses)["summary"])
-        return kept[-1]
+        item = slim(loaded, courses)
+        kept[item["summary"]["analysis"]] = item["summary"]
+        return item
 
     monkeypatch.chdir(tmp_path)
     render_index(config, summaries, effects, tmp_path / "slim.html")
@@ -225,10 +226,49 @@ def test_overview_keeps_little_of_each_analysis(tmp_path, monkeypatch):
         "summary": loaded["summary"], "studies": loaded["studies"], "files": loaded["files"]})
     render_index(config, summaries, effects, tmp_path / "whole.html")
     assert (tmp_path / "slim.html").read_bytes() == (tmp_path / "whole.html").read_bytes()
-    monkeypatch.setattr(render, "_overview_item", lambda loaded, courses: {
-        "summary": keeping(loaded, courses), "studies": loaded["studies"],
-        "files": loaded["files"]})
+    monkeypatch.setattr(render, "_overview_item", keeping)
     render_index(config, summaries, effects, tmp_path / "again.html")
-    assert not any(key in s for s in kept for key in render._NOT_IN_OVERVIEW)
-    courses = [s["time_course"]["outcome"] for s in kept if s.get("time_course")]
+    assert (tmp_path / "again.html").read_bytes() == (tmp_path / "whole.html").read_bytes()
+    assert len(kept) == len(summaries)
+    assert not any(key in s for s in kept.values() for key in render._NOT_IN_OVERVIEW)
+    courses = [s["time_course"]["outcome"] for s in kept.values() if s.get("time_course")]
     assert courses and len(courses) == len(set(courses))
+
+
+def test_the_overview_lets_go_of_each_analysis_once_read(monkeypatch):
+    # The overview reads the analyses one at a time and keeps only what it shows of each:
+    # when it draws its figures, no analysis's rows are held (but the last one read, or
+    # the one whose summary of findings it is drawing), however many analyses there are.
+    from ketameta.report import plots
+
+    config = yaml.safe_load((REPORT / "config.yaml").read_text(encoding="utf-8"))
+    ids = list(config["analyses"])
+    read = render.load_analysis
+    alive: list[weakref.ref] = []
+
+    class Rows(list):
+        pass
+
+    def reading(summary_path, effects_path):
+        item = read(summary_path, effects_path)
+        item["studies"] = Rows(item["studies"])
+        alive.append(weakref.ref(item["studies"]))
+        return item
+
+    held = []
+    forest = plots.forest_svg
+
+    def drawing(*args, **kwargs):
+        gc.collect()
+        held.append(sum(ref() is not None for ref in alive))
+        return forest(*args, **kwargs)
+
+    monkeypatch.setattr(render, "load_analysis", reading)
+    monkeypatch.setattr(plots, "forest_svg", drawing)
+    monkeypatch.chdir(ROOT)
+    context = render.index_context(
+        config, [REPORT / "processed" / a / "summary.json" for a in ids],
+        [REPORT / "processed" / a / "effects.csv" for a in ids])
+    assert len(context["overview_table"]["records"]) == len(ids) > 2
+    assert len(alive) > len(ids)  # the summary of findings' analyses were read again
+    assert held and max(held) <= 1, held

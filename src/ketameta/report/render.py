@@ -27,7 +27,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -1257,16 +1257,6 @@ def analysis_section(loaded: Mapping, config: Mapping, outline: Mapping) -> dict
 # ----------------------------------------------------------------------------- pages
 
 
-def _versions(loaded: Sequence[Mapping]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for item in loaded:
-        for name, value in ((item["summary"].get("provenance") or {}).get("versions") or {}).items():
-            found[f"{name} (analysis)"] = str(value)
-    for package in ("ketameta", "jinja2", "matplotlib"):
-        found[f"{package} (report)"] = _installed_version(package)
-    return dict(sorted(found.items()))
-
-
 @functools.cache
 def _installed_version(package: str) -> str:
     """The installed version of ``package`` (looked up once per process)."""
@@ -1276,16 +1266,38 @@ def _installed_version(package: str) -> str:
         return "not installed"
 
 
-def _provenance(loaded: Sequence[Mapping], config_text: str) -> dict:
-    inputs: dict[str, str] = {}
-    rendered_from: dict[str, str] = {}
-    for item in loaded:
+class _Provenance:
+    """A page's provenance block, gathered one analysis at a time: the inputs each analysis
+    names, the files the page was drawn from (with their hashes) and the versions, each
+    analysis's own and this process's."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[str, str] = {}
+        self.rendered_from: dict[str, str] = {}
+        self.versions: dict[str, str] = {}
+
+    def add(self, item: Mapping) -> None:
+        """Add one analysis (:func:`load_analysis`); a later one's entries win."""
         prov = item["summary"].get("provenance") or {}
-        inputs.update({str(k): str(v) for k, v in (prov.get("inputs") or {}).items()})
-        rendered_from.update(item["files"])
-    return {"inputs": dict(sorted(inputs.items())),
-            "rendered_from": dict(sorted(rendered_from.items())),
-            "versions": _versions(loaded), "config": config_text}
+        self.inputs.update({str(k): str(v) for k, v in (prov.get("inputs") or {}).items()})
+        self.rendered_from.update(item["files"])
+        for name, value in (prov.get("versions") or {}).items():
+            self.versions[f"{name} (analysis)"] = str(value)
+
+    def block(self, config_text: str) -> dict:
+        versions = dict(self.versions)
+        for package in ("ketameta", "jinja2", "matplotlib"):
+            versions[f"{package} (report)"] = _installed_version(package)
+        return {"inputs": dict(sorted(self.inputs.items())),
+                "rendered_from": dict(sorted(self.rendered_from.items())),
+                "versions": dict(sorted(versions.items())), "config": config_text}
+
+
+def _provenance(loaded: Sequence[Mapping], config_text: str) -> dict:
+    record = _Provenance()
+    for item in loaded:
+        record.add(item)
+    return record.block(config_text)
 
 
 def _config_text(config: Mapping, analyses: Sequence[str]) -> str:
@@ -1737,27 +1749,30 @@ def _overview_analysis(item: Mapping, config: Mapping) -> dict:
     }
 
 
-def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mapping]]) -> dict:
+def overview_picture(config: Mapping, by_condition: Mapping[str, Mapping[str, Mapping]],
+                     item_of: Callable[[str], Mapping]) -> dict:
     """The overview's one-line findings per condition and its summary figures.
 
     Each condition contributes its summary-of-findings analyses. Figures are split by
     measure and by the outcome's benefit direction; outcomes whose lower values are better
     are drawn on a reversed axis, so that benefit is on the right in every figure. Pooled
     results are diamonds (thin line: prediction interval), single trials squares.
+
+    ``by_condition`` maps each condition to its analyses' summaries (analysis id → summary;
+    the summary of findings chooses by their ``k``), and ``item_of`` gives the whole
+    analysis (:func:`load_analysis`, as the overview keeps it) of each analysis chosen.
     """
     from . import plots
     from .plots import Axis, Column, Row
 
     lines = []
     groups: dict[tuple[str, bool], list] = {}
-    for condition, items in by_condition.items():
-        if not items:
+    for condition, summaries in by_condition.items():
+        if not summaries:
             continue
         label = config["conditions"][condition]["label"]
-        summaries = {it["summary"]["analysis"]: it["summary"] for it in items}
         chosen = findings_mod.sof_analyses(condition, config, summaries)
-        by_id = {it["summary"]["analysis"]: it for it in items}
-        picked = [_overview_analysis(by_id[a], config) for a in chosen]
+        picked = [_overview_analysis(item_of(a), config) for a in chosen]
         picked = [p for p in picked if p["certainty"] is not None]
         lead = next((p for p in picked if p["pooled"]), picked[0] if picked else None)
         if lead is not None:
@@ -1765,7 +1780,7 @@ def overview_picture(config: Mapping, by_condition: Mapping[str, Sequence[Mappin
                           "text": findings_mod.overview_sentence(lead),
                           "detail": f"{condition}.html#{lead['id']}",
                           "certainty": lead["certainty"],
-                          "analyses": len(items)})
+                          "analyses": len(summaries)})
         for p in picked:
             groups.setdefault((p["family"], p["lower_is_better"]), []).append((condition, p))
     figures = []
@@ -1826,82 +1841,23 @@ def _overview_item(loaded: Mapping, courses: set[tuple[str, str]]) -> dict:
     return {"summary": summary, "studies": loaded["studies"], "files": loaded["files"]}
 
 
-def index_context(config: Mapping, summaries: Sequence[str | Path],
-                  effects: Sequence[str | Path]) -> dict:
-    """Context of ``index.html``: the overview forest plot and the evidence base."""
-    from . import plots
-    from .plots import Axis, Column, Row
+class _ConditionOverview:
+    """What the overview keeps of one condition's analyses as it reads them, one at a time:
+    their rows of the forest plot and of the table, their ``k`` (for the summary of
+    findings), and its evidence base (each trial's largest N, the years, each trial's
+    design, route and comparator as its first row gives them)."""
 
-    if len(summaries) != len(effects):
-        raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
-    courses: set[tuple[str, str]] = set()
-    loaded = [_overview_item(load_analysis(s, e), courses)
-              for s, e in zip(summaries, effects, strict=True)]
-    by_condition: dict[str, list] = {c: [] for c in config["conditions"]}
-    for item in loaded:
-        aid = item["summary"]["analysis"]
-        by_condition[config["analyses"][aid]["condition"]].append(item)
+    def __init__(self) -> None:
+        self.rows: list = []
+        self.records: list[dict] = []
+        self.summaries: dict[str, dict] = {}
+        self.trials: dict[str, float] = {}
+        self.first: dict[str, tuple[str, str, str]] = {}
+        self.first_year: float | None = None
+        self.last_year: float | None = None
 
-    panels: list[str] = []
-    for item in loaded:
-        family = measure_info(item["summary"]["measure"], item["studies"])["family"]
-        if family not in panels:
-            panels.append(family)
-    axes = []
-    for family in panels:
-        info = MEASURES.get(family, MEASURES["GEN"])
-        axes.append(Axis(label=info["short"] + (" (log scale)" if info["log"] else ""),
-                         log=info["log"], null=None if info.get("single") else 0.0))
-
-    rows: list[Row] = []
-    overview_records = []
-    evidence = []
-    for condition, items in by_condition.items():
-        if not items:
-            continue
-        label = config["conditions"][condition]["label"]
-        rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
-        all_studies = [s for item in items for s in item["studies"]]
-        for item in items:
-            s = _headline(_shown(item["summary"]))
-            aid = s["analysis"]
-            entry = config["analyses"][aid]
-            info = measure_info(s["measure"], item["studies"])
-            log = bool(info["log"])
-            outcome_cfg = config["outcomes"][entry["outcome"]]
-            title = entry.get("label") or (
-                f"{outcome_cfg['label']}, {timepoint_label(str(entry['timepoint']))}")
-            better = "↓" if outcome_cfg.get("lower_is_better", True) else "↑"
-            k = int(s["k"])
-            pooled = k >= 2 and fmt.is_number(s.get("estimate"))
-            url = f"{condition}.html#{aid}"
-            eff = (fmt.estimate_ci(display(s["estimate"], log), display(s.get("ci_low"), log),
-                                   display(s.get("ci_high"), log), ratio=log) if pooled
-                   else "not pooled (1 trial)")
-            pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log),
-                               ratio=log)
-                  if pooled and fmt.is_number(s.get("pi_low")) else "")
-            rows.append(Row(
-                kind="summary" if pooled else "note", label=f"{title} {better}",
-                cells=(str(k), participant_count(item["studies"])["short"],
-                       fmt.percent(s.get("I2")) if pooled else ""),
-                right=(f"{info['short']} {eff}" if pooled else eff, pi),
-                estimate=s.get("estimate") if pooled else None,
-                low=s.get("ci_low"), high=s.get("ci_high"),
-                pi_low=s.get("pi_low"), pi_high=s.get("pi_high"),
-                panel=panels.index(info["family"]), url=url))
-            overview_records.append({
-                "condition": label, "analysis": (title, url), "measure": info["short"],
-                "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
-                "k": k, "n": participant_count(item["studies"])["short"],
-                "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
-                           display(s.get("ci_high"), log), log) if pooled else None,
-                "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
-                if pooled else (None, None, log),
-                "I2": s.get("I2") if pooled else None, "pooled": pooled,
-            })
-        trials: dict[str, float] = {}
-        for st in all_studies:
+    def add_studies(self, studies: Sequence[Mapping]) -> None:
+        for st in studies:
             n = participants(
                 st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
                 st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
@@ -1910,29 +1866,151 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
             )
             n = 0.0 if np.isnan(n) else float(n)
             name = str(st.get("study"))
-            trials[name] = max(trials.get(name, 0.0), n)
-        years = [st["year"] for st in all_studies if fmt.is_number(st.get("year"))]
-        per_trial: dict[str, Mapping] = {}
-        for st in all_studies:
-            per_trial.setdefault(str(st.get("study")), st)
-        unique = list(per_trial.values())
-        evidence.append({
-            "condition": (label, f"{condition}.html"), "analyses": len(items),
-            "trials": len(trials), "participants": sum(trials.values()) or None,
-            "years": ("" if not years else fmt.integer(min(years)) if min(years) == max(years)
-                      else f"{fmt.integer(min(years))}–{fmt.integer(max(years))}"),
-            "designs": _listing([str(st.get("design", "")) for st in unique]),
-            "routes": _listing([str(st.get("route", "")) for st in unique]),
-            "comparators": _listing([str(st.get("comparator", "")) for st in unique]),
-        })
+            self.trials[name] = max(self.trials.get(name, 0.0), n)
+            if fmt.is_number(st.get("year")):
+                year = st["year"]
+                if self.first_year is None:
+                    self.first_year = self.last_year = year
+                self.first_year = min(self.first_year, year)
+                self.last_year = max(self.last_year, year)
+            self.first.setdefault(name, (str(st.get("design", "")), str(st.get("route", "")),
+                                         str(st.get("comparator", ""))))
 
+    def evidence(self, label: str, condition: str) -> dict:
+        low, high = self.first_year, self.last_year
+        return {
+            "condition": (label, f"{condition}.html"), "analyses": len(self.summaries),
+            "trials": len(self.trials), "participants": sum(self.trials.values()) or None,
+            "years": ("" if low is None else fmt.integer(low) if low == high
+                      else f"{fmt.integer(low)}–{fmt.integer(high)}"),
+            "designs": _listing([first[0] for first in self.first.values()]),
+            "routes": _listing([first[1] for first in self.first.values()]),
+            "comparators": _listing([first[2] for first in self.first.values()]),
+        }
+
+
+def _methods_view(summary: Mapping) -> dict:
+    """What :func:`ketameta.report.methods.methods_section` reads of a summary: its id,
+    warnings and generated flags, and whether it has each block the methods describe (the
+    blocks themselves as True or False: their presence is all the section asks)."""
+    config = (summary.get("provenance") or {}).get("config")
+    return {
+        "analysis": summary["analysis"],
+        "warnings": list(summary.get("warnings") or []),
+        "generated": summary.get("generated"),
+        "provenance": {"config": {"generated": (config or {}).get("generated")}},
+        **{key: bool(summary.get(key))
+           for key in ("proportions", "subgroups", "ketamine_vs_esketamine", "time_course")},
+    }
+
+
+def index_context(config: Mapping, summaries: Sequence[str | Path],
+                  effects: Sequence[str | Path]) -> dict:
+    """Context of ``index.html``: the overview forest plot and the evidence base.
+
+    The analyses are read one at a time, and each leaves behind only what the page shows of
+    it (its rows, its settings, its files' hashes), so that the page's memory grows by a few
+    kilobytes an analysis; the few analyses the summary of findings picks are read again.
+    """
+    from . import plots
+    from .plots import Axis, Column, Row
+
+    if len(summaries) != len(effects):
+        raise ValueError(f"{len(summaries)} summary files but {len(effects)} effects files")
+    courses: set[tuple[str, str]] = set()
+    by_condition = {c: _ConditionOverview() for c in config["conditions"]}
+    panels: list[str] = []
+    ids: list[str] = []
+    files: dict[str, tuple] = {}
+    course_dropped: set[str] = set()
+    methods_views = []
+    provenance = _Provenance()
+    for summary_path, effects_path in zip(summaries, effects, strict=True):
+        loaded = load_analysis(summary_path, effects_path)
+        item = _overview_item(loaded, courses)
+        del loaded["csv_bytes"]
+        summary, studies = item["summary"], item["studies"]
+        aid = summary["analysis"]
+        ids.append(aid)
+        files[aid] = (summary_path, effects_path)
+        if "time_course" in loaded["summary"] and "time_course" not in summary:
+            course_dropped.add(aid)
+        entry = config["analyses"][aid]
+        group = by_condition[entry["condition"]]
+        info = measure_info(summary["measure"], studies)
+        if info["family"] not in panels:
+            panels.append(info["family"])
+
+        s = _headline(_shown(summary))
+        log = bool(info["log"])
+        outcome_cfg = config["outcomes"][entry["outcome"]]
+        title = entry.get("label") or (
+            f"{outcome_cfg['label']}, {timepoint_label(str(entry['timepoint']))}")
+        better = "↓" if outcome_cfg.get("lower_is_better", True) else "↑"
+        k = int(s["k"])
+        pooled = k >= 2 and fmt.is_number(s.get("estimate"))
+        url = f"{entry['condition']}.html#{aid}"
+        eff = (fmt.estimate_ci(display(s["estimate"], log), display(s.get("ci_low"), log),
+                               display(s.get("ci_high"), log), ratio=log) if pooled
+               else "not pooled (1 trial)")
+        pi = (fmt.interval(display(s.get("pi_low"), log), display(s.get("pi_high"), log),
+                           ratio=log)
+              if pooled and fmt.is_number(s.get("pi_low")) else "")
+        count = participant_count(studies)["short"]
+        group.rows.append(Row(
+            kind="summary" if pooled else "note", label=f"{title} {better}",
+            cells=(str(k), count, fmt.percent(s.get("I2")) if pooled else ""),
+            right=(f"{info['short']} {eff}" if pooled else eff, pi),
+            estimate=s.get("estimate") if pooled else None,
+            low=s.get("ci_low"), high=s.get("ci_high"),
+            pi_low=s.get("pi_low"), pi_high=s.get("pi_high"),
+            panel=panels.index(info["family"]), url=url))
+        group.records.append({
+            "condition": config["conditions"][entry["condition"]]["label"],
+            "analysis": (title, url), "measure": info["short"],
+            "better": "lower" if outcome_cfg.get("lower_is_better", True) else "higher",
+            "k": k, "n": count,
+            "effect": (display(s.get("estimate"), log), display(s.get("ci_low"), log),
+                       display(s.get("ci_high"), log), log) if pooled else None,
+            "pi": (display(s.get("pi_low"), log), display(s.get("pi_high"), log), log)
+            if pooled else (None, None, log),
+            "I2": s.get("I2") if pooled else None, "pooled": pooled,
+        })
+        group.summaries[aid] = {"analysis": aid, "k": summary.get("k")}
+        group.add_studies(studies)
+        methods_views.append(_methods_view(summary))
+        provenance.add(item)
+
+    def item_of(aid: str) -> dict:
+        """An analysis as the overview kept it while reading, read again whole."""
+        item = _overview_item(load_analysis(*files[aid]), set())
+        if aid in course_dropped:
+            item["summary"].pop("time_course", None)
+        return item
+
+    axes = []
+    for family in panels:
+        info = MEASURES.get(family, MEASURES["GEN"])
+        axes.append(Axis(label=info["short"] + (" (log scale)" if info["log"] else ""),
+                         log=info["log"], null=None if info.get("single") else 0.0))
+    rows: list[Row] = []
+    overview_records = []
+    evidence = []
+    for condition, group in by_condition.items():
+        if not group.summaries:
+            continue
+        label = config["conditions"][condition]["label"]
+        rows.append(Row(kind="heading", label=label, url=f"{condition}.html"))
+        rows.extend(group.rows)
+        overview_records.extend(group.records)
+        evidence.append(group.evidence(label, condition))
     overview = Markup(plots.forest_svg(
         "forest-overview", "Overview forest plot of all analyses", rows, axes=axes,
         left=[Column("k"), Column("N"), Column("I²")],
         right=[Column("Pooled effect [CI]"), Column("Prediction interval")],
         label_header="Analysis (↓/↑: lower/higher is better)"))
-    ids = [item["summary"]["analysis"] for item in loaded]
-    picture = overview_picture(config, by_condition)
+    picture = overview_picture(
+        config, {c: group.summaries for c, group in by_condition.items()}, item_of)
     return {
         "page_title": "Ketamine meta-analyses: overview",
         "lines": picture["lines"],
@@ -1961,6 +2039,6 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
                         {"key": "routes", "header": "Routes", "kind": "text"},
                         {"key": "comparators", "header": "Comparators", "kind": "text"}],
             "records": evidence},
-        "methods": methods_mod.methods_section(config, [item["summary"] for item in loaded]),
-        "provenance": _provenance(loaded, _config_text(config, ids)),
+        "methods": methods_mod.methods_section(config, methods_views),
+        "provenance": provenance.block(_config_text(config, ids)),
     }
