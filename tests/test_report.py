@@ -430,6 +430,38 @@ def test_methods_state_configured_exclusions():
     )
 
 
+@pytest.mark.parametrize("block", ["proportions", "subgroups", "ketamine_vs_esketamine",
+                                   "time_course", "generated", "warnings"])
+def test_the_overview_words_its_methods_from_what_it_keeps_of_each_summary(block):
+    # The overview keeps of each summary only what the methods section reads
+    # (render._methods_view): the section is the one the whole summaries give, each block
+    # the methods describe counting as present or not.
+    from ketameta._results import WARNING_TEXT
+    from ketameta.report.render import _methods_view
+
+    config = load_config()
+    summaries = []
+    for aid in config["analyses"]:
+        summary = json.loads((FIXTURES / "processed" / aid / "summary.json").read_text())
+        for key in ("proportions", "subgroups", "ketamine_vs_esketamine", "time_course",
+                    "generated"):
+            summary.pop(key, None)
+        summary["warnings"] = []
+        summary.setdefault("provenance", {}).pop("config", None)
+        summaries.append(summary)
+    plain = methods_section(config, summaries)
+    assert methods_section(config, [_methods_view(s) for s in summaries]) == plain
+    if block == "warnings":
+        summaries[0]["warnings"] = [next(iter(WARNING_TEXT.values()))]
+    elif block == "generated":
+        summaries[-1]["provenance"]["config"] = {"generated": True}
+    else:
+        summaries[1][block] = {"some": ["content"]}
+    whole = methods_section(config, summaries)
+    assert whole != plain
+    assert methods_section(config, [_methods_view(s) for s in summaries]) == whole
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -1978,7 +1978,7 @@ def index_context(config: Mapping, summaries: Sequence[str | Path],
         })
         group.summaries[aid] = {"analysis": aid, "k": summary.get("k")}
         group.add_studies(studies)
-        methods_views.append(_methods_view(summary))
+        methods_views.append(_methods_view(loaded["summary"]))  # before any block was dropped
         provenance.add(item)
 
     def item_of(aid: str) -> dict:
