@@ -66,3 +66,18 @@ def test_text_extent_remembers_and_leaves_math_to_matplotlib():
     math = _svg.text_extent(r"$\tau^2$", prop, ismath=True)
     assert math == TextToPath().get_text_width_height_descent(r"$\tau^2$", prop, True)
     assert math != _svg.text_extent(r"$\tau^2$", prop)  # as plain text, measured apart
+
+
+def test_the_measurements_kept_are_bounded(monkeypatch):
+    # A page of hundreds of analyses measures thousands of strings that never come back (a
+    # trial's name, an effect and its CI): past EXTENTS_KEPT the store starts afresh, and
+    # a string measured again gets the same numbers.
+    monkeypatch.setattr(_svg, "_EXTENTS", {})
+    monkeypatch.setattr(_svg, "EXTENTS_KEPT", 5)
+    prop = FontProperties(family=["DejaVu Sans"], size=8.5)
+    first = _svg.text_extent("Study", prop)
+    for i in range(12):
+        _svg.text_extent(f"0.{i} [0.{i}, 1.{i}]", prop)
+        assert len(_svg._EXTENTS) <= 5
+    again = _svg.text_extent("Study", prop)
+    assert again == first and again is not first  # measured again, the same

@@ -36,6 +36,11 @@ MEASURE_SIZE = 100.0
 MEASURE_DPI = 72
 
 _EXTENTS: dict[tuple, tuple[float, float, float]] = {}
+#: How many measurements :data:`_EXTENTS` keeps before it starts afresh. The strings that
+#: repeat (headers, legends, tick labels) are measured again once; those that do not (a
+#: trial's name, an effect and its CI) no longer pile up over a page of hundreds of
+#: analyses (about 400 bytes each).
+EXTENTS_KEPT = 8192
 _LINE_METRICS: dict[tuple, tuple[float, float, float]] = {}
 _FONT_FILES: dict[tuple, list] = {}
 
@@ -94,6 +99,8 @@ def text_extent(s: str, prop: FontProperties, ismath: bool | str = False
             found = TextToPath().get_text_width_height_descent(s, prop, ismath)
         else:
             found = _measure(s, prop)
+        if len(_EXTENTS) >= EXTENTS_KEPT:
+            _EXTENTS.clear()
         _EXTENTS[key] = found
     return found
 
