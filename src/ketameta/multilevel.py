@@ -332,7 +332,6 @@ class _Likelihood:
         return score, -hess, info
 
 
-
 def _maximise(lik: _Likelihood, theta0, fixed=None):
     """Maximise the log-likelihood over theta ≥ 0; components in ``fixed`` stay put.
 
