@@ -503,15 +503,7 @@ def participant_count(studies: Sequence[Mapping]) -> dict:
     (``"234"``, ``"≥ 234"`` when some N are not reported, or ``"not reported"``) and
     ``text`` (the headline's words).
     """
-    counts = []
-    for st in studies:
-        n = participants(
-            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
-            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
-            st.get("design"),
-            single=_data_kind(st) == "single",
-        )
-        counts.append(float(n))
+    counts = [_row_participants(st) for st in studies]
     known = [n for n in counts if not math.isnan(n)]
     unknown = len(counts) - len(known)
     total = round(sum(known)) if known else None
@@ -525,6 +517,17 @@ def participant_count(studies: Sequence[Mapping]) -> dict:
     else:
         short, text = fmt.integer(total), f"{fmt.integer(total)} participants"
     return {"total": total, "unknown": unknown, "short": short, "text": text}
+
+
+def _row_participants(study: Mapping) -> float:
+    """Participants of one effects row (:func:`ketameta.analysis.participants`; NaN when
+    its arm sizes are not reported)."""
+    return float(participants(
+        study.get("n_treat") if fmt.is_number(study.get("n_treat")) else np.nan,
+        study.get("n_ctrl") if fmt.is_number(study.get("n_ctrl")) else np.nan,
+        study.get("design"),
+        single=_data_kind(study) == "single",
+    ))
 
 
 def _study_label(study: Mapping) -> str:
@@ -1660,10 +1663,7 @@ def _trial_participants(included: Sequence[Mapping], studies: Sequence[Mapping])
     """Participants of the condition's trials, each trial counted once at its largest row."""
     best: dict[str, float] = {}
     for st in studies:
-        n = participants(
-            st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
-            st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
-            st.get("design"), single=_data_kind(st) == "single")
+        n = _row_participants(st)
         key = studies_mod.anchor(str(st.get("study", "")), _year_text(st.get("year")))
         if not np.isnan(n):
             best[key] = max(best.get(key, 0.0), float(n))
@@ -1858,21 +1858,17 @@ class _ConditionOverview:
 
     def add_studies(self, studies: Sequence[Mapping]) -> None:
         for st in studies:
-            n = participants(
-                st.get("n_treat") if fmt.is_number(st.get("n_treat")) else np.nan,
-                st.get("n_ctrl") if fmt.is_number(st.get("n_ctrl")) else np.nan,
-                st.get("design"),
-                single=_data_kind(st) == "single",
-            )
-            n = 0.0 if np.isnan(n) else float(n)
+            n = _row_participants(st)
+            n = 0.0 if np.isnan(n) else n
             name = str(st.get("study"))
             self.trials[name] = max(self.trials.get(name, 0.0), n)
             if fmt.is_number(st.get("year")):
                 year = st["year"]
                 if self.first_year is None:
                     self.first_year = self.last_year = year
-                self.first_year = min(self.first_year, year)
-                self.last_year = max(self.last_year, year)
+                else:
+                    self.first_year = min(self.first_year, year)
+                    self.last_year = max(self.last_year, year)
             self.first.setdefault(name, (str(st.get("design", "")), str(st.get("route", "")),
                                          str(st.get("comparator", ""))))
 
