@@ -81,3 +81,109 @@ def test_the_measurements_kept_are_bounded(monkeypatch):
         assert len(_svg._EXTENTS) <= 5
     again = _svg.text_extent("Study", prop)
     assert again == first and again is not first  # measured again, the same
+
+
+# ------------------------------------------------------------ the layout composed from glyphs
+
+FAMILY = [("normal", "normal"), ("bold", "normal"), ("normal", "italic"), ("bold", "italic")]
+
+
+def _font_of(weight: str, style: str):
+    from matplotlib.font_manager import get_font
+
+    prop = FontProperties(family=["DejaVu Sans"], size=8.5, weight=weight, style=style)
+    font = get_font(_svg._font_files(prop))
+    font.set_size(_svg.MEASURE_SIZE, _svg.MEASURE_DPI)
+    return font
+
+
+def _laid_out(font, s: str) -> tuple:
+    """The font's own layout of ``s``: glyph origins, then width, height and descent."""
+    from matplotlib.ft2font import LoadFlags
+
+    xys = font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
+    return [tuple(p) for p in xys], (*font.get_width_height(), font.get_descent())
+
+
+@pytest.mark.parametrize("weight, style", FAMILY)
+def test_every_pair_of_characters_is_laid_out_as_the_font_does(weight, style):
+    # Every ordered pair of LAYOUT_CHARS: where the font joins the pair into one glyph, the
+    # layout leaves the string to the font (_LIGATURES says so); everywhere else the second
+    # glyph starts where the first one's advance and the pair's kerning put it, on the
+    # baseline, and the pair's box is the union of the glyphs' boxes. The pairs are laid
+    # out a row at a time (one string per first character: a b1 a b2 a ...), whose glyph
+    # origins give the offset of every pair in it.
+    font = _font_of(weight, style)
+    layout = _svg.GlyphLayout(font)
+    assert layout.composes
+    chars = sorted(_svg.LAYOUT_CHARS)
+    joined = {a + b for a in chars for b in chars if _svg._LIGATURES.fullmatch(a + b)}
+    assert joined == {"ff", "fi", "fl"}
+    for a in chars:
+        row = [b for b in chars if a + b not in joined and b + a not in joined]
+        s = "".join(a + b for b in row) + a
+        origins, _ = _laid_out(font, s)
+        assert len(origins) == len(s), a  # one glyph per character
+        for i, b in enumerate(row):
+            for left, right, at in ((a, b, 2 * i), (b, a, 2 * i + 1)):
+                gl, gr = layout._glyph(left), layout._glyph(right)
+                assert origins[at + 1][1] == 0
+                assert origins[at + 1][0] - origins[at][0] == gl[1] + layout._kern(gl[0], gr[0]), (
+                    left + right, weight, style)
+    for pair in joined:  # the font's ligatures: one glyph, so never composed
+        origins, _ = _laid_out(font, pair)
+        assert len(origins) == 1 and layout.extent(pair) is None
+
+
+@pytest.mark.parametrize("weight, style", FAMILY)
+def test_composed_extents_equal_the_fonts_layout(weight, style):
+    font = _font_of(weight, style)
+    layout = _svg.GlyphLayout(font)
+    chars = sorted(_svg.LAYOUT_CHARS)
+    rng = random.Random(len(weight) * 7 + len(style))
+    strings = [a + b for a in chars for b in rng.sample(chars, 12)]
+    strings += ["".join(rng.choice(chars) for _ in range(rng.randint(1, 60)))
+                for _ in range(3000)]
+    strings += [" ", "  ", "-", "- ", " -", "_", "¨", "I", "official", "fluffy waffle"]
+    composed = 0
+    for s in strings:
+        expected = _laid_out(font, s)[1]
+        got = layout.extent(s)
+        if got is not None:
+            composed += 1
+            assert got == expected, (s, weight, style)
+    assert composed > 0.9 * len(strings)
+
+
+def test_strings_the_layout_cannot_compose_are_laid_out_by_the_font():
+    layout = _svg.GlyphLayout(_font_of("normal", "normal"))
+    for s in ("", "fit", "of office", "漢字", "Zarate\u0301", "a\tb", "🙂"):
+        assert layout.extent(s) is None, s
+    assert layout.extent("Zarate 2012") is not None
+
+
+def test_another_layout_turns_the_composition_off(monkeypatch):
+    # Where the font's layout of the probe strings differs from the composed one (another
+    # version of matplotlib, say), nothing is composed, and every measurement is the font's.
+    font = _font_of("normal", "normal")
+    monkeypatch.setattr(_svg.GlyphLayout, "_kern", lambda self, left, right: 0)
+    layout = _svg.GlyphLayout(font)
+    assert not layout.composes and layout.extent("Zarate 2012") is None
+    monkeypatch.setattr(_svg, "_LAYOUTS", {})
+    monkeypatch.setattr(_svg, "_EXTENTS", {})
+    prop = FontProperties(family=["DejaVu Sans"], size=8.5)
+    assert _svg._measure("AVAVA", prop) == TextToPath().get_text_width_height_descent(
+        "AVAVA", prop, False)
+
+
+def test_only_the_fonts_that_come_with_matplotlib_are_composed(tmp_path):
+    import shutil
+
+    from matplotlib.ft2font import FT2Font
+
+    source = _font_of("normal", "normal").fname
+    copy = tmp_path / "DejaVuSans.ttf"
+    shutil.copyfile(source, copy)
+    font = FT2Font(str(copy))
+    font.set_size(_svg.MEASURE_SIZE, _svg.MEASURE_DPI)
+    assert not _svg.GlyphLayout(font).composes

@@ -8,8 +8,10 @@ each string in each font once, with the FreeType calls and arithmetic of matplot
 :meth:`TextToPath.get_text_width_height_descent <matplotlib.textpath.TextToPath.\
 get_text_width_height_descent>`, and reads a font's line metrics from its tables once),
 so that every figure is byte for byte the figure matplotlib's own SVG backend writes; only
-the repeated work is gone. ``tests/test_svg_text.py`` compares the measurements with
-matplotlib's.
+the repeated work is gone. A string not measured before is mostly not laid out by FreeType
+either: its numbers are composed from its glyphs' advances, kerning and boxes, read once
+per glyph (:class:`GlyphLayout`). ``tests/test_svg_text.py`` compares the measurements
+with matplotlib's.
 
 Every figure of the reports drawn through matplotlib is made by :func:`new_figure`, which
 attaches the canvas below. matplotlib's figure and SVG backend are imported only then: the
@@ -20,10 +22,12 @@ from __future__ import annotations
 
 import functools
 import io
+import os
+import re
 from typing import TYPE_CHECKING
 
 from matplotlib.font_manager import FontProperties, fontManager, get_font
-from matplotlib.ft2font import LoadFlags
+from matplotlib.ft2font import Kerning, LoadFlags
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,20 +75,162 @@ def _measure(s: str, prop: FontProperties) -> tuple[float, float, float]:
 
     The same steps without importing :mod:`matplotlib.textpath` (with its TeX and mathtext
     machinery, a fortieth of a second before the first figure): the font at 100 points and
-    72 dpi, FreeType's layout of ``s`` without hinting, its box in 64ths of a point, scaled
-    to the font's size.
+    72 dpi, matplotlib's layout of ``s`` without hinting, its box in 64ths of a point,
+    scaled to the font's size. The layout's numbers come from :class:`GlyphLayout` where it
+    can give them, else from the font's layout of the whole string.
     """
     fontsize = prop.get_size_in_points()
     scale = fontsize / MEASURE_SIZE
-    font = get_font(_font_files(prop))
+    files = _font_files(prop)
+    font = get_font(files)
     font.set_size(MEASURE_SIZE, MEASURE_DPI)
-    font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
-    w, h = font.get_width_height()
+    layout = _LAYOUTS.get(tuple(files))
+    if layout is None:
+        layout = _LAYOUTS[tuple(files)] = GlyphLayout(font)
+    composed = layout.extent(s)
+    if composed is None:
+        font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
+        w, h = font.get_width_height()
+        d = font.get_descent()
+    else:
+        w, h, d = composed
     w /= 64.0
     h /= 64.0
-    d = font.get_descent()
     d /= 64.0
     return w * scale, h * scale, d * scale
+
+
+#: The characters whose layout :class:`GlyphLayout` composes: printable ASCII, accented
+#: Latin letters and the signs a report is likely to print, all of them Latin or common to
+#: every script. (matplotlib's shaping lays out a run of one script at a time, and a pair
+#: that straddles two runs, a Greek letter and a Latin one, is not kerned: strings with a
+#: letter of another script are left to the font.) ``tests/test_svg_text.py`` checks every
+#: pair of them in every font of the family.
+LAYOUT_CHARS = frozenset(
+    [chr(c) for c in range(0x20, 0x7F)]
+    + list("\u00a0\u2009\u202f–—−‐±≥≤≈≠×÷·•…‘’“”′″°µ²³¹½¼¾†‡§←↑→↓↔√∞")
+    + list("ÄÅÆÇÉÑÖØÜßàáâãäåæçèéêëíîïñóôõöøúûüýčćęłńőśšžğış")
+)
+#: The font files whose layout :class:`GlyphLayout` composes: the DejaVu Sans family that
+#: comes with matplotlib (another copy of a font of that name may be another version).
+LAYOUT_FONTS = frozenset(("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf",
+                          "DejaVuSans-BoldOblique.ttf"))
+#: The pairs of characters those fonts join into one glyph (ligatures), and strings that
+#: contain one: these are laid out whole by the font.
+_LIGATURES = re.compile("f[fil]")
+#: Strings the check of :meth:`GlyphLayout._holds` lays out both ways: kerned pairs (one
+#: whose scaled kerning ends in half a unit, rounded up), spaces, signs and digits.
+_PROBES = ("AV", "Ty.", "ex", "W,", "0.53 [−0.12, 1.94]", " - ", "x", "Zarate 2012 (n = 18)",
+           "I² = 45%", "↓ favours control", "T² estimator: REML", "Yr'", "P(LYT)")
+_LAYOUTS: dict[tuple, GlyphLayout] = {}
+_MISSING = object()
+
+
+class GlyphLayout:
+    """matplotlib's layout of a string in one font, composed from its glyphs' metrics.
+
+    Laying a string out with FreeType (``FT2Font.set_text``) loads every glyph of it again,
+    about 8 microseconds a character: for the thousands of labels, values and headers of a
+    page's figures, the largest part of drawing them. matplotlib shapes the string with
+    HarfBuzz, and in these fonts (:data:`LAYOUT_FONTS`), for these characters
+    (:data:`LAYOUT_CHARS`), shaping maps each character to its own glyph (but for the
+    ligatures of :data:`_LIGATURES`) and moves a glyph only by the kerning of the pair it
+    ends (the fonts have no contextual positioning). The layout is then a sum over the
+    characters:
+
+    * width: each glyph's advance, plus the kerning of each adjacent pair, in the font's
+      units scaled as HarfBuzz scales them (``em_mult``: times ``(6400 << 16) // units per
+      em``, plus half, shifted right by 16 bits; 6400 is 100 points at 72 dpi in 64ths);
+    * height and descent: from the lowest and highest point of any glyph's box, a blank
+      glyph's box (a space) being the point at the origin.
+
+    A glyph's advance and box are read once, from the font's layout of that character
+    alone. Before any string is composed, a few strings (:data:`_PROBES`) are laid out both
+    ways; unless every number agrees (another version of matplotlib, say, that lays out
+    otherwise), every string is left to the font. ``tests/test_svg_text.py`` compares the
+    two for every pair of characters in every font of the family, and for random strings.
+    """
+
+    def __init__(self, font):
+        self.font = font
+        self._glyphs: dict[str, tuple | None] = {}
+        self._kerns: dict[tuple[int, int], int] = {}
+        self._mult = (6400 << 16) // font.units_per_EM
+        self.composes = os.path.basename(font.fname) in LAYOUT_FONTS and os.path.dirname(
+            os.path.abspath(font.fname)) == _BUNDLED_FONTS
+        if self.composes:
+            self.composes = self._holds()
+
+    def _holds(self) -> bool:
+        """Whether the composed layout equals the font's for every string of :data:`_PROBES`."""
+        for s in _PROBES:
+            composed = self._compose(s)
+            self.font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
+            if composed != (*self.font.get_width_height(), self.font.get_descent()):
+                return False
+        return True
+
+    def extent(self, s: str) -> tuple[int, int, int] | None:
+        """Width, height and descent of ``s`` in 64ths of a point at 100 points and 72 dpi,
+        as ``set_text`` would give them; None where the font must lay ``s`` out itself."""
+        if not self.composes or not s or _LIGATURES.search(s):
+            return None
+        return self._compose(s)
+
+    def _glyph(self, c: str):
+        """``(glyph index, advance, lowest, highest)`` of ``c``, or None (not composed)."""
+        found = self._glyphs.get(c, _MISSING)
+        if found is _MISSING:
+            found = None
+            index = self.font.get_char_index(ord(c)) if c in LAYOUT_CHARS else 0
+            if index:
+                font = self.font
+                if len(font.set_text(c, 0.0, flags=LoadFlags.NO_HINTING)) == 1:
+                    (advance, height), descent = font.get_width_height(), font.get_descent()
+                    found = (index, advance, -descent, height - descent)
+            self._glyphs[c] = found
+        return found
+
+    def _kern(self, left: int, right: int) -> int:
+        pair = (left, right)
+        found = self._kerns.get(pair)
+        if found is None:
+            units = self.font.get_kerning(left, right, Kerning.UNSCALED)
+            found = self._kerns[pair] = (units * self._mult + 32768) >> 16
+        return found
+
+    def _compose(self, s: str) -> tuple[int, int, int] | None:
+        width = 0
+        low = high = None
+        previous = None
+        for c in s:
+            glyph = self._glyph(c)
+            if glyph is None:
+                return None
+            index, advance, lowest, highest = glyph
+            if previous is not None:
+                width += self._kern(previous, index)
+            width += advance
+            if low is None or lowest < low:
+                low = lowest
+            if high is None or highest > high:
+                high = highest
+            previous = index
+        return width, high - low, -low
+
+    def warm(self, chars) -> None:
+        """Read the metrics of ``chars`` now (a process's forks then find them read)."""
+        for c in chars:
+            self._glyph(c)
+
+
+def _bundled_fonts() -> str:
+    import matplotlib
+
+    return os.path.join(os.path.abspath(matplotlib.get_data_path()), "fonts", "ttf")
+
+
+_BUNDLED_FONTS = _bundled_fonts()
 
 
 def text_extent(s: str, prop: FontProperties, ismath: bool | str = False
@@ -103,6 +249,16 @@ def text_extent(s: str, prop: FontProperties, ismath: bool | str = False
             _EXTENTS.clear()
         _EXTENTS[key] = found
     return found
+
+
+def warm(prop: FontProperties) -> None:
+    """Look up the font of ``prop`` and read its line metrics and the glyph metrics of
+    printable ASCII now, for the processes forked from this one (:mod:`ketameta.worker`)."""
+    line_metrics(prop)
+    text_extent("0", prop)
+    layout = _LAYOUTS.get(tuple(_font_files(prop)))
+    if layout is not None:
+        layout.warm(chr(c) for c in range(0x20, 0x7F))
 
 
 def line_metrics(prop: FontProperties) -> tuple[float, float, float]:

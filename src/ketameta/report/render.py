@@ -299,11 +299,10 @@ def warm() -> None:
     env = environment()
     for name in env.list_templates():
         env.get_template(name)
-    # The fonts the figures use (any size: matplotlib's font lookup is asked once per font).
+    # The fonts the figures use (any size: matplotlib's font lookup is asked once per font),
+    # and their glyphs' metrics (_svg.GlyphLayout).
     for weight, style in (("normal", "normal"), ("bold", "normal"), ("normal", "italic")):
-        prop = FontProperties(family=["DejaVu Sans"], size=8.5, weight=weight, style=style)
-        _svg.line_metrics(prop)
-        _svg.text_extent("0", prop)
+        _svg.warm(FontProperties(family=["DejaVu Sans"], size=8.5, weight=weight, style=style))
     # The versions every page and summary.json name, read from the installed packages'
     # metadata once (ketameta.__version__ keeps its value once read).
     import ketameta
