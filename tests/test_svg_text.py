@@ -126,13 +126,13 @@ def test_every_pair_of_characters_is_laid_out_as_the_font_does(weight, style):
         assert len(origins) == len(s), a  # one glyph per character
         for i, b in enumerate(row):
             for left, right, at in ((a, b, 2 * i), (b, a, 2 * i + 1)):
-                gl, gr = layout._glyph(left), layout._glyph(right)
+                gl, gr = layout._glyph(left, font), layout._glyph(right, font)
                 assert origins[at + 1][1] == 0
-                assert origins[at + 1][0] - origins[at][0] == gl[1] + layout._kern(gl[0], gr[0]), (
+                assert origins[at + 1][0] - origins[at][0] == gl[1] + layout._kern(gl[0], gr[0], font), (
                     left + right, weight, style)
     for pair in joined:  # the font's ligatures: one glyph, so never composed
         origins, _ = _laid_out(font, pair)
-        assert len(origins) == 1 and layout.extent(pair) is None
+        assert len(origins) == 1 and layout.extent(pair, font) is None
 
 
 @pytest.mark.parametrize("weight, style", FAMILY)
@@ -148,7 +148,7 @@ def test_composed_extents_equal_the_fonts_layout(weight, style):
     composed = 0
     for s in strings:
         expected = _laid_out(font, s)[1]
-        got = layout.extent(s)
+        got = layout.extent(s, font)
         if got is not None:
             composed += 1
             assert got == expected, (s, weight, style)
@@ -156,19 +156,20 @@ def test_composed_extents_equal_the_fonts_layout(weight, style):
 
 
 def test_strings_the_layout_cannot_compose_are_laid_out_by_the_font():
-    layout = _svg.GlyphLayout(_font_of("normal", "normal"))
+    font = _font_of("normal", "normal")
+    layout = _svg.GlyphLayout(font)
     for s in ("", "fit", "of office", "漢字", "Zarate\u0301", "a\tb", "🙂"):
-        assert layout.extent(s) is None, s
-    assert layout.extent("Zarate 2012") is not None
+        assert layout.extent(s, font) is None, s
+    assert layout.extent("Zarate 2012", font) is not None
 
 
 def test_another_layout_turns_the_composition_off(monkeypatch):
     # Where the font's layout of the probe strings differs from the composed one (another
     # version of matplotlib, say), nothing is composed, and every measurement is the font's.
     font = _font_of("normal", "normal")
-    monkeypatch.setattr(_svg.GlyphLayout, "_kern", lambda self, left, right: 0)
+    monkeypatch.setattr(_svg.GlyphLayout, "_kern", lambda self, left, right, font: 0)
     layout = _svg.GlyphLayout(font)
-    assert not layout.composes and layout.extent("Zarate 2012") is None
+    assert not layout.composes and layout.extent("Zarate 2012", font) is None
     monkeypatch.setattr(_svg, "_LAYOUTS", {})
     monkeypatch.setattr(_svg, "_EXTENTS", {})
     prop = FontProperties(family=["DejaVu Sans"], size=8.5)
@@ -187,3 +188,41 @@ def test_only_the_fonts_that_come_with_matplotlib_are_composed(tmp_path):
     font = FT2Font(str(copy))
     font.set_size(_svg.MEASURE_SIZE, _svg.MEASURE_DPI)
     assert not _svg.GlyphLayout(font).composes
+
+
+def test_a_forked_process_lays_out_with_its_own_font(monkeypatch):
+    # matplotlib opens its fonts anew in a forked process (it clears get_font's cache at
+    # fork), because a font read through a file shared with the parent would share its
+    # file offset with every sibling process: concurrent reads then load the wrong bytes.
+    # The glyph tables made in the parent (the warm worker) are kept, but no font object
+    # is: every glyph read after the fork goes through the font get_font returns then.
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    prop = FontProperties(family=["DejaVu Sans"], size=8.5)
+    monkeypatch.setattr(_svg, "_EXTENTS", {})
+    monkeypatch.setattr(_svg, "_LAYOUTS", {})
+    _svg.warm(prop)
+    for layout in _svg._LAYOUTS.values():
+        assert not any(isinstance(v, FT2Font) for v in vars(layout).values())
+    font_manager._get_font.cache_clear()  # what a fork does
+
+    class Recording:
+        def __init__(self, font):
+            self.font, self.calls = font, []
+
+        def __getattr__(self, name):
+            self.calls.append(name)
+            return getattr(self.font, name)
+
+    fonts = []
+
+    def get_font(files):
+        fonts.append(Recording(font_manager.get_font(files)))
+        return fonts[-1]
+
+    monkeypatch.setattr(_svg, "get_font", get_font)
+    for s in ("Zarate 2012", "é ø ß ±", "fit"):  # composed, new glyphs, FreeType's own
+        assert _svg._measure(s, prop) == TextToPath().get_text_width_height_descent(
+            s, prop, False)
+    assert [("set_text" in f.calls) for f in fonts] == [False, True, True]

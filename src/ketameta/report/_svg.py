@@ -81,13 +81,9 @@ def _measure(s: str, prop: FontProperties) -> tuple[float, float, float]:
     """
     fontsize = prop.get_size_in_points()
     scale = fontsize / MEASURE_SIZE
-    files = _font_files(prop)
-    font = get_font(files)
+    font = get_font(_font_files(prop))
     font.set_size(MEASURE_SIZE, MEASURE_DPI)
-    layout = _LAYOUTS.get(tuple(files))
-    if layout is None:
-        layout = _LAYOUTS[tuple(files)] = GlyphLayout(font)
-    composed = layout.extent(s)
+    composed = _layout_of(prop, font).extent(s, font)
     if composed is None:
         font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
         w, h = font.get_width_height()
@@ -152,64 +148,66 @@ class GlyphLayout:
     """
 
     def __init__(self, font):
-        self.font = font
         self._glyphs: dict[str, tuple | None] = {}
         self._kerns: dict[tuple[int, int], int] = {}
         self._mult = (6400 << 16) // font.units_per_EM
         self.composes = os.path.basename(font.fname) in LAYOUT_FONTS and os.path.dirname(
             os.path.abspath(font.fname)) == _BUNDLED_FONTS
         if self.composes:
-            self.composes = self._holds()
+            self.composes = self._holds(font)
 
-    def _holds(self) -> bool:
+    def _holds(self, font) -> bool:
         """Whether the composed layout equals the font's for every string of :data:`_PROBES`."""
         for s in _PROBES:
-            composed = self._compose(s)
-            self.font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
-            if composed != (*self.font.get_width_height(), self.font.get_descent()):
+            composed = self._compose(s, font)
+            font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
+            if composed != (*font.get_width_height(), font.get_descent()):
                 return False
         return True
 
-    def extent(self, s: str) -> tuple[int, int, int] | None:
+    def extent(self, s: str, font) -> tuple[int, int, int] | None:
         """Width, height and descent of ``s`` in 64ths of a point at 100 points and 72 dpi,
-        as ``set_text`` would give them; None where the font must lay ``s`` out itself."""
+        as ``font.set_text`` would give them; None where the font must lay ``s`` out itself.
+
+        ``font`` is the font this layout was made for, as ``get_font`` returns it now (set to
+        100 points at 72 dpi): matplotlib opens its fonts anew in a forked process, whose
+        reads of the font file must not share a file offset with its parent's.
+        """
         if not self.composes or not s or _LIGATURES.search(s):
             return None
-        return self._compose(s)
+        return self._compose(s, font)
 
-    def _glyph(self, c: str):
+    def _glyph(self, c: str, font):
         """``(glyph index, advance, lowest, highest)`` of ``c``, or None (not composed)."""
         found = self._glyphs.get(c, _MISSING)
         if found is _MISSING:
             found = None
-            index = self.font.get_char_index(ord(c)) if c in LAYOUT_CHARS else 0
-            if index:
-                font = self.font
-                if len(font.set_text(c, 0.0, flags=LoadFlags.NO_HINTING)) == 1:
-                    (advance, height), descent = font.get_width_height(), font.get_descent()
-                    found = (index, advance, -descent, height - descent)
+            index = font.get_char_index(ord(c)) if c in LAYOUT_CHARS else 0
+            if index and len(font.set_text(c, 0.0, flags=LoadFlags.NO_HINTING)) == 1:
+                (advance, height), descent = font.get_width_height(), font.get_descent()
+                found = (index, advance, -descent, height - descent)
             self._glyphs[c] = found
         return found
 
-    def _kern(self, left: int, right: int) -> int:
+    def _kern(self, left: int, right: int, font) -> int:
         pair = (left, right)
         found = self._kerns.get(pair)
         if found is None:
-            units = self.font.get_kerning(left, right, Kerning.UNSCALED)
+            units = font.get_kerning(left, right, Kerning.UNSCALED)
             found = self._kerns[pair] = (units * self._mult + 32768) >> 16
         return found
 
-    def _compose(self, s: str) -> tuple[int, int, int] | None:
+    def _compose(self, s: str, font) -> tuple[int, int, int] | None:
         width = 0
         low = high = None
         previous = None
         for c in s:
-            glyph = self._glyph(c)
+            glyph = self._glyph(c, font)
             if glyph is None:
                 return None
             index, advance, lowest, highest = glyph
             if previous is not None:
-                width += self._kern(previous, index)
+                width += self._kern(previous, index, font)
             width += advance
             if low is None or lowest < low:
                 low = lowest
@@ -218,10 +216,22 @@ class GlyphLayout:
             previous = index
         return width, high - low, -low
 
-    def warm(self, chars) -> None:
+    def warm(self, chars, font) -> None:
         """Read the metrics of ``chars`` now (a process's forks then find them read)."""
         for c in chars:
-            self._glyph(c)
+            self._glyph(c, font)
+
+
+def _layout_of(prop: FontProperties, font) -> GlyphLayout:
+    """The :class:`GlyphLayout` of the font of ``prop`` (made once, with ``font``)."""
+    from matplotlib import rcParams
+
+    key = (tuple(_font_files(prop)), rcParams["text.hinting_factor"],
+           rcParams["text.kerning_factor"])
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout = _LAYOUTS[key] = GlyphLayout(font)
+    return layout
 
 
 def _bundled_fonts() -> str:
@@ -256,9 +266,9 @@ def warm(prop: FontProperties) -> None:
     printable ASCII now, for the processes forked from this one (:mod:`ketameta.worker`)."""
     line_metrics(prop)
     text_extent("0", prop)
-    layout = _LAYOUTS.get(tuple(_font_files(prop)))
-    if layout is not None:
-        layout.warm(chr(c) for c in range(0x20, 0x7F))
+    font = get_font(_font_files(prop))
+    font.set_size(MEASURE_SIZE, MEASURE_DPI)
+    _layout_of(prop, font).warm((chr(c) for c in range(0x20, 0x7F)), font)
 
 
 def line_metrics(prop: FontProperties) -> tuple[float, float, float]:
