@@ -136,11 +136,12 @@ timed() { # timed KEY DIR COMMAND...: run in DIR, record "KEY wall cpu rss_kib"
 }
 
 pipeline() { # pipeline KEY DIR [snakemake options]: the workflow's default target in DIR,
-  # run as `make report` runs it (its scheduler; output kept to errors)
+  # run as `make report` runs it (Snakemake's command line as `python -m ketameta`, which
+  # starts the warm worker first; its scheduler; output kept to errors)
   local key="$1" dir="$2"
   shift 2
-  timed "$key" "$dir" "$snakemake" -s "$root/Snakefile" --cores "$cores" --scheduler greedy \
-    --quiet=all "$@"
+  timed "$key" "$dir" "$python" -m ketameta -s "$root/Snakefile" --cores "$cores" \
+    --scheduler greedy --quiet=all "$@"
 }
 
 r_side() { # r_side KEY DIR LIST: the R script on DIR's data, pages to DIR/reports

@@ -505,13 +505,13 @@ FIXTURE = ROOT / "tests" / "fixtures" / "workflow"
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def pipeline(tmp_path: Path, name: str, **env: str) -> Path:
+def pipeline(tmp_path: Path, name: str, command=(str(SNAKEMAKE),), **env: str) -> Path:
     import shutil
 
     work = tmp_path / name
     shutil.copytree(FIXTURE, work)
     done = subprocess.run(
-        [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--cores", "2"], cwd=work,
+        [*command, "-s", str(ROOT / "Snakefile"), "--cores", "2"], cwd=work,
         env={**os.environ, **env}, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     return work
@@ -584,3 +584,69 @@ def test_a_launchers_end_reported_after_its_job_was_reaped_is_passed_over(monkey
         for sock in (first_peer, second, second_peer):
             sock.close()
         selector.close()
+
+
+@pytest.mark.workflow
+def test_python_m_ketameta_is_snakemakes_command_line_with_the_worker_started_first(tmp_path):
+    # make report runs the workflow as `python -m ketameta`: the same outputs as snakemake's
+    # own command line, the jobs run in the worker, and a rerun that changes nothing
+    # neither starts one before Snakemake nor redoes anything.
+    from ketameta import __main__ as entry
+
+    first = pipeline(tmp_path, "module", command=(sys.executable, "-m", "ketameta"))
+    plain = pipeline(tmp_path, "plain")
+    assert contents(first) == contents(plain)
+    logs = [p.read_text() for p in (first / "logs").rglob("*.log")]
+    assert sum("ketameta worker:" in text for text in logs) >= 3
+    assert not entry.early_start(["--cores", "2"], str(first))  # the plan is up to date
+    before = contents(first)
+    again = subprocess.run([sys.executable, "-m", "ketameta", "-s", str(ROOT / "Snakefile"),
+                            "--cores", "2"], cwd=first, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stderr
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert contents(first) == before
+
+
+def test_the_worker_starts_before_snakemake_only_for_a_run_likely_to_have_jobs(tmp_path):
+    import time
+
+    from ketameta import __main__ as entry
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "config" / "config.yaml").write_text("x: 1\n")
+    (tmp_path / "data" / "raw" / "trials.csv").write_text("study\n")
+    assert entry.early_start(["--cores", "2"], str(tmp_path))  # no plan yet
+    for flags in (["-n"], ["--dry-run"], ["--lint"], ["--unlock"], ["--dag"], ["--help"],
+                  ["--profile", "profiles/slurm"], ["--executor=slurm"], ["-d", "other"]):
+        assert not entry.early_start(["--cores", "2", *flags], str(tmp_path)), flags
+    plan = tmp_path / ".ketameta" / "cache" / "plan.json"
+    plan.parent.mkdir(parents=True)
+    plan.write_text("{}")
+    later = time.time() + 10
+    os.utime(plan, (later, later))
+    assert not entry.early_start(["--cores", "2"], str(tmp_path))  # a plan newer than inputs
+    # an input edited after the plan was made (processed outputs do not count)
+    (tmp_path / "data" / "processed").mkdir()
+    (tmp_path / "data" / "processed" / "x.csv").write_text("new")
+    os.utime(tmp_path / "data" / "processed" / "x.csv", (later + 5, later + 5))
+    assert not entry.early_start(["--cores", "2"], str(tmp_path))
+    os.utime(tmp_path / "data" / "raw" / "trials.csv", (later + 5, later + 5))
+    assert entry.early_start(["--cores", "2"], str(tmp_path))
+
+
+def test_python_m_ketameta_counts_as_snakemakes_command_line(monkeypatch):
+    import types
+
+    from ketameta import workflow
+
+    main = types.ModuleType("__main__")
+    main.__spec__ = types.SimpleNamespace(name="ketameta.__main__")
+    main.__file__ = str(ROOT / "src" / "ketameta" / "__main__.py")
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(sys, "argv", ["anything"])
+    assert workflow._command_line()
+    main.__spec__ = types.SimpleNamespace(name="my_program")
+    main.__file__ = "/somewhere/my_program.py"
+    assert not workflow._command_line()

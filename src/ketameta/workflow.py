@@ -442,8 +442,12 @@ def end(success: bool = False) -> None:
 
 
 def _command_line() -> bool:
-    """Whether this process is Snakemake's command line (not a library call in a program)."""
+    """Whether this process is Snakemake's command line (not a library call in a program):
+    ``snakemake``, ``python -m snakemake`` or ``python -m ketameta`` (:mod:`ketameta.__main__`)."""
     main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if getattr(spec, "name", None) in ("ketameta.__main__", "snakemake.__main__"):
+        return True
     name = os.path.basename(getattr(main, "__file__", None) or sys.argv[0] or "")
     return name == "snakemake" or (name == "__main__.py" and "snakemake" in sys.argv[0])
 

@@ -226,8 +226,9 @@ def _layout_of(prop: FontProperties, font) -> GlyphLayout:
     """The :class:`GlyphLayout` of the font of ``prop`` (made once, with ``font``)."""
     from matplotlib import rcParams
 
-    key = (tuple(_font_files(prop)), rcParams["text.hinting_factor"],
-           rcParams["text.kerning_factor"])
+    # the settings matplotlib's get_font opens a font with, where this version has them
+    key = (tuple(_font_files(prop)), rcParams.get("text.hinting_factor"),
+           rcParams.get("text.kerning_factor"))
     layout = _LAYOUTS.get(key)
     if layout is None:
         layout = _LAYOUTS[key] = GlyphLayout(font)
