@@ -116,7 +116,8 @@ def test_the_index_agrees_with_prepare_on_every_analysis(project):
         rows = index.rows(cfg)
         if entry.get("generated"):
             # plan_analyses hands each measure of a combination only the rows it takes
-            taken = dict(_measures(rows))[cfg["measure"]]
+            taken = dict(_measures(rows["kind"].to_numpy(dtype=object),
+                                   rows["effect_type"].astype(object).to_numpy()))[cfg["measure"]]
             rows = rows[taken]
             if not index.needs_checking(cfg, all_usable=True):
                 unchanged(rows, cfg, rows)

@@ -94,12 +94,16 @@ def _rows(kinds_and_types):
 def test_measure_takes_most_rows_and_the_rest_get_their_own():
     from ketameta.plan import _measures
 
+    def measures(rows):
+        return _measures(rows["kind"].to_numpy(dtype=object),
+                         rows["effect_type"].astype(object).to_numpy())
+
     rows = _rows([("continuous", None), ("reported", "MD"), ("reported", "MD"),
                   ("dichotomous", None), ("reported", "HR")])
-    got = [(m, list(taken.nonzero()[0])) for m, taken in _measures(rows)]
+    got = [(m, list(taken.nonzero()[0])) for m, taken in measures(rows)]
     assert got == [("MD", [0, 1, 2]), ("RR", [3]), ("GEN", [4])]
     rows = _rows([("continuous", None), ("reported", "d"), ("single", None)])
-    assert [m for m, _ in _measures(rows)] == ["SMD", "PLO"]
+    assert [m for m, _ in measures(rows)] == ["SMD", "PLO"]
 
 
 def test_generated_id_clash_and_bad_rows_are_reported(shipped):

@@ -63,11 +63,10 @@ def _accepts(measure: str, kinds: np.ndarray, etypes: np.ndarray) -> np.ndarray:
     )
 
 
-def _measures(rows: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
-    """The measures that together take every row, with the rows each takes."""
-    kinds = rows["kind"].to_numpy(dtype=object)
-    etypes = rows["effect_type"].astype(object).to_numpy()
-    left = np.ones(len(rows), dtype=bool)
+def _measures(kinds: np.ndarray, etypes: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The measures that together take every row (their data kinds and reported effect
+    types as object arrays), with the rows each takes."""
+    left = np.ones(len(kinds), dtype=bool)
     out: list[tuple[str, np.ndarray]] = []
     while left.any():
         best, best_rows = None, None
@@ -151,18 +150,21 @@ def plan_analyses(
 
     index = RowIndex(trials)  # checks each generated analysis only if prepare() could refuse it
     generated: dict[str, dict] = {}
-    # One grouping pass; only the combinations left to generate become tables of their own.
+    # One grouping pass; a combination's rows become a table of their own only where
+    # prepare() checks them, the measures being chosen from two columns.
     groups = order.groupby(["_c", "_o", "_t", "timepoint"], sort=True).indices
+    kinds = order["kind"].to_numpy(dtype=object)
+    etypes = order["effect_type"].astype(object).to_numpy()
     for key in sorted(groups):
         condition, outcome, timepoint = conditions[key[0]], outcomes[key[1]], key[3]
         if (condition, outcome, timepoint) in claimed:
             continue
-        group = order.iloc[groups[key]]
+        positions = groups[key]
         base = analysis_id(condition, outcome, timepoint)
         if base in analyses:
             base += "_auto"
         outcome_label = config["outcomes"][outcome].get("label", outcome)
-        for i, (measure, taken) in enumerate(_measures(group)):
+        for i, (measure, taken) in enumerate(_measures(kinds[positions], etypes[positions])):
             name = base if i == 0 else f"{base}_{measure.lower()}"
             entry = {
                 "condition": condition,
@@ -174,7 +176,7 @@ def plan_analyses(
             }
             cfg = effective_config(name, {**config, "analyses": {name: entry}})
             if index.needs_checking(cfg, all_usable=True):
-                prepare(group[taken], cfg, config_path)
+                prepare(order.iloc[positions[taken]], cfg, config_path)
             generated[name] = with_few(entry)
     analyses.update(generated)
     return analyses
