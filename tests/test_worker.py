@@ -650,3 +650,72 @@ def test_python_m_ketameta_counts_as_snakemakes_command_line(monkeypatch):
     main.__spec__ = types.SimpleNamespace(name="my_program")
     main.__file__ = "/somewhere/my_program.py"
     assert not workflow._command_line()
+
+
+# ------------------------------------------------------- the plan built in a fork of the worker
+
+def test_a_plan_built_in_the_worker_is_the_plan_built_here(running, monkeypatch):
+    # python -m ketameta starts the worker before Snakemake reads the workflow; the plan is
+    # then built in a fork of it, and must be exactly the plan the workflow builds itself.
+    from ketameta import workflow
+
+    monkeypatch.chdir(ROOT)
+    args = ("config/config.yaml", {"analyse_every_row": True}, str(ROOT / "workflow" / "schemas"),
+            "config/claims.yaml")
+    called = []
+    built = worker.build_plan(*args, meanwhile=lambda: called.append(True))
+    assert called == [True]
+    assert built is not None
+    assert built == workflow.build(args[0], args[1], Path(args[2]), args[3])
+
+
+def test_a_plan_the_worker_cannot_build_is_built_here_with_its_message(running, tmp_path,
+                                                                        monkeypatch):
+    import shutil
+
+    from ketameta import workflow
+    from ketameta.errors import DataError
+
+    shutil.copytree(FIXTURE, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    bad = Path("config/config.yaml")
+    bad.write_text(bad.read_text(encoding="utf-8") + "\nunknown_key: 1\n", encoding="utf-8")
+    schemas = str(ROOT / "workflow" / "schemas")
+    assert worker.build_plan("config/config.yaml", {}, schemas, "config/claims.yaml") is None
+    with pytest.raises(DataError, match="unknown_key"):
+        workflow.load("config/config.yaml", {}, Path(schemas), "config/claims.yaml",
+                      cache=tmp_path / "plan.json", builder=workflow.plan_builder())
+    assert not (tmp_path / "plan.json").exists()
+
+
+def test_without_a_running_worker_the_plan_is_built_here(monkeypatch):
+    from ketameta import workflow
+
+    assert not worker.running()
+    assert workflow.plan_builder() is None
+    assert worker.build_plan("config/config.yaml", {}, "schemas", "claims.yaml") is None
+
+
+def test_the_worker_builds_the_plan_the_workflow_caches(running, tmp_path, monkeypatch):
+    import shutil
+
+    from ketameta import workflow
+
+    shutil.copytree(FIXTURE, tmp_path / "project")
+    monkeypatch.chdir(tmp_path / "project")
+    asked = []
+    builder = workflow.plan_builder()
+    assert builder is not None
+
+    def recording(*args):
+        asked.append(args)
+        return builder(*args)
+
+    schemas = ROOT / "workflow" / "schemas"
+    plan = workflow.load("config/config.yaml", {}, schemas, "config/claims.yaml",
+                         cache=tmp_path / "plan.json", builder=recording)
+    assert len(asked) == 1
+    assert plan == workflow.build("config/config.yaml", {}, schemas, "config/claims.yaml")
+    again = workflow.load("config/config.yaml", {}, schemas, "config/claims.yaml",
+                          cache=tmp_path / "plan.json", builder=recording)
+    assert again == plan and len(asked) == 1  # the cached plan, nothing built

@@ -387,8 +387,10 @@ def make_report(work: Path, tmp_path: Path) -> subprocess.CompletedProcess:
     shutil.copy2(ROOT / "pyproject.toml", work / "pyproject.toml")
     venv = tmp_path / "venv"
     venv.mkdir(exist_ok=True)
-    if not (venv / "bin").exists():
+    if not (venv / "bin").exists():  # this test's Python, as a venv of its own
         (venv / "bin").symlink_to(Path(sys.executable).parent)
+        (venv / "lib").symlink_to(Path(sys.prefix) / "lib")
+        shutil.copy2(Path(sys.prefix) / "pyvenv.cfg", venv / "pyvenv.cfg")
     (venv / ".runtime").touch()  # newer than pyproject.toml: no rebuild
     return subprocess.run(
         ["make", "--no-print-directory", "report", f"VENV={venv}",

@@ -61,7 +61,7 @@ import sys
 
 from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame
 
-__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "collect_stopped",
+__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "build_plan", "collect_stopped",
            "enabled", "launch", "offer_to_jobs", "running", "serve", "start", "stop", "warm"]
 
 # Snakemake's process imports this module when it reads the workflow: what only the worker
@@ -459,11 +459,20 @@ def _read_request(conn: socket.socket, fds: list[int]) -> dict | None:
 
 
 def _compatible(request: dict) -> bool:
-    """Whether a job run in this process behaves as it would in its own (module docstring)."""
-    if not isinstance(request.get("script"), str) or request.get("executable") != sys.executable:
+    """Whether a job run in this process behaves as it would in its own (module docstring).
+
+    A plan's build (:func:`build_plan`) computes nothing with the BLAS libraries: the thread
+    counts Snakemake sets for jobs do not count for it.
+    """
+    if request.get("executable") != sys.executable:
+        return False
+    names = IMPORT_VARIABLES
+    if isinstance(request.get("plan"), dict):
+        names = tuple(name for name in names if name not in THREAD_VARIABLES)
+    elif not isinstance(request.get("script"), str):
         return False
     environ = request.get("environ") or {}
-    return all(environ.get(name) == os.environ.get(name) for name in IMPORT_VARIABLES)
+    return all(environ.get(name) == os.environ.get(name) for name in names)
 
 
 def _run_job(request, fds, conn, started, selector, others, inherited) -> None:
@@ -495,6 +504,9 @@ def _run_job(request, fds, conn, started, selector, others, inherited) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["environ"])
+        if "plan" in request:
+            code = _build_in_job(request["plan"], conn, started)
+            return
         script = request["script"]
         # What ``python SCRIPT`` would have: its arguments, and its folder first on the path.
         sys.argv[:] = [script]
@@ -525,6 +537,80 @@ def _run_job(request, fds, conn, started, selector, others, inherited) -> None:
                                     own.ru_utime + own.ru_stime + waited.ru_utime
                                     + waited.ru_stime)))
         os._exit(code)
+
+
+def _build_in_job(arguments: dict, conn: socket.socket, started: int) -> int:
+    """In a job's process: build the plan :func:`build_plan` asks for, send it as JSON text.
+
+    ``("P", text)`` when the plan survives a JSON round trip unchanged (the workflow then
+    uses exactly what it would have built itself), ``("F",)`` otherwise or on any error:
+    the workflow then builds the plan itself, with the same checks and messages. The reply
+    follows the worker's ``("S", pid)`` (a byte on ``started``); the exit status is 0.
+    """
+    import json
+    from pathlib import Path
+
+    reply = ("F",)
+    try:
+        from ketameta.workflow import build
+
+        plan = build(arguments["config"], arguments["overrides"], Path(arguments["schemas"]),
+                     arguments["claims"])
+        text = json.dumps(plan)
+        if json.loads(text) == plan:
+            reply = ("P", text)
+    except Exception:  # noqa: BLE001 - the workflow builds it again and reports the error
+        reply = ("F",)
+    with contextlib.suppress(OSError):
+        if os.read(started, 1) == b"S":
+            conn.setblocking(True)
+            conn.sendall(frame(reply))
+    return 0
+
+
+def build_plan(config_path: str, overrides, schemas: str, claims_path: str,
+               meanwhile=None, timeout: float = 600.0) -> dict | None:
+    """The workflow's plan (:func:`ketameta.workflow.build`) built in a fork of the worker.
+
+    The worker :func:`start` started in this process imports the statistics stack anyway;
+    built in a fork of it, the plan costs the workflow's process (Snakemake's) neither that
+    import nor the checks, and ``meanwhile`` (if given) is called while it is built.
+    Returns ``None`` when there is no such worker, or it is gone, or the build failed or
+    gave a plan that does not survive a JSON round trip: the workflow then builds the plan
+    itself (and words any problem in the data as always).
+    """
+    import json
+
+    if not running():
+        return None
+    request = {"plan": {"config": config_path, "overrides": overrides, "schemas": schemas,
+                        "claims": claims_path},
+               "cwd": os.getcwd(), "environ": dict(os.environ), "executable": sys.executable}
+    try:
+        data = frame(request)
+    except ValueError:  # an override marshal cannot carry
+        return None
+    streams = [os.dup(fd) for fd in (0, 1, 2)]
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(_started.address)
+        sent = socket.send_fds(sock, [data[:65536]], streams)
+        sock.sendall(data[sent:])
+        if meanwhile is not None:
+            meanwhile()
+        started = read_frame(sock)
+        reply = read_frame(sock) if isinstance(started, tuple) and started[:1] == ("S",) else None
+    except OSError:
+        reply = None
+    finally:
+        sock.close()
+        for fd in streams:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    if isinstance(reply, tuple) and len(reply) == 2 and reply[0] == "P":
+        return json.loads(reply[1])
+    return None
 
 
 def _die_with_parent(signum: int) -> None:

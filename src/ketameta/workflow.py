@@ -250,13 +250,16 @@ def _files_below(folder: Path) -> list[Path]:
 
 
 def load(config_path: str, overrides: Mapping, schemas: Path, claims_path: str,
-         cache: Path = CACHE, on_build=None) -> dict:
+         cache: Path = CACHE, on_build=None, builder=None) -> dict:
     """The plan of this project: the cached one when no input changed, else :func:`build`.
 
     A fresh plan is written to ``cache`` (atomically) for the next run; a plan that does not
     survive a JSON round trip unchanged is used but not cached. Errors of :func:`build`
     propagate, and nothing is cached for a failed check. ``on_build``, if given, is called
     with no arguments just before a build (the workflow starts its warm worker then).
+    ``builder``, if given (:func:`plan_builder`), is asked first, with the arguments of
+    :func:`build` (the schema folder as a string): it returns the plan built elsewhere, or
+    None, and the plan is then built here.
     """
     stored = _read(cache)
     data_dir = None
@@ -267,16 +270,20 @@ def load(config_path: str, overrides: Mapping, schemas: Path, claims_path: str,
             return stored["plan"]
     if on_build is not None:
         on_build()
-    # The build imports the statistics stack and makes few cycles: the garbage collector's
-    # passes, which would walk all of Snakemake's objects each time (a sixth of the time),
-    # wait until it is done, and what it made is then set aside.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        plan = build(config_path, overrides, schemas, claims_path)
-    finally:
-        if collecting:
-            gc.enable()
+    plan = None
+    if builder is not None:
+        plan = builder(config_path, dict(overrides), str(schemas), claims_path)
+    if plan is None:
+        # The build imports the statistics stack and makes few cycles: the garbage
+        # collector's passes, which would walk all of Snakemake's objects each time (a
+        # sixth of the time), wait until it is done, and what it made is then set aside.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            plan = build(config_path, overrides, schemas, claims_path)
+        finally:
+            if collecting:
+                gc.enable()
     _set_aside()
     key = fingerprint(config_path, overrides, schemas, claims_path,
                       plan["config"].get("data_dir"))
@@ -377,6 +384,34 @@ def warm_up(workflow) -> bool:
     if not workflow.is_main_process or getattr(settings, "dryrun", False):
         return False
     return worker.start(offer=False) is not None
+
+
+def plan_builder():
+    """What :func:`load` asks to build the plan: the warm worker, if one runs already.
+
+    A worker runs when the workflow is read only if it was started before Snakemake
+    (``python -m ketameta``, :mod:`ketameta.__main__`). By then it has imported the
+    statistics stack, so a fork of it builds the plan (:func:`ketameta.worker.build_plan`)
+    while Snakemake's process does what it would do later anyway: import pandas, which
+    Snakemake imports to start the first script job (``snakemake.iocontainers.Snakemake``
+    looks for pandas objects among a job's parameters). Otherwise (``snakemake`` itself, or
+    no worker) the plan is built in Snakemake's process.
+    """
+    from ketameta import worker
+
+    if not worker.running():
+        return None
+
+    def build(config_path, overrides, schemas, claims_path):
+        return worker.build_plan(config_path, overrides, schemas, claims_path,
+                                 meanwhile=_import_pandas)
+
+    return build
+
+
+def _import_pandas() -> None:
+    with contextlib.suppress(ImportError):
+        import pandas  # noqa: F401
 
 
 def likely_jobs(workflow, outputs) -> bool:

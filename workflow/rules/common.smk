@@ -16,7 +16,15 @@ from pathlib import Path
 
 import ketameta
 from ketameta.workflow import load as load_plan
-from ketameta.workflow import Settings, begin, end, likely_jobs, on_start, warm_up
+from ketameta.workflow import (
+    Settings,
+    begin,
+    end,
+    likely_jobs,
+    on_start,
+    plan_builder,
+    warm_up,
+)
 
 begin(workflow)
 
@@ -34,7 +42,9 @@ CLAIMS_FILE = "config/claims.yaml"
 # given with --config still override it.
 # When the plan has to be built (an input changed), the run has jobs to run: the warm
 # worker starts importing the statistics now, while the inputs are checked
-# (ketameta.workflow.warm_up, ketameta.worker).
+# (ketameta.workflow.warm_up, ketameta.worker). A worker started before Snakemake
+# (`python -m ketameta`, as make report runs it) has imported them already and builds the
+# plan in a fork of itself (ketameta.workflow.plan_builder).
 try:
     PLAN = load_plan(
         CONFIG_PATH,
@@ -42,6 +52,7 @@ try:
         SCHEMAS,
         CLAIMS_FILE,
         on_build=lambda: warm_up(workflow),
+        builder=plan_builder(),
     )
 except Exception as error:
     from ketameta.errors import DataError
