@@ -588,9 +588,9 @@ def build_plan(config_path: str, overrides, schemas: str, claims_path: str,
                "cwd": os.getcwd(), "environ": dict(os.environ), "executable": sys.executable}
     try:
         data = frame(request)
-    except ValueError:  # an override marshal cannot carry
+        streams = [os.dup(fd) for fd in (0, 1, 2)]  # the build's own streams, as a job's
+    except (ValueError, OSError):  # an override marshal cannot carry; a stream closed
         return None
-    streams = [os.dup(fd) for fd in (0, 1, 2)]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
