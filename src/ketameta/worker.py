@@ -588,8 +588,15 @@ def build_plan(config_path: str, overrides, schemas: str, claims_path: str,
                "cwd": os.getcwd(), "environ": dict(os.environ), "executable": sys.executable}
     try:
         data = frame(request)
-        streams = [os.dup(fd) for fd in (0, 1, 2)]  # the build's own streams, as a job's
-    except (ValueError, OSError):  # an override marshal cannot carry; a stream closed
+    except ValueError:  # an override marshal cannot carry
+        return None
+    streams: list[int] = []  # the build's standard streams, as a job's
+    try:
+        for fd in (0, 1, 2):
+            streams.append(os.dup(fd))
+    except OSError:  # a stream closed
+        for fd in streams:
+            os.close(fd)
         return None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
