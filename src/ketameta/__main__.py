@@ -6,7 +6,9 @@ when the warm worker (:mod:`ketameta.worker`) starts. Run as ``snakemake``, the 
 starts when Snakemake reads the workflow, after Snakemake has spent about half a second
 importing itself, and the first jobs then wait for it to finish importing the statistics
 and page stack. Here it starts before Snakemake is imported, and imports while Snakemake
-does.
+does; by the time the workflow is read it has, and the plan is built in a fork of it
+(:func:`ketameta.workflow.plan_builder`), so that Snakemake's process neither imports the
+statistics stack nor runs the checks itself.
 
 It starts early only for a run that is likely to have jobs to run on this machine: no
 option that only reports or checks (a dry run, ``--lint``, ``--unlock``, a listing, a

@@ -28,6 +28,9 @@ How a run uses it (``workflow/rules/common.smk``, :mod:`ketameta.workflow`):
   library only, sends the script's path, working folder, environment and standard streams
   to the worker and waits, then exits with the job's status. Without a worker, or if the
   worker declines the job, it becomes ``python SCRIPT``.
+* A worker started before Snakemake (``python -m ketameta``, :mod:`ketameta.__main__`) is
+  running when the workflow is read: the plan is then built in a fork of it
+  (:func:`build_plan`, which sends it back as JSON text), not in Snakemake's process.
 * ``onsuccess`` and ``onerror`` call :func:`stop`, which also gives Snakemake back its own
   way of running scripts. The worker also stops when Snakemake's process ends, however it
   ends, and stops a job whose launcher is killed (as Snakemake does when a run is

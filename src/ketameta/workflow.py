@@ -16,7 +16,8 @@ a no-op rerun costs little more than Snakemake's own start-up. Any change to any
 byte of a data file, a file added to or removed from the data folder, a ``--config``
 value — gives a new fingerprint and a full check, with the same messages as always.
 
-This module imports only the standard library; :func:`build` imports the rest when it runs.
+This module imports only the standard library; :func:`build` imports the rest when it runs
+(and :func:`plan_builder`'s builder imports pandas while a worker builds the plan).
 """
 
 from __future__ import annotations
