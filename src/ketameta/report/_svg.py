@@ -120,6 +120,8 @@ _PROBES = ("AV", "Ty.", "ex", "W,", "0.53 [−0.12, 1.94]", " - ", "x", "Zarate 
            "I² = 45%", "↓ favours control", "T² estimator: REML", "Yr'", "P(LYT)")
 _LAYOUTS: dict[tuple, GlyphLayout] = {}
 _MISSING = object()
+#: The em at the measuring size and resolution, in 64ths of a pixel (6400).
+_EM_64THS = round(MEASURE_SIZE * MEASURE_DPI / 72 * 64)
 
 
 class GlyphLayout:
@@ -150,7 +152,7 @@ class GlyphLayout:
     def __init__(self, font):
         self._glyphs: dict[str, tuple | None] = {}
         self._kerns: dict[tuple[int, int], int] = {}
-        self._mult = (6400 << 16) // font.units_per_EM
+        self._mult = (_EM_64THS << 16) // font.units_per_EM
         self.composes = os.path.basename(font.fname) in LAYOUT_FONTS and os.path.dirname(
             os.path.abspath(font.fname)) == _BUNDLED_FONTS
         if self.composes:
