@@ -64,8 +64,9 @@ import sys
 
 from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame
 
-__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "build_plan", "collect_stopped",
-           "enabled", "launch", "offer_to_jobs", "running", "serve", "start", "stop", "warm"]
+__all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "build_plan",
+           "collect_stopped", "enabled", "launch", "offer_to_jobs", "running", "serve", "start",
+           "stop", "warm"]
 
 # Snakemake's process imports this module when it reads the workflow: what only the worker
 # uses is imported where it is used (typing included: the name below stands for
