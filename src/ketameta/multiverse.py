@@ -421,12 +421,7 @@ def _parse_specifications(data: bytes) -> pd.DataFrame:
         keep_default_na=False,
         na_values=[""],
         dtype={"method_used": str, "test_used": str},
-        **_ROUND_TRIP,
-    )
-
-
-# pandas 3 parses floats exactly by default and deprecates the option pandas 2 needs for it
-_ROUND_TRIP = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    )  # pandas 3 parses floats exactly (the shortest text that reads back as the same double)
 
 
 def summarise(frame: pd.DataFrame, factors: Sequence[str], primary_measure: str) -> dict:
