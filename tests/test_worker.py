@@ -688,7 +688,7 @@ def test_a_plan_the_worker_cannot_build_is_built_here_with_its_message(running, 
     assert not (tmp_path / "plan.json").exists()
 
 
-def test_without_a_running_worker_the_plan_is_built_here(monkeypatch):
+def test_without_a_running_worker_the_plan_is_built_here():
     from ketameta import workflow
 
     assert not worker.running()
@@ -719,3 +719,18 @@ def test_the_worker_builds_the_plan_the_workflow_caches(running, tmp_path, monke
     again = workflow.load("config/config.yaml", {}, schemas, "config/claims.yaml",
                           cache=tmp_path / "plan.json", builder=recording)
     assert again == plan and len(asked) == 1  # the cached plan, nothing built
+
+
+def test_a_plan_request_is_declined_only_for_settings_a_build_reads(monkeypatch):
+    # The plan's build does no linear algebra: the BLAS thread counts Snakemake sets for
+    # jobs do not matter to it, but any other import-time setting does, as for a job.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("PYTHONHASHSEED", "0")
+    base = {"executable": sys.executable, "plan": {}, "environ": dict(os.environ)}
+    assert worker._compatible(base)
+    assert worker._compatible({**base, "environ": {**os.environ, "OMP_NUM_THREADS": "2"}})
+    assert not worker._compatible({**base, "environ": {**os.environ, "PYTHONHASHSEED": "1"}})
+    assert not worker._compatible({**base, "executable": "/elsewhere/python"})
+    script = {**base, "script": "job.py"}
+    del script["plan"]
+    assert not worker._compatible({**script, "environ": {**os.environ, "OMP_NUM_THREADS": "2"}})

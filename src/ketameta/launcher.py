@@ -80,6 +80,14 @@ def read_frame(sock, data: bytes = b""):
         return None
 
 
+def send_request(sock, request: bytes, fds) -> None:
+    """Send one request frame on ``sock`` with the descriptors ``fds`` attached
+    (``SCM_RIGHTS``, on the frame's first bytes)."""
+    rights = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+    sent = sock.sendmsg([request[:65536]], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+    sock.sendall(request[sent:])
+
+
 def launch(argv: list[str]) -> None:
     """Run one of Snakemake's job scripts in the run's worker, or else in a Python of its own.
 
@@ -113,13 +121,10 @@ def _delegate(address: str, script: str):
         "environ": dict(os.environ),
         "executable": sys.executable,
     })
-    fds = b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in (0, 1, 2))
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.connect(address)
-        sent = sock.sendmsg([request[:65536]],
-                           [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
-        sock.sendall(request[sent:])
+        send_request(sock, request, (0, 1, 2))
         started = read_frame(sock)
     except OSError:
         started = None

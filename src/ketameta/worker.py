@@ -62,7 +62,7 @@ import signal
 import socket
 import sys
 
-from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame
+from ketameta.launcher import ADDRESS, USAGE_LINE, frame, launch, read_frame, send_request
 
 __all__ = ["ADDRESS", "DISABLE", "MODULES", "USAGE_LINE", "Worker", "build_plan",
            "collect_stopped", "enabled", "launch", "offer_to_jobs", "running", "serve", "start",
@@ -606,8 +606,7 @@ def build_plan(config_path: str, overrides, schemas: str, claims_path: str,
     try:
         sock.settimeout(timeout)
         sock.connect(_started.address)
-        sent = socket.send_fds(sock, [data[:65536]], streams)
-        sock.sendall(data[sent:])
+        send_request(sock, data, streams)
         if meanwhile is not None:
             meanwhile()
         started = read_frame(sock)

@@ -26,6 +26,7 @@ import os
 import re
 from typing import TYPE_CHECKING
 
+from matplotlib import rcParams
 from matplotlib.font_manager import FontProperties, fontManager, get_font
 from matplotlib.ft2font import Kerning, LoadFlags
 
@@ -81,9 +82,10 @@ def _measure(s: str, prop: FontProperties) -> tuple[float, float, float]:
     """
     fontsize = prop.get_size_in_points()
     scale = fontsize / MEASURE_SIZE
-    font = get_font(_font_files(prop))
+    files = _font_files(prop)
+    font = get_font(files)
     font.set_size(MEASURE_SIZE, MEASURE_DPI)
-    composed = _layout_of(prop, font).extent(s, font)
+    composed = _layout_of(files, font).extent(s, font)
     if composed is None:
         font.set_text(s, 0.0, flags=LoadFlags.NO_HINTING)
         w, h = font.get_width_height()
@@ -224,12 +226,10 @@ class GlyphLayout:
             self._glyph(c, font)
 
 
-def _layout_of(prop: FontProperties, font) -> GlyphLayout:
-    """The :class:`GlyphLayout` of the font of ``prop`` (made once, with ``font``)."""
-    from matplotlib import rcParams
-
+def _layout_of(files: list, font) -> GlyphLayout:
+    """The :class:`GlyphLayout` of the font ``get_font(files)`` opens (made once, with ``font``)."""
     # the settings matplotlib's get_font opens a font with, where this version has them
-    key = (tuple(_font_files(prop)), rcParams.get("text.hinting_factor"),
+    key = (tuple(files), rcParams.get("text.hinting_factor"),
            rcParams.get("text.kerning_factor"))
     layout = _LAYOUTS.get(key)
     if layout is None:
@@ -268,10 +268,10 @@ def warm(prop: FontProperties) -> None:
     """Look up the font of ``prop`` and read its line metrics and the glyph metrics of
     printable ASCII now, for the processes forked from this one (:mod:`ketameta.worker`)."""
     line_metrics(prop)
-    text_extent("0", prop)
-    font = get_font(_font_files(prop))
+    files = _font_files(prop)
+    font = get_font(files)
     font.set_size(MEASURE_SIZE, MEASURE_DPI)
-    _layout_of(prop, font).warm((chr(c) for c in range(0x20, 0x7F)), font)
+    _layout_of(files, font).warm((chr(c) for c in range(0x20, 0x7F)), font)
 
 
 def line_metrics(prop: FontProperties) -> tuple[float, float, float]:
